@@ -1,0 +1,3 @@
+from devsim_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""The command line: a thin layer over the app factory, the engine and the tools.
+
+Each subcommand lives in its own module under `devsim_tui.cmd` and registers itself with
+`add_parser(subparsers)`; this module only dispatches and turns user errors into exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from devsim_tui import __version__
+from devsim_tui.errors import UserError
+
+# Subcommand modules, each exposing add_parser(subparsers) which sets `func` on its parser.
+SUBCOMMANDS = [
+    "devsim_tui.cmd.simulate",
+    "devsim_tui.cmd.profiles",
+    "devsim_tui.cmd.detect",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="devsim-tui",
+        description="A terminal control room in which a whole DevOps estate is simulated live.",
+    )
+    parser.add_argument("--version", action="version", version=f"devsim-tui {__version__}")
+    from devsim_tui.cmd import ui as ui_cmd
+
+    ui_cmd.add_arguments(parser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a subcommand still being built must not break others
+            if exc.name != name:
+                raise
+            continue
+        module.add_parser(subparsers)
+    parser.set_defaults(func=ui_cmd.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"devsim-tui: error: {exc}" if "\n" not in str(exc) else f"devsim-tui: error:\n{exc}",
+              file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Profiles and other user-written YAML: schema, loading, validation. Never imports the UI."""

@@ -1,0 +1,365 @@
+"""The profile schema: one declared model for every profile file.
+
+Every row of the seed architecture's tables is a field here (app server, ports, scaling, database,
+cache, monitoring, deployment, security) plus the simulation parameters the engine needs.
+Autoscaler fields use Kubernetes' own names so users can paste from real HPA manifests.
+
+This module must never import the UI; it is shared by the engine, the CLI and the control room.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Strict(BaseModel):
+    """Base for every profile section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- application tier
+
+
+class Port(Strict):
+    name: str = Field(description="What the port serves, e.g. http, debug, inference")
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["http", "https", "tcp", "inspector"] = "http"
+
+
+class ServerSpec(Strict):
+    """One app server (a pod / container) as the simulation sees it."""
+
+    capacity_rps: float = Field(
+        100.0, gt=0, description="Service rate mu per server (requests/s it can complete)"
+    )
+    workers: int = Field(
+        4, ge=1, le=256, description="Concurrent request slots per server (c in M/M/c)"
+    )
+    cpu_request_millicores: int = Field(1000, ge=10, description="Kubernetes CPU request")
+    cpu_idle_fraction: float = Field(0.05, ge=0, le=1, description="CPU used when idle")
+    memory_request_mb: int = Field(512, ge=16)
+    memory_base_mb: float = Field(180.0, ge=0, description="Resident memory at idle")
+    memory_per_rps_mb: float = Field(0.6, ge=0, description="Extra resident memory per rps")
+    disk_gb: float = Field(20.0, gt=0)
+    log_mb_per_1k_requests: float = Field(0.4, ge=0, description="Log volume written to disk")
+    log_rotation_hours: float = Field(6.0, gt=0, description="Logs are rotated this often")
+    request_kb_in: float = Field(2.0, ge=0)
+    response_kb_out: float = Field(12.0, ge=0)
+    startup_seconds: float = Field(20.0, ge=0, description="Start-up delay before Ready")
+    max_queue: int = Field(
+        200, ge=0, description="Requests queued per server before new ones are dropped"
+    )
+    timeout_ms: float = Field(
+        5000.0, gt=0, description="Requests waiting longer than this fail (errors)"
+    )
+    base_error_rate: float = Field(0.0005, ge=0, le=1, description="Errors of a healthy server")
+
+
+class AppSpec(Strict):
+    technology: str = Field(description="App server stack, as in the seed's table")
+    ports: list[Port] = Field(min_length=1)
+    features: list[str] = Field(default_factory=list)
+    regions: list[str] = Field(
+        default_factory=lambda: ["local"], min_length=1, description="Where servers are placed"
+    )
+    server: ServerSpec = Field(default_factory=ServerSpec)
+
+
+# --------------------------------------------------------------------------- scaling (HPA names)
+
+
+class HPAPolicy(Strict):
+    type: Literal["Pods", "Percent"]
+    value: int = Field(gt=0)
+    periodSeconds: int = Field(gt=0, le=1800)
+
+
+class HPARules(Strict):
+    stabilizationWindowSeconds: int | None = Field(None, ge=0, le=3600)
+    selectPolicy: Literal["Max", "Min", "Disabled"] = "Max"
+    policies: list[HPAPolicy] | None = None
+
+
+class HPABehavior(Strict):
+    scaleUp: HPARules | None = None
+    scaleDown: HPARules | None = None
+
+
+class ScalingSpec(Strict):
+    mode: Literal["horizontal-autoscaling", "manual", "predictive"] = Field(
+        description="What the seed asks for: horizontal auto-scaling, manual, AI predictive"
+    )
+    scaler: Literal["hpa", "manual"] = Field(
+        "hpa",
+        description="The scaler the engine runs now (predictive mode runs the HPA until the "
+        "predictive scaler exists; the UI shows which)",
+    )
+    minReplicas: int = Field(1, ge=0)
+    maxReplicas: int = Field(10, ge=1, le=100_000)
+    initialReplicas: int | None = Field(None, ge=0)
+    targetCPUUtilizationPercentage: int = Field(80, ge=1, le=1000)
+    behavior: HPABehavior | None = None
+    syncPeriodSeconds: int = Field(15, ge=1, description="--horizontal-pod-autoscaler-sync-period")
+    tolerance: float = Field(0.1, ge=0, le=1)
+    cpuInitializationPeriodSeconds: int = Field(300, ge=0)
+    initialReadinessDelaySeconds: int = Field(30, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScalingSpec:
+        if self.minReplicas > self.maxReplicas:
+            raise ValueError(
+                f"minReplicas ({self.minReplicas}) must not exceed maxReplicas ({self.maxReplicas})"
+            )
+        if self.initialReplicas is not None and not (
+            self.minReplicas <= self.initialReplicas <= self.maxReplicas
+        ):
+            raise ValueError("initialReplicas must lie within [minReplicas, maxReplicas]")
+        return self
+
+    @property
+    def initial(self) -> int:
+        return self.initialReplicas if self.initialReplicas is not None else self.minReplicas
+
+
+# --------------------------------------------------------------------------- traffic & SLO
+
+
+class BurstSpec(Strict):
+    per_hour: float = Field(0.0, ge=0, description="Mean number of bursts per simulated hour")
+    multiplier: float = Field(1.8, ge=1)
+    duration_seconds: float = Field(120.0, gt=0)
+
+
+class TrafficSpec(Strict):
+    baseline_rps: float = Field(gt=0, description="Mean offered load across the day")
+    diurnal_amplitude: float = Field(0.3, ge=0, lt=1, description="Relative day/night swing")
+    peak_hour: float = Field(14.0, ge=0, lt=24, description="Hour of day of the traffic peak")
+    noise: float = Field(0.03, ge=0, le=1, description="Relative per-tick noise")
+    bursts: BurstSpec = Field(default_factory=BurstSpec)
+    read_fraction: float = Field(0.8, ge=0, le=1, description="Share of DB queries that read")
+    queries_per_request: float = Field(2.0, ge=0)
+
+
+class SLOSpec(Strict):
+    p99_latency_ms: float = Field(gt=0)
+    availability: float = Field(gt=0, lt=1, description="e.g. 0.999 (three nines)")
+    window_days: float = Field(30.0, gt=0, description="Error budget window")
+
+    @property
+    def error_budget(self) -> float:
+        """Fraction of requests that may fail in the window."""
+        return 1.0 - self.availability
+
+
+# --------------------------------------------------------------------------- database & cache
+
+
+class FailoverSpec(Strict):
+    """Patroni's dynamic configuration (names as in Patroni)."""
+
+    enabled: bool = True
+    ttl: int = Field(30, ge=20)
+    loop_wait: int = Field(10, ge=1)
+    retry_timeout: int = Field(10, ge=1)
+    maximum_lag_on_failover: int = Field(1_048_576, ge=0, description="Bytes")
+    synchronous_mode: bool = False
+    reroute_seconds: float = Field(2.0, ge=0, description="Proxy health check after promotion")
+
+    @model_validator(mode="after")
+    def _patroni_rule(self) -> FailoverSpec:
+        if self.loop_wait + 2 * self.retry_timeout > self.ttl:
+            raise ValueError("Patroni requires loop_wait + 2*retry_timeout <= ttl")
+        return self
+
+
+class BackupSpec(Strict):
+    mode: Literal["daily", "manual", "continuous"]
+    schedule_hour: float = Field(2.0, ge=0, lt=24, description="Daily backups: hour of day")
+    duration_seconds: float = Field(600.0, ge=0, description="How long a base backup runs")
+    archive_timeout_seconds: float = Field(
+        60.0, ge=0, description="Continuous: WAL archive switch interval (bounds the RPO)"
+    )
+    retention_days: float = Field(7.0, gt=0)
+
+
+class DatabaseSpec(Strict):
+    engine: Literal["PostgreSQL"] = "PostgreSQL"
+    version: str = "14"
+    topology: Literal["primary-replica", "single", "multi-master"]
+    configuration: str = Field(description="As in the seed's table")
+    nodes: int = Field(ge=1, le=64)
+    location: str = "managed"
+    regions: list[str] = Field(default_factory=list, description="Geo placement of nodes")
+    capacity_qps: float = Field(2000.0, gt=0, description="Queries/s a node serves at 100% CPU")
+    max_connections: int = Field(200, ge=1)
+    pool_size: int = Field(20, ge=1, description="PgBouncer default_pool_size per app server")
+    query_ms: float = Field(2.0, gt=0, description="Mean query service time")
+    disk_gb: float = Field(500.0, gt=0)
+    data_gb: float = Field(120.0, ge=0)
+    wal_kb_per_write: float = Field(4.0, gt=0)
+    replication_bandwidth_mb_s: float = Field(
+        50.0, gt=0, description="WAL a replica can apply per second"
+    )
+    failover: FailoverSpec = Field(default_factory=FailoverSpec)
+    backup: BackupSpec
+    seed_test_data: bool = False
+    geo_redundancy: bool = False
+    query_optimization: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _topology(self) -> DatabaseSpec:
+        if self.topology == "single" and self.nodes != 1:
+            raise ValueError("a single-instance database has exactly 1 node")
+        if self.topology != "single" and self.nodes < 2:
+            raise ValueError(f"topology {self.topology} needs at least 2 nodes")
+        return self
+
+
+class CacheSpec(Strict):
+    enabled: bool = False
+    technology: str = "Redis cluster"
+    nodes: int = Field(6, ge=1, le=64)
+    hit_ratio: float = Field(0.9, ge=0, le=0.9999, description="Steady-state hit ratio")
+    warmup_seconds: float = Field(
+        300.0, gt=0, description="Time for a flushed cache to regain its hit ratio"
+    )
+    lookup_ms: float = Field(0.5, ge=0)
+    optimization: str | None = None
+    maxmemory_policy: Literal[
+        "noeviction",
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ] = "allkeys-lru"
+    node_timeout_ms: int = Field(15000, ge=100, description="cluster-node-timeout")
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+class MonitoringTool(Strict):
+    name: str
+    metrics: list[str] = Field(default_factory=list)
+    optional: bool = False
+
+
+MetricName = Literal[
+    "cpu", "memory", "disk", "network", "rps", "latency", "errors", "build_time", "predictive",
+    "cache_hit_ratio", "replication_lag",
+]
+
+
+class MonitoringSpec(Strict):
+    tools: list[MonitoringTool] = Field(min_length=1)
+    metrics: list[MetricName] = Field(min_length=1)
+    alert_channel: Literal["email", "console", "ai-analysis"]
+    alert_severity: Literal["info", "warning", "critical"] = "critical"
+    dashboard: str | None = None
+    scrape_interval_seconds: int = Field(15, ge=1)
+    evaluation_interval_seconds: int = Field(60, ge=1)
+    retention: str | None = None
+
+
+# --------------------------------------------------------------------------- deployment
+
+
+class RollingUpdateSpec(Strict):
+    maxSurge: int | str = "25%"
+    maxUnavailable: int | str = "25%"
+
+
+class CanaryStep(Strict):
+    setWeight: int | None = Field(None, ge=0, le=100)
+    pause: dict[str, str | int] | None = None
+    analysis: dict[str, str | int | float] | None = None
+
+
+class HotReloadSpec(Strict):
+    build_seconds: float = Field(25.0, gt=0, description="Mean rebuild time")
+    build_failure_probability: float = Field(0.05, ge=0, le=1)
+    test_seconds: float = Field(15.0, ge=0, description="Unit tests after each rebuild")
+    restart_gap_seconds: float = Field(3.0, ge=0)
+
+
+class DeploymentSpec(Strict):
+    method: Literal["rolling-update", "compose-hot-reload", "canary"]
+    orchestrator: str
+    rollback: Literal["auto", "manual"]
+    notes: list[str] = Field(default_factory=list)
+    clouds: list[str] = Field(default_factory=list)
+    custom_crds: bool = False
+    chaos_engineering: bool = False
+    rollingUpdate: RollingUpdateSpec = Field(default_factory=RollingUpdateSpec)
+    minReadySeconds: int = Field(0, ge=0)
+    progressDeadlineSeconds: int = Field(600, ge=1)
+    revisionHistoryLimit: int = Field(10, ge=0)
+    rollback_error_rate: float = Field(0.05, gt=0, le=1, description="Auto-rollback threshold")
+    rollback_p99_ms: float | None = Field(None, gt=0, description="Auto-rollback threshold")
+    canary_steps: list[CanaryStep] = Field(default_factory=list)
+    hot_reload: HotReloadSpec | None = None
+
+
+# --------------------------------------------------------------------------- security
+
+
+class SecuritySpec(Strict):
+    tls: bool
+    tls_version: str | None = None
+    certificate_days_valid: float | None = Field(None, gt=0)
+    database_encryption: str | None = None
+    encryption_algorithm: str | None = None
+    audits: str | None = None
+    credentials: Literal["vault", "plaintext", "secrets-manager"] = "vault"
+    debug_endpoints: bool = False
+    zero_trust: bool = False
+    ai_auditing: bool = False
+    anomaly_detection: bool = False
+    notes: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- the profile
+
+
+class SimulationSpec(Strict):
+    tick_seconds: float = Field(1.0, gt=0, le=60)
+    seed: int = Field(42, ge=0)
+    start_hour: float = Field(9.0, ge=0, lt=24, description="Simulated time of day at t=0")
+    history_ticks: int = Field(
+        86_400, ge=60, le=1_000_000, description="Ring buffer length (ticks kept for charts)"
+    )
+    event_history: int = Field(5000, ge=100)
+
+
+class Profile(Strict):
+    """A whole environment of the estate."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    environment: Literal["production", "development", "experimental"]
+    description: str = ""
+    extends: str | None = Field(None, description="Built-in profile this one overrides")
+    warnings: list[str] = Field(default_factory=list)
+    workflow: list[str] = Field(default_factory=list)
+    app: AppSpec
+    scaling: ScalingSpec
+    traffic: TrafficSpec
+    slo: SLOSpec
+    database: DatabaseSpec
+    cache: CacheSpec = Field(default_factory=CacheSpec)
+    monitoring: MonitoringSpec
+    deployment: DeploymentSpec
+    security: SecuritySpec
+    simulation: SimulationSpec = Field(default_factory=SimulationSpec)
+
+    @model_validator(mode="after")
+    def _consistency(self) -> Profile:
+        if self.deployment.method == "compose-hot-reload" and self.deployment.hot_reload is None:
+            raise ValueError("deployment.hot_reload is required for compose-hot-reload")
+        return self
