@@ -1,0 +1,85 @@
+"""`devsim-tui profiles`: list, show, validate the profiles and print their JSON Schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+
+from devsim_tui.config.loader import (
+    dump_profile,
+    list_builtin,
+    load_profile,
+    profile_json_schema,
+)
+from devsim_tui.errors import ConfigError, UserError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "profiles",
+        help="list, show and validate profiles",
+        description="Work with profiles: the built-in ones and your own YAML files.",
+    )
+    actions = parser.add_subparsers(dest="profiles_action", metavar="ACTION", required=True)
+
+    listing = actions.add_parser("list", help="the built-in profiles")
+    listing.set_defaults(func=_list)
+
+    show = actions.add_parser("show", help="a profile fully resolved (extends merged), as YAML")
+    show.add_argument("profile", metavar="NAME|PATH")
+    show.set_defaults(func=_show)
+
+    check = actions.add_parser("validate", help="check profile files, reporting every problem")
+    check.add_argument("paths", metavar="PATH", nargs="+")
+    check.set_defaults(func=_validate)
+
+    schema = actions.add_parser(
+        "schema", help="JSON Schema of profile files, for editor completion"
+    )
+    schema.set_defaults(func=_schema)
+
+
+def _one_line(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
+
+
+def _list(args: argparse.Namespace) -> int:
+    profiles = [load_profile(name) for name in list_builtin()]
+    name_width = max(len(p.name) for p in profiles)
+    env_width = max(len(p.environment) for p in profiles)
+    room = shutil.get_terminal_size().columns - name_width - env_width - 4
+    for profile in profiles:
+        print(
+            f"{profile.name:<{name_width}}  {profile.environment:<{env_width}}  "
+            f"{_one_line(profile.description, max(room, 40))}"
+        )
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    print(dump_profile(load_profile(args.profile)), end="")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    # Every file is checked before failing, so one run reports all problems in all files.
+    problems: list[str] = []
+    for path in args.paths:
+        try:
+            profile = load_profile(path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        except UserError as exc:
+            problems.append(str(exc))
+        else:
+            print(f"{path}: OK (profile {profile.name}, environment {profile.environment})")
+    if problems:
+        raise ConfigError(problems)
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(profile_json_schema(), indent=2))
+    return 0

@@ -1,0 +1,196 @@
+"""Finding, layering and loading profiles: the one way a `Profile` is made from files.
+
+A profile is named either by a built-in name (`production`, `development`, `experimental`,
+shipped in the package) or by a path to a `.yaml`/`.yml` file. A file may start from another
+profile with `extends:` and change only what differs; see `load_profile` for the rules. Problems
+are reported by `devsim_tui.config.yamlsrc` as `FILE:LINE: field.path: message`, always naming
+the file and line the offending value came from.
+
+This module never imports the UI.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devsim_tui.config.schema import Profile
+from devsim_tui.config.yamlsrc import (
+    Locator,
+    deep_merge,
+    load_yaml,
+    require_mapping,
+    validate,
+)
+from devsim_tui.errors import ConfigError, UserError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+#: The source name under which problems in `load_profile(..., overrides=...)` are reported.
+OVERRIDES_SOURCE = "<overrides>"
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def builtin_data_dir(kind: str) -> Path:
+    """The directory of shipped data files of one kind (`profiles`, `themes`).
+
+    An installed wheel carries them as `devsim_tui/_data/<kind>` (pyproject force-includes them);
+    a source checkout, editable install included, has them at the repository root.
+    """
+    installed = _PACKAGE_DIR / "_data" / kind
+    if installed.is_dir():
+        return installed
+    checkout = _PACKAGE_DIR.parent / kind
+    if checkout.is_dir():
+        return checkout
+    raise UserError(
+        f"the built-in {kind} are missing from this installation "
+        f"(looked in {installed} and {checkout}); reinstall devsim-tui"
+    )
+
+
+def builtin_profiles_dir() -> Path:
+    """Where the built-in profiles live (see `builtin_data_dir`)."""
+    return builtin_data_dir("profiles")
+
+
+def list_builtin() -> list[str]:
+    """Names of the built-in profiles, sorted."""
+    return sorted(path.stem for path in builtin_profiles_dir().glob("*.yaml"))
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.lower().endswith(_YAML_SUFFIXES) or "/" in text or os.sep in text
+
+
+def resolve_profile_source(
+    name_or_path: str | os.PathLike[str], *, relative_to: Path | None = None
+) -> Path:
+    """The file a profile reference names: a built-in's name, or a path to a YAML file.
+
+    Anything ending in `.yaml`/`.yml` or containing a path separator is a path (relative ones
+    are taken from `relative_to` when given, as `extends:` does); whether it exists is left to
+    the reader, which reports it. Anything else must be a built-in name, else UserError lists
+    the built-ins with a did-you-mean.
+    """
+    text = os.fspath(name_or_path)
+    if isinstance(name_or_path, os.PathLike) or _looks_like_path(text):
+        path = Path(text).expanduser()
+        if relative_to is not None and not path.is_absolute():
+            path = relative_to / path
+        return path
+    names = list_builtin()
+    if text in names:
+        return builtin_profiles_dir() / f"{text}.yaml"
+    message = f"unknown profile '{text}'"
+    close = difflib.get_close_matches(text, names, n=1, cutoff=0.6)
+    if close:
+        message += f"; did you mean '{close[0]}'?"
+    raise UserError(
+        f"{message} (built-in profiles: {', '.join(names)}; or give a path to a .yaml file)"
+    )
+
+
+def load_profile(
+    name_or_path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
+) -> Profile:
+    """Load, layer and validate a profile; raise UserError/ConfigError with every problem.
+
+    Layering (`extends: production`, another built-in, or a path relative to the file):
+      * the file is deep-merged over its base: mappings merge key by key, lists and scalars are
+        replaced whole (so a file can drop ports or policies, not only add them);
+      * a base may itself extend another (chains), a cycle is an error at the `extends:` line;
+      * `extends` of the result names the immediate base;
+      * the result's `name` is the file's own `name:`; a file without one is called
+        `<base name>-custom` (once, however long the chain), so it never poses as the built-in;
+      * only the final merged profile is validated, and each problem names the file and line
+        its value came from, so mistakes in the user's file point into the user's file.
+
+    `overrides` (e.g. from command-line flags) are merged over everything as a last layer, either
+    nested (`{"simulation": {"seed": 7}}`) or dotted (`{"simulation.seed": 7}`); their problems
+    are reported under the source name `<overrides>`.
+    """
+    data, locator = _load_layers(resolve_profile_source(name_or_path), [])
+    if overrides:
+        layer = _expand_dotted(overrides)
+        data = deep_merge(data, layer)
+        locator = Locator.from_data(layer, OVERRIDES_SOURCE).layered(locator)
+    return validate(Profile, data, locator)
+
+
+def _load_layers(source: Path, chain: list[tuple[Path, str]]) -> tuple[dict[str, Any], Locator]:
+    """One file merged over its `extends:` chain; `chain` holds the files that extend it."""
+    data, locator = load_yaml(source)
+    require_mapping(data, locator)
+    base_ref = data.get("extends")
+    if base_ref is None:
+        return data, locator
+
+    at = f"{locator.locate(('extends',)).prefix()}: extends"
+    if not isinstance(base_ref, str) or not base_ref.strip():
+        raise ConfigError(
+            [f"{at}: expected the name of a built-in profile or a path to a .yaml file"]
+        )
+    try:
+        base = resolve_profile_source(base_ref, relative_to=source.parent)
+    except UserError as exc:
+        raise ConfigError([f"{at}: {exc}"]) from None
+    if not base.is_file():
+        raise ConfigError([f"{at}: profile file not found: {base}"])
+    here = [*chain, (source.resolve(), os.fspath(source))]
+    if any(base.resolve() == seen for seen, _ in here):
+        cycle = " -> ".join([shown for _, shown in here] + [os.fspath(base)])
+        raise ConfigError([f"{at}: cycle: {cycle}"])
+
+    base_data, base_locator = _load_layers(base, here)
+    merged = deep_merge(base_data, data)
+    base_name = base_data.get("name")
+    if "name" not in data and isinstance(base_name, str):
+        merged["name"] = base_name if base_name.endswith("-custom") else f"{base_name}-custom"
+    return merged, locator.layered(base_locator)
+
+
+def _expand_dotted(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    expanded: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if isinstance(value, Mapping):
+            value = _expand_dotted(value)
+        parts = key.split(".") if isinstance(key, str) else [key]
+        for part in reversed(parts[1:]):
+            value = {part: value}
+        expanded = deep_merge(expanded, {parts[0]: value})
+    return expanded
+
+
+def profile_json_schema() -> dict[str, Any]:
+    """JSON Schema of a profile file, for editors (e.g. yaml-language-server) to complete and check.
+
+    Cross-field rules (minReplicas <= maxReplicas, Patroni timing...) are only in `validate`.
+    """
+    schema = Profile.model_json_schema()
+    schema.pop("title", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "devsim-tui profile",
+        **schema,
+    }
+
+
+def dump_profile(profile: Profile) -> str:
+    """The fully resolved profile as YAML, every field shown, keys in schema order.
+
+    `extends` is left out: its values are already merged in, so the text loads on its own as the
+    same profile from anywhere (a relative `extends:` would not).
+    """
+    data = profile.model_dump(mode="json", exclude={"extends"})
+    header = f"# Profile '{profile.name}' ({profile.environment}), fully resolved.\n"
+    if profile.extends:
+        header += f"# Built on '{profile.extends}', whose values are merged in below.\n"
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    return header + body
