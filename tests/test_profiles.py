@@ -209,8 +209,8 @@ def test_errors_point_into_the_file_the_value_came_from(tmp_path):
 
 
 def test_overrides_are_a_last_layer(tmp_path):
-    p = load_profile("production", {"simulation.seed": 7, "scaling": {"maxReplicas": 12}})
-    assert (p.simulation.seed, p.scaling.maxReplicas, p.scaling.minReplicas) == (7, 12, 4)
+    p = load_profile("production", {"simulation.seed": 7, "scaling": {"maxReplicas": 20}})
+    assert (p.simulation.seed, p.scaling.maxReplicas, p.scaling.minReplicas) == (7, 20, 4)
     with pytest.raises(ConfigError) as excinfo:
         load_profile("production", {"simulation": {"seed": -1}})
     assert problems_of(excinfo) == ["<overrides>: simulation.seed: must be >= 0, got -1"]

@@ -60,6 +60,8 @@ class ServerSpec(Strict):
 
 class AppSpec(Strict):
     technology: str = Field(description="App server stack, as in the seed's table")
+    service: str = Field("web", pattern=r"^[a-z][a-z0-9-]*$", description="Server name prefix")
+    version: str = Field("v1.0.0", description="Release running at the start")
     ports: list[Port] = Field(min_length=1)
     features: list[str] = Field(default_factory=list)
     regions: list[str] = Field(

@@ -1,0 +1,167 @@
+"""The headless runner: drive an engine without a screen and write JSON lines.
+
+Line kinds (schema in docs/headless.md): one `run.start`, one `tick` per tick, one `event` per
+engine event (its dotted `type` kept), and a final `summary` with SLO attainment and error
+budget burned. The engine stays pure; wall-clock pacing and I/O live here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import IO, Any, Iterable
+
+from devsim_tui.config.scenario import TimedCommand
+from devsim_tui.sim.engine import Engine
+from devsim_tui.sim.events import Event
+from devsim_tui.sim.snapshot import Snapshot
+
+SCHEMA_VERSION = 1
+
+
+def _r(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+def tick_record(s: Snapshot) -> dict[str, Any]:
+    a = s.agg
+    return {
+        "kind": "tick", "tick": s.tick, "t": s.t, "clock": s.clock,
+        "fleet": {
+            "ready": a.ready, "total": a.total, "desired": a.desired,
+            "offered_rps": _r(a.offered_rps, 3), "served_rps": _r(a.served_rps, 3),
+            "errored_rps": _r(a.errored_rps, 3), "dropped_rps": _r(a.dropped_rps, 3),
+            "p50_ms": _r(a.p50_ms, 3), "p99_ms": _r(a.p99_ms, 3),
+            "error_rate": _r(a.error_rate, 6), "cpu": _r(a.cpu, 4),
+        },
+        "db": {
+            "primary": a.db_primary, "writable": a.db_writable,
+            "max_lag_bytes": _r(a.db_max_lag_bytes, 1), "max_lag_s": _r(a.db_max_lag_s, 4),
+            "connections": a.db_connections,
+        },
+        "cache_hit_ratio": _r(a.cache_hit_ratio, 4),
+        "health": s.health,
+    }
+
+
+def event_record(ev: Event) -> dict[str, Any]:
+    out = {"kind": "event"}
+    out.update(ev.to_dict())
+    return out
+
+
+@dataclass
+class Summary:
+    profile: str
+    seed: int
+    duration_s: float
+    ticks: int
+    offered: float
+    failed: float
+    availability: float
+    availability_target: float
+    slo_met: bool
+    p99_target_ms: float
+    p99_attainment: float
+    error_budget_burned: float
+    lost_writes: float
+    alerts_fired: int
+    commands_applied: int
+    commands_rejected: int
+
+    def record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": "summary"}
+        for k, v in self.__dict__.items():
+            out[k] = round(v, 6) if isinstance(v, float) else v
+        return out
+
+    def text(self) -> str:
+        met = "MET" if self.slo_met else "MISSED"
+        return "\n".join([
+            f"profile {self.profile}, seed {self.seed}: {self.duration_s:.0f} s simulated "
+            f"({self.ticks} ticks)",
+            f"  availability {self.availability:.5%} vs SLO {self.availability_target:.3%}: {met}",
+            f"  p99 <= {self.p99_target_ms:.0f} ms in {self.p99_attainment:.2%} of ticks",
+            f"  error budget burned: {self.error_budget_burned:.2%} of the window's budget "
+            f"({self.failed:.0f} of {self.offered:.0f} requests failed)",
+            f"  lost writes: {self.lost_writes:.0f}; alerts fired: {self.alerts_fired}; "
+            f"commands applied/rejected: {self.commands_applied}/{self.commands_rejected}",
+        ])
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.alerts = self.applied = self.rejected = 0
+
+    def see(self, ev: Event) -> None:
+        if ev.type == "alert.firing":
+            self.alerts += 1
+        elif ev.type == "command.applied":
+            self.applied += 1
+        elif ev.type == "command.rejected":
+            self.rejected += 1
+
+
+def run(engine: Engine, duration_s: float, out: IO[str], commands: Iterable[TimedCommand] = (),
+        speed: float | str = "max", progress: Any = None) -> Summary:
+    """Run `duration_s` simulated seconds; write JSON lines to `out`; return the summary."""
+    pending = sorted(commands, key=lambda c: c.at)
+    i = 0
+    counter = _Counter()
+    dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+    out.write(dumps({"kind": "run.start", "schema": SCHEMA_VERSION, "profile": engine.profile.name,
+                     "environment": engine.profile.environment, "seed": engine.seed,
+                     "tick_seconds": engine.dt, "duration_s": duration_s}) + "\n")
+    for ev in engine.snapshot.events:
+        counter.see(ev)
+        out.write(dumps(event_record(ev)) + "\n")
+    engine.speed = speed
+    wall0 = time.monotonic()
+    ticks = int(round(duration_s / engine.dt))
+    for k in range(ticks):
+        # Commands due by the end of the next tick apply at its start (tick boundary).
+        while i < len(pending) and pending[i].at <= engine.t + engine.dt / 2:
+            engine.submit(pending[i].build())
+            i += 1
+        snap = engine.step()
+        for ev in snap.events:
+            counter.see(ev)
+            out.write(dumps(event_record(ev)) + "\n")
+        out.write(dumps(tick_record(snap)) + "\n")
+        sp = engine.speed
+        if sp != "max":
+            ahead = snap.t / float(sp) - (time.monotonic() - wall0)
+            if ahead > 0:
+                time.sleep(ahead)
+        if progress is not None and (k & 63) == 0:
+            progress(snap.t)
+    if progress is not None:
+        progress(engine.t)
+    a = engine.snapshot.agg
+    slo = engine.profile.slo
+    summary = Summary(
+        profile=engine.profile.name, seed=engine.seed, duration_s=engine.t, ticks=engine.tick,
+        offered=engine.offered_total, failed=engine.failed_total, availability=a.availability,
+        availability_target=slo.availability, slo_met=a.availability >= slo.availability,
+        p99_target_ms=slo.p99_latency_ms,
+        p99_attainment=engine.p99_ok_ticks / engine.tick if engine.tick else 1.0,
+        error_budget_burned=a.error_budget_burned, lost_writes=a.lost_writes,
+        alerts_fired=counter.alerts, commands_applied=counter.applied,
+        commands_rejected=counter.rejected,
+    )
+    out.write(dumps(summary.record()) + "\n")
+    return summary
+
+
+def progress_bar(total_s: float):
+    """A rich progress bar on stderr; returns (update, close)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                    TimeRemainingColumn(), console=None, transient=True)
+    prog.console.file = sys.stderr
+    task = prog.add_task("sim", total=total_s)
+    prog.start()
+    return (lambda t: prog.update(task, completed=t)), prog.stop

@@ -1,0 +1,1 @@
+"""The simulation engine: pure, deterministic, vectorised. Never imports the UI."""

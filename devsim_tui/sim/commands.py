@@ -1,0 +1,179 @@
+"""Commands: typed values the engine applies at tick boundaries.
+
+One declared schema per command (pydantic), shared by every way a command arrives: a key binding,
+the `:` line, the command palette, a `--commands` file, MQTT. A command that fails validation or
+cannot apply becomes a `command.rejected` event, never an exception out of the engine.
+Never imports the UI.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Command(BaseModel):
+    """Base of all commands. `name` is what users type; positional args fill fields in order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: ClassVar[str]
+    positional: ClassVar[tuple[str, ...]] = ()
+    summary: ClassVar[str] = ""
+    hurts: ClassVar[bool] = False  # the UI asks for confirmation before sending it
+
+    def args(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+    def describe(self) -> str:
+        parts = [self.name] + [f"{k}={v}" for k, v in self.args().items()]
+        return " ".join(parts)
+
+
+class Scale(Command):
+    name = "scale"
+    positional = ("replicas",)
+    summary = "Set the app server replica count (the HPA will still adjust it if active)"
+    replicas: int = Field(ge=0, le=100_000)
+
+    @property
+    def hurts_now(self) -> bool:
+        return self.replicas == 0
+
+
+class SetSpeed(Command):
+    name = "set-speed"
+    positional = ("speed",)
+    summary = "Simulated seconds per wall second: a number (1, 10, 60, ...) or 'max'"
+    speed: float | Literal["max"]
+
+    def model_post_init(self, __context: Any) -> None:
+        if isinstance(self.speed, float) and not (0 < self.speed <= 1_000_000):
+            raise ValueError("speed must be in (0, 1000000] or 'max'")
+
+
+class Pause(Command):
+    name = "pause"
+    positional = ("paused",)
+    summary = "Pause or resume the simulated clock (toggle when no argument)"
+    paused: bool | None = None
+
+
+class Backup(Command):
+    name = "backup"
+    positional = ("node",)
+    summary = "Take a base backup now (of the primary, or of the named node)"
+    node: str | None = None
+
+
+class RestartNode(Command):
+    name = "restart-node"
+    positional = ("node",)
+    summary = "Restart a database node (brings a crashed node back)"
+    node: str
+
+
+class CrashNode(Command):
+    name = "crash-node"
+    positional = ("node",)
+    summary = "Crash a database node ('primary' names the current primary)"
+    hurts = True
+    node: str = "primary"
+
+
+class Failover(Command):
+    name = "failover"
+    positional = ("target",)
+    summary = "Planned switchover of the primary to a replica (the best one if none named)"
+    hurts = True
+    target: str | None = None
+
+
+class AckAlert(Command):
+    name = "ack-alert"
+    positional = ("alert",)
+    summary = "Acknowledge an alert by id or name ('all' for every firing alert)"
+    alert: str = "all"
+
+
+COMMANDS: dict[str, type[Command]] = {
+    cls.name: cls
+    for cls in (Scale, SetSpeed, Pause, Backup, RestartNode, CrashNode, Failover, AckAlert)
+}
+
+
+def register(cls: type[Command]) -> type[Command]:
+    """Add a command type (deploy and chaos commands register themselves the same way)."""
+    COMMANDS[cls.name] = cls
+    return cls
+
+
+class CommandError(ValueError):
+    """A command that cannot be built; the message is meant for the user."""
+
+
+def _format_validation(name: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or name
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            fields = list(COMMANDS[name].model_fields)
+            close = difflib.get_close_matches(str(err["loc"][-1]), fields, n=1)
+            msg = "unknown argument" + (f" (did you mean '{close[0]}'?)" if close else "")
+        elif err["type"] == "missing":
+            msg = "missing argument"
+        parts.append(f"{loc}: {msg}")
+    return f"{name}: " + "; ".join(parts)
+
+
+def build(name: str, args: dict[str, Any] | None = None) -> Command:
+    """Build a command from its name and keyword arguments, or raise CommandError."""
+    cls = COMMANDS.get(name)
+    if cls is None:
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise CommandError(f"unknown command '{name}'{hint}")
+    if args is not None and not isinstance(args, dict):
+        raise CommandError(f"{name}: args must be a mapping")
+    try:
+        return cls.model_validate(args or {})
+    except ValidationError as exc:
+        raise CommandError(_format_validation(name, exc)) from None
+    except ValueError as exc:
+        raise CommandError(f"{name}: {exc}") from None
+
+
+def parse_line(line: str) -> Command:
+    """Parse a `:` command line: `scale 6`, `speed 60`, `failover db-2`, `ack-alert all`.
+
+    Positional words fill the command's fields in order; `key=value` words name a field.
+    """
+    try:
+        words = shlex.split(line.strip().lstrip(":"))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if not words:
+        raise CommandError("empty command")
+    name, rest = words[0], words[1:]
+    name = ALIASES.get(name, name)
+    cls = COMMANDS.get(name)
+    if cls is None:
+        return build(name)  # raises with a suggestion
+    args: dict[str, Any] = {}
+    pos = list(cls.positional)
+    for word in rest:
+        if "=" in word:
+            key, value = word.split("=", 1)
+            args[key.replace("-", "_")] = value
+        elif pos:
+            args[pos.pop(0)] = word
+        else:
+            raise CommandError(f"{name}: too many arguments ({word!r})")
+    return build(name, args)
+
+
+ALIASES = {"speed": "set-speed", "ack": "ack-alert", "restart": "restart-node",
+           "crash": "crash-node", "switchover": "failover"}

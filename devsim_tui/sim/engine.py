@@ -1,0 +1,398 @@
+"""The simulation engine: one deterministic world, advanced one tick at a time.
+
+It owns a virtual clock and a seeded `numpy.random.Generator`; it never reads the wall clock or
+global random state, so the same profile, seed and command sequence give the same trajectory.
+Commands are queued and applied at tick boundaries; each tick publishes an immutable `Snapshot`
+and appends to bounded ring buffers. Never imports the UI.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from devsim_tui.config.schema import Profile
+from devsim_tui.sim import commands as C
+from devsim_tui.sim.alerts import AlertEngine, default_rules
+from devsim_tui.sim.autoscale import HPAController
+from devsim_tui.sim.cache import Cache
+from devsim_tui.sim.database import Database
+from devsim_tui.sim.events import Event, EventLog
+from devsim_tui.sim.fleet import METRIC_DELAY_SECONDS, Fleet
+from devsim_tui.sim.history import History
+from devsim_tui.sim.snapshot import (
+    CRASHED, DRAINING, READY, STARTING, Aggregates, Snapshot,
+)
+
+DAY = 86400.0
+HOUR = 3600.0
+HPA_METRIC_WINDOW_S = 30.0  # a fresh pod's CPU sample must post-date its readiness by this
+
+
+class Engine:
+    """The whole estate of one profile. Drive it with `submit()` and `step()`."""
+
+    def __init__(self, profile: Profile, seed: int | None = None):
+        self.profile = profile
+        self.seed = profile.simulation.seed if seed is None else int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.dt = profile.simulation.tick_seconds
+        self.tick = 0
+        self.t = 0.0
+        self.t0_abs = profile.simulation.start_hour * HOUR
+        self.speed: float | str = 1.0
+        self.paused = False
+        self.events = EventLog(profile.simulation.event_history)
+        self._queue: deque[C.Command] = deque()
+        self.versions: list[str] = [profile.app.version]
+        self.current_version = 0
+
+        sim = profile.simulation
+        self.fleet = Fleet(profile.app.server, profile.app.regions, profile.app.service,
+                           self.rng, min(sim.history_ticks, 600))
+        self.db = Database.build(profile.database, self.rng, self.emit, self.t0_abs)
+        self.cache = Cache.build(profile.cache, self.emit) if profile.cache.enabled else None
+        self.scaler = profile.scaling.scaler
+        self.hpa = HPAController(profile.scaling) if self.scaler == "hpa" else None
+        self.hpa_info: dict[str, Any] = {}
+        self.desired = profile.scaling.initial
+        self.alerts = AlertEngine(default_rules(profile),
+                                  profile.monitoring.evaluation_interval_seconds, self.emit)
+        self.history = History(sim.history_ticks)
+
+        self._noise = 0.0
+        self._burst_until = -1.0
+        self._burst_mult = 1.0
+        self.traffic_factor = 1.0  # chaos: traffic spike multiplier
+        self.extra_latency_ms = 0.0  # chaos: dependency / network latency on every request
+        self.extra_error = 0.0
+        self.build_time_s: float | None = (
+            profile.deployment.hot_reload.build_seconds if profile.deployment.hot_reload else None)
+
+        self.offered_total = 0.0
+        self.failed_total = 0.0
+        self.p99_ok_ticks = 0
+        self._last_rotate = math.floor(self.t0_abs / (profile.app.server.log_rotation_hours * HOUR))
+
+        # Start warm: the initial replicas are already running, as in a live estate.
+        self.fleet.add(0.0, self.desired, self.current_version, 0.0)
+        self.fleet.lifecycle(0.0, 0.0)
+        self.fleet.started_at = self.fleet.started_at - HOUR
+        self.fleet.ready_at = self.fleet.ready_at - HOUR
+        self.emit(0.0, "sim.started",
+                  f"{profile.name}: {self.desired} x {profile.app.technology} "
+                  f"({self._scaler_label()}), seed {self.seed}", "info",
+                  profile=profile.name, seed=self.seed, scaler=self.scaler)
+        self._snapshot = self._build_snapshot(self._aggregate(None, None))
+
+    # ------------------------------------------------------------------ public interface
+
+    def emit(self, t: float, type_: str, message: str, severity: str = "info",
+             subject: str | None = None, **data: Any) -> Event:
+        return self.events.emit(t, type_, message, severity, subject, **data)
+
+    def submit(self, command: C.Command) -> None:
+        """Queue a command; it applies at the start of the next tick."""
+        self._queue.append(command)
+
+    def submit_line(self, line: str) -> None:
+        """Queue a `:` command line; a bad line becomes a `command.rejected` event."""
+        try:
+            self.submit(C.parse_line(line))
+        except C.CommandError as exc:
+            self.emit(self.t, "command.rejected", str(exc), "error", line=line)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def step(self, ticks: int = 1) -> Snapshot:
+        for _ in range(ticks):
+            self._tick()
+        return self._snapshot
+
+    def run_until(self, t: float) -> Snapshot:
+        while self.t + self.dt <= t + 1e-9:
+            self._tick()
+        return self._snapshot
+
+    def events_since(self, seq: int) -> list[Event]:
+        return self.events.since(seq)
+
+    def component_history(self, name: str) -> dict[str, np.ndarray]:
+        """Recent per-tick values of one server or database node (oldest first)."""
+        i = self.fleet.names.index(name) if name in self.fleet.names else None
+        if i is not None:
+            return self.fleet.history(i)
+        return self.history.component(name)
+
+    # ------------------------------------------------------------------ one tick
+
+    def _tick(self) -> None:
+        # Commands apply at the boundary, stamped with the time the tick starts from.
+        while self._queue:
+            self._apply(self._queue.popleft())
+        self.tick += 1
+        self.t = t = self.tick * self.dt
+        dt = self.dt
+        t_abs = self.t0_abs + t
+
+        lam = self._traffic(t_abs)
+        fleet = self.fleet
+        changes = fleet.lifecycle(t, self.profile.app.server.startup_seconds)
+        self._report_lifecycle(changes)
+
+        # Database first: its latency and failures shape the app tier's responses this tick.
+        tr = self.profile.traffic
+        queries = lam * tr.queries_per_request
+        reads = queries * tr.read_fraction
+        writes = queries - reads
+        if self.cache is not None:
+            reads = self.cache.step(t, reads)
+        n_ready = int(np.count_nonzero(fleet.state == READY))
+        dbr = self.db.step(t, dt, t_abs, reads, writes, n_ready)
+        writes_per_req = min(1.0, tr.queries_per_request * (1.0 - tr.read_fraction))
+        reads_per_req = min(1.0, tr.queries_per_request * tr.read_fraction)
+        db_err = min(1.0, dbr.write_fail * writes_per_req + dbr.read_fail * reads_per_req
+                     + dbr.timeout_fail)
+        db_ms = dbr.query_ms * tr.queries_per_request
+        if self.cache is not None:
+            db_ms = self.cache.spec.lookup_ms + db_ms * (1.0 - self.cache.hit_ratio * 0.5)
+        rotate_period = self.profile.app.server.log_rotation_hours * HOUR
+        rot = math.floor(t_abs / rotate_period)
+        log_rotate = rot != self._last_rotate
+        self._last_rotate = rot
+        ft = fleet.step(t, dt, lam, db_ms + self.extra_latency_ms,
+                        min(1.0, db_err + self.extra_error), log_rotate)
+        fleet.record_history()
+
+        if self.hpa is not None and self.hpa.due(t):
+            self._hpa_sync(t)
+        self._reconcile(t)
+        gone = fleet.compact()
+        if gone:
+            self.emit(t, "server.terminated", _names_msg(gone, "terminated"), "info",
+                      servers=gone)
+
+        agg = self._aggregate(ft, dbr)
+        self.history.record(t, agg, self.db.nodes, self.offered_total, self.failed_total)
+        if self.alerts.due(t):
+            self.alerts.evaluate(t, agg)
+        self._snapshot = self._build_snapshot(agg)
+
+    def _traffic(self, t_abs: float) -> float:
+        tr = self.profile.traffic
+        hour = (t_abs % DAY) / HOUR
+        diurnal = 1.0 + tr.diurnal_amplitude * math.cos(2 * math.pi * (hour - tr.peak_hour) / 24)
+        # AR(1) noise: traffic wanders smoothly instead of jumping every tick.
+        z = float(self.rng.standard_normal())
+        self._noise = 0.95 * self._noise + math.sqrt(1 - 0.95 ** 2) * z
+        u = float(self.rng.random())
+        b = tr.bursts
+        if self.t >= self._burst_until and u < b.per_hour * self.dt / HOUR:
+            self._burst_until = self.t + b.duration_seconds
+            self._burst_mult = b.multiplier
+            self.emit(self.t, "traffic.burst", f"traffic burst x{b.multiplier:g} for "
+                      f"{b.duration_seconds:.0f}s", "info", multiplier=b.multiplier)
+        burst = self._burst_mult if self.t < self._burst_until else 1.0
+        lam = tr.baseline_rps * diurnal * (1.0 + tr.noise * self._noise) * burst
+        return max(lam * self.traffic_factor, 0.0)
+
+    def _report_lifecycle(self, changes: dict[str, list[str]]) -> None:
+        labels = {"ready": ("server.ready", "ready", "info"),
+                  "terminated": ("server.stopped", "stopped after draining", "info"),
+                  "restarting": ("server.restarting", "restarting after a crash", "warning"),
+                  "crashed": ("server.crashed", "crashed on start (CrashLoopBackOff)", "error")}
+        for key, names in changes.items():
+            type_, verb, sev = labels[key]
+            self.emit(self.t, type_, _names_msg(names, verb), sev,
+                      names[0] if len(names) == 1 else None, servers=names)
+
+    def _hpa_sync(self, t: float) -> None:
+        fleet = self.fleet
+        s = fleet.state
+        pods = (s == STARTING) | (s == READY) | (s == CRASHED)
+        spec = self.profile.scaling
+        server = self.profile.app.server
+        age = t - fleet.started_at[pods]
+        ready = s[pods] == READY
+        since_ready = t - fleet.ready_at[pods]
+        hot = ready & (age < spec.cpuInitializationPeriodSeconds) & (
+            since_ready < HPA_METRIC_WINDOW_S)
+        has_metric = (s[pods] != CRASHED) & (age >= METRIC_DELAY_SECONDS)
+        usage = fleet.cpu[pods] * server.cpu_request_millicores
+        try:
+            d = self.hpa.sync(t, self.desired, float(server.cpu_request_millicores), usage,
+                              ready, hot, has_metric)
+        except ValueError as exc:
+            self.emit(t, "scale.hpa.error", f"HPA: {exc}", "warning")
+            return
+        self.hpa_info = {"utilization": d.utilization_percent, "raw_desired": d.raw_desired,
+                         "reason": d.reason, "target": spec.targetCPUUtilizationPercentage}
+        if d.desired != self.desired:
+            self.emit(t, "scale.hpa", f"HPA: {self.desired} -> {d.desired} replicas (CPU "
+                      f"{d.utilization_percent}% vs target {spec.targetCPUUtilizationPercentage}"
+                      f"%, {d.reason})", "info", None, old=self.desired, new=d.desired,
+                      utilization=d.utilization_percent, reason=d.reason)
+            self.desired = d.desired
+
+    def _reconcile(self, t: float) -> None:
+        fleet = self.fleet
+        active = int(np.count_nonzero(fleet.active_mask()))
+        if active < self.desired:
+            names = fleet.add(t, self.desired - active, self.current_version,
+                              self.profile.app.server.startup_seconds)
+            self.emit(t, "server.created", _names_msg(names, "starting"), "info",
+                      names[0] if len(names) == 1 else None, servers=names)
+        elif active > self.desired:
+            victims = fleet.pick_victims(active - self.desired)
+            names = [fleet.names[i] for i in np.flatnonzero(victims)]
+            fleet.set_state(victims, DRAINING, t + 5.0)
+            self.emit(t, "server.draining", _names_msg(names, "draining"), "info",
+                      names[0] if len(names) == 1 else None, servers=names)
+
+    # ------------------------------------------------------------------ commands
+
+    def _apply(self, cmd: C.Command) -> None:
+        handler = getattr(self, "_cmd_" + cmd.name.replace("-", "_"), None)
+        error = handler(cmd) if handler is not None else f"{cmd.name}: not supported here"
+        if error:
+            self.emit(self.t, "command.rejected", f"{cmd.describe()}: {error}", "error",
+                      command=cmd.name, args=cmd.args())
+        else:
+            self.emit(self.t, "command.applied", cmd.describe(), "info", command=cmd.name,
+                      args=cmd.args())
+
+    def _cmd_scale(self, cmd: C.Scale) -> str | None:
+        spec = self.profile.scaling
+        if cmd.replicas > spec.maxReplicas:
+            return f"above maxReplicas ({spec.maxReplicas})"
+        if self.scaler == "hpa" and cmd.replicas < spec.minReplicas:
+            return f"below minReplicas ({spec.minReplicas}) of the HPA"
+        self.desired = cmd.replicas
+        if self.scaler == "hpa":
+            self.emit(self.t, "scale.manual", f"scaled to {cmd.replicas}; the HPA will "
+                      "re-evaluate at its next sync", "warning", replicas=cmd.replicas)
+        return None
+
+    def _cmd_set_speed(self, cmd: C.SetSpeed) -> str | None:
+        self.speed = cmd.speed
+        return None
+
+    def _cmd_pause(self, cmd: C.Pause) -> str | None:
+        self.paused = (not self.paused) if cmd.paused is None else cmd.paused
+        return None
+
+    def _cmd_backup(self, cmd: C.Backup) -> str | None:
+        return self.db.start_backup(self.t, cmd.node, "requested")
+
+    def _cmd_restart_node(self, cmd: C.RestartNode) -> str | None:
+        return self.db.restart(self.t, cmd.node)
+
+    def _cmd_crash_node(self, cmd: C.CrashNode) -> str | None:
+        return self.db.crash(self.t, cmd.node)
+
+    def _cmd_failover(self, cmd: C.Failover) -> str | None:
+        return self.db.switchover(self.t, cmd.target)
+
+    def _cmd_ack_alert(self, cmd: C.AckAlert) -> str | None:
+        done = self.alerts.acknowledge(cmd.alert)
+        return None if done else f"no unacknowledged firing alert matches '{cmd.alert}'"
+
+    # ------------------------------------------------------------------ aggregates & snapshot
+
+    def _scaler_label(self) -> str:
+        mode = self.profile.scaling.mode
+        if self.scaler == "hpa":
+            return "HPA" + (" (predictive scaler not yet available)" if mode == "predictive"
+                            else "")
+        return "manual"
+
+    def _aggregate(self, ft, dbr) -> Aggregates:
+        fleet = self.fleet
+        s = fleet.state
+        ready = int(np.count_nonzero(s == READY))
+        total = len(fleet)
+        dt = self.dt
+        if ft is not None:
+            failed = (ft.errored + ft.dropped) * dt
+            self.offered_total += ft.offered * dt
+            self.failed_total += failed
+            offered, served, errored, dropped = ft.offered, ft.served, ft.errored, ft.dropped
+            p50, p99, mean = ft.p50_ms, ft.p99_ms, ft.mean_ms
+            if p99 <= self.profile.slo.p99_latency_ms:
+                self.p99_ok_ticks += 1
+        else:
+            offered = served = errored = dropped = p50 = p99 = mean = 0.0
+        err_rate = (errored + dropped) / offered if offered > 0 else 0.0
+        slo = self.profile.slo
+        budget_requests = slo.error_budget * self.profile.traffic.baseline_rps * slo.window_days \
+            * DAY
+        burned = self.failed_total / budget_requests if budget_requests > 0 else 0.0
+        hour_off, hour_fail = self.history.window_totals(HOUR, self.offered_total,
+                                                         self.failed_total)
+        burn = float(hour_fail / hour_off) / slo.error_budget if hour_off > 0 else 0.0
+        availability = 1.0 - self.failed_total / self.offered_total if self.offered_total else 1.0
+        ready_mask = s == READY
+        n_r = max(ready, 1)
+        primary = self.db.primary()
+        nodes = self.db.nodes
+        return Aggregates(
+            ready=ready, total=total, desired=self.desired,
+            offered_rps=offered, served_rps=served, errored_rps=errored, dropped_rps=dropped,
+            p50_ms=p50, p99_ms=p99, mean_ms=mean, error_rate=err_rate,
+            cpu=float(fleet.cpu[ready_mask].sum()) / n_r,
+            memory_pct=float(fleet.memory_pct[ready_mask].sum()) / n_r,
+            disk_pct=float(fleet.disk_pct.max()) if total else 0.0,
+            net_in_kbps=float(fleet.net_in_kbps.sum()), net_out_kbps=float(fleet.net_out_kbps.sum()),
+            db_primary=primary.name if primary is not None and primary.up else None,
+            db_writable=bool(self.db.writable(self.t)),
+            db_max_lag_bytes=max((n.lag_bytes for n in nodes if n.up), default=0.0),
+            db_max_lag_s=max((n.lag_seconds for n in nodes if n.up), default=0.0),
+            db_connections=sum(n.connections for n in nodes),
+            db_qps=sum(n.qps for n in nodes),
+            cache_hit_ratio=self.cache.hit_ratio if self.cache is not None else None,
+            build_time_s=self.build_time_s,
+            availability=availability, error_budget_burned=burned, burn_rate_1h=burn,
+            lost_writes=self.db.lost_writes,
+            restore_point_age_s=self.db.restore_point_age(self.t),
+        )
+
+    def clock(self, t: float | None = None) -> str:
+        t_abs = self.t0_abs + (self.t if t is None else t)
+        day = int(t_abs // DAY) + 1
+        rem = int(t_abs % DAY)
+        return f"Day {day} {rem // 3600:02d}:{rem % 3600 // 60:02d}:{rem % 60:02d}"
+
+    def _health(self, agg: Aggregates) -> str:
+        firing = [a for a in self.alerts.views if a.state == "firing"]
+        if not agg.db_writable or agg.ready == 0 or any(a.severity == "critical"
+                                                           for a in firing) \
+                or agg.error_rate > 0.05:
+            return "critical"
+        if firing or agg.p99_ms > self.profile.slo.p99_latency_ms or agg.error_rate > 0.01:
+            return "degraded"
+        return "ok"
+
+    def _build_snapshot(self, agg: Aggregates) -> Snapshot:
+        return Snapshot(
+            tick=self.tick, t=self.t, clock=self.clock(), profile=self.profile.name,
+            environment=self.profile.environment, scaler=self._scaler_label(),
+            scaling_mode=self.profile.scaling.mode, agg=agg, fleet=self.fleet.view(self.t),
+            versions=tuple(self.versions), regions=tuple(self.profile.app.regions),
+            db=self.db.views(self.t, self.profile.database.max_connections),
+            cache=self.cache.view() if self.cache is not None else None,
+            alerts=self.alerts.views, events=self.events.take_pending(),
+            last_event_seq=self.events.last_seq, hpa=dict(self.hpa_info),
+            health=self._health(agg),
+        )
+
+
+def _names_msg(names: list[str], verb: str) -> str:
+    if len(names) == 1:
+        return f"{names[0]} {verb}"
+    shown = ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
+    return f"{len(names)} servers {verb}: {shown}"

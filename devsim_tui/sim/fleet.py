@@ -1,0 +1,337 @@
+"""The app server fleet as numpy columns: one array per attribute, one row per server.
+
+A tick is a fixed handful of array operations whatever the fleet size. Arrays are never
+modified in place after a tick publishes them: every update builds new arrays, so snapshots can
+hold them by reference. Never imports the UI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from devsim_tui.config.schema import ServerSpec
+from devsim_tui.sim.queueing import RHO_MAX, LatencyTable
+from devsim_tui.sim.snapshot import CRASHED, DRAINING, READY, STARTING, TERMINATED, FleetView
+
+DRAIN_SECONDS = 5.0
+CRASH_BACKOFF_SECONDS = 10.0
+METRIC_DELAY_SECONDS = 15.0  # metrics-server has no sample for a pod younger than this
+HISTORY_FIELDS = ("cpu", "memory_pct", "rps", "p99_ms", "error_rate")
+
+# Columns that carry per-server state (all have one row per server, same order).
+STATE_COLUMNS = (
+    "ids", "state", "version", "region", "started_at", "ready_at", "until", "backlog",
+    "disk_gb", "leak_mb", "served_total", "errors_total", "restarts",
+    # fault knobs (chaos sets them; neutral values here)
+    "cap_factor", "err_extra", "lat_extra_ms", "cpu_extra", "leak_rate_mb_s", "crash_loop",
+)
+# Columns each tick recomputes from the state.
+OUTPUT_COLUMNS = ("cpu", "memory_mb", "memory_pct", "disk_pct", "net_in_kbps", "net_out_kbps",
+                  "rps", "served_rps", "p99_ms", "error_rate")
+DTYPES = {"ids": np.int64, "state": np.int8, "version": np.int16, "region": np.int16,
+          "restarts": np.int32, "crash_loop": np.bool_}
+NEUTRAL = {"cap_factor": 1.0, "disk_gb": 1.5}
+
+
+@dataclass
+class FleetTick:
+    """Fleet totals of one tick (requests per second)."""
+
+    offered: float
+    served: float
+    errored: float
+    dropped: float
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+
+
+class Fleet:
+    def __init__(self, spec: ServerSpec, regions: list[str], prefix: str,
+                 rng: np.random.Generator, history_ticks: int):
+        self.spec = spec
+        self.regions = regions
+        self.prefix = prefix
+        self.rng = rng
+        self.c = spec.workers
+        self.mu = spec.capacity_rps / spec.workers  # per worker
+        self.table = LatencyTable(self.c)
+        self.next_id = 1
+        self.hist_len = history_ticks
+        self.hist_pos = 0
+        self._empty()
+        self._names: tuple[str, ...] = ()
+        self._width = 3
+
+    def _empty(self) -> None:
+        for name in STATE_COLUMNS + OUTPUT_COLUMNS:
+            setattr(self, name, np.zeros(0, DTYPES.get(name, np.float64)))
+        self.hist = np.zeros((len(HISTORY_FIELDS), 0, self.hist_len), np.float32)
+
+    # ------------------------------------------------------------------ membership
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self._names
+
+    def _rename(self) -> None:
+        width = max(3, len(str(self.next_id)))
+        self._names = tuple(f"{self.prefix}-{i:0{width}d}" for i in self.ids.tolist())
+
+    def add(self, t: float, count: int, version: int, startup_s: float) -> list[str]:
+        """Create `count` servers in STARTING state; returns their names."""
+        if count <= 0:
+            return []
+        n = len(self)
+        new_ids = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
+        self.next_id += count
+        # Spread over regions: fill the least populated first, as a topology spread would.
+        live = self.state != TERMINATED
+        counts = np.bincount(self.region[live], minlength=len(self.regions)).astype(np.int64)
+        regions = np.empty(count, np.int16)
+        for k in range(count):
+            r = int(np.argmin(counts))
+            regions[k] = r
+            counts[r] += 1
+        jitter = self.rng.uniform(0.8, 1.2, count)
+        cols = {
+            "ids": new_ids, "state": np.full(count, STARTING), "version": np.full(count, version),
+            "region": regions, "started_at": np.full(count, t),
+            "ready_at": t + startup_s * jitter,
+        }
+        for name in STATE_COLUMNS + OUTPUT_COLUMNS:
+            old = getattr(self, name)
+            new = cols.get(name)
+            if new is None:
+                new = np.full(count, NEUTRAL.get(name, 0), old.dtype)
+            setattr(self, name, np.concatenate([old, new.astype(old.dtype)]))
+        self.hist = np.concatenate(
+            [self.hist, np.zeros((len(HISTORY_FIELDS), count, self.hist_len), np.float32)],
+            axis=1)
+        self._rename()
+        return list(self._names[n:])
+
+    def compact(self) -> list[str]:
+        """Drop terminated servers; returns their names."""
+        gone = self.state == TERMINATED
+        if not gone.any():
+            return []
+        names = [self._names[i] for i in np.flatnonzero(gone)]
+        keep = ~gone
+        for name in STATE_COLUMNS + OUTPUT_COLUMNS:
+            setattr(self, name, getattr(self, name)[keep])
+        self.hist = self.hist[:, keep, :]
+        self._rename()
+        return names
+
+    def set_state(self, mask: np.ndarray, state: int, until: float | np.ndarray = 0.0) -> None:
+        self.state = np.where(mask, np.int8(state), self.state)
+        self.until = np.where(mask, until, self.until)
+
+    def active_mask(self) -> np.ndarray:
+        """Servers that count as replicas (everything not draining away)."""
+        s = self.state
+        return (s == STARTING) | (s == READY) | (s == CRASHED)
+
+    def pick_victims(self, count: int) -> np.ndarray:
+        """ReplicaSet deletion order: not-ready before ready, then the newest first."""
+        active = np.flatnonzero(self.active_mask())
+        not_ready = (self.state[active] != READY).astype(np.int64)
+        order = np.lexsort((-self.started_at[active], -not_ready))
+        mask = np.zeros(len(self), bool)
+        mask[active[order[:count]]] = True
+        return mask
+
+    # ------------------------------------------------------------------ tick
+
+    def lifecycle(self, t: float, startup_s: float) -> dict[str, list[str]]:
+        """Advance lifecycle transitions; returns the names that changed, by transition."""
+        s = self.state
+        out: dict[str, list[str]] = {}
+        became_ready = (s == STARTING) & (t >= self.ready_at)
+        crash_loop = became_ready & self.crash_loop
+        became_ready &= ~self.crash_loop
+        terminated = (s == DRAINING) & (t >= self.until)
+        restarting = (s == CRASHED) & (t >= self.until)
+        if not (became_ready.any() or terminated.any() or restarting.any() or crash_loop.any()):
+            return out
+        names = self._names
+        if became_ready.any():
+            out["ready"] = [names[i] for i in np.flatnonzero(became_ready)]
+            s = np.where(became_ready, np.int8(READY), s)
+        if terminated.any():
+            out["terminated"] = [names[i] for i in np.flatnonzero(terminated)]
+            s = np.where(terminated, np.int8(TERMINATED), s)
+        if restarting.any():
+            out["restarting"] = [names[i] for i in np.flatnonzero(restarting)]
+            s = np.where(restarting, np.int8(STARTING), s)
+            self.restarts = self.restarts + restarting
+            self.started_at = np.where(restarting, t, self.started_at)
+            self.ready_at = np.where(restarting, t + startup_s, self.ready_at)
+            self.leak_mb = np.where(restarting, 0.0, self.leak_mb)
+        if crash_loop.any():
+            out["crashed"] = [names[i] for i in np.flatnonzero(crash_loop)]
+            self.state = s
+            self.crash(crash_loop, t)
+            return out
+        self.state = s
+        return out
+
+    def crash(self, mask: np.ndarray, t: float) -> None:
+        # Kubernetes restarts a crashed container with an exponential back-off (10 s, 20 s, ...).
+        backoff = CRASH_BACKOFF_SECONDS * np.minimum(2.0 ** self.restarts, 30.0)
+        self.set_state(mask, CRASHED, t + backoff)
+        self.backlog = np.where(mask, 0.0, self.backlog)
+
+    def step(self, t: float, dt: float, offered: float, extra_ms: float, extra_err: float,
+             log_rotate: bool) -> FleetTick:
+        spec = self.spec
+        n = len(self)
+        ready = self.state == READY
+        n_ready = int(np.count_nonzero(ready))
+        if n == 0 or n_ready == 0:
+            self._idle(ready, dt)
+            return FleetTick(offered, 0.0, 0.0, offered, 0.0, 0.0, 0.0)
+
+        # Round-robin balancing over ready servers.
+        rps = np.where(ready, offered / n_ready, 0.0)
+        cap = self.c * self.mu * self.cap_factor  # requests/s each server can complete
+        arrivals = rps * dt
+        work = self.backlog + arrivals
+        processed = np.minimum(cap * dt, work)
+        queue = work - processed
+        dropped = np.maximum(queue - spec.max_queue, 0.0)
+        queue = queue - dropped
+        rho = np.minimum(rps / cap, RHO_MAX)
+        mean_u, p50_u, p99_u = self.table.lookup(rho)
+        svc_ms = 1000.0 / (self.mu * self.cap_factor)
+        wait_ms = 1000.0 * queue / cap
+        add_ms = wait_ms + self.lat_extra_ms + extra_ms
+        mean_ms = mean_u * svc_ms + add_ms
+        p50 = p50_u * svc_ms + add_ms
+        p99 = p99_u * svc_ms + add_ms
+        # Requests whose response would exceed the client timeout fail (tail of R ~ wait + Exp).
+        tail = np.exp(-np.maximum(spec.timeout_ms - add_ms, 0.0) / np.maximum(mean_u * svc_ms,
+                                                                              1e-6))
+        err_p = np.minimum(spec.base_error_rate + self.err_extra + extra_err + tail, 1.0)
+        accepted = arrivals - dropped
+        errored = accepted * err_p
+        served = accepted - errored
+        self.backlog = np.where(ready, queue, 0.0)
+
+        util = spec.cpu_idle_fraction + (1.0 - spec.cpu_idle_fraction) * processed / (
+            self.c * self.mu * dt)
+        self.cpu = np.where(self.state == STARTING, 0.35,
+                            np.where(ready, np.minimum(util + self.cpu_extra, 1.0), 0.0))
+        self.leak_mb = self.leak_mb + self.leak_rate_mb_s * dt
+        mem = np.where(self.state == CRASHED, 0.0,
+                       spec.memory_base_mb + spec.memory_per_rps_mb * rps + self.leak_mb
+                       + 0.05 * queue)
+        self.memory_mb = mem
+        self.memory_pct = mem * (100.0 / spec.memory_request_mb)
+        log_gb = served * (spec.log_mb_per_1k_requests / 1000.0 / 1024.0)
+        self.disk_gb = (np.full(n, NEUTRAL["disk_gb"]) if log_rotate else self.disk_gb) + log_gb
+        self.disk_pct = self.disk_gb * (100.0 / spec.disk_gb)
+        self.net_in_kbps = rps * (spec.request_kb_in * 8.0)
+        self.rps = rps
+        self.served_rps = served / dt
+        self.net_out_kbps = self.served_rps * (spec.response_kb_out * 8.0)
+        self.p99_ms = np.where(ready, p99, 0.0)
+        self.error_rate = np.where(arrivals > 0, (errored + dropped) / np.maximum(arrivals, 1e-12),
+                                   0.0)
+        self.served_total = self.served_total + served
+        self.errors_total = self.errors_total + errored + dropped
+
+        tot_in = float(arrivals.sum())
+        tot_served = float(served.sum())
+        tot_err = float(errored.sum())
+        tot_drop = float(dropped.sum())
+        f_p50, f_p99, f_mean = self._fleet_latency(ready, rps, rho, mean_ms, p50, p99, svc_ms,
+                                                   add_ms)
+        return FleetTick(tot_in / dt, tot_served / dt, tot_err / dt, tot_drop / dt,
+                         f_p50, f_p99, f_mean)
+
+    def _idle(self, ready: np.ndarray, dt: float) -> None:
+        n = len(self)
+        zeros = np.zeros(n)
+        self.rps = self.served_rps = self.p99_ms = self.error_rate = zeros
+        self.net_in_kbps = self.net_out_kbps = zeros
+        self.cpu = np.where(self.state == STARTING, 0.35, self.spec.cpu_idle_fraction * ready)
+        self.leak_mb = self.leak_mb + self.leak_rate_mb_s * dt
+        self.memory_mb = np.where(self.state == CRASHED, 0.0,
+                                  self.spec.memory_base_mb + self.leak_mb)
+        self.memory_pct = self.memory_mb * (100.0 / self.spec.memory_request_mb)
+        self.disk_pct = self.disk_gb * (100.0 / self.spec.disk_gb)
+        self.backlog = zeros
+
+    def _fleet_latency(self, ready, rps, rho, mean_ms, p50, p99, svc_ms, add_ms):
+        """Fleet-wide latency percentiles: the load-weighted mixture of the servers' distributions.
+
+        With equal load and equal servers (the usual case) the mixture is any one server's
+        distribution; otherwise solve the mixture's survival function on a grid, over at most
+        256 representative servers so the cost does not grow with the fleet.
+        """
+        idx = np.flatnonzero(ready)
+        w = rps[idx]
+        total = w.sum()
+        if total <= 0:
+            return 0.0, 0.0, 0.0
+        mean = float((mean_ms[idx] * w).sum() / total)
+        p99r = p99[idx]
+        if np.ptp(p99r) <= 1e-6 * max(float(p99r[0]), 1.0):
+            return float(p50[idx[0]]), float(p99r[0]), mean
+        if len(idx) > 256:
+            sel = np.linspace(0, len(idx) - 1, 256).astype(np.int64)
+            idx, w = idx[sel], w[sel]
+            total = w.sum()
+        svc = svc_ms[idx] if np.ndim(svc_ms) else np.full(len(idx), svc_ms)
+        r = rho[idx]
+        pwait = self.table.wait_probability(r)
+        k = self.c * (1.0 - r)
+        shift = add_ms[idx] if np.ndim(add_ms) else np.full(len(idx), add_ms)
+        hi = float(p99r.max()) * 1.2 + 1.0
+        grid = np.linspace(0.0, hi, 400)
+        x = np.maximum(grid[None, :] - shift[:, None], 0.0) / svc[:, None]
+        same = np.abs(k - 1.0) < 1e-9
+        kk = np.where(same, 2.0, k)[:, None]
+        hypo = (kk * np.exp(-x) - np.exp(-kk * x)) / (kk - 1.0)
+        surv = (1.0 - pwait[:, None]) * np.exp(-x) + pwait[:, None] * hypo
+        surv = np.where(grid[None, :] < shift[:, None], 1.0, surv)
+        mix = (surv * (w / total)[:, None]).sum(axis=0)
+        # mix is decreasing in the grid: interpolate the 0.5 and 0.01 crossings
+        q50 = float(np.interp(-0.5, -mix, grid))
+        q99 = float(np.interp(-0.01, -mix, grid))
+        return q50, q99, mean
+
+    def record_history(self) -> None:
+        pos = self.hist_pos % self.hist_len
+        if len(self):
+            for k, name in enumerate(HISTORY_FIELDS):
+                self.hist[k, :, pos] = getattr(self, name)
+        self.hist_pos += 1
+
+    def history(self, index: int) -> dict[str, np.ndarray]:
+        """The server's recent values per HISTORY_FIELDS, oldest first (a copy)."""
+        n = min(self.hist_pos, self.hist_len)
+        start = self.hist_pos - n
+        order = (np.arange(start, self.hist_pos)) % self.hist_len
+        return {name: self.hist[k, index, order].astype(np.float64)
+                for k, name in enumerate(HISTORY_FIELDS)}
+
+    def view(self, t: float) -> FleetView:
+        arrays = dict(
+            ids=self.ids, state=self.state, version=self.version, region=self.region,
+            cpu=self.cpu, memory_mb=self.memory_mb, memory_pct=self.memory_pct,
+            disk_pct=self.disk_pct, net_in_kbps=self.net_in_kbps, net_out_kbps=self.net_out_kbps,
+            rps=self.rps, served_rps=self.served_rps, p99_ms=self.p99_ms,
+            error_rate=self.error_rate, served_total=self.served_total,
+            errors_total=self.errors_total, uptime_s=t - self.started_at, restarts=self.restarts,
+        )
+        for a in arrays.values():
+            a.flags.writeable = False
+        return FleetView(names=self._names, **arrays)

@@ -1,0 +1,161 @@
+"""Immutable snapshots: what readers (the UI, the runner, exporters) see of one tick.
+
+The engine never mutates an array after publishing it (every update builds a new array), so a
+snapshot can hold the fleet's columns by reference, marked read-only, at no copying cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Server lifecycle codes (numpy int8 column `state`).
+STARTING, READY, DRAINING, TERMINATED, CRASHED = range(5)
+STATE_NAMES = ("starting", "ready", "draining", "terminated", "crashed")
+
+
+@dataclass(frozen=True, slots=True)
+class FleetView:
+    """The app servers as read-only numpy columns, one row per server."""
+
+    ids: np.ndarray  # int64 serial numbers; names are f"{prefix}-{id}"
+    names: tuple[str, ...]
+    state: np.ndarray  # int8, see STATE_NAMES
+    version: np.ndarray  # int16 index into Snapshot.versions
+    region: np.ndarray  # int16 index into Snapshot.regions
+    cpu: np.ndarray  # utilisation of the CPU request, 0..1
+    memory_mb: np.ndarray
+    memory_pct: np.ndarray  # of the memory request, 0..100+
+    disk_pct: np.ndarray
+    net_in_kbps: np.ndarray
+    net_out_kbps: np.ndarray
+    rps: np.ndarray  # requests/s routed to the server (offered)
+    served_rps: np.ndarray
+    p99_ms: np.ndarray
+    error_rate: np.ndarray  # (errored + dropped) / offered, 0..1
+    served_total: np.ndarray
+    errors_total: np.ndarray
+    uptime_s: np.ndarray
+    restarts: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index_of(self, name: str) -> int | None:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class DBNodeView:
+    name: str
+    role: str  # primary | replica | multi-master
+    state: str  # running | crashed | restarting | promoting | demoted | backing-up
+    region: str
+    connections: int
+    max_connections: int
+    qps: float
+    read_qps: float
+    write_qps: float
+    cpu: float  # 0..1
+    disk_pct: float
+    lag_bytes: float
+    lag_seconds: float
+    last_backup_age_s: float | None  # None = never backed up
+
+
+@dataclass(frozen=True, slots=True)
+class CacheNodeView:
+    name: str
+    state: str
+    role: str
+    ops: float
+    memory_pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class CacheView:
+    technology: str
+    hit_ratio: float
+    target_hit_ratio: float
+    nodes: tuple[CacheNodeView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    id: str
+    name: str
+    state: str  # pending | firing | resolved
+    severity: str
+    summary: str
+    active_at: float
+    fired_at: float | None
+    resolved_at: float | None
+    acknowledged: bool
+    value: float
+    source: str = "rules"
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregates:
+    """Fleet, database and SLO figures of one tick (also what the runner writes per tick)."""
+
+    ready: int
+    total: int
+    desired: int
+    offered_rps: float
+    served_rps: float
+    errored_rps: float
+    dropped_rps: float
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    error_rate: float
+    cpu: float
+    memory_pct: float
+    disk_pct: float
+    net_in_kbps: float
+    net_out_kbps: float
+    db_primary: str | None
+    db_writable: bool
+    db_max_lag_bytes: float
+    db_max_lag_s: float
+    db_connections: int
+    db_qps: float
+    cache_hit_ratio: float | None
+    build_time_s: float | None
+    availability: float  # since start
+    error_budget_burned: float  # fraction of the window's budget used so far
+    burn_rate_1h: float  # how fast the budget burns (1.0 = exactly on budget)
+    lost_writes: float
+    restore_point_age_s: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    tick: int
+    t: float  # simulated seconds since start
+    clock: str  # simulated wall clock "Day 1 14:03:22"
+    profile: str
+    environment: str
+    scaler: str  # "hpa", "manual" (and which mode the profile asks for)
+    scaling_mode: str
+    agg: Aggregates
+    fleet: FleetView
+    versions: tuple[str, ...]
+    regions: tuple[str, ...]
+    db: tuple[DBNodeView, ...]
+    cache: CacheView | None
+    alerts: tuple[AlertView, ...]
+    events: tuple[Any, ...]  # events emitted during this tick
+    last_event_seq: int
+    hpa: dict[str, Any] = field(default_factory=dict)
+    health: str = "ok"  # ok | degraded | critical
