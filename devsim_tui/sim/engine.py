@@ -95,8 +95,15 @@ class Engine:
         return self.events.emit(t, type_, message, severity, subject, **data)
 
     def submit(self, command: C.Command) -> None:
-        """Queue a command; it applies at the start of the next tick."""
-        self._queue.append(command)
+        """Queue a command; it applies at the start of the next tick.
+
+        Pause and speed act at once: they steer the clock, not the world (a paused engine has
+        no next tick), and leave the trajectory unchanged.
+        """
+        if isinstance(command, (C.Pause, C.SetSpeed)):
+            self._apply(command)
+        else:
+            self._queue.append(command)
 
     def submit_line(self, line: str) -> None:
         """Queue a `:` command line; a bad line becomes a `command.rejected` event."""
