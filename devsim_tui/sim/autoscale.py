@@ -122,7 +122,9 @@ def _merge_rules(
         window = default["stabilizationWindowSeconds"]
     select = given.get("selectPolicy") or default["selectPolicy"]
     if select not in _SELECT_POLICIES:
-        raise ValueError(f"behavior.{direction}.selectPolicy must be Max, Min or Disabled, not {select!r}")
+        raise ValueError(
+            f"behavior.{direction}.selectPolicy must be Max, Min or Disabled, not {select!r}"
+        )
     raw_policies = given.get("policies")
     if raw_policies is None:
         raw_policies = default["policies"]
@@ -130,9 +132,13 @@ def _merge_rules(
     for policy in raw_policies:
         kind, value, period = policy["type"], int(policy["value"]), int(policy["periodSeconds"])
         if kind not in _POLICY_TYPES:
-            raise ValueError(f"behavior.{direction} policy type must be Pods or Percent, not {kind!r}")
+            raise ValueError(
+                f"behavior.{direction} policy type must be Pods or Percent, not {kind!r}"
+            )
         if value <= 0 or period <= 0:
-            raise ValueError(f"behavior.{direction} policy value and periodSeconds must be positive")
+            raise ValueError(
+                f"behavior.{direction} policy value and periodSeconds must be positive"
+            )
         policies.append((kind, value, period))
     return _Rules(window=float(window), select=select, policies=tuple(policies))
 
@@ -155,7 +161,7 @@ def effective_behavior(
     behavior: Mapping[str, Any] | None = None,
     downscale_stabilization_seconds: float = DEFAULT_DOWNSCALE_STABILIZATION_SECONDS,
 ) -> dict[str, dict[str, Any]]:
-    """spec.behavior with every unset field filled from the v2 defaults, as the controller sees it."""
+    """spec.behavior with each unset field taken from the v2 defaults, as the controller uses it."""
     up, down = _resolve_behavior(behavior, downscale_stabilization_seconds)
     return {"scaleUp": up.as_dict(), "scaleDown": down.as_dict()}
 
@@ -175,11 +181,13 @@ def _scale_up_limit(current: int, up_events: _Events, down_events: _Events, rule
         return current
     pick, result = (min, _INT32_MAX) if rules.select == "Min" else (max, _INT32_MIN)
     for kind, value, period in rules.policies:
-        start = current - _change_in_period(period, up_events) + _change_in_period(period, down_events)
+        start = (
+            current - _change_in_period(period, up_events) + _change_in_period(period, down_events)
+        )
         if kind == "Pods":
             proposed = start + value
         else:
-            # Rounded up so that a small percentage still adds a pod (same float64 expression as Go).
+            # Rounded up so a small percentage still adds a pod (same float64 expression as Go).
             proposed = math.ceil(float(start) * (1 + float(value) / 100))
         result = pick(result, proposed)
     return result
@@ -191,7 +199,9 @@ def _scale_down_limit(current: int, up_events: _Events, down_events: _Events, ru
     # The smallest change ('Min') is the highest floor when scaling down, hence the swap.
     pick, result = (max, _INT32_MIN) if rules.select == "Min" else (min, _INT32_MAX)
     for kind, value, period in rules.policies:
-        start = current - _change_in_period(period, up_events) + _change_in_period(period, down_events)
+        start = (
+            current - _change_in_period(period, up_events) + _change_in_period(period, down_events)
+        )
         if kind == "Pods":
             proposed = start - value
         else:
@@ -232,7 +242,9 @@ def _rate_limit(
     return desired, "DesiredWithinRange"
 
 
-def _split_events(scale_events: Iterable[Mapping[str, Any]]) -> tuple[list, list]:
+def _split_events(
+    scale_events: Iterable[Mapping[str, Any]],
+) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
     up: list[tuple[float, int]] = []
     down: list[tuple[float, int]] = []
     for event in scale_events:
@@ -275,7 +287,9 @@ def hpa_normalize(
         return min_replicas, "TooFewReplicas"
     up, down = _resolve_behavior(behavior)
     up_events, down_events = _split_events(scale_events)
-    return _rate_limit(current, desired, min_replicas, max_replicas, up, down, up_events, down_events)
+    return _rate_limit(
+        current, desired, min_replicas, max_replicas, up, down, up_events, down_events
+    )
 
 
 def hpa_behavior_limit(
@@ -407,9 +421,9 @@ def hpa_replicas_arrays(
     if ready_count == 0:
         raise ValueError("did not receive metrics for any ready pods (pods might be unready)")
     # calculatePodRequests: every listed pod needs a request, not only the counted ones.
-    if np.isnan(request).any() and bool(np.any(np.isnan(request) & live)):
-        first = int(np.flatnonzero(np.isnan(request) & live)[0])
-        raise ValueError(f"missing request for cpu in pod {first}")
+    no_request = np.isnan(request) & live
+    if no_request.any():
+        raise ValueError(f"missing request for cpu in pod {int(np.flatnonzero(no_request)[0])}")
 
     usage_total = float(np.sum(usage, where=counted))
     request_total = float(np.sum(request, where=counted))
@@ -444,11 +458,7 @@ def hpa_replicas_arrays(
         n_metrics += unready_count
     new_ratio = _utilization(usage_total, request_total) / target_utilization_percent
 
-    if (
-        _within(new_ratio, tolerance)
-        or (ratio < 1.0 < new_ratio)
-        or (ratio > 1.0 > new_ratio)
-    ):
+    if _within(new_ratio, tolerance) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
         return current, utilization
     new_replicas = math.ceil(new_ratio * n_metrics)
     # More pods in the denominator can flip the count against the ratio's direction (e.g. surge
@@ -566,7 +576,9 @@ class HPAController:
         self.sync_period_seconds = float(spec.syncPeriodSeconds)
         self.cpu_initialization_period_seconds = float(spec.cpuInitializationPeriodSeconds)
         self.initial_readiness_delay_seconds = float(spec.initialReadinessDelaySeconds)
-        behavior = spec.behavior.model_dump(exclude_none=True) if spec.behavior is not None else None
+        behavior = (
+            spec.behavior.model_dump(exclude_none=True) if spec.behavior is not None else None
+        )
         self.scale_up_rules, self.scale_down_rules = _resolve_behavior(
             behavior, downscale_stabilization_seconds
         )
@@ -607,7 +619,10 @@ class HPAController:
     @property
     def behavior(self) -> dict[str, dict[str, Any]]:
         """The behavior in effect, defaults filled in."""
-        return {"scaleUp": self.scale_up_rules.as_dict(), "scaleDown": self.scale_down_rules.as_dict()}
+        return {
+            "scaleUp": self.scale_up_rules.as_dict(),
+            "scaleDown": self.scale_down_rules.as_dict(),
+        }
 
     @property
     def recommendations(self) -> tuple[tuple[float, int], ...]:
@@ -620,7 +635,10 @@ class HPAController:
         return tuple(self._events)
 
     def _prune(self, now_s: float) -> None:
-        while self._recommendations and now_s - self._recommendations[0][0] >= self._recommendation_horizon:
+        while (
+            self._recommendations
+            and now_s - self._recommendations[0][0] >= self._recommendation_horizon
+        ):
             self._recommendations.popleft()
         while self._events and now_s - self._events[0][0] >= self._event_horizon:
             self._events.popleft()
