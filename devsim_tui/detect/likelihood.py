@@ -42,8 +42,8 @@ class AnomalyLikelihood:
         self._recent: deque[float] = deque(maxlen=short)
         self._recent_sum = 0.0
         self._avg = 0.0
-        self._mean = utils.Rolling(stats.Mean, window_size=long)
-        self._var = utils.Rolling(stats.Var, window_size=long)
+        # One rolling variance also carries the rolling mean (Var.mean): half the bookkeeping.
+        self._stats = utils.Rolling(stats.Var, window_size=long)
 
     def score(self, raw: float) -> float:
         """Log-scaled likelihood in [0, 1] of the latest raw surprise; nothing is learned."""
@@ -52,13 +52,12 @@ class AnomalyLikelihood:
         self._recent.append(raw)
         self._recent_sum += raw
         self._avg = avg = self._recent_sum / len(self._recent)
-        mean = max(self._mean.get(), _MIN_MEAN)
-        std = max(math.sqrt(max(self._var.get(), 0.0)), _MIN_STD)
+        mean = max(self._stats.mean.get(), _MIN_MEAN)
+        std = max(math.sqrt(max(self._stats.get(), 0.0)), _MIN_STD)
         # Upper tail only: being *less* surprised than usual is never an anomaly.
         tail = 0.5 * math.erfc((avg - mean) / (std * math.sqrt(2.0)))
         return log_likelihood(1.0 - tail)
 
     def learn(self) -> None:
         """Add the latest recent-average to the long-run distribution."""
-        self._mean.update(self._avg)
-        self._var.update(self._avg)
+        self._stats.update(self._avg)

@@ -47,11 +47,11 @@ class ScorerConfig:
     """Points in the rolling median / IQR that defines the normal operating range."""
     resid_window: int = 500
     """Points in the rolling quantile that scales each residual."""
-    resid_quantile: float = 0.9
+    resid_quantile: float = 0.95
     """Which quantile of recent |residual| is the unit of surprise."""
     squash: float = 6.0
     """Residual (in scale units) that maps to a raw surprise of 0.5."""
-    profile_rate: float = 0.2
+    profile_rate: float = 0.5
     """Learning rate of the per-phase seasonal profile."""
     weekly: bool = True
     """Also learn a weekly profile (7 periods) once a week has been seen."""
