@@ -16,7 +16,6 @@ from typing import IO, Any, Iterable
 from devsim_tui.config.scenario import TimedCommand
 from devsim_tui.sim.engine import Engine
 from devsim_tui.sim.events import Event
-from devsim_tui.sim.snapshot import Snapshot
 
 SCHEMA_VERSION = 1
 
@@ -25,10 +24,10 @@ def _r(x: float | None, digits: int = 4) -> float | None:
     return None if x is None else round(float(x), digits)
 
 
-def tick_record(s: Snapshot) -> dict[str, Any]:
-    a = s.agg
+def tick_record(engine: Engine) -> dict[str, Any]:
+    a = engine.agg
     return {
-        "kind": "tick", "tick": s.tick, "t": s.t, "clock": s.clock,
+        "kind": "tick", "tick": engine.tick, "t": engine.t, "clock": engine.clock(),
         "fleet": {
             "ready": a.ready, "total": a.total, "desired": a.desired,
             "offered_rps": _r(a.offered_rps, 3), "served_rps": _r(a.served_rps, 3),
@@ -42,7 +41,7 @@ def tick_record(s: Snapshot) -> dict[str, Any]:
             "connections": a.db_connections,
         },
         "cache_hit_ratio": _r(a.cache_hit_ratio, 4),
-        "health": s.health,
+        "health": engine.health(),
     }
 
 
@@ -114,7 +113,7 @@ def run(engine: Engine, duration_s: float, out: IO[str], commands: Iterable[Time
     out.write(dumps({"kind": "run.start", "schema": SCHEMA_VERSION, "profile": engine.profile.name,
                      "environment": engine.profile.environment, "seed": engine.seed,
                      "tick_seconds": engine.dt, "duration_s": duration_s}) + "\n")
-    for ev in engine.snapshot.events:
+    for ev in engine.last_events:
         counter.see(ev)
         out.write(dumps(event_record(ev)) + "\n")
     engine.speed = speed
@@ -125,21 +124,21 @@ def run(engine: Engine, duration_s: float, out: IO[str], commands: Iterable[Time
         while i < len(pending) and pending[i].at <= engine.t + engine.dt / 2:
             engine.submit(pending[i].build())
             i += 1
-        snap = engine.step()
-        for ev in snap.events:
+        _, events = engine.advance()
+        for ev in events:
             counter.see(ev)
             out.write(dumps(event_record(ev)) + "\n")
-        out.write(dumps(tick_record(snap)) + "\n")
+        out.write(dumps(tick_record(engine)) + "\n")
         sp = engine.speed
         if sp != "max":
-            ahead = snap.t / float(sp) - (time.monotonic() - wall0)
+            ahead = engine.t / float(sp) - (time.monotonic() - wall0)
             if ahead > 0:
                 time.sleep(ahead)
         if progress is not None and (k & 63) == 0:
-            progress(snap.t)
+            progress(engine.t)
     if progress is not None:
         progress(engine.t)
-    a = engine.snapshot.agg
+    a = engine.agg
     slo = engine.profile.slo
     summary = Summary(
         profile=engine.profile.name, seed=engine.seed, duration_s=engine.t, ticks=engine.tick,

@@ -86,7 +86,9 @@ class Engine:
                   f"{profile.name}: {self.desired} x {profile.app.technology} "
                   f"({self._scaler_label()}), seed {self.seed}", "info",
                   profile=profile.name, seed=self.seed, scaler=self.scaler)
-        self._snapshot = self._build_snapshot(self._aggregate(None, None))
+        self.agg = self._aggregate(None, None)
+        self.last_events: tuple[Event, ...] = self.events.take_pending()
+        self._snapshot: Snapshot | None = None
 
     # ------------------------------------------------------------------ public interface
 
@@ -114,17 +116,25 @@ class Engine:
 
     @property
     def snapshot(self) -> Snapshot:
+        """The snapshot of the last tick, built on first access (fast-forwarding skips it)."""
+        if self._snapshot is None:
+            self._snapshot = self._build_snapshot(self.agg)
         return self._snapshot
 
     def step(self, ticks: int = 1) -> Snapshot:
         for _ in range(ticks):
             self._tick()
-        return self._snapshot
+        return self.snapshot
+
+    def advance(self) -> tuple[Aggregates, tuple[Event, ...]]:
+        """One tick without building a snapshot: the aggregates and the tick's events."""
+        self._tick()
+        return self.agg, self.last_events
 
     def run_until(self, t: float) -> Snapshot:
         while self.t + self.dt <= t + 1e-9:
             self._tick()
-        return self._snapshot
+        return self.snapshot
 
     def events_since(self, seq: int) -> list[Event]:
         return self.events.since(seq)
@@ -188,7 +198,9 @@ class Engine:
         self.history.record(t, agg, self.db.nodes, self.offered_total, self.failed_total)
         if self.alerts.due(t):
             self.alerts.evaluate(t, agg)
-        self._snapshot = self._build_snapshot(agg)
+        self.agg = agg
+        self.last_events = self.events.take_pending()
+        self._snapshot = None
 
     def _traffic(self, t_abs: float) -> float:
         tr = self.profile.traffic
@@ -248,7 +260,7 @@ class Engine:
 
     def _reconcile(self, t: float) -> None:
         fleet = self.fleet
-        active = int(np.count_nonzero(fleet.active_mask()))
+        active = fleet.active_count()
         if active < self.desired:
             names = fleet.add(t, self.desired - active, self.current_version,
                               self.profile.app.server.startup_seconds)
@@ -320,8 +332,8 @@ class Engine:
 
     def _aggregate(self, ft, dbr) -> Aggregates:
         fleet = self.fleet
-        s = fleet.state
-        ready = int(np.count_nonzero(s == READY))
+        server = self.profile.app.server
+        ready = int(np.count_nonzero(fleet.state == READY))
         total = len(fleet)
         dt = self.dt
         if ft is not None:
@@ -330,10 +342,11 @@ class Engine:
             self.failed_total += failed
             offered, served, errored, dropped = ft.offered, ft.served, ft.errored, ft.dropped
             p50, p99, mean = ft.p50_ms, ft.p99_ms, ft.mean_ms
+            cpu, mem_mb = ft.cpu, ft.memory_mb
             if p99 <= self.profile.slo.p99_latency_ms:
                 self.p99_ok_ticks += 1
         else:
-            offered = served = errored = dropped = p50 = p99 = mean = 0.0
+            offered = served = errored = dropped = p50 = p99 = mean = cpu = mem_mb = 0.0
         err_rate = (errored + dropped) / offered if offered > 0 else 0.0
         slo = self.profile.slo
         budget_requests = slo.error_budget * self.profile.traffic.baseline_rps * slo.window_days \
@@ -343,18 +356,16 @@ class Engine:
                                                          self.failed_total)
         burn = float(hour_fail / hour_off) / slo.error_budget if hour_off > 0 else 0.0
         availability = 1.0 - self.failed_total / self.offered_total if self.offered_total else 1.0
-        ready_mask = s == READY
-        n_r = max(ready, 1)
         primary = self.db.primary()
         nodes = self.db.nodes
         return Aggregates(
             ready=ready, total=total, desired=self.desired,
             offered_rps=offered, served_rps=served, errored_rps=errored, dropped_rps=dropped,
             p50_ms=p50, p99_ms=p99, mean_ms=mean, error_rate=err_rate,
-            cpu=float(fleet.cpu[ready_mask].sum()) / n_r,
-            memory_pct=float(fleet.memory_pct[ready_mask].sum()) / n_r,
-            disk_pct=float(fleet.disk_pct.max()) if total else 0.0,
-            net_in_kbps=float(fleet.net_in_kbps.sum()), net_out_kbps=float(fleet.net_out_kbps.sum()),
+            cpu=cpu, memory_pct=mem_mb * 100.0 / server.memory_request_mb,
+            disk_pct=float(fleet.disk_gb.max()) * 100.0 / server.disk_gb if total else 0.0,
+            net_in_kbps=offered * server.request_kb_in * 8.0,
+            net_out_kbps=served * server.response_kb_out * 8.0,
             db_primary=primary.name if primary is not None and primary.up else None,
             db_writable=bool(self.db.writable(self.t)),
             db_max_lag_bytes=max((n.lag_bytes for n in nodes if n.up), default=0.0),
@@ -374,7 +385,9 @@ class Engine:
         rem = int(t_abs % DAY)
         return f"Day {day} {rem // 3600:02d}:{rem % 3600 // 60:02d}:{rem % 60:02d}"
 
-    def _health(self, agg: Aggregates) -> str:
+    def health(self, agg: Aggregates | None = None) -> str:
+        """ok, degraded or critical: what the header's health light shows."""
+        agg = self.agg if agg is None else agg
         firing = [a for a in self.alerts.views if a.state == "firing"]
         if not agg.db_writable or agg.ready == 0 or any(a.severity == "critical"
                                                            for a in firing) \
@@ -392,9 +405,9 @@ class Engine:
             versions=tuple(self.versions), regions=tuple(self.profile.app.regions),
             db=self.db.views(self.t, self.profile.database.max_connections),
             cache=self.cache.view() if self.cache is not None else None,
-            alerts=self.alerts.views, events=self.events.take_pending(),
+            alerts=self.alerts.views, events=self.last_events,
             last_event_seq=self.events.last_seq, hpa=dict(self.hpa_info),
-            health=self._health(agg),
+            health=self.health(agg),
         )
 
 

@@ -18,7 +18,7 @@ from devsim_tui.sim.snapshot import CRASHED, DRAINING, READY, STARTING, TERMINAT
 DRAIN_SECONDS = 5.0
 CRASH_BACKOFF_SECONDS = 10.0
 METRIC_DELAY_SECONDS = 15.0  # metrics-server has no sample for a pod younger than this
-HISTORY_FIELDS = ("cpu", "memory_pct", "rps", "p99_ms", "error_rate")
+HISTORY_FIELDS = ("cpu", "memory_mb", "rps", "p99_ms", "error_rate")
 
 # Columns that carry per-server state (all have one row per server, same order).
 STATE_COLUMNS = (
@@ -28,8 +28,7 @@ STATE_COLUMNS = (
     "cap_factor", "err_extra", "lat_extra_ms", "cpu_extra", "leak_rate_mb_s", "crash_loop",
 )
 # Columns each tick recomputes from the state.
-OUTPUT_COLUMNS = ("cpu", "memory_mb", "memory_pct", "disk_pct", "net_in_kbps", "net_out_kbps",
-                  "rps", "served_rps", "p99_ms", "error_rate")
+OUTPUT_COLUMNS = ("cpu", "memory_mb", "rps", "served_rps", "p99_ms", "error_rate")
 DTYPES = {"ids": np.int64, "state": np.int8, "version": np.int16, "region": np.int16,
           "restarts": np.int32, "crash_loop": np.bool_}
 NEUTRAL = {"cap_factor": 1.0, "disk_gb": 1.5}
@@ -46,6 +45,8 @@ class FleetTick:
     p50_ms: float
     p99_ms: float
     mean_ms: float
+    cpu: float  # mean over ready servers, 0..1
+    memory_mb: float  # mean over ready servers
 
 
 class Fleet:
@@ -59,16 +60,22 @@ class Fleet:
         self.mu = spec.capacity_rps / spec.workers  # per worker
         self.table = LatencyTable(self.c)
         self.next_id = 1
+        self._has_terminated = False
         self.hist_len = history_ticks
         self.hist_pos = 0
         self._empty()
         self._names: tuple[str, ...] = ()
-        self._width = 3
+        self._faulted = False
+        self._backlogged = False
+        self._dirty = True  # lifecycle states changed since the caches below were computed
+        self._next_transition = 0.0
+        self._active = 0
 
     def _empty(self) -> None:
         for name in STATE_COLUMNS + OUTPUT_COLUMNS:
             setattr(self, name, np.zeros(0, DTYPES.get(name, np.float64)))
-        self.hist = np.zeros((len(HISTORY_FIELDS), 0, self.hist_len), np.float32)
+        # (field, tick, server): a tick writes one contiguous row per field.
+        self.hist = np.zeros((len(HISTORY_FIELDS), self.hist_len, 0), np.float32)
 
     # ------------------------------------------------------------------ membership
 
@@ -111,27 +118,46 @@ class Fleet:
                 new = np.full(count, NEUTRAL.get(name, 0), old.dtype)
             setattr(self, name, np.concatenate([old, new.astype(old.dtype)]))
         self.hist = np.concatenate(
-            [self.hist, np.zeros((len(HISTORY_FIELDS), count, self.hist_len), np.float32)],
-            axis=1)
+            [self.hist, np.zeros((len(HISTORY_FIELDS), self.hist_len, count), np.float32)],
+            axis=2)
         self._rename()
+        self._dirty = True
         return list(self._names[n:])
 
     def compact(self) -> list[str]:
         """Drop terminated servers; returns their names."""
-        gone = self.state == TERMINATED
-        if not gone.any():
+        if not self._has_terminated:
             return []
+        self._has_terminated = False
+        gone = self.state == TERMINATED
         names = [self._names[i] for i in np.flatnonzero(gone)]
         keep = ~gone
         for name in STATE_COLUMNS + OUTPUT_COLUMNS:
             setattr(self, name, getattr(self, name)[keep])
-        self.hist = self.hist[:, keep, :]
+        self.hist = self.hist[:, :, keep]
         self._rename()
+        self._dirty = True
+        self.refresh_flags()
         return names
 
     def set_state(self, mask: np.ndarray, state: int, until: float | np.ndarray = 0.0) -> None:
         self.state = np.where(mask, np.int8(state), self.state)
         self.until = np.where(mask, until, self.until)
+        self._dirty = True
+
+    def _refresh(self) -> None:
+        """Recompute the cached replica count and the time of the next lifecycle transition."""
+        s = self.state
+        pending = np.where(s == STARTING, self.ready_at,
+                           np.where((s == DRAINING) | (s == CRASHED), self.until, np.inf))
+        self._next_transition = float(pending.min()) if len(s) else np.inf
+        self._active = int(np.count_nonzero(self.active_mask()))
+        self._dirty = False
+
+    def active_count(self) -> int:
+        if self._dirty:
+            self._refresh()
+        return self._active
 
     def active_mask(self) -> np.ndarray:
         """Servers that count as replicas (everything not draining away)."""
@@ -151,6 +177,11 @@ class Fleet:
 
     def lifecycle(self, t: float, startup_s: float) -> dict[str, list[str]]:
         """Advance lifecycle transitions; returns the names that changed, by transition."""
+        if self._dirty:
+            self._refresh()
+        if t < self._next_transition:
+            return {}
+        self._dirty = True
         s = self.state
         out: dict[str, list[str]] = {}
         became_ready = (s == STARTING) & (t >= self.ready_at)
@@ -165,6 +196,7 @@ class Fleet:
             out["ready"] = [names[i] for i in np.flatnonzero(became_ready)]
             s = np.where(became_ready, np.int8(READY), s)
         if terminated.any():
+            self._has_terminated = True
             out["terminated"] = [names[i] for i in np.flatnonzero(terminated)]
             s = np.where(terminated, np.int8(TERMINATED), s)
         if restarting.any():
@@ -188,86 +220,110 @@ class Fleet:
         self.set_state(mask, CRASHED, t + backoff)
         self.backlog = np.where(mask, 0.0, self.backlog)
 
+    def refresh_flags(self) -> None:
+        """Recompute whether any server deviates from the healthy default (faults, leaks).
+
+        Call after changing fault knobs. Healthy fleets take the uniform path in `step`: every
+        ready server gets the same load and behaves identically, so per-server figures are
+        computed once as scalars and broadcast.
+        """
+        self._faulted = bool(
+            (self.cap_factor != 1.0).any() or self.err_extra.any() or self.lat_extra_ms.any()
+            or self.cpu_extra.any() or self.leak_rate_mb_s.any() or self.leak_mb.any()
+            or self.crash_loop.any())
+
     def step(self, t: float, dt: float, offered: float, extra_ms: float, extra_err: float,
              log_rotate: bool) -> FleetTick:
         spec = self.spec
-        n = len(self)
         ready = self.state == READY
         n_ready = int(np.count_nonzero(ready))
-        if n == 0 or n_ready == 0:
+        if n_ready == 0:
             self._idle(ready, dt)
-            return FleetTick(offered, 0.0, 0.0, offered, 0.0, 0.0, 0.0)
-
-        # Round-robin balancing over ready servers.
-        rps = np.where(ready, offered / n_ready, 0.0)
-        cap = self.c * self.mu * self.cap_factor  # requests/s each server can complete
+            return FleetTick(offered, 0.0, 0.0, offered, 0.0, 0.0, 0.0, 0.0, 0.0)
+        ready_f = ready.astype(np.float64)
+        uniform = not (self._faulted or self._backlogged)
+        # Round-robin balancing over ready servers. On the uniform path the per-server values
+        # below are scalars; otherwise arrays. The same formulas serve both.
+        if uniform:
+            rps = offered / n_ready
+            cap_factor, backlog = 1.0, 0.0
+            err_extra = lat_extra = cpu_extra = 0.0
+        else:
+            rps = ready_f * (offered / n_ready)
+            cap_factor, backlog = self.cap_factor, self.backlog
+            err_extra, lat_extra, cpu_extra = self.err_extra, self.lat_extra_ms, self.cpu_extra
+        cap = self.c * self.mu * cap_factor  # requests/s each server can complete
         arrivals = rps * dt
-        work = self.backlog + arrivals
+        work = backlog + arrivals
         processed = np.minimum(cap * dt, work)
         queue = work - processed
         dropped = np.maximum(queue - spec.max_queue, 0.0)
         queue = queue - dropped
         rho = np.minimum(rps / cap, RHO_MAX)
         mean_u, p50_u, p99_u = self.table.lookup(rho)
-        svc_ms = 1000.0 / (self.mu * self.cap_factor)
-        wait_ms = 1000.0 * queue / cap
-        add_ms = wait_ms + self.lat_extra_ms + extra_ms
+        svc_ms = 1000.0 / (self.mu * cap_factor)
+        add_ms = 1000.0 * queue / cap + lat_extra + extra_ms
         mean_ms = mean_u * svc_ms + add_ms
         p50 = p50_u * svc_ms + add_ms
         p99 = p99_u * svc_ms + add_ms
         # Requests whose response would exceed the client timeout fail (tail of R ~ wait + Exp).
-        tail = np.exp(-np.maximum(spec.timeout_ms - add_ms, 0.0) / np.maximum(mean_u * svc_ms,
-                                                                              1e-6))
-        err_p = np.minimum(spec.base_error_rate + self.err_extra + extra_err + tail, 1.0)
+        tail = np.exp(-np.maximum(spec.timeout_ms - add_ms, 0.0)
+                      / np.maximum(mean_u * svc_ms, 1e-6))
+        err_p = np.minimum(spec.base_error_rate + err_extra + extra_err + tail, 1.0)
         accepted = arrivals - dropped
         errored = accepted * err_p
         served = accepted - errored
-        self.backlog = np.where(ready, queue, 0.0)
+        util = np.minimum(spec.cpu_idle_fraction + (1.0 - spec.cpu_idle_fraction) * processed
+                          / (self.c * self.mu * dt) + cpu_extra, 1.0)
+        err_rate = np.where(arrivals > 0, (errored + dropped) / np.maximum(arrivals, 1e-12), 0.0)
 
-        util = spec.cpu_idle_fraction + (1.0 - spec.cpu_idle_fraction) * processed / (
-            self.c * self.mu * dt)
-        self.cpu = np.where(self.state == STARTING, 0.35,
-                            np.where(ready, np.minimum(util + self.cpu_extra, 1.0), 0.0))
-        self.leak_mb = self.leak_mb + self.leak_rate_mb_s * dt
-        mem = np.where(self.state == CRASHED, 0.0,
-                       spec.memory_base_mb + spec.memory_per_rps_mb * rps + self.leak_mb
-                       + 0.05 * queue)
-        self.memory_mb = mem
-        self.memory_pct = mem * (100.0 / spec.memory_request_mb)
-        log_gb = served * (spec.log_mb_per_1k_requests / 1000.0 / 1024.0)
-        self.disk_gb = (np.full(n, NEUTRAL["disk_gb"]) if log_rotate else self.disk_gb) + log_gb
-        self.disk_pct = self.disk_gb * (100.0 / spec.disk_gb)
-        self.net_in_kbps = rps * (spec.request_kb_in * 8.0)
-        self.rps = rps
-        self.served_rps = served / dt
-        self.net_out_kbps = self.served_rps * (spec.response_kb_out * 8.0)
-        self.p99_ms = np.where(ready, p99, 0.0)
-        self.error_rate = np.where(arrivals > 0, (errored + dropped) / np.maximum(arrivals, 1e-12),
-                                   0.0)
-        self.served_total = self.served_total + served
-        self.errors_total = self.errors_total + errored + dropped
+        if uniform:
+            if queue > 0:
+                self._backlogged = True
+            self.backlog = ready_f * queue
+            totals = (float(arrivals) * n_ready, float(served) * n_ready,
+                      float(errored) * n_ready, float(dropped) * n_ready)
+            f_p50, f_p99, f_mean = float(p50), float(p99), float(mean_ms)
+        else:
+            queue = ready_f * queue
+            self.backlog = queue
+            self._backlogged = bool(queue.any())
+            totals = (float(arrivals.sum()), float(served.sum()), float(errored.sum()),
+                      float(dropped.sum()))
+            f_p50, f_p99, f_mean = self._fleet_latency(ready, rps, rho, mean_ms, p50, p99,
+                                                       svc_ms, add_ms)
+        starting = self.state == STARTING
+        self.rps = rps_a = ready_f * rps
+        self.served_rps = served_a = ready_f * (served / dt)
+        self.p99_ms = ready_f * p99
+        self.error_rate = ready_f * err_rate
+        self.cpu = np.where(starting, 0.35, ready_f * util)
+        if self._faulted:
+            self.leak_mb = self.leak_mb + self.leak_rate_mb_s * dt
+        alive = self.state != CRASHED
+        self.memory_mb = alive * (spec.memory_base_mb + self.leak_mb) + (
+            spec.memory_per_rps_mb * rps_a + 0.05 * self.backlog)
+        log_gb = served_a * (dt * spec.log_mb_per_1k_requests / 1000.0 / 1024.0)
+        self.disk_gb = (np.full(len(self), NEUTRAL["disk_gb"]) if log_rotate else self.disk_gb) \
+            + log_gb
+        self.served_total = self.served_total + served_a * dt
+        self.errors_total = self.errors_total + ready_f * (errored + dropped)
 
-        tot_in = float(arrivals.sum())
-        tot_served = float(served.sum())
-        tot_err = float(errored.sum())
-        tot_drop = float(dropped.sum())
-        f_p50, f_p99, f_mean = self._fleet_latency(ready, rps, rho, mean_ms, p50, p99, svc_ms,
-                                                   add_ms)
+        n_r = float(n_ready)
+        cpu_mean = float(util) if uniform else float((ready_f * util).sum()) / n_r
+        mem_mean = float((ready_f * self.memory_mb).sum()) / n_r
+        tot_in, tot_served, tot_err, tot_drop = totals
         return FleetTick(tot_in / dt, tot_served / dt, tot_err / dt, tot_drop / dt,
-                         f_p50, f_p99, f_mean)
+                         f_p50, f_p99, f_mean, cpu_mean, mem_mean)
 
     def _idle(self, ready: np.ndarray, dt: float) -> None:
-        n = len(self)
-        zeros = np.zeros(n)
+        zeros = np.zeros(len(self))
         self.rps = self.served_rps = self.p99_ms = self.error_rate = zeros
-        self.net_in_kbps = self.net_out_kbps = zeros
         self.cpu = np.where(self.state == STARTING, 0.35, self.spec.cpu_idle_fraction * ready)
         self.leak_mb = self.leak_mb + self.leak_rate_mb_s * dt
-        self.memory_mb = np.where(self.state == CRASHED, 0.0,
-                                  self.spec.memory_base_mb + self.leak_mb)
-        self.memory_pct = self.memory_mb * (100.0 / self.spec.memory_request_mb)
-        self.disk_pct = self.disk_gb * (100.0 / self.spec.disk_gb)
+        self.memory_mb = (self.state != CRASHED) * (self.spec.memory_base_mb + self.leak_mb)
         self.backlog = zeros
+        self._backlogged = False
 
     def _fleet_latency(self, ready, rps, rho, mean_ms, p50, p99, svc_ms, add_ms):
         """Fleet-wide latency percentiles: the load-weighted mixture of the servers' distributions.
@@ -312,7 +368,7 @@ class Fleet:
         pos = self.hist_pos % self.hist_len
         if len(self):
             for k, name in enumerate(HISTORY_FIELDS):
-                self.hist[k, :, pos] = getattr(self, name)
+                self.hist[k, pos] = getattr(self, name)
         self.hist_pos += 1
 
     def history(self, index: int) -> dict[str, np.ndarray]:
@@ -320,14 +376,18 @@ class Fleet:
         n = min(self.hist_pos, self.hist_len)
         start = self.hist_pos - n
         order = (np.arange(start, self.hist_pos)) % self.hist_len
-        return {name: self.hist[k, index, order].astype(np.float64)
+        return {name: self.hist[k, order, index].astype(np.float64)
                 for k, name in enumerate(HISTORY_FIELDS)}
 
     def view(self, t: float) -> FleetView:
+        spec = self.spec
         arrays = dict(
+            memory_pct=self.memory_mb * (100.0 / spec.memory_request_mb),
+            disk_pct=self.disk_gb * (100.0 / spec.disk_gb),
+            net_in_kbps=self.rps * (spec.request_kb_in * 8.0),
+            net_out_kbps=self.served_rps * (spec.response_kb_out * 8.0),
             ids=self.ids, state=self.state, version=self.version, region=self.region,
-            cpu=self.cpu, memory_mb=self.memory_mb, memory_pct=self.memory_pct,
-            disk_pct=self.disk_pct, net_in_kbps=self.net_in_kbps, net_out_kbps=self.net_out_kbps,
+            cpu=self.cpu, memory_mb=self.memory_mb,
             rps=self.rps, served_rps=self.served_rps, p99_ms=self.p99_ms,
             error_rate=self.error_rate, served_total=self.served_total,
             errors_total=self.errors_total, uptime_s=t - self.started_at, restarts=self.restarts,
