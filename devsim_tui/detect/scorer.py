@@ -1,12 +1,13 @@
 """Univariate online anomaly scorer: the one implementation behind the CSV tool and `Detector`.
 
-Each point is scored from the points before it only, then (maybe) learned. Three cheap
-residual models run side by side, because real incidents show up in different ways:
+Each point is scored from the points before it only, then (maybe) learned. Cheap residual
+models run side by side, because real incidents show up in different ways:
 
-* step:     x - previous x            -> spikes and sudden jumps;
-* level:    x - rolling median        -> values outside the recent operating range;
-* seasonal: x - per-phase profile     -> a broken daily shape whose values stay in range
-            (only when a seasonal period is known).
+* step:     x - previous x              -> spikes and sudden jumps;
+* level:    x - rolling median          -> values outside the recent operating range;
+* seasonal: x - per-phase profile       -> a broken daily (or weekly) shape whose values stay
+            in range (only when a seasonal period is known);
+* smoothed seasonal: EW mean of the seasonal residual -> a whole day that is subtly off.
 
 Each residual is divided by a robust scale of its own recent magnitudes (river rolling
 quantiles), squashed to [0, 1) and the largest is the point's raw surprise. The raw surprise is
@@ -17,7 +18,6 @@ a genuine permanent change is eventually accepted.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from river import stats
@@ -57,7 +57,7 @@ class ScorerConfig:
     """Also learn a weekly profile (7 periods) once a week has been seen."""
     smooth_rate: float = 0.1
     """EW rate of the smoothed seasonal residual, which catches a day that is subtly off."""
-    short: int = 10
+    short: int = 5
     """Averaging window of the likelihood's recent surprise."""
     long: int = 2000
     """Number of past averages the likelihood's Gaussian is fitted to."""
@@ -166,6 +166,9 @@ class SeriesScorer:
         # Thinned learning while flagged: see the module docstring.
         if not self.flagged or self._flagged_run % cfg.flagged_learn_every == 0:
             self._learn(x, step_r, level_r, season_r, smooth_r)
+        # The smoothed residual is a filter state, not a model: it follows every point.
+        if smooth_r is not None:
+            self._season_smooth = smooth_r
         self._prev = x
         self._n += 1
         return score
@@ -194,7 +197,6 @@ class SeriesScorer:
         if season_r is not None and smooth_r is not None:
             self._seasonal.learn(season_r)
             self._smooth.learn(smooth_r)
-            self._season_smooth = smooth_r
         if self._daily is not None:
             self._daily.learn(self._n, x)
             if self._weekly is not None:

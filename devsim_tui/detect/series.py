@@ -13,7 +13,7 @@ import math
 import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from devsim_tui.detect.scorer import ScorerConfig, SeriesScorer
@@ -32,7 +32,10 @@ def parse_timestamp(text: str) -> float:
         return float(text)
     except ValueError:
         pass
-    return datetime.fromisoformat(text.strip()).timestamp()
+    stamp = datetime.fromisoformat(text.strip())
+    if stamp.tzinfo is None:  # local time would put DST jumps into the sampling interval
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.timestamp()
 
 
 def read_series(path: Path) -> Iterator[tuple[int, str, float, float]]:
