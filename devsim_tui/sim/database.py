@@ -20,6 +20,7 @@ from devsim_tui.config.schema import DatabaseSpec
 from devsim_tui.sim.snapshot import DBNodeView
 
 NETWORK_DELAY_S = 0.02  # WAL in flight to a healthy replica
+SYNC_RTT_S = 0.001  # round trip to a synchronous standby in the same region
 RESTART_SECONDS = 20.0  # crash recovery of a restarted node
 PROMOTE_MAX_SECONDS = 2.0
 SWITCHOVER_SECONDS = 3.0  # planned: checkpoint, demote, promote
@@ -143,6 +144,12 @@ class Database:
         if self.partitioned:
             return []
         return [n for n in self.nodes if n.up]
+
+    def sync_standby(self) -> Node | None:
+        """Patroni's synchronous standby (synchronous_mode): the first running replica."""
+        if not self.spec.failover.synchronous_mode or self.spec.topology != "primary-replica":
+            return None
+        return next((n for n in self.nodes if n.role == "replica" and n.up), None)
 
     def restore_point_age(self, t: float) -> float | None:
         if self.spec.backup.mode == "continuous":
@@ -290,6 +297,9 @@ class Database:
             n.connections = int(min(spec.max_connections,
                                     max(active, pool_total / up_nodes * 0.25)))
             n.data_gb += n.write_qps * dt * 1.0e-6  # ~1 KB retained per write
+        if self.sync_standby() is not None and write_qps > 0 and total > 0:
+            # Each commit waits one extra round trip to the synchronous standby.
+            mean_ms += 1000.0 * SYNC_RTT_S * write_qps / total
         timeout_fail = max(0.0, 1.0 - 1.0 / worst_rho) if worst_rho > 1.0 else 0.0
         self._replication(t, dt, write_qps)
         return DBTickResult(read_fail, write_fail, mean_ms or spec.query_ms, timeout_fail)
@@ -320,6 +330,9 @@ class Database:
             # run with an eligible candidate takes the lock.
             eligible = [n for n in self.nodes if n.role == "replica" and n.up
                         and fo.lag_at_crash.get(n.name, n.lag_bytes) <= f.maximum_lag_on_failover]
+            if f.synchronous_mode:
+                # Only the synchronous standby may be promoted, so no acknowledged commit is lost.
+                eligible = [n for n in eligible if fo.lag_at_crash.get(n.name) == 0.0]
             if not eligible:
                 if not fo.blocked_reported:
                     fo.blocked_reported = True
@@ -388,6 +401,7 @@ class Database:
         self.wal_rate_bps = wal
         apply = spec.replication_bandwidth_mb_s * 1024 * 1024
         primary_up = any(n.up for n in self.nodes if n.role in ("primary", "multi-master"))
+        sync = self.sync_standby()
         for n in self.nodes:
             if n.role == "primary":
                 n.lag_bytes = n.lag_seconds = 0.0
@@ -399,6 +413,10 @@ class Database:
                 continue
             if not primary_up:
                 continue  # nothing new to receive; keeps what it had
+            if n is sync:
+                # A commit returns only once the synchronous standby has it: it never lags.
+                n.lag_bytes = n.lag_seconds = 0.0
+                continue
             floor = wal * NETWORK_DELAY_S
             n.lag_bytes = max(floor, n.lag_bytes + (wal - apply * n.lag_factor) * dt)
             n.lag_seconds = n.lag_bytes / wal if wal > 0 else 0.0

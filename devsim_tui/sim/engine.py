@@ -347,7 +347,7 @@ class Engine:
                 self.p99_ok_ticks += 1
         else:
             offered = served = errored = dropped = p50 = p99 = mean = cpu = mem_mb = 0.0
-        err_rate = (errored + dropped) / offered if offered > 0 else 0.0
+        err_rate = min(1.0, (errored + dropped) / offered) if offered > 0 else 0.0
         slo = self.profile.slo
         budget_requests = slo.error_budget * self.profile.traffic.baseline_rps * slo.window_days \
             * DAY

@@ -168,7 +168,7 @@ class Fleet:
         """ReplicaSet deletion order: not-ready before ready, then the newest first."""
         active = np.flatnonzero(self.active_mask())
         not_ready = (self.state[active] != READY).astype(np.int64)
-        order = np.lexsort((-self.started_at[active], -not_ready))
+        order = np.lexsort((-self.ids[active], -self.started_at[active], -not_ready))
         mask = np.zeros(len(self), bool)
         mask[active[order[:count]]] = True
         return mask

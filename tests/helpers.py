@@ -1,0 +1,33 @@
+"""Shared test helpers: profiles with overrides, engines, headless runs into memory."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+from devsim_tui.config.loader import load_profile
+from devsim_tui.sim.engine import Engine
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def engine(profile: str = "production", seed: int | None = 7, **overrides) -> Engine:
+    """An engine for a built-in profile, with dotted overrides (`scaling__maxReplicas=9`)."""
+    dotted = {k.replace("__", "."): v for k, v in overrides.items()}
+    return Engine(load_profile(profile, overrides=dotted or None), seed=seed)
+
+
+def headless_bytes(profile: str, seed: int, seconds: float, commands=()) -> str:
+    from devsim_tui.headless import run
+
+    out = io.StringIO()
+    run(Engine(load_profile(profile), seed=seed), seconds, out, commands)
+    return out.getvalue()
+
+
+def run_cli(*args: str, cwd: Path | None = None):
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "devsim_tui", *args], capture_output=True,
+                          text=True, cwd=cwd or REPO, timeout=300)
