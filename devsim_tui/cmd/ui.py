@@ -11,6 +11,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="built-in profile name (production, development, experimental) or a PATH.yaml",
     )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: profile's)")
+    parser.add_argument("--speed", default=None,
+                        help="simulated seconds per wall second: 1, 10, 60, ... or max "
+                        "(default 1)")
+    parser.add_argument("--theme", default=None,
+                        help="colour theme (control-room, daylight, high-contrast, amber or a "
+                        "user theme; default: the last one chosen)")
+    parser.add_argument("--paused", action="store_true", help="start with the clock paused")
+    parser.add_argument("--no-confirm", action="store_true",
+                        help="do not ask before commands that hurt (failover, crash, scale 0)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,679 @@
+"""The control room app: one factory (`create_app`) for the CLI and the tests.
+
+The app holds a `World` and talks to it only through that interface. Two independent loops:
+
+* the driver advances the world at the chosen speed, in time-budgeted chunks on the event loop
+  (at `max` as many ticks as fit in ~50 ms, then it yields so keys stay responsive);
+* the frame loop redraws from the LATEST snapshot at a capped rate; the next frame is scheduled
+  only once the previous one has finished, so frames never queue. Hidden panes are not drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Input
+
+from devsim_tui.sim import commands as C
+from devsim_tui.sim.snapshot import Snapshot
+from devsim_tui.ui.alerts import AlertsTable
+from devsim_tui.ui.commandline import CommandLine, CommandSuggester, command_names
+from devsim_tui.ui.confirm import ConfirmScreen
+from devsim_tui.ui.database import DatabasePane, KeyedTable
+from devsim_tui.ui.detail import DetailScreen
+from devsim_tui.ui.events import EventLog
+from devsim_tui.ui.format import SPEEDS, WINDOWS, next_speed
+from devsim_tui.ui.header import HeaderBar
+from devsim_tui.ui.help import HelpScreen
+from devsim_tui.ui.metrics import MetricsPane, metrics_for
+from devsim_tui.ui.palette import ControlRoomCommands
+from devsim_tui.ui.servers import ServersTable
+
+REFRESH_HZ = 5.0  # frames per second at most (STYLE: 4-10 Hz)
+SLICE_S = 0.03  # engine time per driver callback at finite speeds
+MAX_SLICE_S = 0.05  # engine time per driver callback at `max`
+FALLBACK_THEMES = ("textual-dark", "textual-light", "nord", "gruvbox")
+
+#: The UI's own `:` commands: name -> (arguments, summary).
+UI_COMMANDS: dict[str, tuple[str, str]] = {
+    "theme": ("NAME", "Switch the colour theme (and remember it)"),
+    "window": ("5m|1h|24h", "Metrics window of simulated time"),
+    "filter": ("[REGEX]", "Filter the servers (a leading ! inverts; empty clears)"),
+    "step": ("[N]", "Advance N ticks while paused (default 1)"),
+    "help": ("", "Show keys and commands"),
+    "quit": ("", "Leave the control room"),
+}
+
+
+class Pane(Vertical):
+    """A titled, focusable-from-a-digit, maximisable section of the main screen."""
+
+    ALLOW_MAXIMIZE = True
+
+
+class ControlRoomApp(App[int]):
+    """The control room."""
+
+    TITLE = "devsim-tui"
+    CSS_PATH = ["app.tcss"]
+    COMMANDS = App.COMMANDS | {ControlRoomCommands}
+    ALLOW_IN_MAXIMIZED_VIEW = "HeaderBar, Footer, CommandLine"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("colon", "command_line", "Command", key_display=":"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("space", "toggle_pause", "Pause"),
+        Binding("plus,equals_sign", "faster", "Faster", key_display="+"),
+        Binding("minus", "slower", "Slower", key_display="-"),
+        Binding("full_stop", "step", "Step", key_display="."),
+        Binding("z", "toggle_maximize", "Zoom pane"),
+        Binding("t", "cycle_theme", "Theme"),
+        Binding("w", "cycle_window", "Window"),
+        Binding("1", "focus_pane(1)", "Focus servers pane", show=False),
+        Binding("2", "focus_pane(2)", "Focus database pane", show=False),
+        Binding("3", "focus_pane(3)", "Focus metrics pane", show=False),
+        Binding("4", "focus_pane(4)", "Focus alerts pane", show=False),
+        Binding("5", "focus_pane(5)", "Focus events pane", show=False),
+        Binding("right_square_bracket", "scale(1)", "Scale up", key_display="]", show=False),
+        Binding("left_square_bracket", "scale(-1)", "Scale down", key_display="[", show=False),
+        Binding("b", "backup", "Backup", show=False),
+        Binding("f", "failover", "Failover", show=False),
+        Binding("x", "crash", "Crash selected DB node", show=False),
+        Binding("r", "restart", "Restart selected DB node", show=False),
+        Binding("a", "ack", "Ack alerts", show=False),
+        Binding("enter", "details", "Details of the selected server or node", show=False),
+    ]
+
+    PANES = ("servers", "database", "metrics", "alerts", "events")
+
+    def __init__(self, world, *, theme: str | None = None, no_confirm: bool = False,
+                 config_dir: Path | None = None, refresh_hz: float = REFRESH_HZ) -> None:
+        self._theme_api = _theme_api()
+        super().__init__()
+        self.world = world
+        self.profile = world.profile
+        self.no_confirm = no_confirm
+        self.config_dir = config_dir
+        self.refresh_hz = refresh_hz
+        self.window = "5m"
+        self.frames = 0
+        self._theme_names: list[str] = []
+        self._wanted_theme = theme
+        self._theme_warning: str | None = None
+        self._drive_timer: Timer | None = None
+        self._frame_timer: Timer | None = None
+        self._last_drive = 0.0
+        self._debt = 0.0
+        self._chunk = 1
+        self._drawn: tuple | None = None
+        self._start_hour = self.profile.simulation.start_hour
+        self._setup_themes()
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        snap = self.world.snapshot()
+        yield HeaderBar(snap.profile, snap.environment, id="header")
+        with Vertical(id="panes"):
+            with Vertical(id="left"):
+                with Pane(id="servers-pane", classes="pane"):
+                    yield Input(placeholder="filter: regex, ! inverts; enter keeps, esc clears",
+                                id="filter")
+                    yield ServersTable(self.profile.slo.p99_latency_ms, id="servers")
+                with Pane(id="database-pane", classes="pane"):
+                    yield DatabasePane(snap.cache is not None, id="database")
+            with Vertical(id="right"):
+                with Pane(id="metrics-pane", classes="pane"):
+                    yield MetricsPane(id="metrics")
+                with Vertical(id="side"):
+                    with Pane(id="alerts-pane", classes="pane"):
+                        yield AlertsTable(id="alerts")
+                    with Pane(id="events-pane", classes="pane"):
+                        yield EventLog(self._start_hour, id="events")
+        yield CommandLine(placeholder=":command  (tab completes, esc closes)", id="command-line",
+                          suggester=CommandSuggester(self._command_names, self._arguments))
+        yield Footer()
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        api = self._theme_api
+        return dict(api.VARIABLE_DEFAULTS) if api is not None and hasattr(
+            api, "VARIABLE_DEFAULTS") else {}
+
+    def on_mount(self) -> None:
+        if self._theme_warning:
+            self.notify(self._theme_warning, severity="warning")
+        titles = {"servers": "1 Servers", "database": "2 Database", "metrics": "3 Metrics",
+                  "alerts": "4 Alerts", "events": "5 Events"}
+        for key, title in titles.items():
+            self.query_one(f"#{key}-pane").border_title = title
+        self._set_servers_subtitle()
+        self.query_one("#servers", ServersTable).focus()
+        self._fit_metrics()
+        self.draw(force=True)
+        self._schedule_frame()
+        self._resume_driver()
+
+    # ------------------------------------------------------------------ themes
+
+    def _setup_themes(self) -> None:
+        api = self._theme_api
+        if api is not None:
+            registered = api.register_themes(self)
+            self._theme_names = list(registered)
+            default = api.DEFAULT_THEME
+            remembered = api.remembered_theme(self.config_dir)
+        else:
+            self._theme_names = [n for n in FALLBACK_THEMES if n in self.available_themes]
+            default, remembered = self._theme_names[0], None
+        wanted = self._wanted_theme or remembered or default
+        if wanted not in self.available_themes:
+            if self._wanted_theme:
+                self._theme_warning = f"unknown theme '{wanted}'; using {default}"
+            wanted = default
+        self.theme = wanted
+
+    def set_theme(self, name: str, remember: bool = True) -> bool:
+        if name not in self.available_themes:
+            self.notify(f"unknown theme '{name}' (have: {', '.join(self._theme_names)})",
+                        severity="error")
+            return False
+        self.theme = name
+        if remember and self._theme_api is not None:
+            self._theme_api.remember_theme(self.config_dir, name)
+        self.draw(force=True)
+        return True
+
+    # ------------------------------------------------------------------ driver
+
+    def _resume_driver(self) -> None:
+        if self._drive_timer is not None:
+            self._drive_timer.stop()
+            self._drive_timer = None
+        if not self.world.paused:
+            self._last_drive = time.perf_counter()
+            self._debt = 0.0
+            self._drive_timer = self.set_timer(0.001, self._drive)
+
+    def _drive(self) -> None:
+        """Advance the world by what the speed asks for since the last call, within a budget."""
+        self._drive_timer = None
+        world = self.world
+        if world.paused:
+            return
+        speed = world.speed
+        tick_s = self.profile.simulation.tick_seconds
+        now = time.perf_counter()
+        elapsed, self._last_drive = now - self._last_drive, now
+        if speed == "max":
+            wanted, budget = 1 << 30, MAX_SLICE_S
+        else:
+            self._debt += elapsed * float(speed) / tick_s
+            wanted, budget = int(self._debt), SLICE_S
+        done = 0
+        while done < wanted:
+            chunk = min(self._chunk, wanted - done)
+            t0 = time.perf_counter()
+            world.advance(chunk)
+            done += chunk
+            spent = time.perf_counter() - t0
+            # Size chunks to ~5 ms so the budget check runs often without per-tick overhead.
+            if spent < 0.0025:
+                self._chunk = min(self._chunk * 2, 4096)
+            elif spent > 0.01 and self._chunk > 1:
+                self._chunk //= 2
+            if time.perf_counter() - now > budget:
+                break
+        if speed == "max":
+            delay = 0.001
+        else:
+            # Falling behind (a slow machine): drop the debt rather than spiral.
+            self._debt = min(self._debt - done, 1.0)
+            rate = float(speed) / tick_s
+            delay = max(0.01, (1.0 - self._debt) / rate) if self._debt < 1.0 else 0.001
+        self._drive_timer = self.set_timer(delay, self._drive)
+
+    # ------------------------------------------------------------------ frames
+
+    def _schedule_frame(self) -> None:
+        self._frame_timer = self.set_timer(1.0 / self.refresh_hz, self._frame)
+
+    def _frame(self) -> None:
+        try:
+            self.draw()
+        finally:
+            self._schedule_frame()
+
+    def draw(self, force: bool = False) -> None:
+        """Draw the latest snapshot on whatever is visible (skipped when nothing changed)."""
+        world = self.world
+        snap = world.snapshot()
+        key = (snap.tick, world.speed, world.paused, self.window, self.theme, id(self.screen))
+        if not force and key == self._drawn:
+            return
+        self._drawn = key
+        self.frames += 1
+        screen = self.screen
+        if isinstance(screen, DetailScreen):
+            screen.show(world, snap)
+        with self.batch_update():
+            self.query_one(HeaderBar).show(snap, world.speed, world.paused,
+                                           self.profile.slo.availability, self.window)
+            if screen is not self.screen_stack[0]:
+                return
+            self._draw_panes(snap)
+
+    def _visible(self, pane: str) -> bool:
+        maximized = self.screen.maximized
+        if maximized is None:
+            return True
+        return maximized.id == f"{pane}-pane"
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_metrics)
+
+    def _fit_metrics(self) -> None:
+        """Narrow layouts give the metrics row exactly the lines its sparklines need."""
+        right = self.query_one("#right")
+        if self.screen.has_class("-narrow"):
+            chrome = 1 if self.screen.has_class("-short") else 2
+            lines = len(metrics_for(self.world.snapshot(), self.profile.slo.p99_latency_ms))
+            right.styles.height = lines + chrome
+        else:
+            right.styles.height = None
+
+    def _draw_panes(self, snap: Snapshot) -> None:
+        if self._visible("servers"):
+            self.query_one(ServersTable).show(snap)
+            self._set_servers_subtitle(len(snap.fleet))
+        if self._visible("database"):
+            self.query_one(DatabasePane).show(snap)
+        if self._visible("metrics"):
+            self.query_one(MetricsPane).show(self.world, snap, WINDOWS[self.window],
+                                             self.profile.slo.p99_latency_ms)
+            self.query_one("#metrics-pane").border_subtitle = f"window {self.window} (w)"
+        if self._visible("alerts"):
+            firing, pending = self.query_one(AlertsTable).show(snap)
+            self.query_one("#alerts-pane").border_subtitle = f"{firing} firing · {pending} pending"
+        self.query_one(EventLog).pull(self.world, self._visible("events"))
+
+    def _set_servers_subtitle(self, total: int | None = None) -> None:
+        table = self.query_one(ServersTable)
+        arrow = "▼" if table.sort_reverse else "▲"
+        parts = [f"sort {table.sort_key}{arrow} (o)"]
+        if table.filter_text:
+            parts.insert(0, f"filter /{table.filter_text}")
+        if total is not None:
+            parts.append(f"{table.row_count}/{total}")
+        self.query_one("#servers-pane").border_subtitle = " · ".join(parts)
+
+    def on_servers_table_sort_changed(self, _event) -> None:
+        self._set_servers_subtitle(len(self.world.snapshot().fleet))
+
+    # ------------------------------------------------------------------ commands
+
+    def needs_confirm(self, cmd: C.Command) -> bool:
+        if self.no_confirm:
+            return False
+        return bool(cmd.hurts or getattr(cmd, "hurts_now", False))
+
+    def submit(self, cmd: C.Command) -> None:
+        """Send a command to the world, asking first if it hurts."""
+        if self.needs_confirm(cmd):
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._send(cmd)
+                else:
+                    self.notify(f"cancelled: {cmd.describe()}")
+
+            self.push_screen(ConfirmScreen(f"Really {cmd.describe()}?",
+                                           cmd.summary or ""), answered)
+            return
+        self._send(cmd)
+
+    def _send(self, cmd: C.Command) -> None:
+        self.world.submit(cmd)
+        if isinstance(cmd, (C.Pause, C.SetSpeed)):
+            self._resume_driver()
+        self.draw(force=True)
+
+    def run_line(self, line: str) -> None:
+        """Run a `:` line: a UI command, or an engine command (validated, confirmed if it hurts)."""
+        text = line.strip().lstrip(":").strip()
+        if not text:
+            return
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        name, args = words[0], words[1:]
+        if name in UI_COMMANDS:
+            self._ui_command(name, args)
+            return
+        try:
+            cmd = C.parse_line(text)
+        except C.CommandError as exc:
+            # Let the engine record the rejection in the event log, like any other source.
+            self.world.submit_line(text)
+            self.notify(str(exc), severity="error", title="command rejected")
+            self.draw(force=True)
+            return
+        self.submit(cmd)
+
+    def _ui_command(self, name: str, args: list[str]) -> None:
+        if name == "theme":
+            if args:
+                self.set_theme(args[0])
+            else:
+                self.notify("themes: " + ", ".join(self._theme_names))
+        elif name == "window":
+            if args and args[0] in WINDOWS:
+                self.window = args[0]
+                self.draw(force=True)
+            else:
+                self.notify(f"window: one of {', '.join(WINDOWS)}", severity="error")
+        elif name == "filter":
+            self.apply_filter(" ".join(args))
+        elif name == "step":
+            try:
+                n = int(args[0]) if args else 1
+            except ValueError:
+                self.notify("step: expected a number of ticks", severity="error")
+                return
+            self.step(n)
+        elif name == "help":
+            self.action_help()
+        elif name == "quit":
+            self.exit(0)
+
+    def _command_names(self) -> list[str]:
+        return command_names(list(UI_COMMANDS))
+
+    def _arguments(self, command: str) -> list[str]:
+        snap = self.world.snapshot()
+        nodes = [n.name for n in snap.db]
+        return {
+            "theme": self._theme_names,
+            "window": list(WINDOWS),
+            "set-speed": ["1", "10", "60", "max"],
+            "pause": ["true", "false"],
+            "scale": [str(snap.agg.desired)],
+            "failover": nodes,
+            "crash-node": ["primary", *nodes],
+            "restart-node": nodes,
+            "backup": nodes,
+            "ack-alert": ["all", *[a.name for a in snap.alerts if a.state == "firing"]],
+        }.get(command, [])
+
+    def palette_entries(self) -> list[tuple[str, str, Any]]:
+        """(title, help, callback) for the command palette: engine commands and UI actions."""
+        snap = self.world.snapshot()
+        out: list[tuple[str, str, Any]] = []
+
+        def line(text: str):
+            return lambda: self.run_line(text)
+
+        def action(name: str):
+            return lambda: self.run_action(name)
+
+        for name, cls in C.COMMANDS.items():
+            if name == "set-speed":
+                for speed in SPEEDS:
+                    label = "max" if speed == "max" else f"{speed:g}"
+                    out.append((f"speed {label}", cls.summary, line(f"set-speed {label}")))
+            elif name == "pause":
+                out.append(("pause / resume", cls.summary, line("pause")))
+            elif name == "scale":
+                d = snap.agg.desired
+                out.append((f"scale up to {d + 1}", cls.summary, line(f"scale {d + 1}")))
+                if d > 0:
+                    out.append((f"scale down to {d - 1}", cls.summary, line(f"scale {d - 1}")))
+                out.append(("scale to N…", cls.summary, lambda: self.open_command_line("scale ")))
+            elif name in ("backup", "failover", "ack-alert"):
+                default = {"backup": "backup (primary)", "failover": "failover (best replica)",
+                           "ack-alert": "ack-alert all"}[name]
+                out.append((default, cls.summary, line("ack-alert all" if name == "ack-alert"
+                                                       else name)))
+                if name != "ack-alert":
+                    for n in snap.db:
+                        out.append((f"{name} {n.name}", cls.summary, line(f"{name} {n.name}")))
+            elif cls.positional:
+                for n in snap.db:
+                    out.append((f"{name} {n.name}", cls.summary, line(f"{name} {n.name}")))
+                if name == "crash-node":
+                    out.append(("crash-node primary", cls.summary, line("crash-node primary")))
+            else:
+                out.append((name, cls.summary, line(name)))
+        for theme in self._theme_names:
+            out.append((f"theme {theme}", UI_COMMANDS["theme"][1], line(f"theme {theme}")))
+        for w in WINDOWS:
+            out.append((f"metrics window {w}", UI_COMMANDS["window"][1], line(f"window {w}")))
+        for b in self.BINDINGS:
+            if b.description and b.action not in ("quit", "command_palette"):
+                if b.action.startswith(("focus_pane", "scale", "backup", "failover", "ack")):
+                    continue
+                out.append((b.description.lower(), f"key {b.key_display or b.key}",
+                            action(b.action)))
+        for i, pane in enumerate(self.PANES, 1):
+            out.append((f"focus {pane} pane", f"key {i}", action(f"focus_pane({i})")))
+        out.append(("quit", "leave the control room", action("quit")))
+        return out
+
+    # ------------------------------------------------------------------ actions
+
+    def open_command_line(self, text: str = "") -> None:
+        cl = self.query_one(CommandLine)
+        cl.add_class("-open")
+        cl.value = text
+        cl.cursor_position = len(text)
+        cl.focus()
+
+    def action_command_line(self) -> None:
+        self.open_command_line()
+
+    def on_command_line_submitted(self, event: CommandLine.Submitted) -> None:
+        self._close_command_line()
+        self.run_line(event.line)
+
+    def on_command_line_closed(self, _event: CommandLine.Closed) -> None:
+        self._close_command_line()
+
+    def _close_command_line(self) -> None:
+        cl = self.query_one(CommandLine)
+        cl.remove_class("-open")
+        cl.value = ""
+        self.query_one(ServersTable).focus()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-open")
+        box.focus()
+
+    def apply_filter(self, text: str) -> None:
+        box = self.query_one("#filter", Input)
+        if box.value != text:
+            box.value = text
+        box.set_class(bool(text), "-open")
+        self.query_one(ServersTable).set_filter(text)
+        self._set_servers_subtitle(len(self.world.snapshot().fleet))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.query_one(ServersTable).set_filter(event.value)
+            self._set_servers_subtitle(len(self.world.snapshot().fleet))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.set_class(bool(event.value), "-open")
+            self.query_one(ServersTable).focus()
+
+    def on_key(self, event) -> None:
+        if event.key == "escape" and self.focused is not None and self.focused.id == "filter":
+            event.stop()
+            self.apply_filter("")
+            self.query_one(ServersTable).focus()
+
+    def action_help(self) -> None:
+        groups = [("global", list(self.BINDINGS)),
+                  ("servers", list(ServersTable.BINDINGS)),
+                  ("palette", [Binding("ctrl+p", "command_palette", "Command palette")]),
+                  ("dialogs", list(ConfirmScreen.BINDINGS))]
+        self.push_screen(HelpScreen(groups, UI_COMMANDS))
+
+    def action_toggle_pause(self) -> None:
+        self.submit(C.Pause())
+
+    def action_faster(self) -> None:
+        self.submit(C.SetSpeed(speed=next_speed(self.world.speed, +1)))
+
+    def action_slower(self) -> None:
+        self.submit(C.SetSpeed(speed=next_speed(self.world.speed, -1)))
+
+    def step(self, ticks: int = 1) -> None:
+        if not self.world.paused:
+            self.notify("step works while paused (space pauses)", severity="warning")
+            return
+        self.world.advance(max(1, ticks))
+        self.draw(force=True)
+
+    def action_step(self) -> None:
+        self.step(1)
+
+    def action_cycle_theme(self) -> None:
+        names = self._theme_names or [self.theme]
+        i = names.index(self.theme) if self.theme in names else -1
+        self.set_theme(names[(i + 1) % len(names)])
+        self.notify(f"theme: {self.theme}", timeout=2)
+
+    def action_cycle_window(self) -> None:
+        names = list(WINDOWS)
+        self.window = names[(names.index(self.window) + 1) % len(names)]
+        self.draw(force=True)
+
+    def action_focus_pane(self, n: int) -> None:
+        targets = {1: "#servers", 2: "#db-table", 3: "#metrics", 4: "#alerts", 5: "#events"}
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+        self.query_one(targets[n]).focus()
+
+    def action_toggle_maximize(self) -> None:
+        screen = self.screen
+        if screen.maximized is not None:
+            screen.minimize()
+        elif screen.focused is not None:
+            screen.maximize(screen.focused)
+        self.draw(force=True)
+
+    def action_scale(self, delta: int) -> None:
+        self.submit(C.Scale(replicas=max(0, self.world.snapshot().agg.desired + delta)))
+
+    def action_backup(self) -> None:
+        self.submit(C.Backup(node=self._selected_db_node()))
+
+    def action_failover(self) -> None:
+        self.submit(C.Failover())
+
+    def _selected_db_node(self) -> str | None:
+        table = self.query_one("#db-table", KeyedTable)
+        return table.selected_key if self.focused is table else None
+
+    def action_crash(self) -> None:
+        self.submit(C.CrashNode(node=self._selected_db_node() or "primary"))
+
+    def action_restart(self) -> None:
+        node = self._selected_db_node()
+        if node is None:
+            self.notify("select a database node first (2, then arrows)", severity="warning")
+            return
+        self.submit(C.RestartNode(node=node))
+
+    def action_ack(self) -> None:
+        self.submit(C.AckAlert(alert="all"))
+
+    def action_details(self) -> None:
+        focused = self.focused
+        name = None
+        if isinstance(focused, ServersTable):
+            name = focused.selected_name
+        elif isinstance(focused, KeyedTable) and focused.id == "db-table":
+            name = focused.selected_key
+        if name is None:
+            return
+        self.push_screen(DetailScreen(name, self._start_hour),
+                         lambda _r: self.draw(force=True))
+        self.call_after_refresh(self.draw, True)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id in ("servers", "db-table"):
+            event.stop()
+            self.action_details()
+
+
+# ---------------------------------------------------------------------- factory
+
+
+def _theme_api():
+    """The themes module (written alongside), or None if this build lacks it."""
+    try:
+        from devsim_tui.ui import themes
+    except ImportError:
+        return None
+    return themes
+
+
+def create_app(world_or_profile: Any = "production", *, theme: str | None = None,
+               seed: int | None = None, speed: float | str | None = None, paused: bool = False,
+               no_confirm: bool = False, config_dir: Path | None = None,
+               warmup_ticks: int = 0, refresh_hz: float = REFRESH_HZ) -> ControlRoomApp:
+    """Build the control room around a World, a Profile, or a profile name/path.
+
+    `warmup_ticks` advances the world before the UI mounts (tests use it with `paused=True`
+    to start at a known tick).
+    """
+    from devsim_tui.config.schema import Profile
+    from devsim_tui.sim.engine import Engine
+    from devsim_tui.sim.world import LocalWorld
+
+    world = world_or_profile
+    if isinstance(world, (str, Path)):
+        from devsim_tui.config.loader import load_profile
+
+        world = load_profile(str(world))
+    if isinstance(world, Profile):
+        world = LocalWorld(Engine(world, seed=seed))
+    if warmup_ticks:
+        world.advance(warmup_ticks)
+    if speed is not None:
+        world.submit(C.SetSpeed(speed=speed))
+    if paused:
+        world.submit(C.Pause(paused=True))
+    if config_dir is None:
+        api = _theme_api()
+        config_dir = api.config_dir() if api is not None else None
+    return ControlRoomApp(world, theme=theme, no_confirm=no_confirm, config_dir=config_dir,
+                          refresh_hz=refresh_hz)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """The CLI entry: build the app from parsed flags and run it until quit."""
+    from devsim_tui.cmd.simulate import parse_speed
+
+    speed = parse_speed(str(args.speed)) if getattr(args, "speed", None) is not None else None
+    app = create_app(args.profile, theme=getattr(args, "theme", None), seed=args.seed,
+                     speed=speed, paused=bool(getattr(args, "paused", False)),
+                     no_confirm=bool(getattr(args, "no_confirm", False)))
+    result = app.run()
+    return int(result or 0)

@@ -1,0 +1,77 @@
+"""The `:` command line and its completion over command names and their arguments.
+
+Completion knows the engine's commands (`COMMANDS` and aliases), the UI's own commands, and for
+arguments: database node names, theme names, speeds, windows and alert ids, all read from the
+latest snapshot through a callback (no engine internals).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.suggester import Suggester
+from textual.widgets import Input
+
+from devsim_tui.sim.commands import ALIASES, COMMANDS
+
+
+class CommandSuggester(Suggester):
+    """Suggest the first command or argument that starts with what was typed."""
+
+    def __init__(self, names: Callable[[], list[str]],
+                 arguments: Callable[[str], list[str]]) -> None:
+        super().__init__(use_cache=False, case_sensitive=False)
+        self.names = names
+        self.arguments = arguments
+
+    async def get_suggestion(self, value: str) -> str | None:
+        text = value.lstrip(":")
+        prefix = value[: len(value) - len(text)]
+        words = text.split(" ")
+        if len(words) == 1:
+            for name in self.names():
+                if name.startswith(words[0]) and name != words[0]:
+                    return prefix + name
+            return None
+        command = ALIASES.get(words[0], words[0])
+        partial = words[-1]
+        for arg in self.arguments(command):
+            if arg.startswith(partial) and arg != partial:
+                return prefix + " ".join(words[:-1] + [arg])
+        return None
+
+
+def command_names(ui_commands: list[str]) -> list[str]:
+    return sorted(set(COMMANDS) | set(ALIASES) | set(ui_commands))
+
+
+class CommandLine(Input):
+    """`:` line: Enter runs it, Escape closes it; Tab/Right accepts the suggestion."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", show=False),
+        Binding("tab", "complete", "Complete", show=False),
+    ]
+
+    class Submitted(Message):
+        def __init__(self, line: str) -> None:
+            super().__init__()
+            self.line = line
+
+    class Closed(Message):
+        pass
+
+    def action_close(self) -> None:
+        self.post_message(self.Closed())
+
+    def action_complete(self) -> None:
+        if self._suggestion:
+            self.value = self._suggestion
+            self.cursor_position = len(self.value)
+
+    async def action_submit(self) -> None:
+        line = self.value.strip()
+        self.value = ""
+        self.post_message(self.Submitted(line))

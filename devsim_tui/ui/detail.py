@@ -1,0 +1,116 @@
+"""The detail screen of one server or database node: larger sparklines and its own events.
+
+History comes from `world.component_history(name)`; events are those whose subject is the
+component or whose `servers` list names it. Refreshed by the app from the latest snapshot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Static
+
+from devsim_tui.sim.snapshot import STATE_NAMES, Snapshot
+from devsim_tui.ui.events import EventLog
+from devsim_tui.ui.format import age, si
+from devsim_tui.ui.renderables import MetricLine, SparkStyles
+
+SERIES_LABELS = {
+    "cpu": ("CPU", lambda v: f"{v * 100:.0f}%"),
+    "memory_pct": ("Memory", lambda v: f"{v:.0f}%"),
+    "rps": ("Requests", lambda v: si(v, "/s")),
+    "p99_ms": ("p99", lambda v: f"{v:.0f}ms"),
+    "error_rate": ("Errors", lambda v: f"{v * 100:.2f}%"),
+    "qps": ("Queries", lambda v: si(v, "/s")),
+    "lag_seconds": ("Repl. lag", lambda v: f"{v:.1f}s"),
+    "connections": ("Conns", lambda v: f"{v:.0f}"),
+}
+
+
+def describe(snap: Snapshot, name: str) -> str:
+    f = snap.fleet
+    i = f.index_of(name)
+    if i is not None:
+        return (f"server {name} · {STATE_NAMES[int(f.state[i])]} · "
+                f"{snap.versions[int(f.version[i])]} · {snap.regions[int(f.region[i])]} · "
+                f"up {age(float(f.uptime_s[i]))} · restarts {int(f.restarts[i])}")
+    for n in snap.db:
+        if n.name == name:
+            return (f"database {name} · {n.role} · {n.state} · {n.region} · "
+                    f"conns {n.connections}/{n.max_connections} · disk {n.disk_pct:.0f}% · "
+                    f"backup {age(n.last_backup_age_s)}")
+    return f"{name} · gone from the estate"
+
+
+class HistoryCharts(Widget):
+    """Larger sparklines (3 rows each) of one component's recent history."""
+
+    COMPONENT_CLASSES = {"metrics--label", "metrics--spark", "metrics--value", "metrics--dim",
+                         "metrics--warn", "metrics--bad"}
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._history: dict[str, np.ndarray] = {}
+
+    def show(self, history: dict[str, np.ndarray]) -> None:
+        self._history = history
+        self.refresh(layout=True)
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return max(len(self._history) * 4, 1)
+
+    def render(self):
+        st = self.get_component_rich_style
+        styles = SparkStyles(st("metrics--label"), st("metrics--spark"), st("metrics--value"),
+                             st("metrics--dim"), st("metrics--warn"), st("metrics--bad"))
+        lines = []
+        for key, values in self._history.items():
+            label, fmt = SERIES_LABELS.get(key, (key, lambda v: f"{v:.2f}"))
+            finite = values[np.isfinite(values)]
+            if len(finite):
+                cur, lo, hi = fmt(float(finite[-1])), fmt(float(finite.min())), fmt(float(finite.max()))
+            else:
+                cur = lo = hi = "-"
+            lines.append(MetricLine(label, values, cur, lo, hi, styles, height=3))
+            lines.append(Text(""))
+        return Group(*lines) if lines else Text("no history for this component yet")
+
+
+class DetailScreen(Screen[None]):
+    """Enter on a server or node opens this; Escape returns."""
+
+    BINDINGS = [Binding("escape,q", "close", "Back")]
+
+    def __init__(self, name: str, start_hour: float) -> None:
+        super().__init__()
+        self.component = name
+        self.start_hour = start_hour
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title")
+        with Vertical(id="detail-charts-pane", classes="pane") as pane:
+            pane.border_title = "History"
+            yield HistoryCharts(id="detail-charts")
+        with Vertical(id="detail-events-pane", classes="pane") as pane:
+            pane.border_title = f"Events of {self.component}"
+            yield EventLog(self.start_hour, subject=self.component, id="detail-events")
+        yield Footer()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def show(self, world, snap: Snapshot) -> None:
+        self.query_one("#detail-title", Static).update(describe(snap, self.component))
+        history = world.component_history(self.component)
+        ticks = max((len(v) for v in history.values()), default=0)
+        minutes = ticks * world.profile.simulation.tick_seconds / 60
+        self.query_one("#detail-charts-pane").border_title = (
+            f"History · last {minutes:.0f} min of simulated time")
+        self.query_one(HistoryCharts).show(history)
+        self.query_one(EventLog).pull(world, visible=True)

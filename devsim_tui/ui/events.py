@@ -1,0 +1,72 @@
+"""The event log: scaling, failovers, commands and errors, each with its simulated time.
+
+Lines are capped (`max_lines`); new events are fetched with `world.events_since(seq)` and only
+written while the pane is shown; otherwise they wait in a bounded backlog, so a hidden log
+never costs layout work.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import RichLog
+
+from devsim_tui.sim.events import Event
+from devsim_tui.ui.format import sim_clock
+
+MAX_LINES = 500
+SEVERITY_MARK = {"debug": "·", "info": "•", "warning": "▲", "error": "✖", "critical": "✖"}
+
+
+def concerns(ev: Event, name: str) -> bool:
+    """Whether an event is about one component (its subject, or named in its `servers`)."""
+    return ev.subject == name or name in (ev.data.get("servers") or ())
+
+
+def event_line(ev: Event, start_hour: float, styles: dict[str, Style]) -> Text:
+    """`d1 09:05:00 ▲ scaled to 6; ...  scale.manual` coloured by severity, type last."""
+    sev = ev.severity
+    style = styles.get(sev, styles["info"])
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(sim_clock(start_hour, ev.t), styles["time"])
+    text.append(f" {SEVERITY_MARK.get(sev, '•')} ", style)
+    text.append(ev.message, style if sev in ("warning", "error", "critical") else styles["msg"])
+    text.append(f"  {ev.type}", styles["type"])
+    return text
+
+
+class EventLog(RichLog):
+    """The estate's event log (newest at the bottom)."""
+
+    COMPONENT_CLASSES = {"events--time", "events--type", "events--msg", "events--debug",
+                         "events--info", "events--warning", "events--error", "events--critical"}
+
+    def __init__(self, start_hour: float, subject: str | None = None, **kwargs) -> None:
+        super().__init__(max_lines=MAX_LINES, wrap=False, markup=False, auto_scroll=True,
+                         **kwargs)
+        self.start_hour = start_hour
+        self.subject = subject  # only events about this component, when set
+        self.last_seq = 0
+        self._backlog: deque[Event] = deque(maxlen=MAX_LINES)
+
+    def _styles(self) -> dict[str, Style]:
+        st = self.get_component_rich_style
+        return {"time": st("events--time"), "type": st("events--type"), "msg": st("events--msg"),
+                **{s: st(f"events--{s}") for s in
+                   ("debug", "info", "warning", "error", "critical")}}
+
+    def pull(self, world, visible: bool) -> None:
+        """Fetch events newer than the last seen; write them if the log is on screen."""
+        new = world.events_since(self.last_seq)
+        if new:
+            self.last_seq = new[-1].seq
+            if self.subject is not None:
+                new = [ev for ev in new if concerns(ev, self.subject)]
+            self._backlog.extend(new)
+        if visible and self._backlog:
+            styles = self._styles()
+            for ev in self._backlog:
+                self.write(event_line(ev, self.start_hour, styles))
+            self._backlog.clear()

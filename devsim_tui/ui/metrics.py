@@ -1,0 +1,110 @@
+"""The metrics pane: one sparkline per aggregate series over a window of simulated time.
+
+Series come from `world.series(name, n)`; a long window is downsampled to the sparkline width
+(max per bucket for load and latency, so a spike never disappears; mean for ratios). The drawing
+is a pure renderable (`MetricLine`); this widget only picks data and styles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from rich.console import Group
+from textual.widget import Widget
+
+from devsim_tui.sim.snapshot import Snapshot
+from devsim_tui.ui.format import si
+from devsim_tui.ui.renderables import MetricLine, SparkStyles
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str
+    series: tuple[str, ...]  # summed when several (network = in + out)
+    unit: str
+    fmt: Callable[[float], str]
+    how: str = "max"  # per-bucket reduction when downsampling
+    floor: float | None = None  # None: scale the sparkline from the window's minimum
+    ceiling: float | None = None  # fixed top of the scale (percentages), else the maximum
+    warn: float | None = None
+    bad: float | None = None
+    lower_is_worse: bool = False
+
+
+def _pct(scale: float, digits: int = 0) -> Callable[[float], str]:
+    return lambda v: f"{v * scale:.{digits}f}%"
+
+
+def metrics_for(snap: Snapshot, slo_p99_ms: float) -> list[Metric]:
+    """The metrics this estate has (build time and cache only where they exist)."""
+    out = [
+        Metric("CPU", ("cpu",), "%", _pct(100), floor=0.0, ceiling=1.0, warn=0.75, bad=0.9),
+        Metric("Memory", ("memory_pct",), "%", _pct(1), floor=0.0, ceiling=100.0, warn=80,
+               bad=90),
+        Metric("Disk", ("disk_pct",), "%", _pct(1), floor=0.0, ceiling=100.0, warn=80, bad=90),
+        Metric("Network", ("net_in_kbps", "net_out_kbps"), "B/s",
+               lambda v: si(v * 125.0, "B/s")),
+        Metric("Requests", ("offered_rps",), "rps", lambda v: si(v, "/s")),
+        Metric("p99", ("p99_ms",), "ms", lambda v: f"{v:.0f}ms", warn=0.8 * slo_p99_ms,
+               bad=slo_p99_ms),
+        Metric("Errors", ("error_rate",), "%", _pct(100, 2), floor=0.0, warn=0.01, bad=0.05),
+    ]
+    if snap.agg.build_time_s is not None:
+        out.append(Metric("Build", ("build_time_s",), "s", lambda v: f"{v:.1f}s", floor=0.0,
+                          warn=60, bad=120))
+    if snap.agg.cache_hit_ratio is not None:
+        out.append(Metric("Cache hit", ("cache_hit_ratio",), "%", _pct(100, 1), how="mean",
+                          floor=0.0, ceiling=1.0, warn=0.85, bad=0.7, lower_is_worse=True))
+    return out
+
+
+def level_of(metric: Metric, value: float) -> str:
+    if not np.isfinite(value) or metric.warn is None:
+        return "ok"
+    if metric.lower_is_worse:
+        return "bad" if value <= metric.bad else "warn" if value <= metric.warn else "ok"
+    return "bad" if value >= metric.bad else "warn" if value >= metric.warn else "ok"
+
+
+class MetricsPane(Widget, can_focus=True):
+    """Sparklines of the estate's aggregates, one per line."""
+
+    COMPONENT_CLASSES = {"metrics--label", "metrics--spark", "metrics--value", "metrics--dim",
+                         "metrics--warn", "metrics--bad"}
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._lines: list[MetricLine] = []
+
+    def show(self, world, snap: Snapshot, window_s: float, slo_p99_ms: float) -> None:
+        ticks = max(int(window_s / world.profile.simulation.tick_seconds), 2)
+        st = self.get_component_rich_style
+        styles = SparkStyles(label=st("metrics--label"), spark=st("metrics--spark"),
+                             value=st("metrics--value"), dim=st("metrics--dim"),
+                             warn=st("metrics--warn"), bad=st("metrics--bad"))
+        lines = []
+        for m in metrics_for(snap, slo_p99_ms):
+            data = world.series(m.series[0], ticks)
+            for extra in m.series[1:]:
+                data = data + world.series(extra, ticks)
+            finite = data[np.isfinite(data)]
+            current = float(finite[-1]) if len(finite) else float("nan")
+            low = m.fmt(float(finite.min())) if len(finite) else "-"
+            high = m.fmt(float(finite.max())) if len(finite) else "-"
+            lines.append(MetricLine(m.label, data, m.fmt(current) if len(finite) else "-",
+                                    low, high, styles, level_of(m, current), how=m.how,
+                                    floor=m.floor, ceiling=m.ceiling))
+        width = max(len(f"{line.low}..{line.high}") for line in lines)
+        for line in lines:
+            line.minmax_width = width
+        relayout = len(lines) != len(self._lines)
+        self._lines = lines
+        self.refresh(layout=relayout)
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return max(len(self._lines), 1)
+
+    def render(self):
+        return Group(*self._lines)
