@@ -21,6 +21,7 @@ from devsim_tui.sim.autoscale import HPAController
 from devsim_tui.sim.cache import Cache
 from devsim_tui.sim.database import Database
 from devsim_tui.sim.events import Event, EventLog
+from devsim_tui.sim.extensions import FACTORIES, load_builtin
 from devsim_tui.sim.fleet import METRIC_DELAY_SECONDS, Fleet
 from devsim_tui.sim.history import History
 from devsim_tui.sim.snapshot import (
@@ -62,6 +63,9 @@ class Engine:
         self.alerts = AlertEngine(default_rules(profile),
                                   profile.monitoring.evaluation_interval_seconds, self.emit)
         self.history = History(sim.history_ticks)
+        load_builtin()
+        self.controllers = [factory(self) for factory in FACTORIES]
+        self._handlers = {cls: ctl for ctl in self.controllers for cls in ctl.commands}
 
         self._noise = 0.0
         self._burst_until = -1.0
@@ -157,6 +161,8 @@ class Engine:
         dt = self.dt
         t_abs = self.t0_abs + t
 
+        for ctl in self.controllers:
+            ctl.before_tick(t)
         lam = self._traffic(t_abs)
         fleet = self.fleet
         changes = fleet.lifecycle(t, self.profile.app.server.startup_seconds)
@@ -195,6 +201,8 @@ class Engine:
                       servers=gone)
 
         agg = self._aggregate(ft, dbr)
+        for ctl in self.controllers:
+            ctl.after_tick(t, agg)
         self.history.record(t, agg, self.db.nodes, self.offered_total, self.failed_total)
         if self.alerts.due(t):
             self.alerts.evaluate(t, agg)
@@ -276,8 +284,10 @@ class Engine:
     # ------------------------------------------------------------------ commands
 
     def _apply(self, cmd: C.Command) -> None:
-        handler = getattr(self, "_cmd_" + cmd.name.replace("-", "_"), None)
-        error = handler(cmd) if handler is not None else f"{cmd.name}: not supported here"
+        ctl = self._handlers.get(type(cmd))
+        handler = ctl.apply if ctl is not None else getattr(
+            self, "_cmd_" + cmd.name.replace("-", "_"), None)
+        error = handler(cmd) if handler is not None else "not supported by this engine"
         if error:
             self.emit(self.t, "command.rejected", f"{cmd.describe()}: {error}", "error",
                       command=cmd.name, args=cmd.args())
@@ -406,6 +416,7 @@ class Engine:
             db=self.db.views(self.t, self.profile.database.max_connections),
             cache=self.cache.view() if self.cache is not None else None,
             alerts=self.alerts.views, events=self.last_events,
+            extensions={type(c).__name__: c.state() for c in self.controllers},
             last_event_seq=self.events.last_seq, hpa=dict(self.hpa_info),
             health=self.health(agg),
         )

@@ -159,3 +159,4 @@ class Snapshot:
     last_event_seq: int
     hpa: dict[str, Any] = field(default_factory=dict)
     health: str = "ok"  # ok | degraded | critical
+    extensions: dict[str, Any] = field(default_factory=dict)  # controller states by class name

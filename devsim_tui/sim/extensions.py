@@ -1,0 +1,54 @@
+"""Engine extensions: controllers that own a slice of the world (releases, chaos, detectors...).
+
+A controller is built once per engine, handles its own commands, and acts at two points of each
+tick: before the world moves (apply scheduled changes, revert expired faults) and after the
+aggregates are known (judge a rollout, score an anomaly). This keeps `engine.py` small and lets
+each feature live in its own module. Never imports the UI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Protocol
+
+if TYPE_CHECKING:
+    from devsim_tui.sim.commands import Command
+    from devsim_tui.sim.engine import Engine
+    from devsim_tui.sim.snapshot import Aggregates
+
+
+class Controller(Protocol):
+    #: Command types this controller applies (looked up by the engine's dispatcher).
+    commands: tuple[type[Command], ...]
+
+    def apply(self, cmd: Command) -> str | None:
+        """Apply a command at a tick boundary; return an error message to reject it."""
+
+    def before_tick(self, t: float) -> None:
+        """Called at the start of each tick, after queued commands, before traffic moves."""
+
+    def after_tick(self, t: float, agg: Aggregates) -> None:
+        """Called once the tick's aggregates exist, before alerts are evaluated."""
+
+    def state(self) -> dict:
+        """A JSON-able view for snapshots (shown by the UI, written by exporters)."""
+
+
+#: Factories, in the order controllers run each tick. Feature modules append themselves here.
+FACTORIES: list[Callable[[Engine], Controller]] = []
+
+
+def register(factory: Callable[[Engine], Controller]) -> Callable[[Engine], Controller]:
+    FACTORIES.append(factory)
+    return factory
+
+
+def load_builtin() -> None:
+    """Import the feature modules that register controllers (idempotent)."""
+    import importlib
+
+    for name in BUILTIN:
+        importlib.import_module(name)
+
+
+#: Feature modules shipped with devsim-tui; each calls `register` at import.
+BUILTIN: list[str] = []
