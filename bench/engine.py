@@ -1,0 +1,86 @@
+"""Engine benchmark: tick cost and simulated seconds per wall second at 10 to 10,000 servers.
+
+All sizes are measured in one run, interleaved over several rounds (machines here are noisy),
+and reported with the ratios the targets are stated in:
+  * 1,000 servers at >= 3,600 simulated seconds per wall second;
+  * cost(10,000) / cost(1,000) <= 3.
+Each fleet runs the production profile scaled so every server carries ~60% of its capacity.
+
+    python bench/engine.py [--ticks 2000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from devsim_tui.config.loader import load_profile
+from devsim_tui.sim.engine import Engine
+
+SIZES = (10, 100, 1_000, 10_000)
+
+
+def make_engine(n: int) -> Engine:
+    profile = load_profile("production", overrides={
+        "scaling.minReplicas": n, "scaling.maxReplicas": n, "scaling.initialReplicas": n,
+        "traffic.baseline_rps": n * 60.0, "database.capacity_qps": max(2500.0, n * 150.0),
+    })
+    engine = Engine(profile, seed=1)
+    engine.step(60)  # past start-up: the HPA has synced, alerts evaluated once
+    return engine
+
+
+def make_faulted(n: int) -> Engine:
+    """The same fleet with one degraded server: every tick takes the per-server path."""
+    import numpy as np
+
+    engine = make_engine(n)
+    fleet = engine.fleet
+    fleet.cap_factor = np.where(np.arange(len(fleet)) == 0, 0.7, 1.0)
+    fleet.refresh_flags()
+    return engine
+
+
+def time_ticks(engine: Engine, ticks: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(ticks):
+        engine.advance()
+    return (time.perf_counter() - t0) / ticks
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ticks", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    engines = {n: make_engine(n) for n in SIZES}
+    faulted = {n: make_faulted(n) for n in (1_000, 10_000)}
+    samples: dict[int, list[float]] = {n: [] for n in SIZES}
+    fsamples: dict[int, list[float]] = {n: [] for n in faulted}
+    for _ in range(args.rounds):
+        for n in SIZES:  # interleaved so drift in machine load hits every size alike
+            samples[n].append(time_ticks(engines[n], args.ticks))
+        for n in faulted:
+            fsamples[n].append(time_ticks(faulted[n], args.ticks))
+    cost = {n: statistics.median(v) for n, v in samples.items()}
+    fcost = {n: statistics.median(v) for n, v in fsamples.items()}
+    print(f"{'servers':>8} {'us/tick':>10} {'sim-s/wall-s':>14}   (median of {args.rounds} "
+          f"rounds x {args.ticks} ticks, 1 s ticks)")
+    for n in SIZES:
+        print(f"{n:>8} {cost[n] * 1e6:>10.1f} {1.0 / cost[n]:>14.0f}")
+    for n, c in fcost.items():
+        print(f"{n:>8} {c * 1e6:>10.1f} {1.0 / c:>14.0f}   one degraded server: per-server path")
+    speed_1k = 1.0 / cost[1_000]
+    ratio = cost[10_000] / cost[1_000]
+    print(f"1,000 servers: {speed_1k:.0f} simulated s per wall s (target >= 3600): "
+          f"{'OK' if speed_1k >= 3600 else 'MISSED'}")
+    print(f"cost(10,000) / cost(1,000) = {ratio:.2f} (target <= 3): "
+          f"{'OK' if ratio <= 3 else 'MISSED'}")
+    fratio = fcost[10_000] / fcost[1_000]
+    print(f"per-server path: 1,000 servers at {1.0 / fcost[1_000]:.0f} sim-s/wall-s, "
+          f"cost(10,000) / cost(1,000) = {fratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
