@@ -245,10 +245,10 @@ class Engine:
         spec = self.profile.scaling
         server = self.profile.app.server
         age = t - fleet.started_at[pods]
-        ready = s[pods] == READY
-        since_ready = t - fleet.ready_at[pods]
-        hot = ready & (age < spec.cpuInitializationPeriodSeconds) & (
-            since_ready < HPA_METRIC_WINDOW_S)
+        is_ready = s[pods] == READY
+        # The Ready condition last changed when the pod became ready, or at its (re)start.
+        since = np.where(is_ready, t - fleet.ready_at[pods], age)
+        ready, hot = self.hpa.readiness_flags(age, is_ready, since, HPA_METRIC_WINDOW_S)
         has_metric = (s[pods] != CRASHED) & (age >= METRIC_DELAY_SECONDS)
         usage = fleet.cpu[pods] * server.cpu_request_millicores
         try:
