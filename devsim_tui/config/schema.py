@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -259,6 +259,75 @@ MetricName = Literal[
 ]
 
 
+def _duration_text(v: str) -> str:
+    from devsim_tui.config.durations import parse_duration
+
+    parse_duration(v)
+    return v
+
+
+class RouteSpec(Strict):
+    """Alertmanager's route timing (names and defaults as in Alertmanager), in simulated time."""
+
+    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
+    group_wait: str = Field("30s", description="Wait before the first notification of a group")
+    group_interval: str = Field("5m", description="Wait before notifying a changed group again")
+    repeat_interval: str = Field("4h", description="Re-send an unchanged firing group after")
+
+    @field_validator("group_wait", "group_interval", "repeat_interval")
+    @classmethod
+    def _durations(cls, v: str) -> str:
+        return _duration_text(v)
+
+
+class SMTPSpec(Strict):
+    """Where e-mail goes. Without `host` nothing is sent: notifications become events only."""
+
+    host: str | None = None
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="STARTTLS upgrade, implicit TLS (port 465), or plain"
+    )
+    username: str | None = None
+    password_env: str | None = Field(
+        None, description="Environment variable holding the SMTP password"
+    )
+    from_: str = Field("devsim-tui@localhost", alias="from")
+    to: list[str] = Field(default_factory=list)
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
+class EmailSpec(Strict):
+    smtp: SMTPSpec = Field(default_factory=SMTPSpec)
+    send_resolved: bool = Field(False, description="Alertmanager's e-mail default is false")
+
+
+class NotificationSpec(Strict):
+    """Alertmanager-like routing to the profile's `alert_channel`."""
+
+    route: RouteSpec = Field(default_factory=RouteSpec)
+    email: EmailSpec = Field(default_factory=EmailSpec)
+    console_send_resolved: bool = True
+    inhibit: bool = Field(
+        True, description="A firing critical alert mutes warnings that share its labels"
+    )
+    inhibit_equal: list[str] = Field(default_factory=lambda: ["node"])
+
+
+class DetectorSpec(Strict):
+    """The anomaly detector over the estate's key signals (experimental's AI analysis)."""
+
+    enabled: bool | None = Field(
+        None, description="Default: on when alert_channel is ai-analysis or "
+        "security.anomaly_detection is set"
+    )
+    every_ticks: int = Field(
+        5, ge=1, description="Feed the detector window means every N ticks (cost control)"
+    )
+    warmup_updates: int = Field(250, ge=0, description="Detector updates before it may flag")
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+
 class MonitoringSpec(Strict):
     tools: list[MonitoringTool] = Field(min_length=1)
     metrics: list[MetricName] = Field(min_length=1)
@@ -268,6 +337,12 @@ class MonitoringSpec(Strict):
     scrape_interval_seconds: int = Field(15, ge=1)
     evaluation_interval_seconds: int = Field(60, ge=1)
     retention: str | None = None
+    rules: str | None = Field(
+        None, description="Alerting rule file (Prometheus format); default: the built-in rules "
+        "of the profile's environment (profiles/rules/ENV.yaml)"
+    )
+    notifications: NotificationSpec = Field(default_factory=NotificationSpec)
+    detector: DetectorSpec = Field(default_factory=DetectorSpec)
 
 
 # --------------------------------------------------------------------------- deployment

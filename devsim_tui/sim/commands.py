@@ -98,9 +98,32 @@ class AckAlert(Command):
     alert: str = "all"
 
 
+class Silence(Command):
+    name = "silence"
+    positional = ("alert", "duration")
+    summary = "Mute an alert's notifications (name, id or 'all') for a simulated duration"
+    alert: str
+    duration: str = "1h"
+    comment: str | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        from devsim_tui.config.durations import parse_duration
+
+        if parse_duration(self.duration) <= 0:
+            raise ValueError("duration must be positive")
+
+
+class Unsilence(Command):
+    name = "unsilence"
+    positional = ("alert",)
+    summary = "End silences: by silence id (S1), alert name, alert id or 'all'"
+    alert: str = "all"
+
+
 COMMANDS: dict[str, type[Command]] = {
     cls.name: cls
-    for cls in (Scale, SetSpeed, Pause, Backup, RestartNode, CrashNode, Failover, AckAlert)
+    for cls in (Scale, SetSpeed, Pause, Backup, RestartNode, CrashNode, Failover, AckAlert,
+                Silence, Unsilence)
 }
 
 

@@ -24,6 +24,7 @@ from devsim_tui.sim.events import Event, EventLog
 from devsim_tui.sim.extensions import FACTORIES, load_builtin
 from devsim_tui.sim.fleet import METRIC_DELAY_SECONDS, Fleet
 from devsim_tui.sim.history import History
+from devsim_tui.sim.metrics import engine_sampler
 from devsim_tui.sim.snapshot import (
     CRASHED, DRAINING, READY, STARTING, Aggregates, Snapshot,
 )
@@ -61,7 +62,9 @@ class Engine:
         self.hpa_info: dict[str, Any] = {}
         self.desired = profile.scaling.initial
         self.alerts = AlertEngine(default_rules(profile),
-                                  profile.monitoring.evaluation_interval_seconds, self.emit)
+                                  profile.monitoring.evaluation_interval_seconds, self.emit,
+                                  sampler=engine_sampler(self),
+                                  scrape_interval_s=profile.monitoring.scrape_interval_seconds)
         self.history = History(sim.history_ticks)
         load_builtin()
         self.controllers = [factory(self) for factory in FACTORIES]
@@ -387,6 +390,7 @@ class Engine:
             availability=availability, error_budget_burned=burned, burn_rate_1h=burn,
             lost_writes=self.db.lost_writes,
             restore_point_age_s=self.db.restore_point_age(self.t),
+            offered_total=self.offered_total, failed_total=self.failed_total,
         )
 
     def clock(self, t: float | None = None) -> str:

@@ -52,3 +52,5 @@ def load_builtin() -> None:
 
 #: Feature modules shipped with devsim-tui; each calls `register` at import.
 BUILTIN: list[str] = []
+#: Alert notifications (Alertmanager-like routing) and the anomaly detector.
+BUILTIN += ["devsim_tui.sim.notifications"]

@@ -99,6 +99,8 @@ class AlertView:
     value: float
     source: str = "rules"
     labels: tuple[tuple[str, str], ...] = ()
+    silenced_until: float | None = None  # simulated time a silence mutes it until
+    annotations: tuple[tuple[str, str], ...] = ()  # summary, description, runbook_url...
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,8 @@ class Aggregates:
     burn_rate_1h: float  # how fast the budget burns (1.0 = exactly on budget)
     lost_writes: float
     restore_point_age_s: float | None
+    offered_total: float = 0.0  # requests offered since the start (a counter)
+    failed_total: float = 0.0  # requests failed since the start (a counter)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}

@@ -1,0 +1,262 @@
+"""The estate's metrics under Prometheus names: one catalogue for the exporter and the alert rules.
+
+`METRICS` declares every metric once (name, type, help, labels) following Prometheus' naming
+conventions: base units in the name (`_seconds`, `_bytes`, `_ratio`), `_total` on counters only.
+`collect(view, wanted)` turns a snapshot-like view into samples, so the exporter serves exactly
+what the rules evaluate; rules evaluated inside the engine ask only for the names they use, which
+keeps scrapes cheap on large fleets. Never imports the UI; never reads the wall clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+from devsim_tui.sim.snapshot import STATE_NAMES, READY
+
+Labels = tuple[tuple[str, str], ...]  # sorted by label name
+#: name -> (label sets, values); label sets and values have the same length.
+Samples = dict[str, tuple[list[Labels], list[float]]]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    type: str  # counter | gauge
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+M = Metric
+METRICS: tuple[Metric, ...] = (
+    # Fleet (the app tier behind its load balancer)
+    M("devsim_requests_total", "counter", "Requests offered to the app tier", ("service",)),
+    M("devsim_requests_failed_total", "counter",
+      "Requests that failed (errored or dropped)", ("service",)),
+    M("devsim_request_error_ratio", "gauge",
+      "Share of this tick's requests that failed", ("service",)),
+    M("devsim_request_duration_p50_seconds", "gauge", "Median response time", ("service",)),
+    M("devsim_request_duration_p99_seconds", "gauge",
+      "99th percentile response time", ("service",)),
+    M("devsim_request_duration_mean_seconds", "gauge", "Mean response time", ("service",)),
+    M("devsim_offered_requests_per_second", "gauge", "Offered load this tick", ("service",)),
+    M("devsim_servers", "gauge", "App servers by lifecycle state", ("service", "state")),
+    M("devsim_servers_desired", "gauge", "Replicas the scaler wants", ("service",)),
+    M("devsim_cpu_utilization_ratio", "gauge",
+      "Mean CPU utilisation of ready servers (of the request)", ("service",)),
+    M("devsim_memory_utilization_ratio", "gauge",
+      "Mean memory of ready servers (of the request)", ("service",)),
+    M("devsim_disk_utilization_ratio", "gauge", "Fullest app server disk", ("service",)),
+    M("devsim_network_receive_bytes_per_second", "gauge", "Inbound traffic", ("service",)),
+    M("devsim_network_transmit_bytes_per_second", "gauge", "Outbound traffic", ("service",)),
+    M("devsim_build_duration_seconds", "gauge", "Last hot-reload build time", ("service",)),
+    # Per server
+    M("devsim_server_up", "gauge", "1 if the server is ready and serving",
+      ("instance", "region", "version")),
+    M("devsim_server_cpu_utilization_ratio", "gauge", "CPU utilisation of the request",
+      ("instance", "region", "version")),
+    M("devsim_server_memory_bytes", "gauge", "Resident memory",
+      ("instance", "region", "version")),
+    M("devsim_server_memory_utilization_ratio", "gauge", "Resident memory of the request",
+      ("instance", "region", "version")),
+    M("devsim_server_disk_utilization_ratio", "gauge", "Disk used",
+      ("instance", "region", "version")),
+    M("devsim_server_requests_served_total", "counter", "Requests served",
+      ("instance", "region", "version")),
+    M("devsim_server_request_errors_total", "counter", "Requests failed",
+      ("instance", "region", "version")),
+    M("devsim_server_request_duration_p99_seconds", "gauge", "99th percentile response time",
+      ("instance", "region", "version")),
+    M("devsim_server_restarts_total", "counter", "Container restarts",
+      ("instance", "region", "version")),
+    # Database
+    M("devsim_db_up", "gauge", "1 if the node is running", ("node", "role", "region")),
+    M("devsim_db_writable", "gauge", "1 if some node accepts writes"),
+    M("devsim_db_replication_lag_seconds", "gauge", "Replay lag behind the primary",
+      ("node", "role", "region")),
+    M("devsim_db_replication_lag_bytes", "gauge", "WAL not yet replayed",
+      ("node", "role", "region")),
+    M("devsim_db_connections", "gauge", "Open server connections", ("node", "role", "region")),
+    M("devsim_db_max_connections", "gauge", "PostgreSQL max_connections",
+      ("node", "role", "region")),
+    M("devsim_db_queries_per_second", "gauge", "Queries served", ("node", "role", "region")),
+    M("devsim_db_cpu_utilization_ratio", "gauge", "CPU utilisation",
+      ("node", "role", "region")),
+    M("devsim_db_disk_utilization_ratio", "gauge", "Data disk used", ("node", "role", "region")),
+    M("devsim_db_last_backup_age_seconds", "gauge", "Age of the node's last base backup",
+      ("node", "role", "region")),
+    M("devsim_db_lost_writes_total", "counter", "Acknowledged writes lost in failovers"),
+    M("devsim_db_restore_point_age_seconds", "gauge", "Age of the newest restore point"),
+    # Cache
+    M("devsim_cache_hit_ratio", "gauge", "Cache hit ratio"),
+    M("devsim_cache_target_hit_ratio", "gauge", "Steady-state hit ratio of a warm cache"),
+    M("devsim_cache_node_up", "gauge", "1 if the cache node is running", ("node", "role")),
+    # SLO and the simulation itself
+    M("devsim_slo_availability_ratio", "gauge", "Availability since the start"),
+    M("devsim_slo_error_budget_burned_ratio", "gauge", "Share of the window's budget used"),
+    M("devsim_slo_burn_rate_1h_ratio", "gauge", "Error budget burn rate over the last hour"),
+    M("devsim_simulated_time_seconds", "gauge", "Simulated seconds since the start"),
+    M("devsim_alerts", "gauge", "Alerts held by the engine",
+      ("alertname", "severity", "alertstate", "source")),
+)
+BY_NAME = {m.name: m for m in METRICS}
+NAMES = frozenset(BY_NAME)
+
+
+def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
+    """Samples of one moment from a snapshot-like view (attributes of `Snapshot`).
+
+    `view` needs `t`, `agg`, `fleet`, `db`, `cache`, `versions`, `regions`, `service` (or the
+    fleet's name prefix is used), `desired` via agg, and optionally `alerts` and `max_conns`.
+    Metrics without a value at this moment (no cache, no build) are simply absent.
+    """
+    want = NAMES if wanted is None else frozenset(wanted)
+    out: Samples = {}
+    a = view.agg
+    svc = (("service", view.service),)
+
+    def one(name: str, value: float | None, labels: Labels = svc) -> None:
+        if name in want and value is not None:
+            out[name] = ([labels], [float(value)])
+
+    one("devsim_requests_total", a.offered_total)
+    one("devsim_requests_failed_total", a.failed_total)
+    one("devsim_request_error_ratio", a.error_rate)
+    one("devsim_request_duration_p50_seconds", a.p50_ms / 1000.0)
+    one("devsim_request_duration_p99_seconds", a.p99_ms / 1000.0)
+    one("devsim_request_duration_mean_seconds", a.mean_ms / 1000.0)
+    one("devsim_offered_requests_per_second", a.offered_rps)
+    one("devsim_servers_desired", a.desired)
+    one("devsim_cpu_utilization_ratio", a.cpu)
+    one("devsim_memory_utilization_ratio", a.memory_pct / 100.0)
+    one("devsim_disk_utilization_ratio", a.disk_pct / 100.0)
+    one("devsim_network_receive_bytes_per_second", a.net_in_kbps * 125.0)
+    one("devsim_network_transmit_bytes_per_second", a.net_out_kbps * 125.0)
+    one("devsim_build_duration_seconds", a.build_time_s)
+    one("devsim_db_writable", 1.0 if a.db_writable else 0.0, ())
+    one("devsim_db_lost_writes_total", a.lost_writes, ())
+    one("devsim_db_restore_point_age_seconds", a.restore_point_age_s, ())
+    one("devsim_slo_availability_ratio", a.availability, ())
+    one("devsim_slo_error_budget_burned_ratio", a.error_budget_burned, ())
+    one("devsim_slo_burn_rate_1h_ratio", a.burn_rate_1h, ())
+    one("devsim_simulated_time_seconds", view.t, ())
+
+    fleet = view.fleet
+    if "devsim_servers" in want:
+        counts = np.bincount(fleet.state, minlength=len(STATE_NAMES)) if len(fleet) else \
+            np.zeros(len(STATE_NAMES), np.int64)
+        out["devsim_servers"] = (
+            [(("service", view.service), ("state", s)) for s in STATE_NAMES if s != "terminated"],
+            [float(counts[i]) for i, s in enumerate(STATE_NAMES) if s != "terminated"])
+    per_server = {
+        "devsim_server_up": lambda: (fleet.state == READY).astype(np.float64),
+        "devsim_server_cpu_utilization_ratio": lambda: fleet.cpu,
+        "devsim_server_memory_bytes": lambda: fleet.memory_mb * 1048576.0,
+        "devsim_server_memory_utilization_ratio": lambda: fleet.memory_pct / 100.0,
+        "devsim_server_disk_utilization_ratio": lambda: fleet.disk_pct / 100.0,
+        "devsim_server_requests_served_total": lambda: fleet.served_total,
+        "devsim_server_request_errors_total": lambda: fleet.errors_total,
+        "devsim_server_request_duration_p99_seconds": lambda: fleet.p99_ms / 1000.0,
+        "devsim_server_restarts_total": lambda: fleet.restarts,
+    }
+    needed = [n for n in per_server if n in want]
+    if needed and len(fleet):
+        versions, regions = view.versions, view.regions
+        labels = [(("instance", n), ("region", regions[r]), ("version", versions[v]))
+                  for n, r, v in zip(fleet.names, fleet.region.tolist(), fleet.version.tolist())]
+        for name in needed:
+            out[name] = (labels, per_server[name]().tolist())
+
+    db_fields = {
+        "devsim_db_up": lambda n: 1.0 if n.state in ("running", "backing-up") else 0.0,
+        "devsim_db_replication_lag_seconds": lambda n: n.lag_seconds,
+        "devsim_db_replication_lag_bytes": lambda n: n.lag_bytes,
+        "devsim_db_connections": lambda n: n.connections,
+        "devsim_db_max_connections": lambda n: n.max_connections,
+        "devsim_db_queries_per_second": lambda n: n.qps,
+        "devsim_db_cpu_utilization_ratio": lambda n: n.cpu,
+        "devsim_db_disk_utilization_ratio": lambda n: n.disk_pct / 100.0,
+        "devsim_db_last_backup_age_seconds": lambda n: n.last_backup_age_s,
+    }
+    for name, fn in db_fields.items():
+        if name not in want:
+            continue
+        labels, values = [], []
+        for node in view.db:
+            v = fn(node)
+            if v is not None:
+                labels.append((("node", node.name), ("region", node.region),
+                               ("role", node.role)))
+                values.append(float(v))
+        out[name] = (labels, values)
+
+    cache = view.cache
+    if cache is not None:
+        one("devsim_cache_hit_ratio", cache.hit_ratio, ())
+        one("devsim_cache_target_hit_ratio", cache.target_hit_ratio, ())
+        if "devsim_cache_node_up" in want:
+            out["devsim_cache_node_up"] = (
+                [(("node", n.name), ("role", n.role)) for n in cache.nodes],
+                [1.0 if n.state == "running" else 0.0 for n in cache.nodes])
+
+    alerts = getattr(view, "alerts", None)
+    if alerts is not None and "devsim_alerts" in want:
+        counts: dict[Labels, float] = {}
+        for al in alerts:
+            key = (("alertname", al.name), ("alertstate", al.state), ("severity", al.severity),
+                   ("source", al.source))
+            counts[key] = counts.get(key, 0.0) + 1.0
+        out["devsim_alerts"] = (list(counts), list(counts.values()))
+    return out
+
+
+class EngineView:
+    """What `collect` needs, read straight from an engine mid-tick (no full snapshot built)."""
+
+    __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts")
+
+    def __init__(self, engine: Any, agg: Any, wanted: frozenset[str]):
+        self.t = engine.t
+        self.agg = agg
+        self.service = engine.profile.app.service
+        self.versions = tuple(engine.versions)
+        self.regions = tuple(engine.profile.app.regions)
+        self.fleet = engine.fleet.view(engine.t) if any(
+            n.startswith("devsim_server") for n in wanted) else _NoFleet(engine.fleet)
+        self.db = engine.db.views(engine.t, engine.profile.database.max_connections) if any(
+            n.startswith("devsim_db_") for n in wanted) else ()
+        self.cache = engine.cache.view() if engine.cache is not None else None
+        self.alerts = None
+
+
+class _NoFleet:
+    """Stands in for a FleetView when no per-server metric is wanted (only states counted)."""
+
+    def __init__(self, fleet: Any):
+        self.state = fleet.state
+
+    def __len__(self) -> int:
+        return len(self.state)
+
+
+class SnapshotView:
+    """A `collect` view of a published Snapshot (what the exporter scrapes)."""
+
+    __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts")
+
+    def __init__(self, snap: Any, service: str):
+        self.t, self.agg, self.fleet, self.db = snap.t, snap.agg, snap.fleet, snap.db
+        self.cache, self.versions, self.regions = snap.cache, snap.versions, snap.regions
+        self.alerts = snap.alerts
+        self.service = service
+
+
+def engine_sampler(engine: Any):
+    """A sampler for `AlertEngine`: the wanted metrics of the engine at its current tick."""
+
+    def sample(t: float, agg: Any, wanted: frozenset[str]) -> Samples:
+        return collect(EngineView(engine, agg, wanted), wanted)
+
+    return sample
