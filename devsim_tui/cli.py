@@ -18,6 +18,7 @@ SUBCOMMANDS = [
     "devsim_tui.cmd.simulate",
     "devsim_tui.cmd.profiles",
     "devsim_tui.cmd.detect",
+    "devsim_tui.cmd.chaos",
     "devsim_tui.cmd.rules",
 ]
 

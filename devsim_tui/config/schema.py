@@ -41,6 +41,10 @@ class ServerSpec(Strict):
     cpu_request_millicores: int = Field(1000, ge=10, description="Kubernetes CPU request")
     cpu_idle_fraction: float = Field(0.05, ge=0, le=1, description="CPU used when idle")
     memory_request_mb: int = Field(512, ge=16)
+    memory_limit_mb: int | None = Field(
+        None, ge=16, description="Container memory limit: the OOM killer fires here (default: "
+        "the request, i.e. Guaranteed QoS)"
+    )
     memory_base_mb: float = Field(180.0, ge=0, description="Resident memory at idle")
     memory_per_rps_mb: float = Field(0.6, ge=0, description="Extra resident memory per rps")
     disk_gb: float = Field(20.0, gt=0)
@@ -198,6 +202,9 @@ class DatabaseSpec(Strict):
     capacity_qps: float = Field(2000.0, gt=0, description="Queries/s a node serves at 100% CPU")
     max_connections: int = Field(200, ge=1)
     pool_size: int = Field(20, ge=1, description="PgBouncer default_pool_size per app server")
+    query_wait_timeout_seconds: float = Field(
+        120.0, gt=0, description="PgBouncer query_wait_timeout: queued clients fail after this"
+    )
     query_ms: float = Field(2.0, gt=0, description="Mean query service time")
     disk_gb: float = Field(500.0, gt=0)
     data_gb: float = Field(120.0, ge=0)
@@ -242,6 +249,9 @@ class CacheSpec(Strict):
         "volatile-ttl",
     ] = "allkeys-lru"
     node_timeout_ms: int = Field(15000, ge=100, description="cluster-node-timeout")
+    require_full_coverage: bool = Field(
+        True, description="cluster-require-full-coverage: reject queries while a slot is uncovered"
+    )
 
 
 # --------------------------------------------------------------------------- monitoring
@@ -359,6 +369,32 @@ class CanaryStep(Strict):
     analysis: dict[str, str | int | float] | None = None
 
 
+class AnalysisSpec(Strict):
+    """How a release's health is measured (Argo Rollouts AnalysisTemplate names)."""
+
+    interval_seconds: float = Field(10.0, gt=0, description="Time between measurements")
+    count: int = Field(6, ge=1, description="Measurements of an `analysis` canary step")
+    failureLimit: int = Field(
+        1, ge=0, description="Failed measurements tolerated; the next one fails the run"
+    )
+    background: bool = Field(
+        True, description="Also judge the new version throughout the rollout, not only in steps"
+    )
+    abortScaleDownDelaySeconds: float = Field(
+        30.0, ge=0, description="Canary pods are deleted this long after an abort"
+    )
+
+
+class ReleaseSpec(Strict):
+    """A version known in advance (a tag in the history), and how it behaves when deployed."""
+
+    version: str
+    kind: Literal[
+        "good", "error-rate", "latency", "memory-leak", "crash-loop", "slow-start",
+        "fails-readiness",
+    ] = "good"
+
+
 class HotReloadSpec(Strict):
     build_seconds: float = Field(25.0, gt=0, description="Mean rebuild time")
     build_failure_probability: float = Field(0.05, ge=0, le=1)
@@ -382,6 +418,19 @@ class DeploymentSpec(Strict):
     rollback_p99_ms: float | None = Field(None, gt=0, description="Auto-rollback threshold")
     canary_steps: list[CanaryStep] = Field(default_factory=list)
     hot_reload: HotReloadSpec | None = None
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    readiness_timeout_seconds: float = Field(
+        120.0, gt=0, description="Auto-rollback when a new pod is not Ready this long after start"
+    )
+    restart_limit: int = Field(
+        3, ge=1, description="Auto-rollback when the new version's pods crash this many times"
+    )
+    bake_seconds: float = Field(
+        600.0, ge=0, description="After a rollout completes, keep judging the new version"
+    )
+    releases: list[ReleaseSpec] = Field(
+        default_factory=list, description="Upcoming tags and how each behaves (for drills)"
+    )
 
 
 # --------------------------------------------------------------------------- security

@@ -152,8 +152,20 @@ def _format_validation(name: str, exc: ValidationError) -> str:
     return f"{name}: " + "; ".join(parts)
 
 
+def load_feature_commands() -> None:
+    """Import the feature modules (releases, chaos, ...) so their commands are registered.
+
+    They register at import; importing them here, lazily, keeps this module free of import
+    cycles while a commands file can still be validated before any engine exists.
+    """
+    from devsim_tui.sim.extensions import load_builtin
+
+    load_builtin()
+
+
 def build(name: str, args: dict[str, Any] | None = None) -> Command:
     """Build a command from its name and keyword arguments, or raise CommandError."""
+    load_feature_commands()
     cls = COMMANDS.get(name)
     if cls is None:
         close = difflib.get_close_matches(name, list(COMMANDS), n=1)
@@ -181,6 +193,7 @@ def parse_line(line: str) -> Command:
     if not words:
         raise CommandError("empty command")
     name, rest = words[0], words[1:]
+    load_feature_commands()
     name = ALIASES.get(name, name)
     cls = COMMANDS.get(name)
     if cls is None:

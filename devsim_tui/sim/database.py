@@ -48,6 +48,7 @@ class Node:
     backup_until: float | None = None
     lag_factor: float = 1.0  # < 1 slows WAL apply (replica faults)
     slow_factor: float = 1.0  # > 1 slows queries (lock contention, slow queries)
+    unreachable: bool = False  # chaos: partitioned from the app tier (Patroni still sees it)
 
     @property
     def up(self) -> bool:
@@ -132,9 +133,9 @@ class Database:
         if self.partitioned or t < self.write_pause_until:
             return []
         if self.spec.topology == "multi-master":
-            return [n for n in self.nodes if n.up]
+            return [n for n in self.nodes if n.up and not n.unreachable]
         p = self.primary()
-        if p is None or not p.up:
+        if p is None or not p.up or p.unreachable:
             return []
         if self.failover is not None and self.failover.reroute_at is not None:
             return []  # promoted but the proxy still points at the old primary
@@ -143,7 +144,7 @@ class Database:
     def readable(self) -> list[Node]:
         if self.partitioned:
             return []
-        return [n for n in self.nodes if n.up]
+        return [n for n in self.nodes if n.up and not n.unreachable]
 
     def sync_standby(self) -> Node | None:
         """Patroni's synchronous standby (synchronous_mode): the first running replica."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -66,6 +66,11 @@ class Engine:
                                   sampler=engine_sampler(self),
                                   scrape_interval_s=profile.monitoring.scrape_interval_seconds)
         self.history = History(sim.history_ticks)
+        # A rollout in progress owns pod creation and deletion (releases.py): while set, the
+        # hook runs in _reconcile's place and returns True when it handled the tick.
+        self.reconcile_hook: Callable[[float], bool] | None = None
+        self.memory_limit_mb = float(profile.app.server.memory_limit_mb
+                                     or profile.app.server.memory_request_mb)
         load_builtin()
         self.controllers = [factory(self) for factory in FACTORIES]
         self._handlers = {cls: ctl for ctl in self.controllers for cls in ctl.commands}
@@ -193,6 +198,11 @@ class Engine:
         self._last_rotate = rot
         ft = fleet.step(t, dt, lam, db_ms + self.extra_latency_ms,
                         min(1.0, db_err + self.extra_error), log_rotate)
+        oom = fleet.oom_kill(t, self.memory_limit_mb)
+        if oom:
+            self.emit(t, "server.oom_killed", _names_msg(oom, f"OOMKilled at the "
+                      f"{self.memory_limit_mb:.0f} MiB memory limit"), "error",
+                      oom[0] if len(oom) == 1 else None, servers=oom)
         fleet.record_history()
 
         if self.hpa is not None and self.hpa.due(t):
@@ -270,6 +280,8 @@ class Engine:
             self.desired = d.desired
 
     def _reconcile(self, t: float) -> None:
+        if self.reconcile_hook is not None and self.reconcile_hook(t):
+            return
         fleet = self.fleet
         active = fleet.active_count()
         if active < self.desired:

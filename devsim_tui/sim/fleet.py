@@ -28,7 +28,10 @@ STATE_COLUMNS = (
     "disk_gb", "leak_mb", "served_total", "errors_total", "restarts",
     # fault knobs (chaos sets them; neutral values here)
     "cap_factor", "err_extra", "lat_extra_ms", "cpu_extra", "leak_rate_mb_s", "crash_loop",
+    "disk_fill_gb",  # chaos: a filler file that log rotation does not remove
 )
+# The knobs a release's version sets on its pods (releases.py); chaos adds to them.
+KNOBS = ("cap_factor", "err_extra", "lat_extra_ms", "cpu_extra", "leak_rate_mb_s", "crash_loop")
 # Columns each tick recomputes from the state.
 OUTPUT_COLUMNS = ("cpu", "memory_mb", "rps", "served_rps", "p99_ms", "error_rate")
 DTYPES = {"ids": np.int64, "state": np.int8, "version": np.int16, "region": np.int16,
@@ -72,6 +75,10 @@ class Fleet:
         self._dirty = True  # lifecycle states changed since the caches below were computed
         self._next_transition = 0.0
         self._active = 0
+        # Per version code: knob values and start-up behaviour its pods get when created
+        # (releases.py fills it; a missing version is a healthy one).
+        self.version_traits: dict[int, dict[str, float]] = {}
+        self.regions_down: set[int] = set()  # chaos region outage: nothing is scheduled there
 
     def _empty(self) -> None:
         for name in STATE_COLUMNS + OUTPUT_COLUMNS:
@@ -102,17 +109,25 @@ class Fleet:
         # Spread over regions: fill the least populated first, as a topology spread would.
         live = self.state != TERMINATED
         counts = np.bincount(self.region[live], minlength=len(self.regions)).astype(np.int64)
+        if self.regions_down and len(self.regions_down) < len(self.regions):
+            counts[list(self.regions_down)] = np.iinfo(np.int64).max // 2
         regions = np.empty(count, np.int16)
         for k in range(count):
             r = int(np.argmin(counts))
             regions[k] = r
             counts[r] += 1
         jitter = self.rng.uniform(0.8, 1.2, count)
+        traits = self.version_traits.get(version, {})
+        # A version that fails its readiness probe never becomes Ready (ready_at = inf).
+        ready_at = (np.full(count, np.inf) if traits.get("fails_readiness")
+                    else t + startup_s * traits.get("startup_factor", 1.0) * jitter)
         cols = {
             "ids": new_ids, "state": np.full(count, STARTING), "version": np.full(count, version),
-            "region": regions, "started_at": np.full(count, t),
-            "ready_at": t + startup_s * jitter,
+            "region": regions, "started_at": np.full(count, t), "ready_at": ready_at,
         }
+        for knob in KNOBS:
+            if knob in traits:
+                cols[knob] = np.full(count, traits[knob])
         for name in STATE_COLUMNS + OUTPUT_COLUMNS:
             old = getattr(self, name)
             new = cols.get(name)
@@ -124,7 +139,33 @@ class Fleet:
             axis=2)
         self._rename()
         self._dirty = True
+        if traits:
+            self.refresh_flags()
         return list(self._names[n:])
+
+    def version_base(self, knob: str) -> np.ndarray:
+        """Each server's value of a knob as its version alone sets it (chaos adds on top)."""
+        neutral = NEUTRAL.get(knob, 0)
+        if not self.version_traits:
+            return np.full(len(self), neutral, DTYPES.get(knob, np.float64))
+        size = max(max(self.version_traits) + 1, int(self.version.max(initial=0)) + 1)
+        table = np.full(size, neutral, DTYPES.get(knob, np.float64))
+        for v, traits in self.version_traits.items():
+            if knob in traits:
+                table[v] = traits[knob]
+        return table[self.version]
+
+    def oom_kill(self, t: float, limit_mb: float) -> list[str]:
+        """Crash servers whose resident memory reached the container limit (OOMKilled)."""
+        if not self._faulted:
+            return []
+        over = (self.memory_mb >= limit_mb) & ((self.state == READY) | (self.state == STARTING))
+        if not over.any():
+            return []
+        self.crash(over, t)
+        # The restarted container starts with a fresh heap.
+        self.leak_mb = np.where(over, 0.0, self.leak_mb)
+        return [self._names[i] for i in np.flatnonzero(over)]
 
     def compact(self) -> list[str]:
         """Drop terminated servers; returns their names."""
@@ -306,7 +347,7 @@ class Fleet:
         self.memory_mb = alive * (spec.memory_base_mb + self.leak_mb) + (
             spec.memory_per_rps_mb * rps_a + 0.05 * self.backlog)
         log_gb = served_a * (dt * spec.log_mb_per_1k_requests / 1000.0 / 1024.0)
-        self.disk_gb = (np.full(len(self), NEUTRAL["disk_gb"]) if log_rotate else self.disk_gb) \
+        self.disk_gb = (NEUTRAL["disk_gb"] + self.disk_fill_gb if log_rotate else self.disk_gb) \
             + log_gb
         self.served_total = self.served_total + served_a * dt
         self.errors_total = self.errors_total + ready_f * (errored + dropped)

@@ -1,0 +1,755 @@
+"""The chaos catalogue: faults injected into the simulated estate, Chaos Mesh style.
+
+Each fault has a type (CATALOGUE), a scope (one server, N servers, a percentage of the fleet, a
+region, a database node, the cache, or the whole estate), a duration after which it reverts by
+itself, and an intensity where one applies. A fault acts only through the model's own knobs, so
+its effect propagates the way it would in reality: a CPU hog shrinks a server's capacity and its
+queue grows; a cache flush sends reads to the database by 1/(1 - hit ratio); a partition fails
+writes; a region outage kills the servers there and its traffic lands on the survivors.
+
+Per-server faults compose with the knobs a release version sets (fleet.version_base): whenever
+the set of active server faults changes, the knobs are recomputed from the version's values plus
+every active fault, so reverting one fault never erases another or a bad release's effect.
+Deterministic: targets are drawn from the engine's rng only. Never imports the UI.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import field_validator
+
+from devsim_tui.config.durations import format_duration, parse_duration
+from devsim_tui.sim import commands as C
+from devsim_tui.sim.extensions import register
+from devsim_tui.sim.snapshot import CRASHED, READY, STARTING
+
+if TYPE_CHECKING:
+    from devsim_tui.sim.engine import Engine
+    from devsim_tui.sim.snapshot import Aggregates
+
+TCP_RTO_MS = 200.0  # Linux minimum retransmission timeout
+PACKETS_PER_REQUEST = 10  # request + response segments of a typical API call
+DEPENDENCY_TIMEOUT_MS = 2000.0  # the app's client timeout toward the third party
+DISK_FULL_ERRORS = 0.5  # share of requests that write (logs, temp files) and fail on a full disk
+EVENTS_PER_REQUEST = 1.0  # experimental is event-driven: each request publishes one event
+CONSUMER_HEADROOM = 2.0  # consumer group sized for twice the mean event rate
+DELIVERY_TIMEOUT_S = 120.0  # Kafka producer delivery.timeout.ms: buffered events expire after it
+LAG_WARN_S = 60.0  # consumer lag (in seconds of consumption) worth an event
+
+
+@dataclass(frozen=True)
+class FaultType:
+    name: str
+    summary: str  # what it does
+    effect: str  # how it shows in the metrics
+    scopes: tuple[str, ...]  # accepted scope kinds, the first is the default
+    default_scope: str
+    duration: float | None  # default duration; None = one-shot (nothing to revert)
+    intensity: str | None = None  # meaning and unit
+    default_intensity: float | None = None
+    bounds: tuple[float, float] = (0.0, math.inf)
+    needs: str | None = None  # "cache" | "kafka": profiles without it reject the fault
+
+
+SERVER_SCOPES = ("servers", "server", "percent", "region", "fleet")
+CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
+    FaultType("server-kill", "kill app servers (pod-kill)",
+              "killed pods restart after the CrashLoopBackOff delay; until then the others take "
+              "their traffic", SERVER_SCOPES, "1", None),
+    FaultType("crash-loop", "make app servers crash on every start",
+              "pods crash at start-up and back off 10 s, 20 s, 40 s...; fewer ready servers, "
+              "higher load on the rest", SERVER_SCOPES, "1", 300.0),
+    FaultType("cpu-hog", "a process steals CPU on the servers (stress-ng)",
+              "CPU up, capacity down by the stolen share: queueing latency and, past "
+              "saturation, drops", SERVER_SCOPES, "1", 300.0,
+              "share of the CPU taken (0-0.95)", 0.6, (0.0, 0.95)),
+    FaultType("memory-leak", "the servers' heap grows steadily",
+              "memory climbs until the OOM killer fires at the memory limit; the pod restarts "
+              "and leaks again", SERVER_SCOPES, "1", 600.0, "MiB per second", 5.0, (0.0, 1e4)),
+    FaultType("disk-fill", "fill the servers' disks (a runaway log file)",
+              "disk usage jumps to the given fraction; at 100% writes fail and "
+              f"{DISK_FULL_ERRORS:.0%} of requests error", SERVER_SCOPES, "1", 600.0,
+              "fraction of the disk to fill (0-1)", 0.97, (0.0, 1.0)),
+    FaultType("network-latency", "delay every packet to and from the servers (netem delay)",
+              "adds the delay to every response: p50 and p99 rise, slow requests time out",
+              SERVER_SCOPES, "fleet", 300.0, "milliseconds", 200.0, (0.0, 60000.0)),
+    FaultType("packet-loss", "drop packets on the servers' links (netem loss)",
+              f"lost segments cost a {TCP_RTO_MS:.0f} ms retransmission (p99) and requests "
+              "whose segments are lost repeatedly fail (errors)", SERVER_SCOPES, "fleet", 300.0,
+              "loss probability (0-1)", 0.1, (0.0, 1.0)),
+    FaultType("db-partition", "partition the app tier from the database (or one node)",
+              "queries to unreachable nodes fail: writes fail when the primary is cut off, "
+              "reads too when every node is", ("db", "db-node"), "db", 120.0),
+    FaultType("db-primary-crash", "crash the database primary",
+              "Patroni failover: writes fail until a replica is promoted and traffic rerouted; "
+              "unreplicated writes are lost; the old primary rejoins as a replica on revert",
+              ("db-node",), "primary", 300.0),
+    FaultType("db-replica-crash", "crash a database replica",
+              "reads move to the remaining nodes; the replica falls behind while down",
+              ("db-node",), "replica", 300.0),
+    FaultType("replication-lag", "slow WAL apply on replicas (I/O starvation)",
+              "replication lag grows; a replica beyond maximum_lag_on_failover cannot be "
+              "promoted", ("db-node", "db"), "db", 300.0,
+              "apply speed factor (0-1, lower is slower)", 0.005, (0.0, 1.0)),
+    FaultType("slow-queries", "slow queries / lock contention on database nodes",
+              "each query takes longer and loads the node more: latency, CPU and, past "
+              "saturation, timeouts", ("db-node", "db"), "primary", 300.0,
+              "query time multiplier", 5.0, (1.0, 1000.0)),
+    FaultType("pool-exhaustion", "PgBouncer pool exhausted by stuck transactions",
+              "clients beyond the free server connections queue; they fail after "
+              "query_wait_timeout, and requests time out first when the wait exceeds the app "
+              "timeout", ("db",), "db", 300.0, "share of pool connections held (0-1)", 1.0,
+              (0.0, 1.0)),
+    FaultType("cache-node-down", "take a cache node down",
+              "slots of a failed master are uncovered (the cluster rejects queries, reads hit "
+              "the database) until its replica takes over after cluster-node-timeout",
+              ("cache-node",), "master", 300.0, needs="cache"),
+    FaultType("cache-flush", "flush the cache (FLUSHALL)",
+              "hit ratio drops to 0 and refills; database reads jump by 1/(1 - hit ratio)",
+              ("cache",), "cache", None, needs="cache"),
+    FaultType("traffic-spike", "multiply incoming traffic",
+              "offered load rises by the factor; the HPA scales up, latency and errors until "
+              "it catches up", ("estate",), "estate", 600.0, "traffic multiplier", 3.0,
+              (0.0, 100.0)),
+    FaultType("region-outage", "a whole region (cloud) goes down",
+              "servers and database nodes there die; the load balancer shifts their traffic to "
+              "the other regions and new pods are scheduled elsewhere", ("region",), "region",
+              600.0),
+    FaultType("tls-expiry", "the TLS certificate expires",
+              "every TLS handshake fails, so every request errors; no effect where TLS is off",
+              ("estate",), "estate", 600.0),
+    FaultType("broker-down", "the event-stream broker (Kafka) goes down",
+              "consumers stop and lag grows; producers buffer events and lose those older than "
+              "delivery.timeout.ms", ("estate",), "estate", 300.0, needs="kafka"),
+    FaultType("consumer-lag", "slow Kafka consumers (rebalance storm, slow handler)",
+              "consumers process fewer events than are produced: consumer lag grows",
+              ("estate",), "estate", 600.0, "consumer throughput factor (0-1)", 0.3, (0.0, 1.0),
+              needs="kafka"),
+    FaultType("dependency-outage", "a third-party API is down",
+              f"the share of requests calling it waits {DEPENDENCY_TIMEOUT_MS:.0f} ms and "
+              "fails: latency and errors", ("estate",), "estate", 600.0,
+              "share of requests calling it (0-1)", 0.3, (0.0, 1.0)),
+)}
+ALIASES = {"kill": "server-kill", "pod-kill": "server-kill", "cpu": "cpu-hog",
+           "leak": "memory-leak", "disk": "disk-fill", "latency": "network-latency",
+           "delay": "network-latency", "loss": "packet-loss", "partition": "db-partition",
+           "primary-crash": "db-primary-crash", "replica-crash": "db-replica-crash",
+           "lag": "replication-lag", "slow-query": "slow-queries", "locks": "slow-queries",
+           "pool": "pool-exhaustion", "cache-down": "cache-node-down", "flush": "cache-flush",
+           "spike": "traffic-spike", "region": "region-outage", "tls": "tls-expiry",
+           "cert-expiry": "tls-expiry", "kafka-down": "broker-down",
+           "dependency": "dependency-outage", "third-party": "dependency-outage"}
+SERVER_KNOB_FAULTS = {"crash-loop", "cpu-hog", "memory-leak", "disk-fill", "network-latency",
+                      "packet-loss"}
+ESTATE_FAULTS = {"traffic-spike", "tls-expiry", "dependency-outage", "pool-exhaustion"}
+
+
+def fault_type(name: str) -> FaultType:
+    key = ALIASES.get(name.strip().lower(), name.strip().lower())
+    if key not in CATALOGUE:
+        import difflib
+
+        close = difflib.get_close_matches(key, list(CATALOGUE), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ValueError(f"unknown fault type {name!r}{hint}; `devsim-tui chaos list` shows all")
+    return CATALOGUE[key]
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class Chaos(C.Command):
+    name = "chaos"
+    positional = ("type", "scope", "duration", "intensity")
+    summary = ("Inject a fault: chaos TYPE [SCOPE] [DURATION] [INTENSITY], e.g. 'chaos cpu-hog "
+               "30% 5m 0.7' (`devsim-tui chaos list` for the catalogue)")
+    hurts = True
+    type: str
+    scope: str | None = None
+    duration: str | None = None
+    intensity: float | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v: str) -> str:
+        return fault_type(v).name
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None and parse_duration(v) <= 0:
+            raise ValueError("duration must be positive")
+        return v
+
+    def model_post_init(self, __context: Any) -> None:
+        ft = CATALOGUE[self.type]
+        if self.intensity is not None:
+            if ft.intensity is None:
+                raise ValueError(f"{ft.name} takes no intensity")
+            lo, hi = ft.bounds
+            if not lo <= self.intensity <= hi:
+                raise ValueError(f"{ft.name} intensity ({ft.intensity}) must be in [{lo:g}, "
+                                 f"{hi:g}]")
+
+
+class ChaosStop(C.Command):
+    name = "chaos-stop"
+    positional = ("id",)
+    summary = "Revert an active fault by id (F3), or every active fault: 'chaos-stop all'"
+    id: str = "all"
+
+
+C.register(Chaos)
+C.register(ChaosStop)
+
+
+# --------------------------------------------------------------------------- faults
+
+
+@dataclass
+class Fault:
+    id: str
+    type: FaultType
+    scope: str
+    intensity: float | None
+    started_t: float
+    until: float  # inf for one-shots already done (they are not kept)
+    targets: list[str]
+    server_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    undo: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    def view(self, t: float) -> dict:
+        return {"id": self.id, "type": self.type.name, "scope": self.scope,
+                "intensity": self.intensity, "targets": list(self.targets),
+                "started_t": self.started_t, "remaining_s": max(self.until - t, 0.0),
+                "note": self.note}
+
+
+class EventStream:
+    """Experimental's Kafka: produced events, consumer throughput and the consumer lag."""
+
+    def __init__(self, baseline_rps: float):
+        self.capacity = CONSUMER_HEADROOM * baseline_rps * EVENTS_PER_REQUEST
+        self.lag = 0.0  # messages produced but not yet consumed
+        self.buffered = 0.0  # held by producers while the broker is down
+        self.buffer_age = 0.0
+        self.lost = 0.0
+        self.consume_rate = 0.0
+        self.broker_up = True
+        self.consumer_factor = 1.0
+        self.warned = False
+
+    def step(self, dt: float, produced_rps: float) -> None:
+        produced = produced_rps * EVENTS_PER_REQUEST * dt
+        if not self.broker_up:
+            # Producers retry until delivery.timeout.ms, then drop the oldest events.
+            self.buffered += produced
+            self.buffer_age += dt
+            if self.buffer_age > DELIVERY_TIMEOUT_S:
+                expired = produced_rps * EVENTS_PER_REQUEST * dt
+                self.buffered -= expired
+                self.lost += expired
+            self.consume_rate = 0.0
+            return
+        if self.buffered:
+            self.lag += self.buffered
+            self.buffered = self.buffer_age = 0.0
+        available = self.lag + produced
+        consumed = min(available, self.capacity * self.consumer_factor * dt)
+        self.lag = available - consumed
+        self.consume_rate = consumed / dt
+
+    @property
+    def lag_seconds(self) -> float:
+        """How far behind consumers are, in seconds of their full throughput."""
+        pending = self.lag + self.buffered
+        return pending / self.capacity if self.capacity > 0 else 0.0
+
+    def view(self) -> dict:
+        return {"broker_up": self.broker_up, "consumer_lag_messages": round(self.lag
+                                                                            + self.buffered),
+                "consumer_lag_seconds": round(self.lag_seconds, 2),
+                "consume_rate": round(self.consume_rate, 1),
+                "consumer_factor": self.consumer_factor, "lost_events": round(self.lost)}
+
+
+class ChaosController:
+    """Injects, tracks and reverts faults (engine extension)."""
+
+    commands = (Chaos, ChaosStop)
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.active: list[Fault] = []
+        self.count = 0
+        self._next_expiry = math.inf
+        self._estate = False  # an estate-level fault needs per-tick work
+        self.pool_wait_s = 0.0
+        self.pool_fail = 0.0
+        features = " ".join(engine.profile.app.features).lower()
+        self.stream = EventStream(engine.profile.traffic.baseline_rps) \
+            if "kafka" in features else None
+
+    # ------------------------------------------------------------------ commands
+
+    def apply(self, cmd: C.Command) -> str | None:
+        t = self.engine.t
+        if isinstance(cmd, ChaosStop):
+            return self._stop(t, cmd.id)
+        assert isinstance(cmd, Chaos)
+        ft = CATALOGUE[cmd.type]
+        e = self.engine
+        if ft.needs == "cache" and e.cache is None:
+            return f"{ft.name}: this profile has no cache"
+        if ft.needs == "kafka" and self.stream is None:
+            return f"{ft.name}: this profile has no event-stream broker (Kafka is experimental's)"
+        duration = parse_duration(cmd.duration) if cmd.duration else ft.duration
+        intensity = cmd.intensity if cmd.intensity is not None else ft.default_intensity
+        scope = cmd.scope or ft.default_scope
+        self.count += 1
+        fault = Fault(f"F{self.count}", ft, scope, intensity, t,
+                      t + duration if duration is not None else t, [])
+        error = self._inject(t, fault)
+        if error:
+            self.count -= 1
+            return error
+        desc = f"{fault.id} {ft.name} on {_targets_text(fault)}"
+        if intensity is not None:
+            desc += f", intensity {intensity:g}"
+        if duration is not None:
+            desc += f", for {format_duration(duration)}"
+        e.emit(t, "chaos.injected", f"chaos {desc}: {fault.note or ft.effect}", "warning",
+               None, id=fault.id, fault=ft.name, scope=scope, targets=fault.targets[:50],
+               intensity=intensity, duration=duration)
+        if duration is not None:
+            self.active.append(fault)
+            self._next_expiry = min(self._next_expiry, fault.until)
+        self._estate = any(f.type.name in ESTATE_FAULTS for f in self.active)
+        return None
+
+    def _stop(self, t: float, which: str) -> str | None:
+        if not self.active:
+            return "no active fault"
+        if which.lower() == "all":
+            victims = list(self.active)
+        else:
+            victims = [f for f in self.active if f.id.lower() == which.lower()]
+            if not victims:
+                ids = ", ".join(f.id for f in self.active)
+                return f"no active fault {which!r} (active: {ids})"
+        for f in victims:
+            self._revert(t, f, "stopped")
+        if which.lower() == "all":
+            self.engine.emit(t, "chaos.emergency_stop",
+                             f"emergency stop: {len(victims)} faults reverted", "warning",
+                             count=len(victims))
+        return None
+
+    # ------------------------------------------------------------------ scopes
+
+    def _servers(self, t: float, fault: Fault) -> str | None:
+        """Resolve a server scope to concrete servers (engine rng for random picks)."""
+        e = self.engine
+        f = e.fleet
+        scope = fault.scope.strip()
+        live = np.flatnonzero(f.active_mask())
+        regions = e.profile.app.regions
+        kind, _, arg = scope.partition(":")
+        if scope.endswith("%"):
+            kind, arg = "percent", scope[:-1]
+        elif scope.isdigit():
+            kind, arg = "servers", scope
+        elif scope in ("all", "fleet"):
+            kind = "fleet"
+        elif scope in regions:
+            kind, arg = "region", scope
+        elif scope in f.names:
+            kind, arg = "server", scope
+        if kind not in fault.type.scopes:
+            return (f"{fault.type.name}: scope {scope!r} not understood; use one of: "
+                    f"{_scope_help(fault.type)}")
+        if kind == "server":
+            if arg not in f.names:
+                return f"no app server {arg!r}"
+            picked = np.array([f.names.index(arg)])
+        elif kind in ("servers", "percent"):
+            try:
+                x = float(arg)
+            except ValueError:
+                return f"{kind} scope needs a number, got {arg!r}"
+            n = int(x) if kind == "servers" else math.ceil(len(live) * x / 100.0 - 1e-9)
+            if n <= 0:
+                return "the scope selects no server"
+            n = min(n, len(live))
+            picked = np.sort(e.rng.choice(live, size=n, replace=False)) if n < len(live) \
+                else live
+        elif kind == "region":
+            if arg not in regions:
+                return f"no region {arg!r} (regions: {', '.join(regions)})"
+            picked = live[f.region[live] == regions.index(arg)]
+        else:
+            picked = live
+        if len(picked) == 0:
+            return "the scope selects no running server"
+        fault.server_ids = f.ids[picked].copy()
+        fault.targets = [f.names[i] for i in picked]
+        return None
+
+    def _db_nodes(self, fault: Fault) -> tuple[list, str | None]:
+        db = self.engine.db
+        scope = fault.scope.removeprefix("db:")
+        if scope == "db":
+            return list(db.nodes), None
+        if scope in ("primary", "replica", "master"):
+            if scope == "replica":
+                nodes = [n for n in db.nodes if n.role == "replica" and n.up]
+                return nodes[:1], None if nodes else "no running replica"
+            if db.spec.topology == "multi-master":
+                nodes = [n for n in db.nodes if n.up]
+                return nodes[:1], None if nodes else "no running node"
+            p = db.primary()
+            return ([p], None) if p is not None else ([], "no primary")
+        node = db.node(scope)
+        if node is None:
+            names = ", ".join(n.name for n in db.nodes)
+            return [], f"no database node {scope!r} (nodes: {names}, or primary/replica/db)"
+        return [node], None
+
+    # ------------------------------------------------------------------ inject / revert
+
+    def _inject(self, t: float, fault: Fault) -> str | None:
+        e = self.engine
+        f = e.fleet
+        name = fault.type.name
+        x = fault.intensity
+        if name in SERVER_KNOB_FAULTS or name == "server-kill":
+            err = self._servers(t, fault)
+            if err:
+                return err
+            mask = np.isin(f.ids, fault.server_ids)
+            if name == "server-kill":
+                f.crash(mask & ((f.state == READY) | (f.state == STARTING)), t)
+                fault.note = "killed; they restart after the back-off"
+                return None
+            if name == "disk-fill":
+                target = x * e.profile.app.server.disk_gb
+                filler = np.where(mask, np.maximum(target - f.disk_gb, 0.0), 0.0)
+                f.disk_gb = f.disk_gb + filler
+                f.disk_fill_gb = f.disk_fill_gb + filler
+                fault.undo["filler"] = dict(zip(f.ids[mask].tolist(), filler[mask].tolist()))
+            self._recompose()
+            if name == "crash-loop":
+                f.crash(mask & ((f.state == READY) | (f.state == STARTING)), t)
+            return None
+        if name == "region-outage":
+            regions = e.profile.app.regions
+            region = fault.scope.removeprefix("region:")
+            if region == "region":
+                region = regions[-1]
+            if region not in regions:
+                return f"no region {region!r} (regions: {', '.join(regions)})"
+            if len(regions) < 2:
+                return f"{region} is the only region: an outage would be a full outage; kill " \
+                    "the servers instead"
+            fault.scope = region
+            r = regions.index(region)
+            mask = f.active_mask() & (f.region == r)
+            fault.server_ids = f.ids[mask].copy()
+            fault.targets = [f.names[i] for i in np.flatnonzero(mask)]
+            f.set_state(mask, CRASHED, np.inf)
+            f.backlog = np.where(mask, 0.0, f.backlog)
+            f.regions_down = f.regions_down | {r}
+            crashed = []
+            for node in e.db.nodes:
+                if node.region == region and node.up:
+                    e.db.crash(t, node.name)
+                    crashed.append(node.name)
+            fault.undo["db_nodes"] = crashed
+            fault.targets += crashed
+            others = len(regions) - len(f.regions_down)
+            fault.note = (f"{int(mask.sum())} servers and {len(crashed)} database nodes down; "
+                          f"traffic shifts to the other {others} regions")
+            return None
+        if name in ("db-partition", "db-primary-crash", "db-replica-crash", "replication-lag",
+                    "slow-queries"):
+            nodes, err = self._db_nodes(fault)
+            if err:
+                return err
+            fault.targets = [n.name for n in nodes]
+            db = e.db
+            if name == "db-partition":
+                if fault.scope == "db":
+                    db.partitioned = True
+                else:
+                    for n in nodes:
+                        n.unreachable = True
+            elif name in ("db-primary-crash", "db-replica-crash"):
+                node = nodes[0]
+                if name == "db-primary-crash" and node.role not in ("primary", "multi-master"):
+                    return f"{node.name} is not the primary"
+                error = db.crash(t, node.name)
+                if error:
+                    return error
+            elif name == "replication-lag":
+                nodes = [n for n in nodes if n.role == "replica"]
+                if not nodes:
+                    return "replication-lag needs replicas (this database has none in scope)"
+                fault.targets = [n.name for n in nodes]
+                for n in nodes:
+                    n.lag_factor *= x
+            else:
+                for n in nodes:
+                    n.slow_factor *= x
+            return None
+        if name == "cache-node-down":
+            cache = e.cache
+            scope = fault.scope.removeprefix("cache:")
+            if scope in ("master", "replica"):
+                node = next((n for n in cache.nodes if n.role == scope and n.state == "running"),
+                            None)
+                if node is None:
+                    return f"no running cache {scope}"
+                scope = node.name
+            error = cache.fail_node(t, scope)
+            if error:
+                return error
+            fault.targets = [scope]
+            return None
+        if name == "cache-flush":
+            e.cache.flush(t)
+            fault.targets = ["cache"]
+            return None
+        # estate-level faults: applied every tick in before_tick
+        fault.targets = ["estate"]
+        if name == "tls-expiry" and not e.profile.security.tls:
+            fault.note = f"no effect: TLS is off in {e.profile.name} (plain HTTP)"
+        elif name == "broker-down":
+            self.stream.broker_up = False
+        elif name == "consumer-lag":
+            self.stream.consumer_factor *= x
+        return None
+
+    def _revert(self, t: float, fault: Fault, how: str) -> None:
+        e = self.engine
+        f = e.fleet
+        name = fault.type.name
+        self.active.remove(fault)
+        if name in SERVER_KNOB_FAULTS:
+            mask = np.isin(f.ids, fault.server_ids)
+            if name == "disk-fill":
+                filler = fault.undo.get("filler", {})
+                amount = np.array([filler.get(i, 0.0) for i in f.ids.tolist()]) if len(f) \
+                    else np.zeros(0)
+                f.disk_gb = np.maximum(f.disk_gb - amount, 0.0)
+                f.disk_fill_gb = np.maximum(f.disk_fill_gb - amount, 0.0)
+            if name == "memory-leak":
+                f.leak_mb = np.where(mask, 0.0, f.leak_mb)  # the hog's memory is freed
+            self._recompose()
+        elif name == "region-outage":
+            r = e.profile.app.regions.index(fault.scope)
+            f.regions_down = f.regions_down - {r}
+            dead = np.isin(f.ids, fault.server_ids) & (f.state == CRASHED)
+            f.set_state(dead, CRASHED, t)  # restart at the next lifecycle step
+            for node in fault.undo.get("db_nodes", []):
+                n = e.db.node(node)
+                if n is not None and not n.up:
+                    e.db.restart(t, node)
+        elif name == "db-partition":
+            if fault.scope == "db":
+                e.db.partitioned = any(g.type.name == "db-partition" and g.scope == "db"
+                                       for g in self.active)
+            for nm in fault.targets:
+                n = e.db.node(nm)
+                if n is not None and fault.scope != "db":
+                    n.unreachable = False
+        elif name in ("db-primary-crash", "db-replica-crash"):
+            n = e.db.node(fault.targets[0])
+            if n is not None and n.state == "crashed":
+                e.db.restart(t, n.name)
+        elif name == "replication-lag":
+            for nm in fault.targets:
+                n = e.db.node(nm)
+                if n is not None:
+                    n.lag_factor /= fault.intensity
+        elif name == "slow-queries":
+            for nm in fault.targets:
+                n = e.db.node(nm)
+                if n is not None:
+                    n.slow_factor /= fault.intensity
+        elif name == "cache-node-down":
+            e.cache.recover_node(t, fault.targets[0])
+        elif name == "broker-down":
+            self.stream.broker_up = not any(g.type.name == "broker-down" for g in self.active)
+        elif name == "consumer-lag":
+            self.stream.consumer_factor /= fault.intensity
+        self._estate = any(g.type.name in ESTATE_FAULTS for g in self.active)
+        if not self._estate:
+            e.traffic_factor, e.extra_error, e.extra_latency_ms = 1.0, 0.0, 0.0
+            self.pool_wait_s = self.pool_fail = 0.0
+        self._next_expiry = min((g.until for g in self.active), default=math.inf)
+        verb = "reverted after its duration" if how == "expired" else "stopped"
+        e.emit(t, "chaos.reverted", f"chaos {fault.id} {name} on {_targets_text(fault)} {verb}",
+               "info", None, id=fault.id, fault=name, how=how)
+
+    def _recompose(self) -> None:
+        """Server knobs = the version's own values + every active per-server fault."""
+        f = self.engine.fleet
+        cap = f.version_base("cap_factor")
+        err = f.version_base("err_extra")
+        lat = f.version_base("lat_extra_ms")
+        cpu = f.version_base("cpu_extra")
+        leak = f.version_base("leak_rate_mb_s")
+        loop = f.version_base("crash_loop")
+        for fault in self._server_faults():
+            m = np.isin(f.ids, fault.server_ids)
+            x = fault.intensity
+            name = fault.type.name
+            if name == "cpu-hog":
+                cap = np.where(m, cap * (1.0 - x), cap)
+                cpu = np.where(m, cpu + x, cpu)
+            elif name == "memory-leak":
+                leak = np.where(m, leak + x, leak)
+            elif name == "network-latency":
+                lat = np.where(m, lat + x, lat)
+            elif name == "packet-loss":
+                p_any = 1.0 - (1.0 - x) ** PACKETS_PER_REQUEST
+                # A request hit by one loss waits one retransmission timeout; it fails when a
+                # segment is lost three times in a row (the client gives up).
+                lat = np.where(m, lat + TCP_RTO_MS * min(1.0, p_any / 0.01), lat)
+                err = np.where(m, err + 1.0 - (1.0 - x ** 3) ** PACKETS_PER_REQUEST, err)
+            elif name == "crash-loop":
+                loop = np.where(m, True, loop)
+            elif name == "disk-fill" and x >= 1.0:
+                err = np.where(m, err + DISK_FULL_ERRORS, err)
+        f.cap_factor, f.err_extra, f.lat_extra_ms = cap, np.minimum(err, 1.0), lat
+        f.cpu_extra, f.leak_rate_mb_s, f.crash_loop = cpu, leak, loop
+        f.refresh_flags()
+
+    def _server_faults(self):
+        return [g for g in self.active if g.type.name in SERVER_KNOB_FAULTS]
+
+    # ------------------------------------------------------------------ tick
+
+    def before_tick(self, t: float) -> None:
+        if t >= self._next_expiry:
+            for fault in [g for g in self.active if g.until <= t]:
+                self._revert(t, fault, "expired")
+        if self._estate:
+            self._estate_effects(t)
+
+    def _estate_effects(self, t: float) -> None:
+        """Traffic, TLS, third-party and PgBouncer effects act on every request each tick."""
+        e = self.engine
+        traffic, err, lat = 1.0, 0.0, 0.0
+        pool = None
+        for g in self.active:
+            n = g.type.name
+            if n == "traffic-spike":
+                traffic *= g.intensity
+            elif n == "tls-expiry" and e.profile.security.tls:
+                err += 1.0
+            elif n == "dependency-outage":
+                err += g.intensity
+                lat += g.intensity * DEPENDENCY_TIMEOUT_MS
+            elif n == "pool-exhaustion":
+                pool = g.intensity if pool is None else max(pool, g.intensity)
+        if pool is not None:
+            wait_ms, fail = self._pool(pool)
+            lat += wait_ms
+            err += fail
+        e.traffic_factor = traffic
+        e.extra_error = min(err, 1.0)
+        e.extra_latency_ms = lat
+
+    def _pool(self, held_share: float) -> tuple[float, float]:
+        """PgBouncer with `held_share` of its server connections stuck: queries beyond what the
+        free connections serve queue (FIFO); clients waiting longer than query_wait_timeout are
+        dropped. Returns (added latency per request in ms, share of requests failing)."""
+        e = self.engine
+        spec = e.profile.database
+        tr = e.profile.traffic
+        dt = e.dt
+        n_ready = max(int(np.count_nonzero(e.fleet.state == READY)), 1)
+        free = n_ready * spec.pool_size * (1.0 - held_share)
+        slow = max((n.slow_factor for n in e.db.nodes if n.up), default=1.0)
+        capacity = free * 1000.0 / (spec.query_ms * slow)  # queries/s the free connections do
+        demand = e.agg.offered_rps * tr.queries_per_request
+        qwt = spec.query_wait_timeout_seconds
+        if capacity <= 0:
+            self.pool_wait_s = min(self.pool_wait_s + dt, qwt)
+            self.pool_fail = 1.0 if self.pool_wait_s >= qwt else 0.0
+        else:
+            backlog = self.pool_wait_s * capacity + (demand - capacity) * dt
+            backlog = max(backlog, 0.0)
+            self.pool_wait_s = min(backlog / capacity, qwt)
+            self.pool_fail = max(0.0, 1.0 - capacity / demand) \
+                if self.pool_wait_s >= qwt and demand > 0 else 0.0
+        return self.pool_wait_s * 1000.0 * tr.queries_per_request, self.pool_fail
+
+    def after_tick(self, t: float, agg: Aggregates) -> None:
+        s = self.stream
+        if s is None:
+            return
+        s.step(self.engine.dt, agg.served_rps)
+        lag = s.lag_seconds
+        if lag > LAG_WARN_S and not s.warned:
+            s.warned = True
+            self.engine.emit(t, "kafka.consumer_lag", f"Kafka consumers {lag:.0f}s behind "
+                             f"({s.lag + s.buffered:.0f} events)", "warning",
+                             lag_seconds=round(lag, 1))
+        elif s.warned and lag < LAG_WARN_S / 6:
+            s.warned = False
+            self.engine.emit(t, "kafka.consumer_lag_recovered", f"Kafka consumers caught up "
+                             f"({lag:.0f}s behind)", "info", lag_seconds=round(lag, 1))
+
+    # ------------------------------------------------------------------ state
+
+    def faulted_servers(self) -> list[str]:
+        """Names of the servers an active fault targets (the UI's badge)."""
+        ids = [g.server_ids for g in self.active if len(g.server_ids)]
+        if not ids:
+            return []
+        f = self.engine.fleet
+        m = np.isin(f.ids, np.concatenate(ids))
+        return [f.names[i] for i in np.flatnonzero(m)]
+
+    def state(self) -> dict:
+        t = self.engine.t
+        out: dict[str, Any] = {
+            "active": [g.view(t) for g in self.active],
+            "faulted_servers": self.faulted_servers(),
+            "faulted_db_nodes": sorted({n for g in self.active for n in g.targets
+                                        if self.engine.db.node(n) is not None}),
+            "injected_total": self.count,
+        }
+        if any(g.type.name == "pool-exhaustion" for g in self.active):
+            out["pool"] = {"wait_s": round(self.pool_wait_s, 2),
+                           "failing": round(self.pool_fail, 4)}
+        if self.stream is not None:
+            out["event_stream"] = self.stream.view()
+        return out
+
+
+def _scope_help(ft: FaultType) -> str:
+    forms = {"server": "a server name (web-003)", "servers": "a count (3)",
+             "percent": "a percentage (25%)", "region": "a region name", "fleet": "all",
+             "db": "db (the whole database)", "db-node": "primary, replica or a node (pg-2)",
+             "cache": "cache", "cache-node": "master, replica or a node (redis-2)",
+             "estate": "(none: the whole estate)"}
+    return ", ".join(forms[k] for k in ft.scopes)
+
+
+def _targets_text(fault: Fault) -> str:
+    if fault.targets == ["estate"]:
+        return "the estate"
+    shown = ", ".join(fault.targets[:4])
+    more = len(fault.targets) - 4
+    return shown + (f" (+{more} more)" if more > 0 else "")
+
+
+register(lambda engine: ChaosController(engine))
