@@ -31,6 +31,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--speed", default="max", help="simulated seconds per wall second, or max")
     p.add_argument("--out", default="-", help="output file (default: stdout)")
     p.add_argument("--commands", default=None, help="YAML list of {at, command, args}")
+    add_alerting_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(f"--duration: {exc}") from None
     speed = parse_speed(args.speed)
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile, overrides=alerting_overrides(args) or None)
     commands = load_commands(args.commands) if args.commands else []
     engine = Engine(profile, seed=args.seed)
     to_stdout = args.out == "-"
@@ -58,12 +59,77 @@ def run(args: argparse.Namespace) -> int:
     update = close = None
     if not to_stdout and sys.stdout.isatty():
         update, close = progress_bar(duration)
+    update, stop_alerting = start_alerting_io(args, engine, update)
     try:
         summary = run_headless(engine, duration, out, commands, speed, update)
     finally:
         if close is not None:
             close()
+        stop_alerting()
         if not to_stdout:
             out.close()
     print(summary.text(), file=sys.stderr if to_stdout else sys.stdout)
     return 0
+
+
+def add_alerting_arguments(p: argparse.ArgumentParser) -> None:
+    """--metrics-port and the SMTP flags (shared with the control room)."""
+    g = p.add_argument_group("monitoring and notifications")
+    g.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                   help="serve Prometheus /metrics on this port (0 = any free port)")
+    g.add_argument("--metrics-addr", default="127.0.0.1", metavar="ADDR",
+                   help="address for --metrics-port (default 127.0.0.1)")
+    g.add_argument("--smtp-host", default=None, help="send e-mail alerts through this server")
+    g.add_argument("--smtp-port", type=int, default=None, help="SMTP port (default 587)")
+    g.add_argument("--smtp-security", choices=("starttls", "tls", "none"), default=None,
+                   help="STARTTLS (default), implicit TLS or none")
+    g.add_argument("--smtp-user", default=None, help="SMTP login user")
+    g.add_argument("--smtp-password-env", default=None, metavar="VAR",
+                   help="environment variable holding the SMTP password")
+    g.add_argument("--mail-from", default=None, help="sender address")
+    g.add_argument("--mail-to", action="append", default=None, metavar="ADDR",
+                   help="recipient (repeat for several)")
+
+
+def alerting_overrides(args: argparse.Namespace) -> dict:
+    from devsim_tui.notify.setup import smtp_overrides
+
+    return smtp_overrides(args.smtp_host, args.smtp_port, args.smtp_security, args.smtp_user,
+                          args.smtp_password_env, args.mail_from, args.mail_to)
+
+
+def start_alerting_io(args: argparse.Namespace, engine, update):
+    """Start the exporter and notification delivery; returns (progress callback, stop)."""
+    import time
+
+    from devsim_tui.notify import start_notifications
+    from devsim_tui.sim.world import LocalWorld
+
+    handle = start_notifications(engine)
+    exporter = None
+    if args.metrics_port is not None:
+        from devsim_tui.export import start_exporter
+
+        try:
+            exporter = start_exporter(LocalWorld(engine), args.metrics_port, args.metrics_addr)
+        except OSError as exc:
+            handle.close()
+            raise UserError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
+        print(f"devsim-tui: serving Prometheus metrics on {exporter.url}", file=sys.stderr,
+              flush=True)
+    last = [0.0]
+
+    def progress(t: float) -> None:
+        if update is not None:
+            update(t)
+        if exporter is not None and time.monotonic() - last[0] >= 0.2:
+            last[0] = time.monotonic()
+            exporter.publish(engine.snapshot)
+
+    def stop() -> None:
+        if exporter is not None:
+            exporter.publish(engine.snapshot)
+            exporter.close()
+        handle.close()
+
+    return (progress if (update is not None or exporter is not None) else None), stop

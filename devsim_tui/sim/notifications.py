@@ -178,7 +178,11 @@ class Notifier:
             if g is None:
                 if not any(a.state == "firing" for a in members.values()):
                     continue  # a group only starts with a firing alert
-                g = self.groups[key] = _Group(key, t, t + self.group_wait)
+                # the group appears when the evaluation that produced the alert ran (the
+                # notifier looks at the alerts at the start of the next tick)
+                born = self.engine.alerts.last_eval_t
+                born = t if born is None else born
+                g = self.groups[key] = _Group(key, born, born + self.group_wait)
             g.alerts = members
         for key, g in self.groups.items():
             if key not in current:

@@ -1,0 +1,195 @@
+"""Notifications: Alertmanager timing in simulated time, e-mail end to end over a real SMTP
+server on loopback (aiosmtpd), failures retried and reported, console lines."""
+
+from __future__ import annotations
+
+import email
+import io
+import socket
+import time
+
+import pytest
+
+from devsim_tui.notify import EmailSender, start_notifications
+from devsim_tui.sim import commands as C
+from devsim_tui.sim.notifications import notifier_of
+from tests.helpers import engine
+
+aiosmtpd = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        self.messages.append(email.message_from_bytes(envelope.original_content))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = Inbox()
+    port = free_port()
+    ctl = aiosmtpd.Controller(inbox, hostname="127.0.0.1", port=port)
+    ctl.start()
+    yield inbox, port
+    ctl.stop()
+
+
+def mail_engine(port: int, **overrides):
+    base = {"monitoring__notifications__email__smtp__host": "127.0.0.1",
+            "monitoring__notifications__email__smtp__port": port,
+            "monitoring__notifications__email__smtp__security": "none",
+            "monitoring__notifications__email__smtp__to": ["oncall@example.com"],
+            "monitoring__notifications__email__smtp__from": "devsim@example.com",
+            "monitoring__notifications__route__group_by": ["severity"],
+            "traffic__bursts__per_hour": 0}
+    base.update(overrides)
+    return engine("production", **base)
+
+
+def wait_for(cond, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_critical_alerts_are_emailed_grouped_and_timed_like_alertmanager(smtp_server):
+    inbox, port = smtp_server
+    e = mail_engine(port)
+    handle = start_notifications(e)
+    try:
+        e.submit(C.CrashNode())  # DatabaseNotWritable + PrimaryDown fire together at t=1
+        e.step(20)
+        assert not inbox.messages  # group_wait (30 s) not over yet
+        e.step(20)  # t=40: first flush at 1 + 30
+        assert wait_for(lambda: len(inbox.messages) == 1)
+        first = inbox.messages[0]
+        assert first["Subject"] == "[FIRING:2] critical"
+        assert first["To"] == "oncall@example.com" and first["From"] == "devsim@example.com"
+        body = first.get_payload()
+        assert "DatabaseNotWritable" in body and "PrimaryDown" in body
+        # Both resolve after the failover; e-mail does not send resolved notifications
+        # (send_resolved: false), so nothing more until a new alert fires in the group.
+        e.extra_error = 0.2
+        e.step(600)
+        assert wait_for(lambda: len(inbox.messages) == 2)
+        second = inbox.messages[1]
+        assert second["Subject"].startswith("[FIRING:") and "HighErrorRate" in \
+            second.get_payload()
+        sent = [ev for ev in e.events if ev.type == "notify.email"]
+        # the second went out at a group_interval (5 m) flush after the first
+        assert (sent[1].t - sent[0].t) % 300 == pytest.approx(0, abs=1e-6)
+    finally:
+        handle.close()
+    e.step(1)
+    assert any(ev.type == "notify.sent" for ev in e.events)
+    assert notifier_of(e).state()["delivery"]["email_sent"] == 2
+
+
+def test_repeat_interval_resends_an_unchanged_group(smtp_server):
+    inbox, port = smtp_server
+    e = mail_engine(port, monitoring__notifications__route__repeat_interval="20m",
+                    monitoring__notifications__route__group_interval="5m",
+                    monitoring__notifications__route__group_by=["alertname"])
+    handle = start_notifications(e)
+    try:
+        e.submit(C.CrashNode())
+        e.submit(C.CrashNode(node="pg-2"))
+        e.submit(C.CrashNode(node="pg-3"))  # nothing left to promote: stays down
+        e.step(31 + 20 * 60 + 300)
+        assert wait_for(lambda: len(inbox.messages) >= 2)
+        times = [ev.t for ev in e.events if ev.type == "notify.email"
+                 and ev.data["group"] == {"alertname": "DatabaseNotWritable"}]
+        assert times[0] == pytest.approx(31.0)
+        # repeat at the first group_interval flush once 20 minutes have passed
+        assert times[1] - times[0] == pytest.approx(20 * 60)
+    finally:
+        handle.close()
+
+
+def test_without_smtp_notifications_are_events_only():
+    e = engine("production", traffic__bursts__per_hour=0)
+    assert start_notifications(e).email is None
+    e.submit(C.CrashNode())
+    e.step(40)
+    ev = [ev for ev in e.events if ev.type == "notify.email"]
+    assert len(ev) == 2  # grouped by alertname (the default): one per alert
+    assert all(x.message.startswith("would email") and "SMTP not configured" in x.message
+               for x in ev)
+
+
+def test_silenced_alerts_are_not_notified():
+    e = engine("production", traffic__bursts__per_hour=0)
+    e.submit_line("silence all 1h")
+    e.submit(C.CrashNode())
+    e.step(60)
+    assert not [ev for ev in e.events if ev.type == "notify.email"]
+    assert all(a.silenced_until for a in e.snapshot.alerts if a.state == "firing")
+
+
+def test_smtp_down_is_reported_retried_and_recovers():
+    port = free_port()  # nothing listens yet
+    e = mail_engine(port)
+    notifier = notifier_of(e)
+    sender = EmailSender(e.profile.monitoring.notifications.email.smtp, notifier.report,
+                         "production", base_backoff_s=0.2, max_backoff_s=0.4, max_attempts=50)
+    notifier.attach(sender)
+    e.submit(C.CrashNode())
+    e.step(40)  # the first notification is queued and fails
+    assert wait_for(lambda: sender.failed >= 1)
+    e.step(1)
+    failed = [ev for ev in e.events if ev.type == "notify.failed"]
+    assert failed and "retry 1 in" in failed[0].message
+    assert notifier.state()["delivery"]["email"] == "failing"
+    inbox = Inbox()
+    ctl = aiosmtpd.Controller(inbox, hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        assert wait_for(lambda: len(inbox.messages) == 1)
+        assert wait_for(lambda: sender.sent == 1)
+        e.step(1)
+        assert notifier.state()["delivery"]["email"] == "ok"
+        assert any(ev.type == "notify.sent" for ev in e.events)
+    finally:
+        sender.close()
+        ctl.stop()
+
+
+def test_undeliverable_mail_is_dropped_after_max_attempts_never_raised():
+    e = mail_engine(free_port())
+    notifier = notifier_of(e)
+    sender = EmailSender(e.profile.monitoring.notifications.email.smtp, notifier.report,
+                         base_backoff_s=0.01, max_backoff_s=0.01, max_attempts=3)
+    notifier.attach(sender)
+    e.submit(C.CrashNode())
+    e.step(40)
+    assert wait_for(lambda: sender.dropped == 1)
+    e.step(1)
+    assert [ev.type for ev in e.events if ev.type.startswith("notify.")].count(
+        "notify.failed") == 2
+    assert any(ev.type == "notify.dropped" for ev in e.events)
+    sender.close()
+
+
+def test_console_channel_prints_warnings_on_the_stream():
+    e = engine("development")
+    out = io.StringIO()
+    start_notifications(e, stream=out)
+    e.submit(C.CrashNode())
+    e.step(60)
+    text = out.getvalue()
+    assert "WARNING alert: [FIRING:1] DatabaseNotWritable" in text
+    assert any(ev.type == "notify.console" for ev in e.events)
