@@ -7,11 +7,12 @@ budget burned. The engine stays pure; wall-clock pacing and I/O live here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
 from dataclasses import dataclass
-from typing import IO, Any, Iterable
+from typing import IO, Any, Iterable, Iterator
 
 from devsim_tui.config.scenario import TimedCommand
 from devsim_tui.sim.engine import Engine
@@ -103,55 +104,118 @@ class _Counter:
             self.rejected += 1
 
 
+class _Runner:
+    """One headless run, stepped tick by tick so a sync and an asyncio driver share it."""
+
+    def __init__(self, engine: Engine, duration_s: float, out: IO[str],
+                 commands: Iterable[TimedCommand], speed: float | str, progress: Any):
+        self.engine, self.duration_s, self.out, self.progress = engine, duration_s, out, progress
+        self.pending = sorted(commands, key=lambda c: c.at)
+        self.counter = _Counter()
+        self.dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+        self.speed = speed
+        self.last_events: tuple[Event, ...] = ()
+
+    def start(self) -> None:
+        engine, dumps, out = self.engine, self.dumps, self.out
+        out.write(dumps({"kind": "run.start", "schema": SCHEMA_VERSION,
+                         "profile": engine.profile.name,
+                         "environment": engine.profile.environment, "seed": engine.seed,
+                         "tick_seconds": engine.dt, "duration_s": self.duration_s}) + "\n")
+        for ev in engine.last_events:
+            self.counter.see(ev)
+            out.write(dumps(event_record(ev)) + "\n")
+        engine.speed = self.speed
+
+    def ticks(self) -> Iterator[float]:
+        """Advance tick by tick; yield after each how long to wait to keep the asked speed."""
+        engine, dumps, out, counter = self.engine, self.dumps, self.out, self.counter
+        pending, i = self.pending, 0
+        # Pacing is anchored at the last speed change, so a set-speed mid-run (an MQTT command)
+        # paces from then on instead of catching up or stalling against the old speed.
+        anchor_sp, anchor_t, anchor_wall = engine.speed, engine.t, time.monotonic()
+        ticks = int(round(self.duration_s / engine.dt))
+        for k in range(ticks):
+            # Commands due by the end of the next tick apply at its start (tick boundary).
+            while i < len(pending) and pending[i].at <= engine.t + engine.dt / 2:
+                engine.submit(pending[i].build())
+                i += 1
+            _, events = engine.advance()
+            self.last_events = events
+            for ev in events:
+                counter.see(ev)
+                out.write(dumps(event_record(ev)) + "\n")
+            out.write(dumps(tick_record(engine)) + "\n")
+            sp = engine.speed
+            if sp != anchor_sp:
+                anchor_sp, anchor_t, anchor_wall = sp, engine.t, time.monotonic()
+            ahead = 0.0
+            if sp != "max":
+                ahead = (engine.t - anchor_t) / float(sp) - (time.monotonic() - anchor_wall)
+            if self.progress is not None and (k & 63) == 0:
+                self.progress(engine.t)
+            yield ahead
+
+    def finish(self) -> Summary:
+        engine, counter = self.engine, self.counter
+        if self.progress is not None:
+            self.progress(engine.t)
+        a = engine.agg
+        slo = engine.profile.slo
+        summary = Summary(
+            profile=engine.profile.name, seed=engine.seed, duration_s=engine.t,
+            ticks=engine.tick, offered=engine.offered_total, failed=engine.failed_total,
+            availability=a.availability, availability_target=slo.availability,
+            slo_met=a.availability >= slo.availability, p99_target_ms=slo.p99_latency_ms,
+            p99_attainment=engine.p99_ok_ticks / engine.tick if engine.tick else 1.0,
+            error_budget_burned=a.error_budget_burned, lost_writes=a.lost_writes,
+            alerts_fired=counter.alerts, commands_applied=counter.applied,
+            commands_rejected=counter.rejected,
+        )
+        self.out.write(self.dumps(summary.record()) + "\n")
+        return summary
+
+
 def run(engine: Engine, duration_s: float, out: IO[str], commands: Iterable[TimedCommand] = (),
         speed: float | str = "max", progress: Any = None) -> Summary:
     """Run `duration_s` simulated seconds; write JSON lines to `out`; return the summary."""
-    pending = sorted(commands, key=lambda c: c.at)
-    i = 0
-    counter = _Counter()
-    dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-    out.write(dumps({"kind": "run.start", "schema": SCHEMA_VERSION, "profile": engine.profile.name,
-                     "environment": engine.profile.environment, "seed": engine.seed,
-                     "tick_seconds": engine.dt, "duration_s": duration_s}) + "\n")
-    for ev in engine.last_events:
-        counter.see(ev)
-        out.write(dumps(event_record(ev)) + "\n")
-    engine.speed = speed
-    wall0 = time.monotonic()
-    ticks = int(round(duration_s / engine.dt))
-    for k in range(ticks):
-        # Commands due by the end of the next tick apply at its start (tick boundary).
-        while i < len(pending) and pending[i].at <= engine.t + engine.dt / 2:
-            engine.submit(pending[i].build())
-            i += 1
-        _, events = engine.advance()
-        for ev in events:
-            counter.see(ev)
-            out.write(dumps(event_record(ev)) + "\n")
-        out.write(dumps(tick_record(engine)) + "\n")
-        sp = engine.speed
-        if sp != "max":
-            ahead = engine.t / float(sp) - (time.monotonic() - wall0)
-            if ahead > 0:
-                time.sleep(ahead)
-        if progress is not None and (k & 63) == 0:
-            progress(engine.t)
-    if progress is not None:
-        progress(engine.t)
-    a = engine.agg
-    slo = engine.profile.slo
-    summary = Summary(
-        profile=engine.profile.name, seed=engine.seed, duration_s=engine.t, ticks=engine.tick,
-        offered=engine.offered_total, failed=engine.failed_total, availability=a.availability,
-        availability_target=slo.availability, slo_met=a.availability >= slo.availability,
-        p99_target_ms=slo.p99_latency_ms,
-        p99_attainment=engine.p99_ok_ticks / engine.tick if engine.tick else 1.0,
-        error_budget_burned=a.error_budget_burned, lost_writes=a.lost_writes,
-        alerts_fired=counter.alerts, commands_applied=counter.applied,
-        commands_rejected=counter.rejected,
-    )
-    out.write(dumps(summary.record()) + "\n")
-    return summary
+    runner = _Runner(engine, duration_s, out, commands, speed, progress)
+    runner.start()
+    for ahead in runner.ticks():
+        if ahead > 0:
+            time.sleep(ahead)
+    return runner.finish()
+
+
+async def run_async(engine: Engine, duration_s: float, out: IO[str],
+                    commands: Iterable[TimedCommand] = (), speed: float | str = "max",
+                    progress: Any = None, bridge: Any = None,
+                    yield_every_s: float = 0.005) -> Summary:
+    """`run` inside asyncio, for a bridge (MQTT) that must publish and take commands meanwhile.
+
+    The output is the same as `run`'s. At --speed max the loop yields to the event loop every
+    `yield_every_s` of wall time; each tick's events go to `bridge.publish_tick` (only enqueued),
+    and while the broker link is up `bridge.wait_writable()` holds the loop back if the bridge's
+    buffer fills, so a healthy link gets every event; a down link never slows the run.
+    """
+    runner = _Runner(engine, duration_s, out, commands, speed, progress)
+    runner.start()
+    snapshot = (lambda: engine.snapshot)  # built only when the bridge's rate limit lets one out
+    if bridge is not None:
+        bridge.publish_tick(snapshot, engine.last_events)
+    last_yield = time.monotonic()
+    for ahead in runner.ticks():
+        if bridge is not None:
+            bridge.publish_tick(snapshot, runner.last_events)
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+            last_yield = time.monotonic()
+        elif time.monotonic() - last_yield >= yield_every_s:
+            await asyncio.sleep(0)
+            if bridge is not None:
+                await bridge.wait_writable()
+            last_yield = time.monotonic()
+    return runner.finish()
 
 
 def progress_bar(total_s: float):

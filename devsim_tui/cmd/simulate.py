@@ -32,6 +32,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="-", help="output file (default: stdout)")
     p.add_argument("--commands", default=None, help="YAML list of {at, command, args}")
     add_alerting_arguments(p)
+    from devsim_tui.bridge.options import add_mqtt_arguments
+
+    add_mqtt_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -50,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     speed = parse_speed(args.speed)
     profile = load_profile(args.profile, overrides=alerting_overrides(args) or None)
     commands = load_commands(args.commands) if args.commands else []
+    from devsim_tui.bridge.options import options_from_args
+
+    seed = profile.simulation.seed if args.seed is None else int(args.seed)
+    mqtt = options_from_args(args, profile.name, seed)  # flag errors before any work or output
     engine = Engine(profile, seed=args.seed)
     to_stdout = args.out == "-"
     try:
@@ -61,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
         update, close = progress_bar(duration)
     update, stop_alerting = start_alerting_io(args, engine, update)
     try:
-        summary = run_headless(engine, duration, out, commands, speed, update)
+        if mqtt is None:
+            summary = run_headless(engine, duration, out, commands, speed, update)
+        else:
+            summary = _run_with_mqtt(engine, duration, out, commands, speed, update, mqtt)
     finally:
         if close is not None:
             close()
@@ -70,6 +80,41 @@ def run(args: argparse.Namespace) -> int:
             out.close()
     print(summary.text(), file=sys.stderr if to_stdout else sys.stdout)
     return 0
+
+
+def _run_with_mqtt(engine, duration, out, commands, speed, update, options):
+    """The headless run inside asyncio with an MQTT bridge; link changes are reported on stderr.
+
+    A broker that is down (at start or later) never fails the run: the summary says what was
+    delivered, what is still buffered and what was dropped.
+    """
+    import asyncio
+
+    from devsim_tui.bridge.mqtt import MqttBridge
+    from devsim_tui.headless import run_async
+    from devsim_tui.sim.world import LocalWorld
+
+    def report(state) -> None:
+        print(f"devsim-tui: {state.describe()}", file=sys.stderr, flush=True)
+
+    async def main():
+        bridge = MqttBridge(LocalWorld(engine), options)
+        bridge.listeners.append(report)
+        bridge.start()
+        try:
+            summary = await run_async(engine, duration, out, commands, speed, update, bridge)
+        finally:
+            bridge.listeners.remove(report)
+            final = await bridge.stop()
+        sent = sum(final.published.get(k, 0) for k in ("events", "alerts", "detector"))
+        print(f"devsim-tui: mqtt {options.url} topic {options.prefix}/: {sent} event messages "
+              f"published, {final.buffered} undelivered, {final.dropped} dropped; "
+              f"{final.commands_accepted} commands accepted, {final.commands_rejected} rejected"
+              + (f"; last error: {final.last_error}" if final.last_error else ""),
+              file=sys.stderr, flush=True)
+        return summary
+
+    return asyncio.run(main())
 
 
 def add_alerting_arguments(p: argparse.ArgumentParser) -> None:

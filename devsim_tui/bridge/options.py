@@ -1,0 +1,170 @@
+"""MQTT bridge options: the `--mqtt URL` flag family, parsed and checked before anything connects.
+
+Everything here is pure (no sockets, no aiomqtt import), so a bad flag fails fast with a
+`UserError` (exit status 2) and a run without `--mqtt` never loads network code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from devsim_tui.errors import UserError
+
+DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+DEFAULT_BUFFER = 10_000
+DEFAULT_TICK_RATE = 5.0  # aggregate messages per wall second at most
+# A sim id is one topic level: MQTT forbids wildcards in topic names and '/' would add a level.
+_SIM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class MqttOptions:
+    """Where to connect and how the bridge behaves; build with `parse_mqtt_url` / `from_args`."""
+
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    sim_id: str = "devsim"
+    root: str = "devsim"
+    buffer_size: int = DEFAULT_BUFFER
+    tick_rate: float = DEFAULT_TICK_RATE
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    connect_timeout: float = 5.0
+    keepalive: int = 10  # seconds; short so a vanished broker is noticed quickly
+    client_id: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL without the password, for status lines and the header."""
+        user = f"{self.username}@" if self.username else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{host}:{self.port}"
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.root}/{self.sim_id}"
+
+
+def parse_mqtt_url(url: str) -> dict:
+    """`mqtt://[user:pass@]host[:port]` or `mqtts://...` -> host, port, tls, username, password."""
+    text = (url or "").strip()
+    if "://" not in text:
+        raise UserError(f"--mqtt: expected mqtt://[user:pass@]host[:port] or mqtts://..., "
+                        f"got {url!r}")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise UserError(f"--mqtt {url!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise UserError(f"--mqtt: unsupported scheme {parts.scheme!r} (use mqtt:// or mqtts://)")
+    if not parts.hostname:
+        raise UserError(f"--mqtt {url!r}: missing host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise UserError(f"--mqtt {url!r}: unexpected path or query; the topic root is "
+                        "devsim/<sim-id> (set the id with --sim-id)")
+    if port == 0:
+        raise UserError(f"--mqtt {url!r}: port must be 1-65535")
+    if parts.password is not None and not parts.username:
+        raise UserError(f"--mqtt {url!r}: a password needs a user name")
+    return {
+        "host": parts.hostname, "port": port or DEFAULT_PORTS[scheme], "tls": scheme == "mqtts",
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password is not None else None,
+    }
+
+
+def check_sim_id(sim_id: str) -> str:
+    if not _SIM_ID.match(sim_id or ""):
+        raise UserError(f"--sim-id {sim_id!r}: use letters, digits, '.', '_' or '-' "
+                        "(at most 64, no '/', '+' or '#')")
+    return sim_id
+
+
+def default_sim_id(profile_name: str, seed: int) -> str:
+    """`production-42`: the profile and seed name a run, so two runs side by side differ."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", profile_name).strip("-.") or "sim"
+    return check_sim_id(f"{slug[:40]}-{seed}")
+
+
+def _readable(flag: str, path: str | None) -> str | None:
+    if path is None:
+        return None
+    if not os.path.isfile(path):
+        raise UserError(f"{flag} {path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"{flag} {path}: not readable")
+    return path
+
+
+def build_options(url: str, *, sim_id: str, ca_file: str | None = None,
+                  cert_file: str | None = None, key_file: str | None = None,
+                  buffer_size: int = DEFAULT_BUFFER, tick_rate: float = DEFAULT_TICK_RATE,
+                  **extra) -> MqttOptions:
+    """Validate the whole flag family at once; every problem is a UserError naming its flag."""
+    parsed = parse_mqtt_url(url)
+    if not parsed["tls"] and (ca_file or cert_file or key_file):
+        raise UserError("--mqtt-ca/--mqtt-cert/--mqtt-key need an mqtts:// URL")
+    if key_file and not cert_file:
+        raise UserError("--mqtt-key needs --mqtt-cert (the client certificate it belongs to)")
+    if buffer_size < 1:
+        raise UserError("--mqtt-buffer must be at least 1")
+    if not tick_rate > 0:
+        raise UserError("--mqtt-rate must be positive")
+    return MqttOptions(
+        **parsed, ca_file=_readable("--mqtt-ca", ca_file),
+        cert_file=_readable("--mqtt-cert", cert_file), key_file=_readable("--mqtt-key", key_file),
+        sim_id=check_sim_id(sim_id), buffer_size=int(buffer_size), tick_rate=float(tick_rate),
+        **extra)
+
+
+def add_mqtt_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flag family shared by the control room and `simulate`."""
+    g = parser.add_argument_group("MQTT bridge (docs/mqtt.md)")
+    g.add_argument("--mqtt", metavar="URL", default=None,
+                   help="publish telemetry to and take commands from an MQTT broker: "
+                   "mqtt://[user:pass@]host[:port] or mqtts://... (off by default)")
+    g.add_argument("--mqtt-ca", metavar="FILE", default=None,
+                   help="CA certificate(s) to verify an mqtts:// broker (default: system CAs)")
+    g.add_argument("--mqtt-cert", metavar="FILE", default=None,
+                   help="client certificate for mqtts:// (PEM)")
+    g.add_argument("--mqtt-key", metavar="FILE", default=None,
+                   help="private key of --mqtt-cert, if not in the same file")
+    g.add_argument("--sim-id", default=None,
+                   help="topic level naming this run: devsim/<sim-id>/... "
+                   "(default: <profile>-<seed>, e.g. production-42)")
+    g.add_argument("--mqtt-buffer", type=int, default=DEFAULT_BUFFER, metavar="N",
+                   help=f"events/alerts kept while the broker is unreachable "
+                   f"(default {DEFAULT_BUFFER}; older ones are dropped and counted)")
+    g.add_argument("--mqtt-rate", type=float, default=DEFAULT_TICK_RATE, metavar="PER_S",
+                   help=f"at most this many aggregate/state updates per wall second "
+                   f"(default {DEFAULT_TICK_RATE:g}; events are never throttled)")
+
+
+def options_from_args(args: argparse.Namespace, profile_name: str,
+                      seed: int) -> MqttOptions | None:
+    """None without `--mqtt` (nothing touches the network); otherwise validated options."""
+    url = getattr(args, "mqtt", None)
+    if not url:
+        for flag in ("mqtt_ca", "mqtt_cert", "mqtt_key"):
+            if getattr(args, flag, None):
+                raise UserError(f"--{flag.replace('_', '-')} needs --mqtt")
+        return None
+    sim_id = getattr(args, "sim_id", None)
+    return build_options(
+        url, sim_id=check_sim_id(sim_id) if sim_id else default_sim_id(profile_name, seed),
+        ca_file=getattr(args, "mqtt_ca", None), cert_file=getattr(args, "mqtt_cert", None),
+        key_file=getattr(args, "mqtt_key", None),
+        buffer_size=getattr(args, "mqtt_buffer", DEFAULT_BUFFER),
+        tick_rate=getattr(args, "mqtt_rate", DEFAULT_TICK_RATE))
