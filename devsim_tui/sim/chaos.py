@@ -314,9 +314,13 @@ class ChaosController:
         self.count += 1
         fault = Fault(f"F{self.count}", ft, scope, intensity, t,
                       t + duration if duration is not None else t, [])
+        if duration is not None:
+            self.active.append(fault)  # before injecting: the knob recomputation includes it
         error = self._inject(t, fault)
         if error:
             self.count -= 1
+            if fault in self.active:
+                self.active.remove(fault)
             return error
         desc = f"{fault.id} {ft.name} on {_targets_text(fault)}"
         if intensity is not None:
@@ -327,7 +331,6 @@ class ChaosController:
                None, id=fault.id, fault=ft.name, scope=scope, targets=fault.targets[:50],
                intensity=intensity, duration=duration)
         if duration is not None:
-            self.active.append(fault)
             self._next_expiry = min(self._next_expiry, fault.until)
         self._estate = any(f.type.name in ESTATE_FAULTS for f in self.active)
         return None

@@ -107,6 +107,11 @@ class Promote(C.Command):
     summary = "Canary: continue past the current pause or step ('promote full' skips all steps)"
     full: bool = False
 
+    @field_validator("full", mode="before")
+    @classmethod
+    def _full(cls, v: Any) -> Any:
+        return True if isinstance(v, str) and v.lower() == "full" else v
+
 
 class Abort(C.Command):
     name = "abort"
@@ -510,7 +515,8 @@ class ReleaseController:
         if stuck.any():
             reason = (f"{int(stuck.sum())} pods not Ready {dep.readiness_timeout_seconds:.0f}s "
                       "after start (startup too slow or readiness probe failing)")
-        elif self.crashes >= dep.restart_limit:
+        elif self.crashes >= min(dep.restart_limit, max(new.pods, 1)):
+            # Every pod of a small canary crashing is as damning as restart_limit crashes.
             reason = self._crash_reason
         else:
             run = ro.background if ro is not None else self.watch.background
