@@ -418,32 +418,45 @@ def test_simulate_with_dead_broker_runs_to_completion(tmp_path):
     assert lines[-1]["kind"] == "summary" and lines[-1]["ticks"] == 600
 
 
+def doc_command(prefix: str, needle: str) -> list[str]:
+    """A mosquitto_pub/_sub line from docs/mqtt.md, as argv (so the documented line is tested)."""
+    import shlex
+
+    for line in (REPO / "docs" / "mqtt.md").read_text().splitlines():
+        if line.startswith(prefix) and needle in line:
+            return shlex.split(line.rstrip("&").strip())
+    raise AssertionError(f"docs/mqtt.md has no `{prefix} ... {needle}` line")
+
+
 def test_simulate_publishes_and_takes_a_command_from_mosquitto_pub(broker, tmp_path):
-    pub, sub = client_binary("mosquitto_pub"), client_binary("mosquitto_sub")
-    if pub is None or sub is None:
-        pytest.skip("mosquitto_pub/mosquitto_sub are not installed (apt-get install "
-                    "mosquitto-clients)")
-    out = tmp_path / "run.jsonl"
     import sys
 
+    if client_binary("mosquitto_pub") is None or client_binary("mosquitto_sub") is None:
+        pytest.skip("mosquitto_pub/mosquitto_sub are not installed (apt-get install "
+                    "mosquitto-clients)")
+
+    def local(argv: list[str]) -> list[str]:
+        # The documented lines say localhost:1883; the test broker is on a free port.
+        return [str(broker.port) if a == "1883" else "127.0.0.1" if a == "localhost" else a
+                for a in argv]
+
+    out = tmp_path / "run.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devsim_tui", "simulate", "--duration", "5m", "--speed", "50",
-         "--mqtt", broker.url, "--sim-id", "drill", "--out", str(out)],
+        [sys.executable, "-m", "devsim_tui", "simulate", "--seed", "42", "--duration", "5m",
+         "--speed", "50", "--mqtt", f"mqtt://localhost:{broker.port}", "--out", str(out)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        # As in docs/mqtt.md: wait for the retained status, then send a command, read its results.
-        status = subprocess.run([sub, "-h", "127.0.0.1", "-p", str(broker.port), "-t",
-                                 "devsim/drill/status", "-C", "1", "-W", "20"],
-                                capture_output=True, text=True, timeout=30)
+        # The sim id defaults to <profile>-<seed>: production-42, as in the docs.
+        status = subprocess.run(
+            ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-t",
+             "devsim/production-42/status", "-C", "1", "-W", "20"],
+            capture_output=True, text=True, timeout=30)
         assert json.loads(status.stdout)["online"] is True
-        results = subprocess.Popen([sub, "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
-                                    "-t", "devsim/drill/cmd/result", "-C", "2", "-W", "20"],
+        results = subprocess.Popen(local(doc_command("mosquitto_sub", "cmd/result")),
                                    stdout=subprocess.PIPE, text=True)
         time.sleep(0.5)  # let mosquitto_sub subscribe before the command goes out
-        subprocess.run([pub, "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
-                        "-t", "devsim/drill/cmd", "-m",
-                        '{"command": "scale", "args": {"replicas": 20}, "id": "pub-1"}'],
-                       check=True, timeout=10)
+        subprocess.run(local(doc_command("mosquitto_pub", '"command": "scale"')), check=True,
+                       timeout=10)
         got, _ = results.communicate(timeout=30)
         docs = [json.loads(line) for line in got.splitlines()]
         assert [d["status"] for d in docs] == ["accepted", "applied"]
@@ -457,4 +470,4 @@ def test_simulate_publishes_and_takes_a_command_from_mosquitto_pub(broker, tmp_p
             proc.wait()
     applied = [json.loads(x) for x in Path(out).read_text().splitlines()
                if '"command.applied"' in x]
-    assert any(a["data"]["command"] == "scale" for a in applied)
+    assert [a["data"]["args"] for a in applied] == [{"replicas": 20}]
