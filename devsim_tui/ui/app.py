@@ -211,7 +211,7 @@ class ControlRoomApp(App[int]):
         """Advance the world by what the speed asks for since the last call, within a budget."""
         self._drive_timer = None
         world = self.world
-        if world.paused:
+        if world.paused or self._exit:
             return
         speed = world.speed
         tick_s = self.profile.simulation.tick_seconds
@@ -251,6 +251,8 @@ class ControlRoomApp(App[int]):
         self._frame_timer = self.set_timer(1.0 / self.refresh_hz, self._frame)
 
     def _frame(self) -> None:
+        if not self.screen_stack or self._exit:
+            return  # shutting down: no more frames
         try:
             self.draw()
         finally:
@@ -258,6 +260,8 @@ class ControlRoomApp(App[int]):
 
     def draw(self, force: bool = False) -> None:
         """Draw the latest snapshot on whatever is visible (skipped when nothing changed)."""
+        if not self.screen_stack:
+            return
         world = self.world
         snap = world.snapshot()
         key = (snap.tick, world.speed, world.paused, self.window, self.theme, id(self.screen))
@@ -274,6 +278,11 @@ class ControlRoomApp(App[int]):
             if screen is not self.screen_stack[0]:
                 return
             self._draw_panes(snap)
+
+    def _subtitle(self, pane: str, text: str) -> None:
+        widget = self.query_one(f"#{pane}-pane")
+        if widget.border_subtitle != text:  # setting it always repaints the border
+            widget.border_subtitle = text
 
     def _visible(self, pane: str) -> bool:
         maximized = self.screen.maximized
@@ -303,10 +312,10 @@ class ControlRoomApp(App[int]):
         if self._visible("metrics"):
             self.query_one(MetricsPane).show(self.world, snap, WINDOWS[self.window],
                                              self.profile.slo.p99_latency_ms)
-            self.query_one("#metrics-pane").border_subtitle = f"window {self.window} (w)"
+            self._subtitle("metrics", f"window {self.window} (w)")
         if self._visible("alerts"):
             firing, pending = self.query_one(AlertsTable).show(snap)
-            self.query_one("#alerts-pane").border_subtitle = f"{firing} firing · {pending} pending"
+            self._subtitle("alerts", f"{firing} firing · {pending} pending")
         self.query_one(EventLog).pull(self.world, self._visible("events"))
 
     def _set_servers_subtitle(self, total: int | None = None) -> None:
@@ -317,7 +326,7 @@ class ControlRoomApp(App[int]):
             parts.insert(0, f"filter /{table.filter_text}")
         if total is not None:
             parts.append(f"{table.row_count}/{total}")
-        self.query_one("#servers-pane").border_subtitle = " · ".join(parts)
+        self._subtitle("servers", " · ".join(parts))
 
     def on_servers_table_sort_changed(self, _event) -> None:
         self._set_servers_subtitle(len(self.world.snapshot().fleet))

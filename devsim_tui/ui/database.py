@@ -134,6 +134,7 @@ class DatabasePane(Vertical):
     def __init__(self, has_cache: bool, **kwargs) -> None:
         super().__init__(**kwargs)
         self.has_cache = has_cache
+        self._summary = ""
 
     def compose(self) -> ComposeResult:
         yield KeyedTable(DB_COLUMNS, id="db-table")
@@ -147,7 +148,10 @@ class DatabasePane(Vertical):
             cache = snap.cache
             level = "-low" if cache.hit_ratio < cache.target_hit_ratio - 0.05 else ""
             summary = self.query_one("#cache-summary", Static)
-            summary.update(cache_summary(cache))
+            text = cache_summary(cache)
+            if text != self._summary:
+                self._summary = text
+                summary.update(text, layout=False)
             summary.set_class(bool(level), "-low")
             self.query_one("#cache-table", KeyedTable).set_rows(
                 [(c.name, cache_row(c)) for c in cache.nodes])

@@ -28,7 +28,7 @@ SERIES_LABELS = {
     "p99_ms": ("p99", lambda v: f"{v:.0f}ms"),
     "error_rate": ("Errors", lambda v: f"{v * 100:.2f}%"),
     "qps": ("Queries", lambda v: si(v, "/s")),
-    "lag_seconds": ("Repl. lag", lambda v: f"{v:.1f}s"),
+    "lag_seconds": ("Repl. lag", lambda v: f"{v:.2f}s"),
     "connections": ("Conns", lambda v: f"{v:.0f}"),
 }
 

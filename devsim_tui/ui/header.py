@@ -59,7 +59,8 @@ class StatusLine(Static):
         parts = [(9, clock, clock_short), (8, speed_part, None), (7, health, health_short),
                  (6, scaler, scaler_short), (5, slo, slo_short), (4, budget, budget_short),
                  (2, fleet, None), (1, win, None)]
-        self.update(FitLine(parts, Text(" │ ", dim)))
+        # One fixed-height line: no layout pass needed when the text changes.
+        self.update(FitLine(parts, Text(" │ ", dim)), layout=False)
 
 
 class HeaderBar(Horizontal):

@@ -63,7 +63,8 @@ def compile_filter(text: str) -> tuple[re.Pattern[str] | None, bool]:
 
 
 def filter_mask(snap: Snapshot, text: str) -> np.ndarray:
-    """Which fleet rows the filter keeps (matched against name, state, version and region)."""
+    """Which fleet rows the filter keeps: the regex matches any one cell of name, state,
+    version or region (so `$` and `^` anchor within a cell, as k9s users expect)."""
     fleet = snap.fleet
     n = len(fleet)
     pattern, invert = compile_filter(text)
@@ -71,9 +72,10 @@ def filter_mask(snap: Snapshot, text: str) -> np.ndarray:
         return np.ones(n, dtype=bool)
     versions, regions = snap.versions, snap.regions
     state, ver, reg = fleet.state.tolist(), fleet.version.tolist(), fleet.region.tolist()
+    search = pattern.search
     hits = np.fromiter(
-        (pattern.search(f"{fleet.names[i]} {STATE_NAMES[state[i]]} {versions[ver[i]]} "
-                        f"{regions[reg[i]]}") is not None for i in range(n)),
+        (bool(search(fleet.names[i]) or search(STATE_NAMES[state[i]])
+              or search(versions[ver[i]]) or search(regions[reg[i]])) for i in range(n)),
         dtype=bool, count=n)
     return ~hits if invert else hits
 

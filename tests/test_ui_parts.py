@@ -1,0 +1,103 @@
+"""Pure parts of the control room: formatting, downsampling, sparklines, fitting, filters."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.text import Text
+
+from devsim_tui.ui.format import age, downsample, next_speed, si, sim_clock, speed_label
+from devsim_tui.ui.renderables import FitLine, spark_rows
+from devsim_tui.ui.servers import compile_filter, filter_mask, sort_order
+
+
+def test_speed_ladder():
+    assert [next_speed(s, 1) for s in (1.0, 10.0, 60.0, "max")] == [10.0, 60.0, "max", "max"]
+    assert [next_speed(s, -1) for s in (1.0, 10.0, 60.0, "max")] == [1.0, 1.0, 10.0, 60.0]
+    assert next_speed(30.0, 1) == 60.0 and next_speed(30.0, -1) == 10.0
+    assert speed_label("max", False) == "max" and speed_label(10.0, True) == "paused"
+
+
+def test_formats():
+    assert si(912) == "912" and si(1250) == "1.25k" and si(40_100_000, "B") == "40.1MB"
+    assert age(None) == "never" and age(75) == "1m15s" and age(25500) == "7h05m"
+    assert sim_clock(9.0, 300) == "d1 09:05:00"
+    assert sim_clock(23.0, 7200) == "d2 01:00:00"
+
+
+def test_downsample_keeps_spikes_with_max_and_averages_with_mean():
+    data = np.zeros(1000)
+    data[500] = 9.0
+    assert downsample(data, 10).max() == 9.0
+    assert np.isclose(downsample(data, 10, "mean").max(), 9.0 / 100)
+    assert len(downsample(data, 10)) == 10
+    gaps = downsample(np.array([np.nan, np.nan, 1.0, 2.0]), 2)
+    assert np.isnan(gaps[0]) and gaps[1] == 2.0
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=400), st.integers(1, 120))
+def test_downsample_width_and_bounds(values, width):
+    arr = np.array(values)
+    out = downsample(arr, width)
+    assert len(out) == min(width, len(arr))
+    assert out.max() <= arr.max() and out.min() >= arr.min()
+
+
+@given(st.lists(st.floats(0, 1e3), min_size=0, max_size=300), st.integers(1, 80),
+       st.integers(1, 3))
+def test_spark_rows_shape(values, width, height):
+    rows = spark_rows(np.array(values, dtype=float), width, height)
+    assert len(rows) == height and all(len(r) == width for r in rows)
+
+
+def test_spark_rows_rise_left_to_right():
+    (row,) = spark_rows(np.arange(8.0), 8)
+    assert row == "▁▂▃▄▅▆▇█"
+
+
+def test_fitline_shortens_then_drops_lowest_priority():
+    parts = [(9, Text("CLOCK-LONG"), Text("CLK")), (5, Text("middle"), None),
+             (1, Text("least"), None)]
+    line = FitLine(parts, Text(" | "))
+    assert line.fit(80).plain == "CLOCK-LONG | middle | least"
+    assert line.fit(20).plain == "CLK | middle | least"
+    assert line.fit(12).plain == "CLK | middle"
+    assert line.fit(3).plain == "CLK"
+
+
+def test_filter_and_sort(world_factory):
+    snap = world_factory("production", ticks=5).snapshot()
+    assert filter_mask(snap, "").all()
+    assert filter_mask(snap, "web-00[1-3]").sum() == 3
+    assert filter_mask(snap, "!web-00[1-3]").sum() == len(snap.fleet) - 3
+    assert filter_mask(snap, "eu-west-1a").sum() == 6
+    assert compile_filter("[")[0].search("a[b")  # invalid regex: matched literally
+    order = sort_order(snap, "name", True)
+    assert snap.fleet.names[order[0]] == "web-016"
+    order = sort_order(snap, "region", False)
+    regions = [snap.regions[snap.fleet.region[i]] for i in order]
+    assert regions == sorted(regions)
+
+
+async def test_servers_table_with_1000_servers_updates_what_is_visible(make_app, settle):
+    overrides = {"scaling.minReplicas": 1000, "scaling.maxReplicas": 1000,
+                 "scaling.initialReplicas": 1000, "traffic.baseline_rps": 60000}
+    app = make_app(ticks=30, overrides=overrides)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        from devsim_tui.ui.servers import ServersTable
+
+        table = app.query_one(ServersTable)
+        assert table.row_count == 1000
+        table.action_reverse_sort()
+        await pilot.pause()
+        assert table.ordered_rows[0].key.value == "web-1000"
+        table.scroll_end(animate=False)
+        await pilot.pause()
+        await settle(pilot)
+        last = table.ordered_rows[-1].key.value
+        assert last == "web-0001"
+        snap = app.world.snapshot()
+        i = snap.fleet.index_of(last)
+        assert str(table.get_row(last)[4]) == f"{round(float(snap.fleet.cpu[i]) * 100)}%"

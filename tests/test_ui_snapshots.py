@@ -1,0 +1,94 @@
+"""Snapshot tests of the control room: what the eye checks, frozen per feature.
+
+Deterministic: fixed seed, the clock paused after a fixed number of ticks, a private config
+directory, cursor blink and animations off, and nothing on screen that reads the wall clock.
+Regenerate with `pytest --snapshot-update` after a deliberate change (and check them by eye).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from devsim_tui.sim.commands import CrashNode
+
+HAVE_THEMES = importlib.util.find_spec("devsim_tui.ui.themes") is not None
+THEMES = ["control-room", "daylight", "high-contrast", "amber"]
+
+
+@pytest.mark.parametrize("profile", ["production", "development", "experimental"])
+def test_main_screen_per_profile(snap_compare, make_app, settle, profile):
+    assert snap_compare(make_app(profile), terminal_size=(160, 50), run_before=settle)
+
+
+@pytest.mark.parametrize("profile", ["production", "experimental"])
+def test_main_screen_80x24(snap_compare, make_app, settle, profile):
+    assert snap_compare(make_app(profile), terminal_size=(80, 24), run_before=settle)
+
+
+@pytest.mark.skipif(not HAVE_THEMES, reason="devsim_tui.ui.themes not available")
+@pytest.mark.parametrize("theme", THEMES)
+def test_themes(snap_compare, make_app, settle, theme):
+    assert snap_compare(make_app("production", theme=theme), terminal_size=(120, 36),
+                        run_before=settle)
+
+
+def test_help_screen(snap_compare, make_app, settle):
+    assert snap_compare(make_app(), terminal_size=(120, 50), press=["question_mark"],
+                        run_before=settle)
+
+
+def test_detail_screen_server(snap_compare, make_app, settle):
+    assert snap_compare(make_app(), terminal_size=(120, 40), press=["down", "down", "enter"],
+                        run_before=settle)
+
+
+def test_detail_screen_db_node_after_failover(snap_compare, make_app, settle):
+    app = make_app(commands=[CrashNode(node="primary")], after=60)
+    assert snap_compare(app, terminal_size=(120, 40), press=["2", "down", "enter"],
+                        run_before=settle)
+
+
+def test_filter_in_use(snap_compare, make_app, settle):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("slash", *"00[2-4]$")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(120, 36), run_before=run_before)
+
+
+def test_filter_inverted(snap_compare, make_app, settle):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("slash", *"!1$", "enter")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(120, 36), run_before=run_before)
+
+
+def test_alerts_and_events_after_primary_crash(snap_compare, make_app, settle):
+    # 30 ticks after the crash: the database is not writable, the alert fires, Patroni's
+    # leader key has just expired and pg-2 is promoted.
+    app = make_app(commands=[CrashNode(node="primary")], after=30)
+    assert snap_compare(app, terminal_size=(160, 50), run_before=settle)
+
+
+def test_alerts_pane_maximised_after_failover(snap_compare, make_app, settle):
+    app = make_app(commands=[CrashNode(node="primary")], after=90)
+    assert snap_compare(app, terminal_size=(100, 30), press=["4", "z"], run_before=settle)
+
+
+def test_confirm_modal(snap_compare, make_app, settle):
+    assert snap_compare(make_app(), terminal_size=(100, 30), press=["f"], run_before=settle)
+
+
+def test_command_line_with_completion(snap_compare, make_app, settle):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("colon", *"fai")
+        await pilot.pause()
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(100, 30), run_before=run_before)
