@@ -108,3 +108,17 @@ def test_simulate_metrics_port_flag_serves_during_the_run():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_control_room_helper_starts_and_stops_the_exporter():
+    from devsim_tui.export.control_room import start_control_room_io
+
+    world = LocalWorld(engine("production"))
+    io = start_control_room_io(world, metrics_port=0)
+    try:
+        world.advance(10)
+        io.publish(world.snapshot())
+        text, _ = scrape(io.metrics_url)
+        assert re.search(r"^devsim_simulated_time_seconds 10\.0$", text, re.M)
+    finally:
+        io.close()

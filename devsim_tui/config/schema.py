@@ -332,9 +332,9 @@ class DetectorSpec(Strict):
         "security.anomaly_detection is set"
     )
     every_ticks: int = Field(
-        5, ge=1, description="Feed the detector window means every N ticks (cost control)"
+        15, ge=1, description="Feed the detector window means every N ticks (cost control)"
     )
-    warmup_updates: int = Field(250, ge=0, description="Detector updates before it may flag")
+    warmup_updates: int = Field(150, ge=0, description="Detector updates before it may flag")
     severity: Literal["info", "warning", "critical"] = "warning"
 
 

@@ -53,4 +53,4 @@ def load_builtin() -> None:
 #: Feature modules shipped with devsim-tui; each calls `register` at import.
 BUILTIN: list[str] = ["devsim_tui.sim.releases", "devsim_tui.sim.chaos"]
 #: Alert notifications (Alertmanager-like routing) and the anomaly detector.
-BUILTIN += ["devsim_tui.sim.notifications"]
+BUILTIN += ["devsim_tui.sim.notifications", "devsim_tui.sim.anomaly"]

@@ -1,0 +1,227 @@
+"""The anomaly detector as an engine controller: key signals in, findings out as alerts.
+
+Signals, per service and per database node: request rate, p99 latency, error rate, CPU and
+memory of the app tier; queries/s, CPU and replication lag of each PostgreSQL node;
+the cache hit ratio when there is a cache. Every `every_ticks` ticks the controller feeds the
+`devsim_tui.detect.Detector` the *mean* of each signal over those ticks (a window mean keeps a
+short spike visible while dividing the detector's cost by k). A finding opens an episode: one
+alert (source "detector", `AnomalyDetected`, labelled with its episode) and a `detector.finding`
+event with a sentence explaining it; the episode ends after 10 quiet updates and the alert
+resolves. `state()` (in `Snapshot.extensions["AnomalyController"]`) says which signals are
+anomalous now, their scores, the warm-up and the component/metric each signal belongs to, so the
+UI can mark sparklines. Deterministic (the detector has no randomness); never imports the UI.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from devsim_tui.detect import Detector
+from devsim_tui.sim.extensions import register
+
+if TYPE_CHECKING:
+    from devsim_tui.sim.engine import Engine
+    from devsim_tui.sim.snapshot import Aggregates
+
+QUIET_UPDATES_TO_CLOSE = 10  # the detector's own episode gap
+TYPICAL_RATE = 0.02  # EW mean of a signal's value outside episodes, for the explanation
+
+# signal suffix -> (human name, unit formatter)
+_LABELS = {
+    "rps": ("request rate", lambda v: f"{v:.0f} req/s"),
+    "p99": ("p99 latency", lambda v: f"{v:.0f} ms"),
+    "error_rate": ("error rate", lambda v: f"{v:.2%}"),
+    "cpu": ("CPU", lambda v: f"{v:.0%}"),
+    "memory": ("memory", lambda v: f"{v:.0f}% of request"),
+    "qps": ("queries/s", lambda v: f"{v:.0f} q/s"),
+    "lag": ("replication lag", lambda v: f"{v:.1f} s"),
+    "hit_ratio": ("hit ratio", lambda v: f"{v:.1%}"),
+    "max_server_cpu": ("worst server CPU", lambda v: f"{v:.0%}"),
+    "max_server_p99": ("worst server p99", lambda v: f"{v:.0f} ms"),
+    "max_server_error_rate": ("worst server error rate", lambda v: f"{v:.2%}"),
+    "max_server_memory": ("largest server memory", lambda v: f"{v:.0f} MiB"),
+}
+
+
+def enabled_for(profile: Any) -> bool:
+    spec = profile.monitoring.detector
+    if spec.enabled is not None:
+        return bool(spec.enabled)
+    return profile.monitoring.alert_channel == "ai-analysis" or bool(
+        profile.security.anomaly_detection)
+
+
+class AnomalyController:
+    commands: tuple = ()
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        profile = engine.profile
+        spec = profile.monitoring.detector
+        self.enabled = enabled_for(profile)
+        self.every = spec.every_ticks
+        self.severity = spec.severity
+        self.service = profile.app.service
+        self.nodes = [n.name for n in engine.db.nodes]
+        svc = self.service
+        #: signal -> (component, metric) for the UI's sparklines
+        self.series_of: dict[str, tuple[str, str]] = {
+            f"{svc}.rps": (svc, "offered_rps"), f"{svc}.p99": (svc, "p99_ms"),
+            f"{svc}.error_rate": (svc, "error_rate"), f"{svc}.cpu": (svc, "cpu"),
+            f"{svc}.memory": (svc, "memory_pct"),
+            # the worst server: a fault on one server of many barely moves the fleet's means
+            f"{svc}.max_server_cpu": (svc, "cpu"), f"{svc}.max_server_p99": (svc, "p99_ms"),
+            f"{svc}.max_server_error_rate": (svc, "error_rate"),
+            f"{svc}.max_server_memory": (svc, "memory_pct"),
+        }
+        for n in self.nodes:
+            # (connections are left out: they step with every HPA scale event, which is no
+            # anomaly, and pool exhaustion shows in latency and errors anyway)
+            self.series_of.update({f"{n}.qps": (n, "qps"), f"{n}.cpu": (n, "cpu"),
+                                   f"{n}.lag": (n, "lag_seconds")})
+        if engine.cache is not None:
+            self.series_of["cache.hit_ratio"] = ("cache", "hit_ratio")
+        self.signals = list(self.series_of)
+        period = max(4, int(round(86400.0 / (engine.dt * self.every))))
+        self.detector = Detector(self.signals, warmup=spec.warmup_updates,
+                                 seasonal_period=period) if self.enabled else None
+        self._sums = dict.fromkeys(self.signals, 0.0)
+        self._n = 0
+        self.updates = 0
+        self.typical: dict[str, float] = {}
+        self.anomalous: dict[str, float] = {}
+        self.last_scores: dict[str, float] = {}
+        self.episode: dict[str, Any] | None = None
+        self._quiet = 0
+        self._episodes = 0
+        self.findings = 0
+
+    # ------------------------------------------------------------------ controller
+
+    def apply(self, cmd: Any) -> str | None:
+        return "the detector has no commands"
+
+    def before_tick(self, t: float) -> None:
+        return None
+
+    def after_tick(self, t: float, agg: Aggregates) -> None:
+        if self.detector is None:
+            return
+        s = self._sums
+        svc = self.service
+        self._n += 1
+        s[f"{svc}.rps"] += agg.offered_rps
+        s[f"{svc}.p99"] += agg.p99_ms
+        s[f"{svc}.error_rate"] += agg.error_rate
+        s[f"{svc}.cpu"] += agg.cpu
+        s[f"{svc}.memory"] += agg.memory_pct
+        for node in self.engine.db.nodes:
+            name = node.name
+            if f"{name}.qps" not in s:
+                continue
+            s[f"{name}.qps"] += node.qps
+            s[f"{name}.cpu"] += node.cpu
+            s[f"{name}.lag"] += node.lag_seconds
+        if agg.cache_hit_ratio is not None and "cache.hit_ratio" in s:
+            s["cache.hit_ratio"] += agg.cache_hit_ratio
+        if self._n < self.every:
+            return
+        values = {k: v / self._n for k, v in s.items()}
+        for k in s:
+            s[k] = 0.0
+        fleet = self.engine.fleet
+        if len(fleet):
+            # sampled at the update tick only (a max over servers costs a few numpy calls)
+            values[f"{svc}.max_server_cpu"] = float(fleet.cpu.max())
+            values[f"{svc}.max_server_p99"] = float(fleet.p99_ms.max())
+            values[f"{svc}.max_server_error_rate"] = float(fleet.error_rate.max())
+            values[f"{svc}.max_server_memory"] = float(fleet.memory_mb.max())
+        self._n = 0
+        self._update(t, values)
+
+    def _update(self, t: float, values: dict[str, float]) -> None:
+        det = self.detector
+        assert det is not None
+        finding = det.update(t, values)
+        self.updates += 1
+        if finding is None:
+            self.anomalous = {}
+            for k, v in values.items():
+                old = self.typical.get(k)
+                self.typical[k] = v if old is None else old + TYPICAL_RATE * (v - old)
+            if self.episode is not None:
+                self._quiet += 1
+                if self._quiet >= QUIET_UPDATES_TO_CLOSE:
+                    self._close(t)
+            return
+        self.findings += 1
+        self._quiet = 0
+        self.last_scores = dict(finding.signal_scores)
+        self.anomalous = {k: sc for k, sc in finding.signal_scores if sc >= 0.5}
+        sentence = self._explain(finding, values)
+        if self.episode is None:
+            self._episodes += 1
+            self.episode = {"id": f"E{self._episodes}", "began_at": finding.began_at,
+                            "signals": list(finding.signals), "score": finding.score,
+                            "sentence": sentence}
+            self.engine.emit(t, "detector.finding", sentence, self.severity, None,
+                             episode=self.episode["id"], began_at=finding.began_at,
+                             score=round(finding.score, 4), signals=list(finding.signals))
+        else:
+            ep = self.episode
+            ep["score"] = max(ep["score"], finding.score)
+            ep["signals"] = list(dict.fromkeys(ep["signals"] + list(finding.signals)))
+            ep["sentence"] = sentence
+        ep = self.episode
+        self.engine.alerts.raise_external(
+            t, "detector", "AnomalyDetected", {"episode": ep["id"]}, True,
+            value=finding.score, severity=self.severity, summary=sentence,
+            annotations={"summary": sentence, "signals": ", ".join(ep["signals"]),
+                         "score": f"{finding.score:.2f}",
+                         "began_at": self.engine.clock(finding.began_at),
+                         "explanation": sentence})
+
+    def _close(self, t: float) -> None:
+        ep = self.episode
+        assert ep is not None
+        self.engine.alerts.raise_external(t, "detector", "AnomalyDetected",
+                                          {"episode": ep["id"]}, False,
+                                          severity=self.severity)
+        self.engine.emit(t, "detector.episode_ended", f"anomaly {ep['id']} over "
+                         f"({', '.join(ep['signals'][:3])})", "info", None, episode=ep["id"])
+        self.episode = None
+        self._quiet = 0
+
+    def _explain(self, finding: Any, values: dict[str, float]) -> str:
+        parts = []
+        for name in finding.signals[:3]:
+            comp, _, metric = name.rpartition(".")
+            label, fmt = _LABELS.get(metric, (metric, lambda v: f"{v:.3g}"))
+            now = values.get(name, math.nan)
+            usual = self.typical.get(name)
+            txt = f"{comp} {label} {fmt(now)}"
+            if usual is not None and math.isfinite(usual):
+                txt += f" (usually {fmt(usual)})"
+            parts.append(txt)
+        more = len(finding.signals) - 3
+        tail = f" and {more} more signal(s)" if more > 0 else ""
+        return (f"anomaly score {finding.score:.2f} since {self.engine.clock(finding.began_at)}: "
+                + "; ".join(parts) + tail)
+
+    def state(self) -> dict:
+        det = self.detector
+        return {
+            "enabled": self.enabled, "every_ticks": self.every, "updates": self.updates,
+            "warming_up": bool(det.warming_up) if det is not None else False,
+            "warmup_updates": det.warmup_ticks if det is not None else 0,
+            "warmup_seconds": (det.warmup_ticks * self.every * self.engine.dt
+                               if det is not None else 0.0),
+            "anomalous": dict(self.anomalous), "scores": dict(self.last_scores),
+            "series_of": {k: list(v) for k, v in self.series_of.items()},
+            "episode": dict(self.episode) if self.episode else None,
+            "findings": self.findings,
+        }
+
+
+register(AnomalyController)
