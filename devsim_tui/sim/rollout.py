@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from devsim_tui.sim.releases import ReleaseController
 
 SUCCESSFUL, FAILED, INCONCLUSIVE, RUNNING = "Successful", "Failed", "Inconclusive", "Running"
+TERMINATION_GRID_S = 10.0  # draining pods of a rollout exit together on this grid
 
 
 # --------------------------------------------------------------------------- measuring
@@ -209,7 +210,11 @@ class Rollout:
             return
         f = self.engine.fleet
         names = [f.names[i] for i in np.flatnonzero(mask)]
-        f.set_state(mask, DRAINING, t + DRAIN_SECONDS)
+        # Pods finish draining on a TERMINATION_GRID_S grid: a rollout removes a few pods nearly
+        # every tick, and batching their exits lets the fleet compact (a copy of every column
+        # and of the per-server history) once per grid step instead of once per tick.
+        end = t + DRAIN_SECONDS
+        f.set_state(mask, DRAINING, end + (-end % TERMINATION_GRID_S))
         self.engine.emit(t, "server.draining", _names(names, f"draining ({why})"), "info",
                          names[0] if len(names) == 1 else None, servers=names)
 
