@@ -185,8 +185,28 @@ async def test_unchanged_state_is_not_republished(broker):
     assert len(sub.messages) == len(eng.snapshot.fleet)
 
 
-async def result_docs(sub: Collector) -> list[dict]:
-    return sub.docs("cmd/result")
+async def test_follow_mode_polls_the_world(broker):
+    # The control room advances the world itself; with follow=True the bridge polls it.
+    eng = engine("production", seed=3)
+    world = LocalWorld(eng)
+    opts = build_options(broker.url, sim_id=SIM, tick_rate=50.0)
+    bridge = MqttBridge(world, opts, poll_interval=0.02)
+    seen = []
+    bridge.listeners.append(seen.append)
+    async with Collector(broker.port, (f"devsim/{SIM}/events", f"devsim/{SIM}/tick")) as sub:
+        bridge.start(follow=True)
+        await connected(bridge)
+        for _ in range(10):
+            world.advance(30)
+            await asyncio.sleep(0.03)
+        await sub.wait_for(lambda: len(sub.docs("events")) >= eng.events.last_seq
+                           and sub.docs("tick") and sub.docs("tick")[-1]["tick"] == eng.tick)
+        state = await bridge.stop()
+    assert [d["event"]["seq"] for d in sub.docs("events")] == list(
+        range(1, eng.events.last_seq + 1))
+    assert [s.state for s in seen] == ["connecting", "connected", "stopped"]
+    assert seen[1].short() == "MQTT connected" and seen[1].level == "ok"
+    assert state.state == "stopped" and state.published["events"] == eng.events.last_seq
 
 
 async def test_commands_and_results(broker):
@@ -399,6 +419,7 @@ async def test_bounded_buffer_counts_what_it_drops(tmp_path):
         await asyncio.sleep(0.005)
     assert seen.state == "retrying" and 0 <= seen.next_retry_in <= opts.backoff_max
     assert "retry in" in seen.describe() and "50 buffered" in seen.describe()
+    assert seen.short().startswith("MQTT retry") and seen.level == "error"
     assert state.buffered == 50 and state.dropped >= eng.events.last_seq - 50
     assert state.attempts >= 2
     final = await bridge.stop()

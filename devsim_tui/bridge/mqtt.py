@@ -75,6 +75,24 @@ class LinkState:
             text += f", {self.dropped} dropped"
         return text
 
+    @property
+    def level(self) -> str:
+        """ok / warning / error: the colour of a header indicator."""
+        if self.state == "connected":
+            return "warning" if self.dropped else "ok"
+        return "error" if self.state == "retrying" else "warning"
+
+    def short(self) -> str:
+        """A few words for the header: `MQTT connected`, `MQTT retry 4s (12 buffered)`."""
+        if self.state == "retrying":
+            text = "MQTT retry" + (f" {self.next_retry_in:.0f}s"
+                                   if self.next_retry_in is not None else "")
+        else:
+            text = f"MQTT {self.state}"
+        if self.buffered and self.state != "connected":
+            text += f" ({self.buffered} buffered)"
+        return text
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
