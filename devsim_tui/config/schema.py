@@ -423,19 +423,6 @@ class DeploymentSpec(Strict):
         120.0, gt=0, description="Auto-rollback when a new pod is not Ready this long after start"
     )
     restart_limit: int = Field(
-        3, ge=1, description="Auto-rollback when the new version's pods crash this many times"
-    )
-    bake_seconds: float = Field(
-        600.0, ge=0, description="After a rollout completes, keep judging the new version"
-    )
-    releases: list[ReleaseSpec] = Field(
-        default_factory=list, description="Upcoming tags and how each behaves (for drills)"
-    )
-    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
-    readiness_timeout_seconds: float = Field(
-        120.0, gt=0, description="Auto-rollback when a new pod is not Ready this long after start"
-    )
-    restart_limit: int = Field(
         2, ge=1, description="Auto-rollback when the new version's pods crash this many times"
     )
     bake_seconds: float = Field(
