@@ -79,6 +79,7 @@ class SampleStore:
         self.logs: dict[str, dict[Labels, _SeriesLog]] = {name: {} for name in ranged}
         self.scrape_times: list[float] = []  # of the history, for offset instant queries
         self._adds = 0
+        self._named: dict[str, tuple[list[Labels], list[Labels]]] = {}
 
     def add(self, t: float, samples: Samples) -> None:
         self.latest_t, self.latest = t, samples
@@ -115,7 +116,12 @@ class SampleStore:
             if t - self.latest_t > promql.LOOKBACK_S or name not in self.latest:
                 return []
             lbs, vs = self.latest[name]
-            return [(head + lb, v) for lb, v in zip(lbs, vs)]
+            cached = self._named.get(name)
+            if cached is None or cached[0] is not lbs:
+                # Label lists are reused between scrapes while the fleet is unchanged, so the
+                # named label sets can be too (10,000 tuples per query on a large fleet).
+                cached = self._named[name] = (lbs, [head + lb for lb in lbs])
+            return list(zip(cached[1], vs))
         # An offset query: the newest scrape at or before t; series without a sample there
         # were stale at that scrape.
         k = bisect.bisect_right(self.scrape_times, t + 1e-9) - 1

@@ -562,7 +562,10 @@ class Evaluator:
     def select(self, sel: Selector) -> Value:
         at = self.t - sel.offset_s
         if sel.range_s is None:
-            return [(lb, v) for lb, v in self.store.instant(sel.name, at) if _match(sel, lb)]
+            found = self.store.instant(sel.name, at)
+            if not sel.matchers:  # a bare name: every series matches (the common, big case)
+                return found
+            return [(lb, v) for lb, v in found if _match(sel, lb)]
         return [(lb, pts) for lb, pts in self.store.range(sel.name, at - sel.range_s, at)
                 if _match(sel, lb)]
 
@@ -580,18 +583,18 @@ class Evaluator:
         if isinstance(rhs, float) or isinstance(lhs, float):
             swap = isinstance(lhs, float)
             vec, scalar = (rhs, lhs) if swap else (lhs, rhs)
-            out: Vector = []
-            for lb, v in vec:  # type: ignore[union-attr]
-                a, b = (scalar, v) if swap else (v, scalar)
-                if op in COMPARISONS:
-                    ok = _CMP[op](a, b)
-                    if e.bool_mod:
-                        out.append((_drop_name(lb), 1.0 if ok else 0.0))
-                    elif ok:
-                        out.append((lb, v))
-                else:
-                    out.append((_drop_name(lb), _ARITH[op](a, b)))
-            return out
+            if op in COMPARISONS:
+                cmp = _CMP[op]
+                if e.bool_mod:
+                    return [(_drop_name(lb), 1.0 if (cmp(scalar, v) if swap else cmp(v, scalar))
+                             else 0.0) for lb, v in vec]  # type: ignore[union-attr]
+                # a filter keeps the series as they are: one pass, no label rewriting
+                if swap:
+                    return [(lb, v) for lb, v in vec if cmp(scalar, v)]  # type: ignore[union-attr]
+                return [(lb, v) for lb, v in vec if cmp(v, scalar)]  # type: ignore[union-attr]
+            fn = _ARITH[op]
+            return [(_drop_name(lb), fn(scalar, v) if swap else fn(v, scalar))
+                    for lb, v in vec]  # type: ignore[union-attr]
         return self.vector_op(e, lhs, rhs)  # type: ignore[arg-type]
 
     @staticmethod
