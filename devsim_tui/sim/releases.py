@@ -78,6 +78,11 @@ class Deploy(C.Command):
     version: str
     kind: str | None = None  # how a new tag behaves (default good)
 
+    @property
+    def hurts_now(self) -> bool:
+        """A drill's bad release degrades the estate on purpose: the UI asks first."""
+        return self.version.startswith("bad:") or (self.kind or "good") != "good"
+
     @field_validator("kind")
     @classmethod
     def _kind(cls, v: str | None) -> str | None:
@@ -135,6 +140,10 @@ class CodeChange(C.Command):
     summary = "Development: save a code change (rebuild, unit tests, hot reload); kind for drills"
     kind: str = "good"
     version: str | None = None
+
+    @property
+    def hurts_now(self) -> bool:
+        return self.kind != "good"
 
     @field_validator("kind")
     @classmethod
