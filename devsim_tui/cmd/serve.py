@@ -1,0 +1,144 @@
+"""`devsim-tui serve ssh|web|hash-password`: the control room for other people's terminals."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from pathlib import Path
+
+from devsim_tui.errors import UserError
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="serve the control room over SSH or to a browser",
+        description="Serve the control room: SSH demo seats, browser mode, password hashes.")
+    sub = parser.add_subparsers(dest="serve_command", metavar="MODE", required=True)
+
+    ssh = sub.add_parser("ssh", help="SSH server: one control room per login",
+                         description="An SSH server whose only service is the control room: "
+                         "one seat (its own world) per interactive login; see docs/ssh.md.")
+    ssh.add_argument("--port", type=int, default=2222, help="port to listen on (default 2222)")
+    ssh.add_argument("--host", default=None,
+                     help="address to listen on (default: every interface)")
+    _seat_arguments(ssh)
+    ssh.add_argument("--authorized-keys", type=Path, default=None, metavar="FILE",
+                     help='OpenSSH authorized_keys; devsim-role="observer" marks read-only keys')
+    ssh.add_argument("--passwords", type=Path, default=None, metavar="FILE",
+                     help="user:role:hash lines (from `serve hash-password`); off unless given")
+    ssh.add_argument("--host-key", type=Path, default=None, metavar="FILE",
+                     help="host private key (default: generated once in the user data dir)")
+    ssh.add_argument("--max-sessions", type=int, default=10,
+                     help="seats open at once (default 10)")
+    ssh.add_argument("--idle-timeout", default="30m",
+                     help="end a seat after this long without input: 90s, 30m, 2h; 0 = never "
+                          "(default 30m)")
+    ssh.add_argument("--log-file", type=Path, default=None, metavar="FILE",
+                     help="also append the login/logout log to FILE (it always goes to stderr)")
+    ssh.set_defaults(func=run_ssh)
+
+    web = sub.add_parser("web", help="serve the control room to browsers (textual-serve)",
+                         description="One control room per browser tab, with textual-serve.")
+    web.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    web.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1)")
+    web.add_argument("--public-url", default=None,
+                     help="URL browsers reach the server at, when not http://HOST:PORT")
+    _seat_arguments(web)
+    web.add_argument("--observer", action="store_true",
+                     help="read-only tabs: every command is refused")
+    web.set_defaults(func=run_web)
+
+    hp = sub.add_parser("hash-password", help="hash a password for --passwords",
+                        description="Read a password (prompted, or one line on stdin) and print "
+                        "a scrypt hash, or a whole user:role:hash line with --user.")
+    hp.add_argument("--user", default=None, help="print `USER:ROLE:HASH`, ready for the file")
+    hp.add_argument("--role", default="operator", choices=["operator", "observer"],
+                    help="role for --user (default operator)")
+    hp.add_argument("--scheme", default="scrypt", choices=["scrypt", "pbkdf2"],
+                    help="hash function (default scrypt)")
+    hp.set_defaults(func=run_hash_password)
+
+
+def _seat_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="production",
+                        help="profile every seat runs (built-in name or PATH.yaml)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed for every seat")
+    parser.add_argument("--speed", default=None, help="starting speed of every seat: 1, 10, "
+                        "60, ... or max")
+
+
+def _seat(args: argparse.Namespace):
+    from devsim_tui.cmd.simulate import parse_speed
+    from devsim_tui.config.loader import load_profile
+    from devsim_tui.serve.ssh import SeatCommand
+
+    # Fail here, once, rather than in every seat as people connect.
+    load_profile(args.profile)
+    if args.speed is not None:
+        parse_speed(str(args.speed))
+    profile = args.profile
+    if Path(profile).suffix in (".yaml", ".yml") and Path(profile).exists():
+        profile = str(Path(profile).resolve())  # seats may not share the server's cwd forever
+    return SeatCommand(profile=profile, seed=args.seed, speed=args.speed)
+
+
+def run_ssh(args: argparse.Namespace) -> int:
+    from devsim_tui.config.durations import parse_duration
+    from devsim_tui.serve.auth import AuthorizedKeys, PasswordFile
+    from devsim_tui.serve.ssh import SeatServer, SSHServeConfig, configure_logging
+
+    if args.authorized_keys is None and args.passwords is None:
+        raise UserError("nobody could log in: give --authorized-keys FILE "
+                        "(and/or --passwords FILE); see docs/ssh.md")
+    if args.max_sessions < 1:
+        raise UserError("--max-sessions must be at least 1")
+    try:
+        idle = parse_duration(args.idle_timeout)
+    except ValueError as exc:
+        raise UserError(f"--idle-timeout: {exc}") from exc
+    config = SSHServeConfig(
+        port=args.port, host=args.host, seat=_seat(args),
+        authorized_keys=AuthorizedKeys.read(args.authorized_keys) if args.authorized_keys
+        else None,
+        passwords=PasswordFile.read(args.passwords) if args.passwords else None,
+        host_key=args.host_key, max_sessions=args.max_sessions, idle_timeout=idle)
+    undo = configure_logging(args.log_file)
+    try:
+        asyncio.run(SeatServer(config).serve_forever())
+    except OSError as exc:
+        raise UserError(f"cannot listen on port {args.port}: {exc}") from exc
+    finally:
+        undo()
+    return 0
+
+
+def run_web(args: argparse.Namespace) -> int:
+    from devsim_tui.serve.web import serve_web
+
+    try:
+        serve_web(_seat(args), host=args.host, port=args.port, public_url=args.public_url,
+                  observer=args.observer)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    return 0
+
+
+def run_hash_password(args: argparse.Namespace) -> int:
+    from devsim_tui.serve.auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise UserError("the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise UserError("empty password")
+    if args.user is not None and (":" in args.user or not args.user):
+        raise UserError("--user: a name without ':'")
+    hashed = hash_password(password, args.scheme)
+    print(f"{args.user}:{args.role}:{hashed}" if args.user else hashed)
+    return 0
