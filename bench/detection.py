@@ -55,7 +55,7 @@ def fault_run(profile: str, seed: int, faults: list[str]) -> dict:
     name = faults[int(rng.integers(len(faults)))]
     e = Engine(load_profile(profile, overrides={"monitoring.detector.enabled": True}), seed=seed)
     ctl = next(c for c in e.controllers if isinstance(c, AnomalyController))
-    warm = ctl.detector.warmup_ticks * ctl.every * e.dt
+    warm = ctl.state()["warmup_seconds"]
     at = float(round(rng.uniform(warm + 300, warm + 300 + RUN_S / 2)))
     e.run_until(at - 1)
     e.submit_line(f"chaos {name}")
@@ -74,7 +74,7 @@ def fault_run(profile: str, seed: int, faults: list[str]) -> dict:
 def calm_run(profile: str, seed: int, hours: float) -> dict:
     e = Engine(load_profile(profile, overrides={"monitoring.detector.enabled": True}), seed=seed)
     ctl = next(c for c in e.controllers if isinstance(c, AnomalyController))
-    warm = ctl.detector.warmup_ticks * ctl.every * e.dt
+    warm = ctl.state()["warmup_seconds"]
     e.run_until(warm + hours * 3600)
     eps = [(b, s) for b, s in episodes(e) if b >= warm]
     return {"seed": seed, "false": len(eps), "hours": hours, "episodes": eps}

@@ -41,6 +41,10 @@ _LABELS = {
     "max_server_p99": ("worst server p99", lambda v: f"{v:.0f} ms"),
     "max_server_error_rate": ("worst server error rate", lambda v: f"{v:.2%}"),
     "max_server_memory": ("largest server memory", lambda v: f"{v:.0f} MiB"),
+    "max_server_disk": ("fullest server disk", lambda v: f"{v:.0f}%"),
+    "restarts": ("server restarts", lambda v: f"{v:.0f} per update"),
+    "consumer_lag": ("consumer lag", lambda v: f"{v:.1f} s"),
+    "consume_rate": ("events consumed", lambda v: f"{v:.0f}/s"),
 }
 
 
@@ -74,6 +78,8 @@ class AnomalyController:
             f"{svc}.max_server_cpu": (svc, "cpu"), f"{svc}.max_server_p99": (svc, "p99_ms"),
             f"{svc}.max_server_error_rate": (svc, "error_rate"),
             f"{svc}.max_server_memory": (svc, "memory_pct"),
+            # a log-filling or crash-looping server shows in neither latency nor the means
+            f"{svc}.max_server_disk": (svc, "disk_pct"), f"{svc}.restarts": (svc, "restarts"),
         }
         for n in self.nodes:
             # (connections are left out: they step with every HPA scale event, which is no
@@ -82,11 +88,14 @@ class AnomalyController:
                                    f"{n}.lag": (n, "lag_seconds")})
         if engine.cache is not None:
             self.series_of["cache.hit_ratio"] = ("cache", "hit_ratio")
+        self._spec = spec
+        # Other controllers' signals (the event stream...) are only known once every
+        # controller exists, so the detector is built on the first tick.
+        self.detector: Detector | None = None
+        self._sources: list[Any] = []
         self.signals = list(self.series_of)
-        period = max(4, int(round(86400.0 / (engine.dt * self.every))))
-        self.detector = Detector(self.signals, warmup=spec.warmup_updates,
-                                 seasonal_period=period) if self.enabled else None
         self._sums = dict.fromkeys(self.signals, 0.0)
+        self._restarts = 0
         self._n = 0
         self.updates = 0
         self.typical: dict[str, float] = {}
@@ -105,9 +114,24 @@ class AnomalyController:
     def before_tick(self, t: float) -> None:
         return None
 
+    def _build(self) -> None:
+        self._sources = [c for c in self.engine.controllers
+                         if c is not self and hasattr(c, "signals")]
+        for c in self._sources:
+            for name in c.signals():
+                comp, _, metric = name.rpartition(".")
+                self.series_of[name] = (comp, metric)
+        self.signals = list(self.series_of)
+        self._sums = dict.fromkeys(self.signals, 0.0)
+        period = max(4, int(round(86400.0 / (self.engine.dt * self.every))))
+        self.detector = Detector(self.signals, warmup=self._spec.warmup_updates,
+                                 seasonal_period=period)
+
     def after_tick(self, t: float, agg: Aggregates) -> None:
-        if self.detector is None:
+        if not self.enabled:
             return
+        if self.detector is None:
+            self._build()
         s = self._sums
         svc = self.service
         self._n += 1
@@ -125,6 +149,9 @@ class AnomalyController:
             s[f"{name}.lag"] += node.lag_seconds
         if agg.cache_hit_ratio is not None and "cache.hit_ratio" in s:
             s["cache.hit_ratio"] += agg.cache_hit_ratio
+        for c in self._sources:
+            for name, v in c.signals().items():
+                s[name] += v
         if self._n < self.every:
             return
         values = {k: v / self._n for k, v in s.items()}
@@ -137,6 +164,11 @@ class AnomalyController:
             values[f"{svc}.max_server_p99"] = float(fleet.p99_ms.max())
             values[f"{svc}.max_server_error_rate"] = float(fleet.error_rate.max())
             values[f"{svc}.max_server_memory"] = float(fleet.memory_mb.max())
+            values[f"{svc}.max_server_disk"] = float(fleet.disk_gb.max()) * 100.0 \
+                / self.engine.profile.app.server.disk_gb
+            restarts = int(fleet.restarts.sum())
+            values[f"{svc}.restarts"] = float(max(restarts - self._restarts, 0))
+            self._restarts = restarts
         self._n = 0
         self._update(t, values)
 
@@ -211,12 +243,12 @@ class AnomalyController:
 
     def state(self) -> dict:
         det = self.detector
+        warmup = self._spec.warmup_updates if self.enabled else 0
         return {
             "enabled": self.enabled, "every_ticks": self.every, "updates": self.updates,
-            "warming_up": bool(det.warming_up) if det is not None else False,
-            "warmup_updates": det.warmup_ticks if det is not None else 0,
-            "warmup_seconds": (det.warmup_ticks * self.every * self.engine.dt
-                               if det is not None else 0.0),
+            "warming_up": self.enabled and (det is None or bool(det.warming_up)),
+            "warmup_updates": warmup,
+            "warmup_seconds": warmup * self.every * self.engine.dt,
             "anomalous": dict(self.anomalous), "scores": dict(self.last_scores),
             "series_of": {k: list(v) for k, v in self.series_of.items()},
             "episode": dict(self.episode) if self.episode else None,

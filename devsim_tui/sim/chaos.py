@@ -721,6 +721,13 @@ class ChaosController:
         m = np.isin(f.ids, np.concatenate(ids))
         return [f.names[i] for i in np.flatnonzero(m)]
 
+    def signals(self) -> dict[str, float]:
+        """The event stream's health for the anomaly detector (experimental's Kafka)."""
+        if self.stream is None:
+            return {}
+        return {"events.consumer_lag": self.stream.lag_seconds,
+                "events.consume_rate": self.stream.consume_rate}
+
     def state(self) -> dict:
         t = self.engine.t
         out: dict[str, Any] = {

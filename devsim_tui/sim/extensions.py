@@ -32,6 +32,10 @@ class Controller(Protocol):
     def state(self) -> dict:
         """A JSON-able view for snapshots (shown by the UI, written by exporters)."""
 
+    # Optional: `signals() -> dict[str, float]`, numeric signals of what this controller
+    # models (e.g. the event stream's consumer lag) for the anomaly detector, keyed
+    # "component.metric"; the same keys on every call.
+
 
 #: Factories, in the order controllers run each tick. Feature modules append themselves here.
 FACTORIES: list[Callable[[Engine], Controller]] = []
