@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     "devsim_tui.cmd.detect",
     "devsim_tui.cmd.chaos",
     "devsim_tui.cmd.rules",
+    "devsim_tui.cmd.serve",
     "devsim_tui.cmd.drill",
     "devsim_tui.cmd.replay",
 ]

@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paused", action="store_true", help="start with the clock paused")
     parser.add_argument("--no-confirm", action="store_true",
                         help="do not ask before commands that hurt (failover, crash, scale 0)")
+    parser.add_argument("--observer", action="store_true",
+                        help="read-only: watch the estate, every command is refused")
 
 
 def run(args: argparse.Namespace) -> int:

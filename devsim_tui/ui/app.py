@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Footer, Input, Static
 
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.snapshot import Snapshot
@@ -57,6 +57,22 @@ class Pane(Vertical):
     """A titled, focusable-from-a-digit, maximisable section of the main screen."""
 
     ALLOW_MAXIMIZE = True
+
+
+class ObserverBadge(Static):
+    """Shown in the header of a read-only session, so a watcher knows why keys do nothing."""
+
+    DEFAULT_CSS = """
+    ObserverBadge {
+        width: auto;
+        background: $error;
+        color: $text;
+        text-style: bold;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(" OBSERVER · read-only ", id="observer-badge")
 
 
 class ControlRoomApp(App[int]):
@@ -100,10 +116,14 @@ class ControlRoomApp(App[int]):
     PANES = ("servers", "database", "metrics", "alerts", "events")
 
     def __init__(self, world, *, theme: str | None = None, no_confirm: bool = False,
-                 config_dir: Path | None = None, refresh_hz: float = REFRESH_HZ) -> None:
+                 config_dir: Path | None = None, refresh_hz: float = REFRESH_HZ,
+                 observer: bool = False) -> None:
         self._theme_api = _theme_api()
         super().__init__()
         self.world = world
+        # A watcher (e.g. an SSH seat with the observer role): views freely, never changes the
+        # world. Enforced at the few places commands leave the UI: submit, run_line and step.
+        self.observer = observer
         self.profile = world.profile
         self.no_confirm = no_confirm
         self.config_dir = config_dir
@@ -160,6 +180,9 @@ class ControlRoomApp(App[int]):
         for key, title in titles.items():
             self.query_one(f"#{key}-pane").border_title = title
         self._set_servers_subtitle()
+        if self.observer:
+            header = self.query_one(HeaderBar)
+            header.mount(ObserverBadge(), after=header.query_one("#env-badge"))
         self.query_one("#servers", ServersTable).focus()
         self._fit_metrics()
         self.draw(force=True)
@@ -338,8 +361,16 @@ class ControlRoomApp(App[int]):
             return False
         return bool(cmd.hurts or getattr(cmd, "hurts_now", False))
 
+    def refuse(self, what: str) -> None:
+        """Tell an observer that `what` was not done (and nothing reached the world)."""
+        self.notify(f"{what}: refused, this is a read-only observer session",
+                    severity="error", title="read-only")
+
     def submit(self, cmd: C.Command) -> None:
         """Send a command to the world, asking first if it hurts."""
+        if self.observer:
+            self.refuse(cmd.describe())
+            return
         if self.needs_confirm(cmd):
             def answered(yes: bool | None) -> None:
                 if yes:
@@ -371,6 +402,10 @@ class ControlRoomApp(App[int]):
         name, args = words[0], words[1:]
         if name in UI_COMMANDS:
             self._ui_command(name, args)
+            return
+        if self.observer:
+            # Even a bad line would reach the world (as a rejection event), so stop it here.
+            self.refuse(name)
             return
         try:
             cmd = C.parse_line(text)
@@ -552,6 +587,9 @@ class ControlRoomApp(App[int]):
         self.submit(C.SetSpeed(speed=next_speed(self.world.speed, -1)))
 
     def step(self, ticks: int = 1) -> None:
+        if self.observer:
+            self.refuse("step")
+            return
         if not self.world.paused:
             self.notify("step works while paused (space pauses)", severity="warning")
             return
@@ -646,7 +684,8 @@ def _theme_api():
 def create_app(world_or_profile: Any = "production", *, theme: str | None = None,
                seed: int | None = None, speed: float | str | None = None, paused: bool = False,
                no_confirm: bool = False, config_dir: Path | None = None,
-               warmup_ticks: int = 0, refresh_hz: float = REFRESH_HZ) -> ControlRoomApp:
+               warmup_ticks: int = 0, refresh_hz: float = REFRESH_HZ,
+               observer: bool = False) -> ControlRoomApp:
     """Build the control room around a World, a Profile, or a profile name/path.
 
     `warmup_ticks` advances the world before the UI mounts (tests use it with `paused=True`
@@ -673,7 +712,7 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
         api = _theme_api()
         config_dir = api.config_dir() if api is not None else None
     return ControlRoomApp(world, theme=theme, no_confirm=no_confirm, config_dir=config_dir,
-                          refresh_hz=refresh_hz)
+                          refresh_hz=refresh_hz, observer=observer)
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -683,6 +722,7 @@ def run_app(args: argparse.Namespace) -> int:
     speed = parse_speed(str(args.speed)) if getattr(args, "speed", None) is not None else None
     app = create_app(args.profile, theme=getattr(args, "theme", None), seed=args.seed,
                      speed=speed, paused=bool(getattr(args, "paused", False)),
-                     no_confirm=bool(getattr(args, "no_confirm", False)))
+                     no_confirm=bool(getattr(args, "no_confirm", False)),
+                     observer=bool(getattr(args, "observer", False)))
     result = app.run()
     return int(result or 0)
