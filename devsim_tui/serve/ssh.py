@@ -278,6 +278,8 @@ class Seat(asyncssh.SSHServerSession):
     async def _start(self) -> None:
         assert self.chan is not None
         c, cfg = self.connection, self.server.config
+        if self._ended:  # the channel closed before this task ran: no seat to hold
+            return
         if len(self.server.seats) >= cfg.max_sessions:
             log.info("refused seat (full, %d sessions) user=%s key=%s peer=%s",
                      cfg.max_sessions, c.user, c.fingerprint, c.peer)
