@@ -69,6 +69,21 @@ class SshClient:
             self.child.write(chunk)
             await asyncio.sleep(0.4)
 
+    async def command(self, line: bytes) -> None:
+        """Open the `:` line (again if the app was still starting and missed the key) and run
+        `line` in it."""
+        for _ in range(10):
+            mark = len(self.out)
+            self.child.write(b":")
+            try:
+                await self.expect("tab completes", since=mark, timeout=3)
+                break
+            except AssertionError:
+                continue
+        else:
+            raise AssertionError(f"the command line never opened:\n{self.text()[-3000:]}")
+        await self.type(line)
+
     async def wait(self, timeout: float = 20.0) -> int:
         await asyncio.wait_for(self._exited.wait(), timeout)
         assert self.status is not None
@@ -160,7 +175,7 @@ async def test_operator_gets_a_control_room_that_acts_and_follows_resizes(start_
         await client.expect("1 Servers")
         assert "read-only" not in client.text()
         mark = len(client.out)
-        await client.type(b":", b"scale 5\r")
+        await client.command(b"scale 5\r")
         await client.expect("scale replicas=5", since=mark, timeout=10)
         assert "refused" not in client.text(mark)
 
@@ -195,7 +210,7 @@ async def test_observer_sees_the_badge_and_cannot_act(start_server, keys):
         await client.expect("OBSERVER · read-only")
         await client.expect("1 Servers")
         mark = len(client.out)
-        await client.type(b":", b"scale 5\r")
+        await client.command(b"scale 5\r")
         await client.expect("refused", since=mark, timeout=10)
         await client.expect("read-only observer", since=mark, timeout=5)
         assert "command.applied" not in client.text(mark)
