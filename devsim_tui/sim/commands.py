@@ -120,11 +120,71 @@ class Unsilence(Command):
     alert: str = "all"
 
 
+# Drill commands (devsim_tui/drill): declared here with the others so that any input path (the
+# `:` line, a --commands file, MQTT) parses and validates them; only an engine running a drill
+# applies them, any other engine rejects them ("not supported by this engine"). They live in
+# DRILL_COMMANDS, not COMMANDS, because COMMANDS is what the control room lists (help, palette,
+# completion), and there they could only be rejected until it hosts a drill.
+
+
+class DeclareRootCause(Command):
+    name = "declare-root-cause"
+    positional = ("text",)
+    summary = "Drill: declare the root cause found, e.g. 'declare-root-cause \"TLS cert expired\"'"
+    text: str = Field(min_length=1, max_length=500)
+
+
+class Remedy(Command):
+    name = "remedy"
+    positional = ("name",)
+    summary = "Drill: apply one of the scenario's named fixes (renew-certificate, ...)"
+    name_: str = Field(alias="name", min_length=1)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def args(self) -> dict[str, Any]:
+        return {"name": self.name_}
+
+
+class DrillHint(Command):
+    name = "hint"
+    positional = ("id",)
+    summary = "Drill facilitator: reveal the next hint (or the named one)"
+    id: str | None = None
+
+
+class InjectNext(Command):
+    name = "inject-next"
+    positional = ("id",)
+    summary = "Drill facilitator: fire the next pending inject now (or the named one)"
+    id: str | None = None
+
+
+class SkipInject(Command):
+    name = "skip-inject"
+    positional = ("id",)
+    summary = "Drill facilitator: skip the next pending inject (or the named one)"
+    id: str | None = None
+
+
+class EndDrill(Command):
+    name = "end-drill"
+    summary = "Drill facilitator: end the drill now and score it"
+
+
 COMMANDS: dict[str, type[Command]] = {
     cls.name: cls
     for cls in (Scale, SetSpeed, Pause, Backup, RestartNode, CrashNode, Failover, AckAlert,
                 Silence, Unsilence)
 }
+DRILL_COMMANDS: dict[str, type[Command]] = {
+    cls.name: cls
+    for cls in (DeclareRootCause, Remedy, DrillHint, InjectNext, SkipInject, EndDrill)
+}
+
+
+def lookup(name: str) -> type[Command] | None:
+    """The command type for a name: the general registry, then the drill commands."""
+    return COMMANDS.get(name) or DRILL_COMMANDS.get(name)
 
 
 def register(cls: type[Command]) -> type[Command]:
@@ -143,7 +203,7 @@ def _format_validation(name: str, exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in err["loc"]) or name
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            fields = list(COMMANDS[name].model_fields)
+            fields = list(lookup(name).model_fields)
             close = difflib.get_close_matches(str(err["loc"][-1]), fields, n=1)
             msg = "unknown argument" + (f" (did you mean '{close[0]}'?)" if close else "")
         elif err["type"] == "missing":
@@ -166,9 +226,9 @@ def load_feature_commands() -> None:
 def build(name: str, args: dict[str, Any] | None = None) -> Command:
     """Build a command from its name and keyword arguments, or raise CommandError."""
     load_feature_commands()
-    cls = COMMANDS.get(name)
+    cls = lookup(name)
     if cls is None:
-        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        close = difflib.get_close_matches(name, [*COMMANDS, *DRILL_COMMANDS], n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise CommandError(f"unknown command '{name}'{hint}")
     if args is not None and not isinstance(args, dict):
@@ -195,7 +255,7 @@ def parse_line(line: str) -> Command:
     name, rest = words[0], words[1:]
     load_feature_commands()
     name = ALIASES.get(name, name)
-    cls = COMMANDS.get(name)
+    cls = lookup(name)
     if cls is None:
         return build(name)  # raises with a suggestion
     args: dict[str, Any] = {}

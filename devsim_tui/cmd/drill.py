@@ -1,0 +1,223 @@
+"""`devsim-tui drill list | show | validate | run | report`: incident drills (docs/drills.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from devsim_tui.errors import ConfigError, UserError
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "drill", help="incident drills: scenarios, headless runs, scoring and reports",
+        description="Game days in the simulator: scenario files (drills/*.yaml) with injects, "
+        "hints and measurable objectives; headless runs with a scripted responder; recordings "
+        "and postmortem-style reports (docs/drills.md).")
+    actions = p.add_subparsers(dest="drill_action", metavar="ACTION", required=True)
+
+    ls = actions.add_parser("list", help="the shipped scenarios")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(func=_list)
+
+    show = actions.add_parser("show", help="a scenario's briefing (or the facilitator's view)")
+    show.add_argument("scenario", help="a shipped scenario's name or a PATH.yaml")
+    show.add_argument("--facilitator", action="store_true",
+                      help="include the hidden notes, root cause, injects and remedies")
+    show.add_argument("--json", action="store_true", help="the validated scenario as JSON")
+    show.set_defaults(func=_show)
+
+    val = actions.add_parser("validate", help="check scenario files (FILE:LINE errors, exit 2)")
+    val.add_argument("scenarios", nargs="*", help="files or names (default: every shipped one)")
+    val.set_defaults(func=_validate)
+
+    run = actions.add_parser("run", help="run a drill (headless until the control room hosts "
+                                         "drills)")
+    run.add_argument("scenario", help="a shipped scenario's name or a PATH.yaml")
+    run.add_argument("--seed", type=int, default=None, help="random seed (default: the "
+                                                             "scenario's, else the profile's)")
+    run.add_argument("--speed", default="max", help="simulated seconds per wall second, or max")
+    run.add_argument("--headless", action="store_true", help="run without a screen")
+    run.add_argument("--commands", default=None, metavar="RESPONDER.yaml",
+                     help="a scripted responder: steps {at, when, delay, line, by}")
+    run.add_argument("--record", default=None, metavar="FILE",
+                     help="write a recording (replayable, input of `drill report`)")
+    run.add_argument("--report", default=None, metavar="PREFIX",
+                     help="also write PREFIX.md and PREFIX.json reports when the drill ends")
+    run.set_defaults(func=_run)
+
+    rep = actions.add_parser("report", help="a postmortem-style report from a recording")
+    rep.add_argument("recording", help="a file written by `drill run --record`")
+    rep.add_argument("--out", default=None, metavar="PREFIX",
+                     help="write PREFIX.md and PREFIX.json (default: next to the recording)")
+    rep.add_argument("--svg", action="store_true",
+                     help="also write one SVG chart per key metric (PREFIX-METRIC.svg)")
+    rep.set_defaults(func=_report)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from devsim_tui.config.durations import format_duration
+    from devsim_tui.drill.schema import list_shipped, load_scenario
+
+    rows = []
+    for path in list_shipped():
+        s = load_scenario(path, check_profile=False).scenario
+        rows.append({"name": path.stem, "title": s.title, "profile": s.profile,
+                     "difficulty": s.difficulty, "duration_s": s.duration, "tags": s.tags})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max((len(r["name"]) for r in rows), default=4)
+    print(f"{'NAME':<{width}}  {'PROFILE':<12}  {'LEVEL':<6}  {'TIME':>5}  TITLE")
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['profile']:<12}  {r['difficulty']:<6}  "
+              f"{format_duration(r['duration_s']):>5}  {r['title']}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from devsim_tui.config.durations import format_duration
+    from devsim_tui.drill.schema import load_scenario, resolve
+
+    loaded = load_scenario(resolve(args.scenario))
+    s = loaded.scenario
+    if args.json:
+        data = s.model_dump(mode="json")
+        if not args.facilitator:
+            data = _participant_view(data)
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{s.title}  [{loaded.name}: {s.profile}, {s.difficulty}, "
+          f"{format_duration(s.duration)}]")
+    print()
+    print(s.summary)
+    print()
+    print("Roles:")
+    for r in s.roles:
+        print(f"  {r.name}" + (f": {r.duties}" if r.duties else ""))
+    print("Objectives:")
+    for o in s.objectives:
+        extra = f" (by {format_duration(o.deadline)})" if o.deadline is not None else ""
+        print(f"  [{o.id}] {o.title}{extra}")
+    if s.remedies:
+        print("Named remedies (`remedy NAME`):")
+        for name, r in s.remedies.items():
+            print(f"  {name}: {r.summary}")
+    print(f"Hints available on request (`hint`): {len(s.hints)}")
+    if args.facilitator:
+        print()
+        print("FACILITATOR ONLY")
+        print(f"Notes: {s.facilitator_notes}")
+        print(f"Root cause: {s.root_cause.summary}  (declarations matching /"
+              f"{s.root_cause.match}/ count)")
+        print("Injects:")
+        for i in s.injects:
+            when = []
+            if i.after:
+                when.append(f"after {i.after}")
+            if i.at is not None:
+                when.append(f"+{format_duration(i.at)}" if i.after else
+                            f"at {format_duration(i.at)}")
+            if i.when:
+                when.append(f"when {i.when}")
+            what = list(i.do)
+            if i.message:
+                what.append(f"message from {i.message.source}")
+            if i.alert:
+                what.append(f"decoy alert {i.alert.name}")
+            print(f"  [{i.id}] {' '.join(when) or 'on request (inject-next)'}: "
+                  f"{'; '.join(what)}" + (f"  -- {i.note}" if i.note else ""))
+        print("Objective conditions:")
+        for o in s.objectives:
+            cond = "a matching declare-root-cause" if o.root_cause else o.condition
+            print(f"  [{o.id}] {o.kind}/{o.effective_stage}: {cond}")
+        if s.hints:
+            print("Hints:")
+            for h in s.hints:
+                auto = f" (auto at {format_duration(h.at)})" if h.at is not None else ""
+                auto += f" (auto when {h.when})" if h.when else ""
+                print(f"  [{h.id}]{auto} {h.text}")
+        if s.expected:
+            print("Expected remediations:")
+            for x in s.expected:
+                print(f"  /{x.match}/: {x.why}")
+    return 0
+
+
+def _participant_view(data: dict) -> dict:
+    hidden = ("facilitator_notes", "root_cause", "injects", "expected", "contributing_factors",
+              "action_items")
+    out = {k: v for k, v in data.items() if k not in hidden}
+    out["hints"] = len(data.get("hints", []))
+    out["objectives"] = [{"id": o["id"], "title": o["title"]} for o in data["objectives"]]
+    out["remedies"] = {k: v["summary"] for k, v in data.get("remedies", {}).items()}
+    return out
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from devsim_tui.drill.schema import list_shipped, load_scenario, resolve
+
+    paths = [resolve(x) for x in args.scenarios] or [str(p) for p in list_shipped()]
+    problems: list[str] = []
+    for path in paths:
+        try:
+            load_scenario(path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        except UserError as exc:
+            problems.append(str(exc))
+        else:
+            print(f"{path}: ok")
+    if problems:
+        raise ConfigError(problems)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from devsim_tui.cmd.simulate import parse_speed
+    from devsim_tui.drill.runner import DrillSession, Responder, load_responder, run_headless
+    from devsim_tui.drill.schema import load_scenario, resolve
+
+    if not args.headless:
+        raise UserError("drill run: the control room's drill panel is not available yet; run "
+                        "with --headless (and a --commands responder script)")
+    speed = parse_speed(args.speed)
+    loaded = load_scenario(resolve(args.scenario))
+    steps = load_responder(args.commands) if args.commands else []
+    session = DrillSession(loaded, seed=args.seed, record=args.record)
+    responder = Responder(steps, session) if steps else None
+    try:
+        reason = run_headless(session, responder, speed)
+    except KeyboardInterrupt:
+        session.drill._end("interrupted")
+        session.close()
+        raise
+    from devsim_tui.drill.score import score_session
+    from devsim_tui.drill.report import summary_text, write_report
+
+    result = score_session(session)
+    print(summary_text(result))
+    if args.record:
+        print(f"recording: {args.record} ({session.engine.tick} ticks)")
+    if args.report:
+        for path in write_report(result, args.report):
+            print(f"report: {path}")
+    return 0 if reason != "interrupted" else 130
+
+
+def _report(args: argparse.Namespace) -> int:
+    from devsim_tui.drill.recording import read
+    from devsim_tui.drill.report import write_report
+    from devsim_tui.drill.score import score_recording
+
+    rec = read(args.recording)
+    result = score_recording(rec)
+    prefix = args.out or (args.recording.rsplit(".", 1)[0] if "." in args.recording
+                          else args.recording)
+    for path in write_report(result, prefix, svg=args.svg):
+        print(path)
+    if rec.truncated or not rec.complete:
+        print(f"note: {args.recording} ends without its closing line (the run was killed); the "
+              f"report covers the {len(rec.ticks)} ticks recorded", file=sys.stderr)
+    return 0

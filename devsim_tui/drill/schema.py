@@ -1,0 +1,456 @@
+"""Drill scenario files (`drills/*.yaml`): the schema, loading and cross-checks.
+
+A scenario is read like a profile (config.yamlsrc): every mistake is reported as
+`FILE:LINE: field.path: message`, all at once, and the CLI exits with status 2. Three passes:
+
+1. pydantic validates each field (durations, condition syntax, engine command lines);
+2. references between sections are checked (an objective's `after`, a remedy's `stops`, unique
+   ids) against the locator, so the line is the line of the bad reference;
+3. the commands are checked against the scenario's profile (a cache fault in a profile without a
+   cache, an unknown region), which the engine would otherwise only reject mid-drill.
+
+Never imports the UI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from devsim_tui.config.durations import parse_duration
+from devsim_tui.config.yamlsrc import Locator, format_path, load_yaml, parse_yaml, validate
+from devsim_tui.drill import conditions
+from devsim_tui.errors import ConfigError, UserError
+from devsim_tui.sim import commands as C
+
+_ID = r"[a-z0-9][a-z0-9-]{0,39}"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+def _condition(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a condition like 'p99_ms > 800 for 2m'")
+    try:
+        conditions.parse(value)
+    except conditions.ConditionError as exc:
+        raise ValueError(f"condition: {exc}") from None
+    return value
+
+
+def _command_line(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected an engine command line like 'chaos cpu-hog 25% 10m 0.8'")
+    try:
+        C.parse_line(value)
+    except C.CommandError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class Role(Strict):
+    name: str = Field(min_length=1)
+    duties: str = ""
+
+
+class MessageSpec(Strict):
+    """A message to the participants, as it would arrive from outside the estate."""
+
+    source: str = Field(min_length=1, description="who says it: 'customer support', 'CTO'")
+    text: str = Field(min_length=1)
+
+
+class DecoyAlert(Strict):
+    """A fake alert with no fault behind it: noise the responders must recognise."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    severity: Literal["info", "warning", "critical"] = "warning"
+    summary: str = ""
+    duration: float = Field(600.0, description="how long it fires")
+
+    _dur = field_validator("duration", mode="before")(classmethod(lambda cls, v: _duration(v)))
+
+
+class Inject(Strict):
+    """Something that happens to the estate or the team, at a time or on a condition."""
+
+    id: str = Field(pattern=f"^{_ID}$")
+    at: float | None = Field(None, description="drill time (or time after `after` fired)")
+    when: str | None = Field(None, description="condition that fires it (after `at`, if set)")
+    after: str | None = Field(None, description="another inject that must have fired first")
+    do: list[str] = Field(default_factory=list, description="engine command lines")
+    message: MessageSpec | None = None
+    alert: DecoyAlert | None = None
+    incident: bool | None = Field(
+        None, description="part of the incident being scored (default: when it runs commands)")
+    note: str = Field("", description="facilitator-only: what it is for")
+
+    _at = field_validator("at", mode="before")(
+        classmethod(lambda cls, v: None if v is None else _duration(v)))
+    _when = field_validator("when")(classmethod(lambda cls, v: None if v is None
+                                                else _condition(v)))
+
+    @field_validator("do", mode="before")
+    @classmethod
+    def _do(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("do")
+    @classmethod
+    def _do_lines(cls, v: list[str]) -> list[str]:
+        return [_command_line(x) for x in v]
+
+    @model_validator(mode="after")
+    def _something(self) -> Inject:
+        if not (self.do or self.message or self.alert):
+            raise ValueError("an inject needs at least one of do, message, alert")
+        return self
+
+    @property
+    def is_incident(self) -> bool:
+        return bool(self.do) if self.incident is None else self.incident
+
+
+class Hint(Strict):
+    id: str = Field(pattern=f"^{_ID}$")
+    text: str = Field(min_length=1)
+    at: float | None = Field(None, description="reveal by itself at this drill time")
+    when: str | None = Field(None, description="reveal by itself when this holds")
+
+    _at = field_validator("at", mode="before")(
+        classmethod(lambda cls, v: None if v is None else _duration(v)))
+    _when = field_validator("when")(classmethod(lambda cls, v: None if v is None
+                                                else _condition(v)))
+
+
+class Objective(Strict):
+    """A measurable goal. `achieve`: met the first time it holds once armed (then it stays met).
+    `maintain`: must hold at every tick of the drill, failed for good the first tick it does not.
+    """
+
+    id: str = Field(pattern=f"^{_ID}$")
+    title: str = Field(min_length=1)
+    condition: str | None = None
+    root_cause: bool = Field(False, description="met by a declare-root-cause that matches")
+    kind: Literal["achieve", "maintain"] = "achieve"
+    stage: Literal["mitigate", "resolve"] | None = Field(
+        None, description="what meeting it means: mitigated (default) or resolved (the default "
+        "for root_cause objectives)")
+    after: str | None = Field(None, description="armed once this inject fired (default: the "
+                                                "first incident inject)")
+    deadline: float | None = Field(None, description="failed if not met by this drill time")
+
+    _cond = field_validator("condition")(classmethod(lambda cls, v: None if v is None
+                                                     else _condition(v)))
+    _dl = field_validator("deadline", mode="before")(
+        classmethod(lambda cls, v: None if v is None else _duration(v)))
+
+    @model_validator(mode="after")
+    def _shape(self) -> Objective:
+        if (self.condition is None) == (not self.root_cause):
+            raise ValueError("give either condition or root_cause: true")
+        if self.kind == "maintain":
+            if self.root_cause:
+                raise ValueError("a root_cause objective is achieved, not maintained")
+            if conditions.parse(self.condition).hold_s:
+                raise ValueError("a maintain objective holds at every tick; 'for' makes no "
+                                 "sense there")
+        return self
+
+    @property
+    def effective_stage(self) -> str:
+        return self.stage or ("resolve" if self.root_cause else "mitigate")
+
+
+class RootCause(Strict):
+    summary: str = Field(min_length=1, description="hidden: the true cause, for the report")
+    match: str = Field(description="regex a correct declaration matches (case-insensitive)")
+    injects: list[str] = Field(default_factory=list, description="the injects that are it")
+
+    @field_validator("match")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return v
+
+
+class Remedy(Strict):
+    """A fix the participants can apply by name (`remedy NAME`): what it stands for in reality
+    (renewing a certificate, truncating a log) is in `summary`; what it does to the simulation
+    is stopping the named injects' faults and running engine commands."""
+
+    summary: str = Field(min_length=1)
+    stops: list[str] = Field(default_factory=list, description="injects whose faults it stops")
+    do: list[str] = Field(default_factory=list)
+
+    @field_validator("do", mode="before")
+    @classmethod
+    def _do(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("do")
+    @classmethod
+    def _do_lines(cls, v: list[str]) -> list[str]:
+        return [_command_line(x) for x in v]
+
+    @model_validator(mode="after")
+    def _something(self) -> Remedy:
+        if not (self.stops or self.do):
+            raise ValueError("a remedy needs stops or do")
+        return self
+
+
+class Expected(Strict):
+    """An expected remediation, matched against the commands the participants applied."""
+
+    match: str = Field(description="regex over command lines, e.g. '^(rollback|abort)'")
+    why: str = Field(min_length=1)
+
+    @field_validator("match")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return v
+
+
+class Scenario(Strict):
+    title: str = Field(min_length=1)
+    summary: str = Field(min_length=1, description="the briefing participants get")
+    facilitator_notes: str = Field(min_length=1, description="hidden from participants")
+    root_cause: RootCause
+    profile: str = Field(min_length=1, description="built-in name or path (relative to this "
+                                                   "file)")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="dotted profile "
+                                                                        "overrides")
+    seed: int | None = None
+    difficulty: Literal["easy", "medium", "hard"]
+    duration: float = Field(description="expected (and maximum) drill time")
+    warmup: float = Field(0.0, description="simulated time the estate runs before the drill "
+                                           "clock starts")
+    end_on_success: bool = Field(True, description="end once every achieve objective is met")
+    roles: list[Role] = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    contributing_factors: list[str] = Field(default_factory=list)
+    action_items: list[str] = Field(default_factory=list)
+    injects: list[Inject] = Field(min_length=1)
+    hints: list[Hint] = Field(default_factory=list)
+    objectives: list[Objective] = Field(min_length=1)
+    remedies: dict[str, Remedy] = Field(default_factory=dict)
+    expected: list[Expected] = Field(default_factory=list)
+    detection_events: list[str] = Field(
+        default_factory=list, description="event types that also count as detection (a "
+        "monitoring warning without an alert rule, e.g. kafka.consumer_lag)")
+
+    _d = field_validator("duration", mode="before")(classmethod(lambda cls, v: _duration(v)))
+    _w = field_validator("warmup", mode="before")(classmethod(lambda cls, v: _duration(v)))
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("a drill needs a positive duration")
+        return v
+
+    @field_validator("remedies")
+    @classmethod
+    def _remedy_names(cls, v: dict[str, Remedy]) -> dict[str, Remedy]:
+        for name in v:
+            if not re.fullmatch(_ID, str(name)):
+                raise ValueError(f"remedy name {name!r}: use lower-case words and hyphens")
+        return v
+
+    def inject(self, ident: str) -> Inject | None:
+        return next((i for i in self.injects if i.id == ident), None)
+
+    def first_incident(self) -> Inject | None:
+        return next((i for i in self.injects if i.is_incident), None)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class LoadedScenario:
+    """A validated scenario with where it came from (for its profile path and messages)."""
+
+    def __init__(self, scenario: Scenario, path: str, text: str):
+        self.scenario = scenario
+        self.path = path
+        self.text = text
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).stem
+
+    def load_profile(self):
+        from devsim_tui.config.loader import load_profile
+
+        return load_profile(self.profile_source(), overrides=self.scenario.overrides or None)
+
+    def profile_source(self) -> str:
+        ref = self.scenario.profile
+        from devsim_tui.config.loader import _looks_like_path
+
+        if _looks_like_path(ref) and not os.path.isabs(ref):
+            return str(Path(self.path).resolve().parent / ref)
+        return ref
+
+
+def drills_dir() -> Path:
+    """The shipped scenarios (`drills/` in a checkout, `_data/drills` in a wheel)."""
+    from devsim_tui.config.loader import builtin_data_dir
+
+    return builtin_data_dir("drills")
+
+
+def list_shipped() -> list[Path]:
+    return sorted(drills_dir().glob("*.yaml"))
+
+
+def resolve(name_or_path: str) -> str:
+    """A scenario file from a path, or the name of a shipped one (`tls-expiry`)."""
+    if name_or_path.endswith((".yaml", ".yml")) or os.sep in name_or_path or "/" in name_or_path:
+        return name_or_path
+    shipped = {p.stem: p for p in list_shipped()}
+    if name_or_path in shipped:
+        return str(shipped[name_or_path])
+    import difflib
+
+    close = difflib.get_close_matches(name_or_path, list(shipped), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise UserError(f"unknown drill '{name_or_path}'{hint} (`devsim-tui drill list` shows the "
+                    "shipped ones; or give a path to a .yaml file)")
+
+
+def load_scenario(path: str | os.PathLike[str], check_profile: bool = True) -> LoadedScenario:
+    """Read and validate a scenario file; ConfigError lists every problem with FILE:LINE."""
+    filename = os.fspath(path)
+    data, locator = load_yaml(filename)
+    text = Path(filename).read_text(encoding="utf-8")
+    return _finish(data, locator, filename, text, check_profile)
+
+
+def parse_scenario(text: str, filename: str, check_profile: bool = True) -> LoadedScenario:
+    """`load_scenario` for text held in memory (a recording carries its scenario's text)."""
+    data, locator = parse_yaml(text, filename)
+    return _finish(data, locator, filename, text, check_profile)
+
+
+def _finish(data: Any, locator: Locator, filename: str, text: str,
+            check_profile: bool) -> LoadedScenario:
+    scenario = validate(Scenario, data, locator, filename)
+    problems = _cross_check(scenario, locator, filename)
+    loaded = LoadedScenario(scenario, filename, text)
+    if not problems and check_profile:
+        problems = _profile_check(loaded, locator, filename)
+    if problems:
+        raise ConfigError(problems)
+    return loaded
+
+
+def _at(locator: Locator, filename: str, path: tuple) -> str:
+    where = locator.locate(path)
+    line = f":{where.line}" if where.line is not None else ""
+    return f"{filename}{line}: {format_path(path)}"
+
+
+def _cross_check(s: Scenario, locator: Locator, filename: str) -> list[str]:
+    problems: list[str] = []
+
+    def bad(path: tuple, message: str) -> None:
+        problems.append(f"{_at(locator, filename, path)}: {message}")
+
+    ids = [i.id for i in s.injects]
+    for section, items in (("injects", s.injects), ("hints", s.hints),
+                           ("objectives", s.objectives)):
+        seen: dict[str, int] = {}
+        for k, item in enumerate(items):
+            if item.id in seen:
+                bad((section, k, "id"), f"duplicate id '{item.id}' (first used by "
+                    f"{section}.{seen[item.id]})")
+            seen.setdefault(item.id, k)
+
+    def known(path: tuple, ref: str | None) -> None:
+        if ref is not None and ref not in ids:
+            import difflib
+
+            close = difflib.get_close_matches(ref, ids, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            bad(path, f"no inject '{ref}'{hint}")
+
+    for k, inj in enumerate(s.injects):
+        known(("injects", k, "after"), inj.after)
+        if inj.after == inj.id:
+            bad(("injects", k, "after"), "an inject cannot wait for itself")
+    for k, obj in enumerate(s.objectives):
+        known(("objectives", k, "after"), obj.after)
+        if obj.deadline is not None and obj.deadline > s.duration:
+            bad(("objectives", k, "deadline"), "deadline is after the end of the drill "
+                f"({obj.deadline:g}s > duration {s.duration:g}s)")
+    for k, ref in enumerate(s.root_cause.injects):
+        known(("root_cause", "injects", k), ref)
+    for name, remedy in s.remedies.items():
+        for k, ref in enumerate(remedy.stops):
+            known(("remedies", name, "stops", k), ref)
+    if any(o.root_cause for o in s.objectives) and not s.root_cause.match:
+        bad(("root_cause", "match"), "a root_cause objective needs a match pattern")
+    if s.first_incident() is None:
+        bad(("injects",), "no inject changes the estate (an incident needs `do` commands or "
+            "incident: true)")
+    order = {i: k for k, i in enumerate(ids)}
+    for k, inj in enumerate(s.injects):  # `after` must point backwards: no cycles, one pass
+        if inj.after in order and order[inj.after] > k:
+            bad(("injects", k, "after"), f"'{inj.after}' comes later in the list; list "
+                "injects in the order they can fire")
+    return problems
+
+
+def _profile_check(loaded: LoadedScenario, locator: Locator, filename: str) -> list[str]:
+    """Commands that parse but cannot work in this profile, caught before the drill starts."""
+    from devsim_tui.sim.chaos import CATALOGUE, Chaos
+
+    s = loaded.scenario
+    try:
+        profile = loaded.load_profile()
+    except UserError as exc:
+        return [f"{_at(locator, filename, ('profile',))}: {exc}"]
+    has_kafka = "kafka" in " ".join(profile.app.features).lower()
+    problems: list[str] = []
+
+    def check(path: tuple, line: str) -> None:
+        cmd = C.parse_line(line)
+        if not isinstance(cmd, Chaos):
+            return
+        ft = CATALOGUE[cmd.type]
+        if ft.needs == "cache" and not profile.cache.enabled:
+            problems.append(f"{_at(locator, filename, path)}: {ft.name} needs a cache; profile "
+                            f"'{profile.name}' has none")
+        if ft.needs == "kafka" and not has_kafka:
+            problems.append(f"{_at(locator, filename, path)}: {ft.name} needs Kafka; profile "
+                            f"'{profile.name}' has none")
+        if ft.name == "region-outage" and cmd.scope not in profile.app.regions:
+            problems.append(f"{_at(locator, filename, path)}: no region {cmd.scope!r} in "
+                            f"'{profile.name}' (regions: {', '.join(profile.app.regions)})")
+
+    for k, inj in enumerate(s.injects):
+        for j, line in enumerate(inj.do):
+            check(("injects", k, "do", j), line)
+    for name, remedy in s.remedies.items():
+        for j, line in enumerate(remedy.do):
+            check(("remedies", name, "do", j), line)
+    return problems

@@ -1,0 +1,264 @@
+"""Scoring a drill from its recording: the ground truth the engine wrote down.
+
+Definitions (all in drill time; the incident starts when the first incident inject fires):
+
+* detect: the first `alert.firing` (not a drill decoy) or `detector.finding` at or after the
+  incident start;
+* acknowledge: the first applied `ack-alert` at or after detection;
+* mitigate: when every mitigate-stage achieve objective was restored, i.e. the latest start of
+  the condition streak that met each (a `for 5m` objective is restored when the 5 minutes began);
+* resolve: the same over every achieve objective (root-cause declaration and fault stopped
+  included);
+* impact: error budget burned, requests failed and offered, writes lost (RPO) and events lost,
+  as differences between the drill's start and its end;
+* each participant action: its time, whether the engine applied it, whether it matches an
+  expected remediation, and its effect: "helped" if an objective condition that was false when
+  it applied became true within HELP_WINDOW_S and held for HOLD_S, "hurt" if one that was true
+  became false within HURT_WINDOW_S, else "no visible effect".
+
+Everything is computed from a `Recording`, so a live run and `drill report FILE` agree.
+Never imports the UI.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from devsim_tui.drill.controller import DECOY_SOURCE
+from devsim_tui.drill.recording import Recording
+from devsim_tui.drill.schema import LoadedScenario, parse_scenario
+
+HELP_WINDOW_S = 300.0
+HOLD_S = 60.0
+HURT_WINDOW_S = 120.0
+
+
+@dataclass
+class Result:
+    loaded: LoadedScenario
+    recording: Recording
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def score_session(session) -> Result:
+    return score_recording(session.recording, session.loaded)
+
+
+def score_recording(rec: Recording, loaded: LoadedScenario | None = None) -> Result:
+    head = rec.header
+    if loaded is None:
+        sc = head["scenario"]
+        loaded = parse_scenario(sc["text"], sc["path"], check_profile=False)
+    s = loaded.scenario
+    warm = float(head.get("warmup", 0.0))
+    events = rec.events()
+    dt = lambda t: None if t is None else round(float(t) - warm, 6)  # noqa: E731
+
+    def first(pred, after: float = -math.inf) -> dict | None:
+        return next((ev for ev in events if ev["t"] >= after - 1e-9 and pred(ev)), None)
+
+    started = first(lambda ev: ev["type"] == "drill.started")
+    ended = first(lambda ev: ev["type"] == "drill.ended")
+    injects = []
+    for ev in events:
+        if ev["type"] == "drill.inject":
+            d = ev["data"]
+            injects.append({"id": d["id"], "t": dt(ev["t"]), "how": d["how"],
+                            "incident": d["incident"], "commands": d["commands"],
+                            "message": d.get("says"), "decoy": d.get("decoy")})
+    failed_injects = [{"id": ev["data"]["id"], "t": dt(ev["t"]), "error": ev["message"]}
+                      for ev in events if ev["type"] == "drill.inject.failed"]
+    incident = next((i for i in injects if i["incident"]), None)
+    t0_abs = incident["t"] + warm if incident is not None else None
+
+    extra = set(s.detection_events)
+
+    def is_detection(ev: dict) -> bool:
+        return (ev["type"] == "alert.firing" and ev.get("data", {}).get("source")
+                != DECOY_SOURCE) or ev["type"] == "detector.finding" or ev["type"] in extra
+
+    detection = first(is_detection, t0_abs) if t0_abs is not None else None
+    ack = None
+    if detection is not None:
+        ack = first(lambda ev: ev["type"] == "command.applied"
+                    and ev.get("data", {}).get("command") == "ack-alert", detection["t"])
+
+    objectives = {o.id: {"id": o.id, "title": o.title, "kind": o.kind,
+                         "stage": o.effective_stage, "status": "pending", "met_t": None,
+                         "restored_t": None, "failed_t": None, "reason": None}
+                  for o in s.objectives}
+    for ev in events:
+        d = ev.get("data", {})
+        if ev["type"] == "drill.objective.met" and d.get("id") in objectives:
+            o = objectives[d["id"]]
+            o.update(status="met", met_t=d["met"], restored_t=d["since"])
+        elif ev["type"] == "drill.objective.failed" and d.get("id") in objectives:
+            o = objectives[d["id"]]
+            o.update(status="failed", failed_t=dt(ev["t"]), reason=d.get("reason"))
+
+    def phase(stages: tuple[str, ...]) -> float | None:
+        group = [o for o in objectives.values() if o["kind"] == "achieve"
+                 and o["stage"] in stages]
+        if not group or any(o["status"] != "met" for o in group):
+            return None
+        return max(o["restored_t"] for o in group)
+
+    t_inc = incident["t"] if incident is not None else None
+
+    def rel(t: float | None) -> float | None:
+        return None if t is None or t_inc is None else round(t - t_inc, 6)
+
+    mitigated, resolved = phase(("mitigate",)), phase(("mitigate", "resolve"))
+    timings = {
+        "incident_start": t_inc,
+        "detected": dt(detection["t"]) if detection else None,
+        "detected_by": (detection["message"] if detection else None),
+        "acknowledged": dt(ack["t"]) if ack else None,
+        "mitigated": mitigated, "resolved": resolved,
+    }
+    timings.update({
+        "time_to_detect": rel(timings["detected"]),
+        "time_to_acknowledge": rel(timings["acknowledged"]),
+        "ack_after_detect": (round(timings["acknowledged"] - timings["detected"], 6)
+                             if ack and detection else None),
+        "time_to_mitigate": rel(mitigated), "time_to_resolve": rel(resolved),
+    })
+
+    # Impact: metric differences between the drill's start and its end.
+    start_idx = 0
+    if started is not None:
+        start_idx = next((k for k, tk in enumerate(rec.ticks) if tk["t"] >= started["t"]), 0)
+
+    def delta(name: str) -> float | None:
+        if not rec.ticks:
+            return None
+        _, v = rec.series(name)
+        a, b = v[start_idx], v[-1]
+        if np.isnan(a) or np.isnan(b):
+            return None
+        return float(b - a)
+
+    def peak(name: str, fn=np.nanmax) -> float | None:
+        if not rec.ticks:
+            return None
+        _, v = rec.series(name)
+        v = v[start_idx:]
+        return float(fn(v)) if np.isfinite(v).any() else None
+
+    impact = {
+        "error_budget_burned": delta("error_budget_burned"),
+        "requests_failed": delta("failed_total"),
+        "requests_offered": delta("offered_total"),
+        "writes_lost": delta("lost_writes"),
+        "events_lost": delta("lost_events"),
+        "peak_p99_ms": peak("p99_ms"), "peak_error_rate": peak("error_rate"),
+        "min_ready": peak("ready", np.nanmin),
+        "max_replication_lag_s": peak("db_max_lag_s"),
+        "max_consumer_lag_s": peak("consumer_lag_s"),
+    }
+
+    actions = _actions(rec, s, warm, objectives)
+    hints = [{"id": ev["data"]["id"], "t": dt(ev["t"]), "how": ev["data"]["how"],
+              "text": ev["data"]["text"]} for ev in events if ev["type"] == "drill.hint"]
+    declarations = [{"t": dt(ev["t"]), "text": ev["data"]["text"],
+                     "correct": ev["data"]["correct"]}
+                    for ev in events if ev["type"].startswith("drill.root_cause.")]
+    expected = []
+    for x in s.expected:
+        pat = re.compile(x.match, re.IGNORECASE)
+        hit = next((a for a in actions if a["applied"] and pat.search(a["line"])), None)
+        expected.append({"match": x.match, "why": x.why, "done": hit is not None,
+                         "t": hit["t"] if hit else None})
+    alerts = [{"t": dt(ev["t"]), "alert": ev["data"].get("alert"),
+               "severity": ev["severity"], "decoy": ev["data"].get("source") == DECOY_SOURCE,
+               "message": ev["message"]}
+              for ev in events if ev["type"] == "alert.firing" and ev["t"] >= warm - 1e-9]
+    met = sum(1 for o in objectives.values() if o["status"] == "met")
+    data = {
+        "scenario": {"name": loaded.name, "title": s.title, "profile": s.profile,
+                     "difficulty": s.difficulty, "duration": s.duration},
+        "seed": head.get("seed"),
+        "complete": rec.complete,
+        "ended": {"t": dt(ended["t"]) if ended else (dt(rec.ticks[-1]["t"]) if rec.ticks
+                                                      else None),
+                  "reason": ended["data"]["reason"] if ended else
+                  (rec.end or {}).get("reason", "recording cut short")},
+        "injects": injects, "failed_injects": failed_injects,
+        "timings": timings, "impact": impact,
+        "objectives": list(objectives.values()),
+        "objectives_met": met, "objectives_total": len(objectives),
+        "actions": actions, "expected": expected, "hints": hints,
+        "root_cause_declarations": declarations, "alerts": alerts,
+    }
+    return Result(loaded, rec, data)
+
+
+def _actions(rec: Recording, s, warm: float, objectives: dict) -> list[dict[str, Any]]:
+    """Participant and facilitator commands with their outcome and effect."""
+    bits_t = np.array([tk["t"] for tk in rec.ticks], dtype=float)
+    bits = [tk["o"] for tk in rec.ticks]
+    kinds = [o.kind for o in s.objectives]
+    tick_s = float(rec.header.get("tick_seconds", 1.0))
+    out = []
+    for k, tk in enumerate(rec.ticks):
+        cmds = tk.get("c", ())
+        if not cmds:
+            continue
+        used: set[int] = set()
+        evs = tk.get("e", [])
+        for c in cmds:
+            # The engine emits one command.applied/rejected per command, in the order applied.
+            outcome = None
+            for j, ev in enumerate(evs):
+                if j in used or ev["type"] not in ("command.applied", "command.rejected"):
+                    continue
+                if ev.get("data", {}).get("command") in (c["name"], None):
+                    used.add(j)
+                    outcome = ev
+                    break
+            applied = outcome is not None and outcome["type"] == "command.applied"
+            t = tk["t"] - tick_s  # applied at the tick's start boundary, stamped with that time
+            line = " ".join([c["name"]] + [_arg(v) for v in c["args"].values()])
+            out.append({"t": round(t - warm, 6), "line": line, "by": c.get("by"),
+                        "applied": applied,
+                        "result": outcome["message"] if outcome is not None else None,
+                        "effect": "rejected", "_k": k})
+    # Credit goes to the latest action before a recovery: an earlier one helped only if the
+    # recovery came before the next action.
+    ks = [a["_k"] for a in out if a["applied"]]
+    for a in out:
+        k = a.pop("_k")
+        if a["applied"]:
+            later = [x for x in ks if x > k]
+            a["effect"] = _effect(bits_t, bits, k, kinds, later[0] if later else len(bits))
+    return out
+
+
+def _arg(v: Any) -> str:
+    text = str(v)
+    return f'"{text}"' if " " in text else text
+
+
+def _effect(ts: np.ndarray, bits: list[str], k: int, kinds: list[str], next_k: int) -> str:
+    before = bits[k - 1] if k > 0 else bits[k]
+    t0 = ts[k]
+    window = [j for j in range(k, min(next_k, len(bits))) if ts[j] - t0 <= HELP_WINDOW_S]
+    for i, b in enumerate(before):
+        if b == "1" or kinds[i] == "maintain":
+            continue
+        j = next((j for j in window if bits[j][i] == "1"), None)
+        if j is None:
+            continue
+        held = [bits[m][i] for m in range(j, len(bits)) if ts[m] - ts[j] <= HOLD_S]
+        if all(x == "1" for x in held):
+            return "helped"
+    for i, b in enumerate(before):
+        if b == "1" and any(bits[j][i] == "0" for j in range(k, len(bits))
+                            if ts[j] - t0 <= HURT_WINDOW_S):
+            return "hurt"
+    return "no visible effect"
