@@ -173,11 +173,9 @@ class DrillController:
 
     def _run_line(self, line: str) -> str | None:
         """Apply an engine command now; returns its rejection, if any."""
-        before = self.engine.events.last_seq
-        # The engine's own dispatcher (not `submit`, which would apply it a tick later): the drill
-        # is part of the world's timeline, see the module docstring.
-        self.engine._apply(C.parse_line(line))
-        events = self.engine.events.since(before)
+        # Applied now (not `submit`, which would apply it a tick later): the drill is part of
+        # the world's timeline, see the module docstring.
+        events = self.engine.apply_now(C.parse_line(line))
         if events:
             self.hidden_seqs.append((events[0].seq, events[-1].seq))
         rejected = [e for e in events if e.type == "command.rejected"]
@@ -447,9 +445,7 @@ def attach(engine: Engine, loaded: LoadedScenario) -> DrillController:
     controller's effects of the tick). Controllers are normally built from the global factory
     list; a drill belongs to one engine only, so it joins this engine's list directly."""
     ctl = DrillController(engine, loaded)
-    engine.controllers.append(ctl)
-    for cls in ctl.commands:
-        engine._handlers[cls] = ctl  # the dispatcher's table, keyed by command type
+    engine.attach(ctl)
     return ctl
 
 

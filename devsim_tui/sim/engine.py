@@ -119,6 +119,20 @@ class Engine:
         else:
             self._queue.append(command)
 
+    def attach(self, controller: Any) -> None:
+        """Add a controller to this engine only (a drill belongs to one world), after the
+        built-in ones so it sees their effects of each tick."""
+        self.controllers.append(controller)
+        for cls in controller.commands:
+            self._handlers[cls] = controller
+
+    def apply_now(self, command: C.Command) -> tuple[Event, ...]:
+        """Apply a command at the current instant, not at the next tick boundary (a scripted
+        inject that is part of the world's own timeline); returns the events it caused."""
+        before = self.events.last_seq
+        self._apply(command)
+        return tuple(self.events.since(before))
+
     def submit_line(self, line: str) -> None:
         """Queue a `:` command line; a bad line becomes a `command.rejected` event."""
         try:

@@ -30,13 +30,26 @@ from devsim_tui.ui.confirm import ConfirmScreen
 from devsim_tui.ui.database import DatabasePane, KeyedTable
 from devsim_tui.ui.detail import DetailScreen
 from devsim_tui.ui.events import EventLog
-from devsim_tui.ui.format import SPEEDS, WINDOWS, next_speed
+from devsim_tui.ui.format import SPEEDS, WINDOWS, next_speed, sim_clock
 from devsim_tui.ui.header import HeaderBar
 from devsim_tui.ui.help import HelpScreen
 from devsim_tui.ui.metrics import MetricsPane, metrics_for
+from devsim_tui.ui.operations import (
+    OperationsPane, chaos_arguments, chaos_types, deploy_arguments, fault_ids, faults_of,
+    rollback_arguments,
+)
 from devsim_tui.ui.palette import ControlRoomCommands
 from devsim_tui.ui.servers import ServersTable
 
+#: Engine events shown as toasts: type -> (title, toast severity).
+TOASTS = {"notify.console": ("notification", "information"),
+          "notify.ai-analysis": ("AI analysis", "information"),
+          "notify.failed": ("notification failed", "error"),
+          "notify.dropped": ("notification dropped", "error")}
+MAX_TOASTS = 3  # per frame
+#: Commands whose palette entries come from the snapshot (versions, faults, alerts).
+OPERATIONS_COMMANDS = ("deploy", "rollback", "promote", "chaos", "chaos-stop", "silence",
+                       "unsilence")
 REFRESH_HZ = 5.0  # frames per second at most (STYLE: 4-10 Hz)
 SLICE_S = 0.03  # engine time per driver callback at finite speeds
 MAX_SLICE_S = 0.05  # engine time per driver callback at `max`
@@ -51,6 +64,12 @@ UI_COMMANDS: dict[str, tuple[str, str]] = {
     "help": ("", "Show keys and commands"),
     "quit": ("", "Leave the control room"),
 }
+
+
+def hurts_here(cmd: C.Command) -> bool:
+    """`chaos-stop all` is harmless to the engine, but as the emergency stop it ends every fault
+    at once (a drill's too), so the control room asks first."""
+    return cmd.name == "chaos-stop" and cmd.args().get("id") == "all"
 
 
 class Pane(Vertical):
@@ -103,6 +122,7 @@ class ControlRoomApp(App[int]):
         Binding("3", "focus_pane(3)", "Focus metrics pane", show=False),
         Binding("4", "focus_pane(4)", "Focus alerts pane", show=False),
         Binding("5", "focus_pane(5)", "Focus events pane", show=False),
+        Binding("6", "focus_pane(6)", "Focus operations pane", show=False),
         Binding("right_square_bracket", "scale(1)", "Scale up", key_display="]", show=False),
         Binding("left_square_bracket", "scale(-1)", "Scale down", key_display="[", show=False),
         Binding("b", "backup", "Backup", show=False),
@@ -110,10 +130,19 @@ class ControlRoomApp(App[int]):
         Binding("x", "crash", "Crash selected DB node", show=False),
         Binding("r", "restart", "Restart selected DB node", show=False),
         Binding("a", "ack", "Ack alerts", show=False),
+        Binding("s", "silence", "Silence the selected alert for 1h (again: unsilence)",
+                show=False),
+        Binding("d", "deploy", "Deploy a version (or bad:KIND)", show=False),
+        Binding("R", "rollback", "Roll back the release (asks first)", show=False),
+        Binding("P", "promote", "Promote the canary past its pause or step", show=False),
+        Binding("A", "abort_rollout", "Abort the rollout (asks first)", show=False),
+        Binding("c", "chaos", "Inject a chaos fault", show=False),
+        Binding("exclamation_mark", "chaos_stop_all", "Emergency stop: revert every fault",
+                key_display="!", show=False),
         Binding("enter", "details", "Details of the selected server or node", show=False),
     ]
 
-    PANES = ("servers", "database", "metrics", "alerts", "events")
+    PANES = ("servers", "database", "metrics", "alerts", "events", "operations")
 
     def __init__(self, world, *, theme: str | None = None, no_confirm: bool = False,
                  config_dir: Path | None = None, refresh_hz: float = REFRESH_HZ,
@@ -140,6 +169,7 @@ class ControlRoomApp(App[int]):
         self._chunk = 1
         self._drawn: tuple | None = None
         self._start_hour = self.profile.simulation.start_hour
+        self._toast_after = world.snapshot().last_event_seq  # no toasts for what came before
         self._setup_themes()
 
     # ------------------------------------------------------------------ layout
@@ -155,6 +185,9 @@ class ControlRoomApp(App[int]):
                     yield ServersTable(self.profile.slo.p99_latency_ms, id="servers")
                 with Pane(id="database-pane", classes="pane"):
                     yield DatabasePane(snap.cache is not None, id="database")
+                with Pane(id="operations-pane", classes="pane"):
+                    yield OperationsPane(lambda t: sim_clock(self._start_hour, t),
+                                         id="operations")
             with Vertical(id="right"):
                 with Pane(id="metrics-pane", classes="pane"):
                     yield MetricsPane(id="metrics")
@@ -176,7 +209,7 @@ class ControlRoomApp(App[int]):
         if self._theme_warning:
             self.notify(self._theme_warning, severity="warning")
         titles = {"servers": "1 Servers", "database": "2 Database", "metrics": "3 Metrics",
-                  "alerts": "4 Alerts", "events": "5 Events"}
+                  "alerts": "4 Alerts", "events": "5 Events", "operations": "6 Operations"}
         for key, title in titles.items():
             self.query_one(f"#{key}-pane").border_title = title
         self._set_servers_subtitle()
@@ -339,7 +372,23 @@ class ControlRoomApp(App[int]):
         if self._visible("alerts"):
             firing, pending = self.query_one(AlertsTable).show(snap)
             self._subtitle("alerts", f"{firing} firing · {pending} pending")
-        self.query_one(EventLog).pull(self.world, self._visible("events"))
+        if self._visible("operations"):
+            self._subtitle("operations", self.query_one(OperationsPane).show(snap))
+        new = self.query_one(EventLog).pull(self.world, self._visible("events"))
+        if new:
+            self._toast(new)
+
+    def _toast(self, events: list) -> None:
+        """Notifications the engine routed to the console / AI analysis, and failed deliveries."""
+        fresh = [ev for ev in events if ev.seq > self._toast_after and ev.type in TOASTS]
+        if not fresh:
+            return
+        self._toast_after = events[-1].seq
+        for ev in fresh[-MAX_TOASTS:]:  # at max speed a burst must not bury the screen
+            title, severity = TOASTS[ev.type]
+            if severity == "information" and ev.severity in ("critical", "error"):
+                severity = "warning"
+            self.notify(ev.message, title=title, severity=severity, timeout=8)
 
     def _set_servers_subtitle(self, total: int | None = None) -> None:
         table = self.query_one(ServersTable)
@@ -359,7 +408,7 @@ class ControlRoomApp(App[int]):
     def needs_confirm(self, cmd: C.Command) -> bool:
         if self.no_confirm:
             return False
-        return bool(cmd.hurts or getattr(cmd, "hurts_now", False))
+        return bool(cmd.hurts or getattr(cmd, "hurts_now", False) or hurts_here(cmd))
 
     def refuse(self, what: str) -> None:
         """Tell an observer that `what` was not done (and nothing reached the world)."""
@@ -446,9 +495,14 @@ class ControlRoomApp(App[int]):
     def _command_names(self) -> list[str]:
         return command_names(list(UI_COMMANDS))
 
-    def _arguments(self, command: str) -> list[str]:
+    def _arguments(self, command: str, before: list[str] | tuple[str, ...] = ()) -> list[str]:
         snap = self.world.snapshot()
         nodes = [n.name for n in snap.db]
+        if command == "chaos":
+            return chaos_arguments(snap, list(before))
+        if command == "silence" and before:
+            return ["1h", "30m", "2h", "4h", "15m"] if len(before) == 1 else []
+        active = [a for a in snap.alerts if a.state != "resolved"]
         return {
             "theme": self._theme_names,
             "window": list(WINDOWS),
@@ -460,6 +514,13 @@ class ControlRoomApp(App[int]):
             "restart-node": nodes,
             "backup": nodes,
             "ack-alert": ["all", *[a.name for a in snap.alerts if a.state == "firing"]],
+            "silence": ["all", *dict.fromkeys([a.name for a in active] + [a.id for a in active])],
+            "unsilence": ["all", *[a.name for a in snap.alerts
+                                   if a.silenced_until is not None and a.silenced_until > snap.t]],
+            "deploy": deploy_arguments(snap),
+            "rollback": rollback_arguments(snap),
+            "promote": ["full"],
+            "chaos-stop": fault_ids(snap),
         }.get(command, [])
 
     def palette_entries(self) -> list[tuple[str, str, Any]]:
@@ -472,6 +533,9 @@ class ControlRoomApp(App[int]):
 
         def action(name: str):
             return lambda: self.run_action(name)
+
+        def prefill(text: str):
+            return lambda: self.open_command_line(text)
 
         for name, cls in C.COMMANDS.items():
             if name == "set-speed":
@@ -494,11 +558,15 @@ class ControlRoomApp(App[int]):
                 if name != "ack-alert":
                     for n in snap.db:
                         out.append((f"{name} {n.name}", cls.summary, line(f"{name} {n.name}")))
-            elif cls.positional:
+            elif name in ("restart-node", "crash-node"):
                 for n in snap.db:
                     out.append((f"{name} {n.name}", cls.summary, line(f"{name} {n.name}")))
                 if name == "crash-node":
                     out.append(("crash-node primary", cls.summary, line("crash-node primary")))
+            elif name in OPERATIONS_COMMANDS:
+                out += self._operations_entries(name, cls.summary, snap, line, prefill)
+            elif cls.positional:
+                out.append((f"{name} …", cls.summary, prefill(f"{name} ")))
             else:
                 out.append((name, cls.summary, line(name)))
         for theme in self._theme_names:
@@ -514,6 +582,35 @@ class ControlRoomApp(App[int]):
         for i, pane in enumerate(self.PANES, 1):
             out.append((f"focus {pane} pane", f"key {i}", action(f"focus_pane({i})")))
         out.append(("quit", "leave the control room", action("quit")))
+        return out
+
+    def _operations_entries(self, name: str, summary: str, snap: Snapshot, line, prefill
+                            ) -> list[tuple[str, str, Any]]:
+        """Palette entries of the release, chaos and silence commands (built from the snapshot)."""
+        out: list[tuple[str, str, Any]] = []
+        if name == "deploy":
+            out.append(("deploy a version…", summary, prefill("deploy ")))
+            out += [(f"deploy {v}", summary, line(f"deploy {v}"))
+                    for v in deploy_arguments(snap) if v.startswith("bad:")]
+        elif name == "rollback":
+            out.append(("rollback (previous revision)", summary, line("rollback")))
+            out.append(("rollback to…", summary, prefill("rollback ")))
+        elif name == "promote":
+            out.append(("promote (next canary step)", summary, line("promote")))
+            out.append(("promote full", summary, line("promote full")))
+        elif name == "chaos":
+            out.append(("chaos: inject a fault…", summary, prefill("chaos ")))
+            out += [(f"chaos {t}", summary, line(f"chaos {t}")) for t in chaos_types()]
+        elif name == "chaos-stop":
+            out.append(("chaos-stop all (emergency stop)", summary, line("chaos-stop all")))
+            out += [(f"chaos-stop {f.get('id')} ({f.get('type')})", summary,
+                     line(f"chaos-stop {f.get('id')}")) for f in faults_of(snap)]
+        elif name == "silence":
+            out.append(("silence…", summary, prefill("silence ")))
+            names = dict.fromkeys(a.name for a in snap.alerts if a.state != "resolved")
+            out += [(f"silence {n} 1h", summary, line(f"silence {n} 1h")) for n in names]
+        elif name == "unsilence":
+            out.append(("unsilence all", summary, line("unsilence all")))
         return out
 
     # ------------------------------------------------------------------ actions
@@ -611,7 +708,8 @@ class ControlRoomApp(App[int]):
         self.draw(force=True)
 
     def action_focus_pane(self, n: int) -> None:
-        targets = {1: "#servers", 2: "#db-table", 3: "#metrics", 4: "#alerts", 5: "#events"}
+        targets = {1: "#servers", 2: "#db-table", 3: "#metrics", 4: "#alerts", 5: "#events",
+                   6: "#faults-table"}
         if self.screen.maximized is not None:
             self.screen.minimize()
         self.query_one(targets[n]).focus()
@@ -649,6 +747,38 @@ class ControlRoomApp(App[int]):
 
     def action_ack(self) -> None:
         self.submit(C.AckAlert(alert="all"))
+
+    def action_silence(self) -> None:
+        """Silence the selected alert's instance for 1h, or end its silence if it has one."""
+        table = self.query_one(AlertsTable)
+        key = table.selected_key if self.focused is table else None
+        snap = self.world.snapshot()
+        alert = next((a for a in snap.alerts if a.id == key), None)
+        if alert is None:
+            self.notify("select an alert first (4, then arrows)", severity="warning")
+            return
+        if alert.silenced_until is not None and alert.silenced_until > snap.t:
+            self.submit(C.Unsilence(alert=alert.id))
+        else:
+            self.submit(C.Silence(alert=alert.id, duration="1h"))
+
+    def action_deploy(self) -> None:
+        self.open_command_line("deploy ")
+
+    def action_rollback(self) -> None:
+        self.submit(C.build("rollback"))
+
+    def action_promote(self) -> None:
+        self.submit(C.build("promote"))
+
+    def action_abort_rollout(self) -> None:
+        self.submit(C.build("abort"))
+
+    def action_chaos(self) -> None:
+        self.open_command_line("chaos ")
+
+    def action_chaos_stop_all(self) -> None:
+        self.submit(C.build("chaos-stop", {"id": "all"}))
 
     def action_details(self) -> None:
         focused = self.focused

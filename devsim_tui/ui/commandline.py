@@ -1,8 +1,9 @@
 """The `:` command line and its completion over command names and their arguments.
 
 Completion knows the engine's commands (`COMMANDS` and aliases), the UI's own commands, and for
-arguments: database node names, theme names, speeds, windows and alert ids, all read from the
-latest snapshot through a callback (no engine internals).
+arguments: database node names, theme names, speeds, windows, alert names and ids, versions,
+fault ids and, word by word, a chaos fault's type, scope, duration and intensity, all read from
+the latest snapshot through a callback (no engine internals).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class CommandSuggester(Suggester):
     """Suggest the first command or argument that starts with what was typed."""
 
     def __init__(self, names: Callable[[], list[str]],
-                 arguments: Callable[[str], list[str]]) -> None:
+                 arguments: Callable[[str, list[str]], list[str]]) -> None:
         super().__init__(use_cache=False, case_sensitive=False)
         self.names = names
         self.arguments = arguments
@@ -37,7 +38,8 @@ class CommandSuggester(Suggester):
             return None
         command = ALIASES.get(words[0], words[0])
         partial = words[-1]
-        for arg in self.arguments(command):
+        # The words already typed decide what comes next (chaos TYPE, then its scopes...).
+        for arg in self.arguments(command, words[1:-1]):
             if arg.startswith(partial) and arg != partial:
                 return prefix + " ".join(words[:-1] + [arg])
         return None
@@ -62,6 +64,12 @@ class CommandLine(Input):
 
     class Closed(Message):
         pass
+
+    def __init__(self, *args, **kwargs) -> None:
+        # Keys and the palette open the line prefilled ("chaos ", "deploy "): typing must add
+        # to that text, not replace it, so focusing never selects it.
+        kwargs.setdefault("select_on_focus", False)
+        super().__init__(*args, **kwargs)
 
     def action_close(self) -> None:
         self.post_message(self.Closed())

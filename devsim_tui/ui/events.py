@@ -57,14 +57,27 @@ class EventLog(RichLog):
                 **{s: st(f"events--{s}") for s in
                    ("debug", "info", "warning", "error", "critical")}}
 
-    def pull(self, world, visible: bool) -> None:
-        """Fetch events newer than the last seen; write them if the log is on screen."""
-        new = world.events_since(self.last_seq)
+    def pull(self, world, visible: bool) -> list[Event]:
+        """Fetch events newer than the last seen; write them if the log is on screen.
+
+        Returns every new event (before the subject filter), so the app can react to some
+        (toasts) without asking the world a second time.
+        """
+        fetched = new = world.events_since(self.last_seq)
         if new:
             self.last_seq = new[-1].seq
             if self.subject is not None:
                 new = [ev for ev in new if concerns(ev, self.subject)]
             self._backlog.extend(new)
+        self._flush(visible)
+        return fetched
+
+    def note(self, ev: Event, visible: bool) -> None:
+        """Add a line that does not come from the world (the MQTT link's state changes)."""
+        self._backlog.append(ev)
+        self._flush(visible)
+
+    def _flush(self, visible: bool) -> None:
         if visible and self._backlog:
             styles = self._styles()
             for ev in self._backlog:

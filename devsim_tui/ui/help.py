@@ -19,11 +19,16 @@ from textual.widgets import Static
 from devsim_tui.sim.commands import ALIASES, COMMANDS
 
 
+#: Commands that ask for confirmation only with some arguments (see app.needs_confirm).
+ASKS_SOMETIMES = {"scale": "scaling to 0", "deploy": "a bad:KIND release",
+                  "code-change": "a kind other than good", "chaos-stop": "'all'"}
+
+
 def key_label(key: str) -> str:
     names = {"space": "space", "question_mark": "?", "full_stop": ".", "plus": "+",
              "minus": "-", "colon": ":", "slash": "/", "escape": "esc", "enter": "enter",
              "left_square_bracket": "[", "right_square_bracket": "]", "ctrl+p": "ctrl+p",
-             "ctrl+c": "ctrl+c"}
+             "ctrl+c": "ctrl+c", "exclamation_mark": "!"}
     return ", ".join(names.get(k.strip(), k.strip()) for k in key.split(","))
 
 
@@ -52,9 +57,9 @@ def command_rows(ui_commands: dict[str, tuple[str, str]]) -> list[tuple[str, str
         note = cls.summary
         if aliases.get(name):
             note += f" (alias: {', '.join(sorted(aliases[name]))})"
-        hurts = "confirm" if cls.hurts or name == "scale" else ""
-        if name == "scale":
-            note += "; scaling to 0 asks for confirmation"
+        hurts = "confirm" if cls.hurts or name in ASKS_SOMETIMES else ""
+        if name in ASKS_SOMETIMES:
+            note += f"; {ASKS_SOMETIMES[name]} asks for confirmation"
         rows.append((usage, note, hurts))
     for name, (args, summary) in ui_commands.items():
         rows.append((f":{name}" + (f" {args}" if args else ""), summary, "ui"))

@@ -3,6 +3,10 @@
 Series come from `world.series(name, n)`; a long window is downsampled to the sparkline width
 (max per bucket for load and latency, so a spike never disappears; mean for ratios). The drawing
 is a pure renderable (`MetricLine`); this widget only picks data and styles.
+
+A metric the engine's anomaly detector currently finds anomalous (its signal in
+`extensions["AnomalyController"]["anomalous"]`, mapped to a series by `["series_of"]`) gets its
+label in the anomaly style and a ◆ before its value.
 """
 
 from __future__ import annotations
@@ -60,6 +64,31 @@ def metrics_for(snap: Snapshot, slo_p99_ms: float) -> list[Metric]:
     return out
 
 
+ANOMALY_MARK = "◆"
+
+
+def anomalous_series(snap: Snapshot) -> dict[str, float]:
+    """Estate-wide series the detector flags now: series name -> worst score.
+
+    Signals about one database node are left out (this pane shows the estate's aggregates);
+    the cache's signals map to the `cache_*` series.
+    """
+    det = snap.extensions.get("AnomalyController") or {}
+    flagged = det.get("anomalous") or {}
+    if not flagged:
+        return {}
+    series_of = det.get("series_of") or {}
+    nodes = {n.name for n in snap.db}
+    out: dict[str, float] = {}
+    for signal, score in flagged.items():
+        component, metric = (list(series_of.get(signal) or ()) + [None, None])[:2]
+        if metric is None or component in nodes:
+            continue
+        name = f"cache_{metric}" if component == "cache" else metric
+        out[name] = max(out.get(name, 0.0), float(score))
+    return out
+
+
 def level_of(metric: Metric, value: float) -> str:
     if not np.isfinite(value) or metric.warn is None:
         return "ok"
@@ -72,7 +101,7 @@ class MetricsPane(Widget, can_focus=True):
     """Sparklines of the estate's aggregates, one per line."""
 
     COMPONENT_CLASSES = {"metrics--label", "metrics--spark", "metrics--value", "metrics--dim",
-                         "metrics--warn", "metrics--bad"}
+                         "metrics--warn", "metrics--bad", "metrics--anomaly"}
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -84,6 +113,10 @@ class MetricsPane(Widget, can_focus=True):
         styles = SparkStyles(label=st("metrics--label"), spark=st("metrics--spark"),
                              value=st("metrics--value"), dim=st("metrics--dim"),
                              warn=st("metrics--warn"), bad=st("metrics--bad"))
+        flagged = anomalous_series(snap)
+        marked = SparkStyles(label=st("metrics--anomaly"), spark=styles.spark,
+                             value=styles.value, dim=styles.dim, warn=styles.warn,
+                             bad=st("metrics--anomaly")) if flagged else styles
         lines = []
         for m in metrics_for(snap, slo_p99_ms):
             data = world.series(m.series[0], ticks)
@@ -93,9 +126,15 @@ class MetricsPane(Widget, can_focus=True):
             current = float(finite[-1]) if len(finite) else float("nan")
             low = m.fmt(float(finite.min())) if len(finite) else "-"
             high = m.fmt(float(finite.max())) if len(finite) else "-"
-            lines.append(MetricLine(m.label, data, m.fmt(current) if len(finite) else "-",
-                                    low, high, styles, level_of(m, current), how=m.how,
-                                    floor=m.floor, ceiling=m.ceiling))
+            value = m.fmt(current) if len(finite) else "-"
+            if any(name in flagged for name in m.series):
+                lines.append(MetricLine(m.label, data, f"{ANOMALY_MARK} {value}", low, high,
+                                        marked, "bad", how=m.how, floor=m.floor,
+                                        ceiling=m.ceiling))
+                continue
+            lines.append(MetricLine(m.label, data, value, low, high, styles,
+                                    level_of(m, current), how=m.how, floor=m.floor,
+                                    ceiling=m.ceiling))
         width = max(len(f"{line.low}..{line.high}") for line in lines)
         for line in lines:
             line.minmax_width = width
