@@ -9,7 +9,9 @@ from rich.text import Text
 
 from devsim_tui.ui.format import age, downsample, next_speed, si, sim_clock, speed_label
 from devsim_tui.ui.renderables import FitLine, spark_rows
-from devsim_tui.ui.servers import compile_filter, filter_mask, sort_order
+from devsim_tui.ui.servers import (
+    compile_filter, faulted_mask, filter_mask, fit_widths, rollout_version, sort_order,
+)
 
 
 def test_speed_ladder():
@@ -101,3 +103,36 @@ async def test_servers_table_with_1000_servers_updates_what_is_visible(make_app,
         snap = app.world.snapshot()
         i = snap.fleet.index_of(last)
         assert str(table.get_row(last)[4]) == f"{round(float(snap.fleet.cpu[i]) * 100)}%"
+
+
+def test_fault_badges_rollout_and_fitted_widths(world_factory):
+    snap = world_factory("production", ticks=5).snapshot()
+    assert not faulted_mask(snap).any() and rollout_version(snap) is None
+    snap.extensions["ChaosController"] = {"faulted_servers": ["web-003", "web-010"]}
+    snap.extensions["ReleaseController"] = {"rollout": {"version": "v9.9.9"}}
+    assert [snap.fleet.names[i] for i in np.flatnonzero(faulted_mask(snap))] == [
+        "web-003", "web-010"]
+    assert rollout_version(snap) == "v9.9.9"
+    first = [snap.fleet.names[i] for i in sort_order(snap, "fault", True)[:2]]
+    assert first == ["web-003", "web-010"]
+    wide, gap = fit_widths(snap, 200)
+    narrow, narrow_gap = fit_widths(snap, 60)
+    assert gap == 2 and narrow_gap == 1 and sum(narrow) < sum(wide)
+    assert narrow[4:] == wide[4:]  # numbers never shrink
+
+
+async def test_cursor_follows_its_server_when_rows_reorder(make_app, settle):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        from devsim_tui.ui.servers import ServersTable
+
+        table = app.query_one(ServersTable)
+        await pilot.press("down", "down")
+        assert table.selected_name == "web-003"
+        await pilot.press("O")  # reverse: web-003 moves from row 2 to row 13
+        await pilot.pause()
+        assert table.selected_name == "web-003" and table.cursor_row == 13
+        await pilot.press("slash", *"00[2-4]$", "enter")
+        await pilot.pause()
+        assert table.selected_name == "web-003" and table.row_count == 3

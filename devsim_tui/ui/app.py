@@ -14,11 +14,14 @@ import argparse
 import shlex
 import time
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
@@ -38,7 +41,6 @@ from devsim_tui.ui.operations import (
     OperationsPane, chaos_arguments, chaos_types, deploy_arguments, fault_ids, faults_of,
     rollback_arguments,
 )
-from devsim_tui.ui.palette import ControlRoomCommands
 from devsim_tui.ui.servers import ServersTable
 
 #: Engine events shown as toasts: type -> (title, toast severity).
@@ -72,6 +74,23 @@ def hurts_here(cmd: C.Command) -> bool:
     return cmd.name == "chaos-stop" and cmd.args().get("id") == "all"
 
 
+def _palette_provider():
+    """The palette's provider, imported when the palette first opens (textual.command is not
+    needed for the first frame)."""
+    from devsim_tui.ui.palette import ControlRoomCommands
+
+    return ControlRoomCommands
+
+
+@dataclass(frozen=True)
+class PendingWorld:
+    """A world still to be built: the app shows its layout at once and calls `build` in a
+    thread worker, so the first frame does not wait for the engine."""
+
+    profile: Any
+    build: Callable[[], Any]
+
+
 class Pane(Vertical):
     """A titled, focusable-from-a-digit, maximisable section of the main screen."""
 
@@ -99,7 +118,7 @@ class ControlRoomApp(App[int]):
 
     TITLE = "devsim-tui"
     CSS_PATH = ["app.tcss"]
-    COMMANDS = App.COMMANDS | {ControlRoomCommands}
+    COMMANDS = App.COMMANDS | {_palette_provider}
     ALLOW_IN_MAXIMIZED_VIEW = "HeaderBar, Footer, CommandLine"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
@@ -149,7 +168,10 @@ class ControlRoomApp(App[int]):
                  observer: bool = False) -> None:
         self._theme_api = _theme_api()
         super().__init__()
-        self.world = world
+        # A PendingWorld is built after the first frame (see _build_world); until then None.
+        self._pending = world if isinstance(world, PendingWorld) else None
+        self.world = None if self._pending is not None else world
+        self._early_lines: list[str] = []  # `:` lines typed while the world was starting
         # A watcher (e.g. an SSH seat with the observer role): views freely, never changes the
         # world. Enforced at the few places commands leave the UI: submit, run_line and step.
         self.observer = observer
@@ -169,14 +191,15 @@ class ControlRoomApp(App[int]):
         self._chunk = 1
         self._drawn: tuple | None = None
         self._start_hour = self.profile.simulation.start_hour
-        self._toast_after = world.snapshot().last_event_seq  # no toasts for what came before
+        # No toasts for what came before the control room opened.
+        self._toast_after = self.world.snapshot().last_event_seq if self.world else 0
         self._setup_themes()
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        snap = self.world.snapshot()
-        yield HeaderBar(snap.profile, snap.environment, id="header")
+        profile = self.profile
+        yield HeaderBar(profile.name, profile.environment, id="header")
         with Vertical(id="panes"):
             with Vertical(id="left"):
                 with Pane(id="servers-pane", classes="pane"):
@@ -184,7 +207,7 @@ class ControlRoomApp(App[int]):
                                 id="filter")
                     yield ServersTable(self.profile.slo.p99_latency_ms, id="servers")
                 with Pane(id="database-pane", classes="pane"):
-                    yield DatabasePane(snap.cache is not None, id="database")
+                    yield DatabasePane(profile.cache.enabled, id="database")
                 with Pane(id="operations-pane", classes="pane"):
                     yield OperationsPane(lambda t: sim_clock(self._start_hour, t),
                                          id="operations")
@@ -217,10 +240,54 @@ class ControlRoomApp(App[int]):
             header = self.query_one(HeaderBar)
             header.mount(ObserverBadge(), after=header.query_one("#env-badge"))
         self.query_one("#servers", ServersTable).focus()
+        if self.world is None:
+            self.query_one("#status").update("starting the estate…")
+            self.call_after_refresh(self._build_world)
+            return
+        self._start()
+
+    def _start(self) -> None:
+        """The world is there: fill the panes and start the driver and the frame loop."""
         self._fit_metrics()
         self.draw(force=True)
         self._schedule_frame()
         self._resume_driver()
+
+    class WorldBuilt(Message):
+        """The pending world is ready (or failed to build: `error`)."""
+
+        def __init__(self, world: Any, error: Exception | None = None) -> None:
+            super().__init__()
+            self.world = world
+            self.error = error
+
+    @work(thread=True, exclusive=True, group="world", exit_on_error=False)
+    def _build_world(self) -> None:
+        try:
+            self.post_message(self.WorldBuilt(self._pending.build()))
+        except Exception as exc:  # shown by the handler, which quits cleanly
+            self.post_message(self.WorldBuilt(None, exc))
+
+    def on_control_room_app_world_built(self, event: WorldBuilt) -> None:
+        if event.error is not None:
+            self.exit(1, message=f"devsim-tui: error: could not start the estate: {event.error}")
+            return
+        self.world, self._pending = event.world, None
+        self._toast_after = self.world.snapshot().last_event_seq
+        self.refresh_bindings()
+        self._start()
+        for line in self._early_lines:
+            self.run_line(line)
+        self._early_lines.clear()
+
+    #: What keys may do while the world is still being built (the rest waits for it).
+    STARTUP_ACTIONS = frozenset({"quit", "help", "focus_pane", "toggle_maximize", "cycle_theme",
+                                 "command_line"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.world is None and action not in self.STARTUP_ACTIONS:
+            return None  # shown, greyed out, until the world arrives
+        return True
 
     # ------------------------------------------------------------------ themes
 
@@ -316,7 +383,7 @@ class ControlRoomApp(App[int]):
 
     def draw(self, force: bool = False) -> None:
         """Draw the latest snapshot on whatever is visible (skipped when nothing changed)."""
-        if not self.screen_stack:
+        if not self.screen_stack or self.world is None:
             return
         world = self.world
         snap = world.snapshot()
@@ -351,6 +418,8 @@ class ControlRoomApp(App[int]):
 
     def _fit_metrics(self) -> None:
         """Narrow layouts give the metrics row exactly the lines its sparklines need."""
+        if self.world is None:
+            return  # fitted once the world is built
         right = self.query_one("#right")
         if self.screen.has_class("-narrow"):
             chrome = 1 if self.screen.has_class("-short") else 2
@@ -443,6 +512,9 @@ class ControlRoomApp(App[int]):
         text = line.strip().lstrip(":").strip()
         if not text:
             return
+        if self.world is None:  # typed during start-up: run it once the world is built
+            self._early_lines.append(text)
+            return
         try:
             words = shlex.split(text)
         except ValueError as exc:
@@ -496,6 +568,8 @@ class ControlRoomApp(App[int]):
         return command_names(list(UI_COMMANDS))
 
     def _arguments(self, command: str, before: list[str] | tuple[str, ...] = ()) -> list[str]:
+        if self.world is None:
+            return []  # still starting: nothing to complete from yet
         snap = self.world.snapshot()
         nodes = [n.name for n in snap.db]
         if command == "chaos":
@@ -793,6 +867,10 @@ class ControlRoomApp(App[int]):
                          lambda _r: self.draw(force=True))
         self.call_after_refresh(self.draw, True)
 
+    def on_servers_table_selected(self, event: ServersTable.Selected) -> None:
+        event.stop()
+        self.action_details()
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id in ("servers", "db-table"):
             event.stop()
@@ -815,29 +893,39 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
                seed: int | None = None, speed: float | str | None = None, paused: bool = False,
                no_confirm: bool = False, config_dir: Path | None = None,
                warmup_ticks: int = 0, refresh_hz: float = REFRESH_HZ,
-               observer: bool = False) -> ControlRoomApp:
+               observer: bool = False, background: bool = False) -> ControlRoomApp:
     """Build the control room around a World, a Profile, or a profile name/path.
 
     `warmup_ticks` advances the world before the UI mounts (tests use it with `paused=True`
-    to start at a known tick).
+    to start at a known tick). With `background=True` a profile (or name/path) is loaded and
+    validated here, but the engine is built in a thread once the first frame is up (the CLI:
+    a broken profile still fails before the app starts, a good one shows its layout at once).
     """
     from devsim_tui.config.schema import Profile
-    from devsim_tui.sim.engine import Engine
-    from devsim_tui.sim.world import LocalWorld
 
-    world = world_or_profile
-    if isinstance(world, (str, Path)):
+    if isinstance(world_or_profile, (str, Path)):
         from devsim_tui.config.loader import load_profile
 
-        world = load_profile(str(world))
-    if isinstance(world, Profile):
-        world = LocalWorld(Engine(world, seed=seed))
-    if warmup_ticks:
-        world.advance(warmup_ticks)
-    if speed is not None:
-        world.submit(C.SetSpeed(speed=speed))
-    if paused:
-        world.submit(C.Pause(paused=True))
+        world_or_profile = load_profile(str(world_or_profile))
+
+    def build(world: Any = world_or_profile) -> Any:
+        if isinstance(world, Profile):
+            from devsim_tui.sim.engine import Engine
+            from devsim_tui.sim.world import LocalWorld
+
+            world = LocalWorld(Engine(world, seed=seed))
+        if warmup_ticks:
+            world.advance(warmup_ticks)
+        if speed is not None:
+            world.submit(C.SetSpeed(speed=speed))
+        if paused:
+            world.submit(C.Pause(paused=True))
+        return world
+
+    if background and isinstance(world_or_profile, Profile):
+        world = PendingWorld(world_or_profile, build)
+    else:
+        world = build()
     if config_dir is None:
         api = _theme_api()
         config_dir = api.config_dir() if api is not None else None
@@ -853,6 +941,6 @@ def run_app(args: argparse.Namespace) -> int:
     app = create_app(args.profile, theme=getattr(args, "theme", None), seed=args.seed,
                      speed=speed, paused=bool(getattr(args, "paused", False)),
                      no_confirm=bool(getattr(args, "no_confirm", False)),
-                     observer=bool(getattr(args, "observer", False)))
+                     observer=bool(getattr(args, "observer", False)), background=True)
     result = app.run()
     return int(result or 0)
