@@ -333,3 +333,121 @@ async def test_detector_marks_the_flagged_metric(make_app, settle, world_factory
         lines = {line.label: line.value for line in app.query_one(MetricsPane)._lines}
     assert lines["p99"].startswith(ANOMALY_MARK)
     assert not lines["CPU"].startswith(ANOMALY_MARK)
+
+
+# ---------------------------------------------------------------------- external links
+
+
+def io_app(world, config_home, io):
+    from devsim_tui.ui.app import create_app
+
+    app = create_app(world, theme="control-room", paused=True, io=io,
+                     config_dir=config_home / "devsim-tui")
+    app.animation_level = "none"
+    return app
+
+
+def event_log_text(app) -> str:
+    from devsim_tui.ui.events import EventLog
+
+    return "\n".join(strip.text for strip in app.query_one(EventLog).lines)
+
+
+async def test_metrics_port_serves_each_frame_and_closes_on_exit(config_home, settle,
+                                                                  world_factory):
+    import urllib.request
+
+    from devsim_tui.ui.external import IOOptions, MetricsBadge
+
+    app = io_app(world_factory("production", ticks=30), config_home, IOOptions(metrics_port=0))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        url = app._external.metrics_url
+        assert url and app.query_one(MetricsBadge).tooltip == url
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+        assert b"devsim_up" in body or b"devsim_" in body
+        app.world.advance(5)
+        app.draw(force=True)  # a frame publishes the new snapshot
+        await pilot.press("q")
+        await pilot.pause()
+    with pytest.raises(OSError):
+        await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=2).read())
+
+
+async def test_dead_mqtt_broker_never_blocks_the_screen(config_home, settle, world_factory):
+    import socket
+    import time
+
+    from devsim_tui.bridge import build_options
+    from devsim_tui.ui.external import IOOptions, LinkBadge
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    opts = build_options(f"mqtt://127.0.0.1:{port}", sim_id="ui-test")
+    app = io_app(world_factory("production", ticks=30), config_home, IOOptions(mqtt=opts))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if app._external.bridge.link_state.state == "retrying":
+                break
+        app.draw(force=True)
+        await pilot.pause()
+        badge = app.query_one(LinkBadge)
+        assert "MQTT retry" in str(badge.render()) and badge.has_class("-error")
+        assert "mqtt retrying" in event_log_text(app)
+        await type_line(pilot, "scale 5")  # keys and commands still work
+        app.world.advance(1)
+        assert applied(app, "scale") == [{"replicas": 5}]
+        t0 = time.perf_counter()
+        await pilot.press("q")
+        await pilot.pause()
+    assert time.perf_counter() - t0 < 5
+
+
+async def test_mqtt_flag_connects_to_a_real_broker(config_home, settle, world_factory, tmp_path):
+    from tests.mosquitto import Mosquitto, skip_without_mosquitto
+
+    from devsim_tui.bridge import build_options
+    from devsim_tui.ui.external import IOOptions, LinkBadge
+
+    skip_without_mosquitto()
+    broker = Mosquitto(tmp_path).start()
+    try:
+        opts = build_options(broker.url, sim_id="ui-test")
+        app = io_app(world_factory("production", ticks=30), config_home, IOOptions(mqtt=opts))
+        async with app.run_test(size=(160, 50)) as pilot:
+            await settle(pilot)
+            for _ in range(50):
+                await asyncio.sleep(0.1)
+                if app._external.bridge.connected:
+                    break
+            app.draw(force=True)
+            await pilot.pause()
+            badge = app.query_one(LinkBadge)
+            assert "MQTT connected" in str(badge.render()) and badge.has_class("-ok")
+            assert "mqtt connected" in event_log_text(app)
+            await pilot.press("q")
+            await pilot.pause()
+        assert app._external.bridge is None  # stopped on unmount
+    finally:
+        broker.stop()
+
+
+def test_control_room_flags_build_io_options():
+    from devsim_tui.cli import build_parser
+    from devsim_tui.errors import UserError
+    from devsim_tui.ui.app import io_from_args
+
+    parser = build_parser()
+    args = parser.parse_args(["--profile", "development", "--metrics-port", "0",
+                              "--mqtt", "mqtt://broker.example:1884", "--smtp-host", "mx.local"])
+    profile, io = io_from_args(args)
+    assert io.metrics_port == 0 and io.mqtt.url == "mqtt://broker.example:1884"
+    assert io.mqtt.prefix == f"devsim/development-{profile.simulation.seed}"
+    assert profile.monitoring.notifications.email.smtp.host == "mx.local"
+    _, quiet = io_from_args(parser.parse_args([]))
+    assert quiet.metrics_port is None and quiet.mqtt is None  # nothing touches the network
+    with pytest.raises(UserError):
+        io_from_args(parser.parse_args(["--mqtt-ca", "ca.pem"]))

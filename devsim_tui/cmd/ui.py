@@ -22,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not ask before commands that hurt (failover, crash, scale 0)")
     parser.add_argument("--observer", action="store_true",
                         help="read-only: watch the estate, every command is refused")
+    # Links to the outside, all off unless asked for: --metrics-port, SMTP, --mqtt.
+    from devsim_tui.bridge.options import add_mqtt_arguments
+    from devsim_tui.cmd.simulate import add_alerting_arguments
+
+    add_alerting_arguments(parser)
+    add_mqtt_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from devsim_tui.ui.confirm import ConfirmScreen
 from devsim_tui.ui.database import DatabasePane, KeyedTable
 from devsim_tui.ui.detail import DetailScreen
 from devsim_tui.ui.events import EventLog
+from devsim_tui.ui.external import ExternalIO, IOOptions, LinkBadge, MetricsBadge, link_event
 from devsim_tui.ui.format import SPEEDS, WINDOWS, next_speed, sim_clock
 from devsim_tui.ui.header import HeaderBar
 from devsim_tui.ui.help import HelpScreen
@@ -165,7 +166,7 @@ class ControlRoomApp(App[int]):
 
     def __init__(self, world, *, theme: str | None = None, no_confirm: bool = False,
                  config_dir: Path | None = None, refresh_hz: float = REFRESH_HZ,
-                 observer: bool = False) -> None:
+                 observer: bool = False, io: IOOptions | None = None) -> None:
         self._theme_api = _theme_api()
         super().__init__()
         # A PendingWorld is built after the first frame (see _build_world); until then None.
@@ -191,6 +192,8 @@ class ControlRoomApp(App[int]):
         self._chunk = 1
         self._drawn: tuple | None = None
         self._start_hour = self.profile.simulation.start_hour
+        # Exporter, e-mail and MQTT: only when the command line asked (never in tests or seats).
+        self._external = ExternalIO(io, self._link_changed) if io is not None else None
         # No toasts for what came before the control room opened.
         self._toast_after = self.world.snapshot().last_event_seq if self.world else 0
         self._setup_themes()
@@ -252,6 +255,7 @@ class ControlRoomApp(App[int]):
         self.draw(force=True)
         self._schedule_frame()
         self._resume_driver()
+        self._start_external()
 
     class WorldBuilt(Message):
         """The pending world is ready (or failed to build: `error`)."""
@@ -288,6 +292,38 @@ class ControlRoomApp(App[int]):
         if self.world is None and action not in self.STARTUP_ACTIONS:
             return None  # shown, greyed out, until the world arrives
         return True
+
+    # ------------------------------------------------------------------ external links
+
+    def _start_external(self) -> None:
+        external = self._external
+        if external is None:
+            return
+        error = external.start(self.world)
+        if error is not None:
+            self.exit(2, message=f"devsim-tui: error: {error}")
+            return
+        header = self.query_one(HeaderBar)
+        if external.metrics_url:
+            header.mount(MetricsBadge(external.metrics_url))
+            self.notify(f"Prometheus metrics on {external.metrics_url}", timeout=6)
+        if external.bridge is not None:
+            badge = LinkBadge()
+            header.mount(badge)
+            badge.show(external.bridge.link_state)
+
+    def _link_changed(self, state) -> None:
+        """The MQTT link changed state: header badge and a line in the event log."""
+        if not self.screen_stack or self.world is None:
+            return
+        for badge in self.query(LinkBadge):
+            badge.show(state)
+        self.query_one(EventLog).note(link_event(state, self.world.snapshot().t),
+                                      self._visible("events"))
+
+    async def on_unmount(self) -> None:
+        if self._external is not None:
+            await self._external.stop()
 
     # ------------------------------------------------------------------ themes
 
@@ -392,6 +428,12 @@ class ControlRoomApp(App[int]):
             return
         self._drawn = key
         self.frames += 1
+        external = self._external
+        if external is not None:
+            external.publish(snap)
+            if external.bridge is not None:  # the retry countdown moves between changes
+                for badge in self.query(LinkBadge):
+                    badge.show(external.bridge.link_state)
         screen = self.screen
         if isinstance(screen, DetailScreen):
             screen.show(world, snap)
@@ -893,7 +935,8 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
                seed: int | None = None, speed: float | str | None = None, paused: bool = False,
                no_confirm: bool = False, config_dir: Path | None = None,
                warmup_ticks: int = 0, refresh_hz: float = REFRESH_HZ,
-               observer: bool = False, background: bool = False) -> ControlRoomApp:
+               observer: bool = False, background: bool = False,
+               io: IOOptions | None = None) -> ControlRoomApp:
     """Build the control room around a World, a Profile, or a profile name/path.
 
     `warmup_ticks` advances the world before the UI mounts (tests use it with `paused=True`
@@ -930,7 +973,24 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
         api = _theme_api()
         config_dir = api.config_dir() if api is not None else None
     return ControlRoomApp(world, theme=theme, no_confirm=no_confirm, config_dir=config_dir,
-                          refresh_hz=refresh_hz, observer=observer)
+                          refresh_hz=refresh_hz, observer=observer, io=io)
+
+
+def io_from_args(args: argparse.Namespace) -> tuple[Any, IOOptions]:
+    """The profile (with the SMTP flags as overrides) and the links the flags ask for.
+
+    Flag errors (a bad --mqtt URL, --mqtt-ca without --mqtt) surface here, before the screen.
+    """
+    from devsim_tui.bridge.options import options_from_args
+    from devsim_tui.cmd.simulate import alerting_overrides
+    from devsim_tui.config.loader import load_profile
+
+    overrides = alerting_overrides(args) if hasattr(args, "smtp_host") else {}
+    profile = load_profile(str(args.profile), overrides=overrides or None)
+    seed = profile.simulation.seed if args.seed is None else int(args.seed)
+    return profile, IOOptions(metrics_port=getattr(args, "metrics_port", None),
+                              metrics_addr=getattr(args, "metrics_addr", "127.0.0.1"),
+                              mqtt=options_from_args(args, profile.name, seed))
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -938,7 +998,8 @@ def run_app(args: argparse.Namespace) -> int:
     from devsim_tui.cmd.simulate import parse_speed
 
     speed = parse_speed(str(args.speed)) if getattr(args, "speed", None) is not None else None
-    app = create_app(args.profile, theme=getattr(args, "theme", None), seed=args.seed,
+    profile, io = io_from_args(args)
+    app = create_app(profile, io=io, theme=getattr(args, "theme", None), seed=args.seed,
                      speed=speed, paused=bool(getattr(args, "paused", False)),
                      no_confirm=bool(getattr(args, "no_confirm", False)),
                      observer=bool(getattr(args, "observer", False)), background=True)
