@@ -361,3 +361,13 @@ def test_controller_is_idle_when_nothing_is_active():
     e = quiet()
     ctl = next(c for c in e.controllers if isinstance(c, ChaosController))
     assert ctl.stream is None and not ctl.active and not ctl._estate
+
+
+def test_chaos_line_without_scope_shifts_duration_and_intensity():
+    """`chaos traffic-spike 10m 3` means ten minutes at x3, not a scope called '10m'."""
+    from devsim_tui.sim.commands import parse_line
+
+    cmd = parse_line("chaos traffic-spike 10m 3")
+    assert (cmd.scope, cmd.duration, cmd.intensity) == (None, "10m", 3.0)
+    cmd = parse_line("chaos server-kill 5")
+    assert (cmd.scope, cmd.duration) == ("5", None)

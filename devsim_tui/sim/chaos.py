@@ -16,11 +16,12 @@ Deterministic: targets are drawn from the engine's rng only. Never imports the U
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from devsim_tui.config.durations import format_duration, parse_duration
 from devsim_tui.sim import commands as C
@@ -162,6 +163,9 @@ def fault_type(name: str) -> FaultType:
 # --------------------------------------------------------------------------- commands
 
 
+_DURATION_WITH_UNIT = re.compile(r"(\d+(\.\d+)?(ms|s|m|h|d|w))+")
+
+
 class Chaos(C.Command):
     name = "chaos"
     positional = ("type", "scope", "duration", "intensity")
@@ -172,6 +176,21 @@ class Chaos(C.Command):
     scope: str | None = None
     duration: str | None = None
     intensity: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scope_omitted(cls, data: Any) -> Any:
+        """`chaos traffic-spike 10m 3`: a duration with a unit is never a scope, so the user
+        left the scope out and the words belong one field further on."""
+        if isinstance(data, dict) and isinstance(data.get("scope"), str) \
+                and _DURATION_WITH_UNIT.fullmatch(data["scope"].strip()) \
+                and data.get("intensity") is None:
+            data = dict(data)
+            data["intensity"] = data.get("duration")
+            data["duration"] = data.pop("scope")
+            if data["intensity"] is None:
+                del data["intensity"]
+        return data
 
     @field_validator("type")
     @classmethod
