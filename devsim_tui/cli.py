@@ -23,6 +23,7 @@ SUBCOMMANDS = [
     "devsim_tui.cmd.serve",
     "devsim_tui.cmd.drill",
     "devsim_tui.cmd.replay",
+    "devsim_tui.cmd.attach",
 ]
 
 

@@ -17,6 +17,10 @@ Delivery guarantees, per stream (topic tree and payloads: docs/mqtt.md):
 * servers/<name>, db/<node>: retained current state, published when it changes (checked at the
   tick rate), cleared with an empty retained payload when a server goes away, and re-published
   in full after every reconnect (the broker may have restarted without persistence).
+* snapshot, history, profile (only with `snapshots=True`, for shared seats, bridge/seats.py):
+  the full latest snapshot (retained, QoS 0, at the tick rate, with the per-tick aggregate rows
+  since the previous one), a decimated history with recent events every few seconds (retained,
+  for a seat that joins late) and the profile (retained, QoS 1).
 """
 
 from __future__ import annotations
@@ -30,14 +34,26 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from devsim_tui.bridge import payloads as P
 from devsim_tui.bridge.options import MqttOptions, build_options
 from devsim_tui.sim.events import Event
+from devsim_tui.sim.history import SERIES
 from devsim_tui.sim.snapshot import Aggregates, Snapshot
 
 BATCH = 100  # QoS 1 publishes in flight at once: enough to fill a link, few to re-send
 PUBLISH_TIMEOUT = 10.0
 PENDING_COMMANDS = 1000  # accepted commands awaiting their command.applied/rejected event
+# Shared seats: per-tick rows per snapshot message at most (more ticks than that since the last
+# message, at a high speed, are evenly decimated: a sparkline is ~60 cells wide anyway), how
+# many ticks back a message looks at most, and the history a late-joining seat starts from.
+ROWS_MAX = 150
+ROWS_LOOKBACK = 20_000
+HISTORY_PERIOD = 5.0  # wall seconds between history messages
+HISTORY_ROWS = 400
+HISTORY_EVENTS = 200
+RECENT_EVENTS = 100  # events a snapshot repeats at most (those since the last history message)
 
 # aiomqtt logs through this logger (and enables paho's logging on it). It must not reach stderr:
 # under the control room that would scribble over the screen. Problems surface in link_state.
@@ -138,7 +154,10 @@ class MqttBridge:
 
     def __init__(self, world: Any, options: MqttOptions | str, *, sim_id: str | None = None,
                  rng: random.Random | None = None, poll_interval: float = 0.1,
-                 client_factory: Callable[..., Any] | None = None):
+                 client_factory: Callable[..., Any] | None = None, snapshots: bool = False,
+                 policy: Any = None,
+                 submit: Callable[[Any, str | None], None] | None = None,
+                 extras: Callable[[Snapshot], dict[str, dict[str, Any]]] | None = None):
         if isinstance(options, str):
             options = build_options(options, sim_id=sim_id or "devsim")
         self.world = world
@@ -173,11 +192,28 @@ class MqttBridge:
         self._accepted = 0
         self._rejected = 0
 
+        # Shared seats (bridge/seats.py). `policy.authorize(claim, cmd)` -> (role, refusal or
+        # None) decides every incoming command; `submit(cmd, who)` hands an allowed one to the
+        # world with the seat's name (a drill records who acted); `extras(snapshot)` gives more
+        # retained streams (a drill's facilitator view), published when they change.
+        self.snapshots = snapshots
+        self.policy = policy
+        self._submit = submit
+        self.extras = extras
+        self.run_id = uuid.uuid4().hex[:12]  # a seat resets what it holds when the run changes
+        self._rows_tick: int | None = None
+        self._last_history_wall = -1e9
+        self._history_seq = 0  # the last event seq the latest history message carried
+        self._extra_last: dict[str, Any] = {}
+
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._poller: asyncio.Task | None = None
+        if snapshots and getattr(world, "profile", None) is not None:
+            self._retain(P.PROFILE, {"run": self.run_id,
+                                     "profile": world.profile.model_dump(mode="json")})
 
     # ------------------------------------------------------------------ topics and state
 
@@ -274,11 +310,24 @@ class MqttBridge:
     def handle_command(self, payload: bytes | str) -> dict[str, Any]:
         """Validate and submit one command payload; queue and return its cmd/result body."""
         try:
-            cmd, corr = P.decode_command(payload)
+            cmd, corr, claim = P.decode_seat_command(payload)
         except P.CommandRejected as exc:
             return self._result({"status": "rejected", "id": exc.corr_id, "reason": exc.reason})
+        who = claim.seat
+        if self.policy is not None:
+            role, refusal = self.policy.authorize(claim, cmd)
+            if refusal is not None:
+                # Refused before the world sees it: nothing changes, not even the event log
+                # (a drill's recording must replay without the host's seat configuration).
+                return self._result({"status": "rejected", "id": corr, "command": cmd.name,
+                                     "args": cmd.args(), "seat": claim.seat, "role": role,
+                                     "reason": refusal})
+            who = f"{claim.seat} ({role})" if claim.seat else role
         try:
-            self.world.submit(cmd)
+            if self._submit is not None:
+                self._submit(cmd, who)
+            else:
+                self.world.submit(cmd)
         except Exception as exc:  # noqa: BLE001 - the engine should not raise; never crash here
             return self._result({"status": "rejected", "id": corr, "command": cmd.name,
                                  "reason": f"not accepted by the world: {_describe(exc)}"})
@@ -452,6 +501,7 @@ class MqttBridge:
                 self._dirty[topic] = None
             if self._latest is not None:
                 self._tick_dirty = True
+            self._last_history_wall = -1e9  # and the history a joining seat starts from
             self._set_state("connected")
             await self._publish(client, self.topic(P.STATUS), P.encode(P.envelope(
                 self.options.sim_id, P.STATUS, self._next_seq(P.STATUS),
@@ -466,8 +516,11 @@ class MqttBridge:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self._requeue_inflight()
-            for t in done:
-                if t is not tasks[2] and t.exception() is not None:
+            # Reader first: when the link drops, both may fail in the same loop turn, and the
+            # reader's error (the broker's reason) explains the writer's ("not connected").
+            # Iterating the `done` set instead would pick one by memory address.
+            for t in tasks[:2]:
+                if t in done and t.exception() is not None:
                     raise t.exception()
             if self._stop.is_set():
                 await self._publish(client, self.topic(P.STATUS), P.encode(P.envelope(
@@ -542,7 +595,9 @@ class MqttBridge:
             if isinstance(r, BaseException):
                 error = error or r
                 continue
-            stream = P.DB if t.startswith(self.topic(P.DB) + "/") else P.SERVERS
+            stream = t[len(self.prefix) + 1:]
+            stream = stream.split("/", 1)[0] if stream.startswith((P.DB + "/", P.SERVERS + "/")) \
+                else stream
             self._published[stream] = self._published.get(stream, 0) + 1
             if self._retained.get(t) is p:  # unchanged while we waited
                 self._dirty.pop(t, None)
@@ -563,10 +618,72 @@ class MqttBridge:
         if isinstance(state, Snapshot):
             self._diff(P.SERVERS, P.server_states(state), self._servers, "server")
             self._diff(P.DB, P.db_states(state), self._nodes, "node")
+            if self.extras is not None:
+                for stream, body in self.extras(state).items():
+                    if self._extra_last.get(stream) != body:
+                        self._extra_last[stream] = body
+                        self._retain(stream, body)
         body = P.tick_body(state)
         await self._publish(client, self.topic(P.TICK),
                             P.encode(P.envelope(sim, P.TICK, self._next_seq(P.TICK), body)),
                             qos=0, retain=False, stream=P.TICK)
+        if self.snapshots and isinstance(state, Snapshot):
+            await self._publish_snapshot(client, state)
+
+    # ------------------------------------------------------------------ shared seats
+
+    def _retain(self, stream: str, body: dict[str, Any]) -> None:
+        """Queue a retained QoS 1 message (re-published after every reconnect)."""
+        topic = self.topic(stream)
+        self._retained[topic] = P.encode(P.envelope(self.options.sim_id, stream,
+                                                    self._next_seq(stream), body))
+        self._dirty[topic] = None
+        self._poke()
+
+    def _columns(self, ticks: int) -> tuple[int, dict[str, np.ndarray]]:
+        """The last `ticks` per-tick values of every aggregate series (fewer if the world holds
+        fewer): (how many, name -> values)."""
+        cols = {name: np.asarray(self.world.series(name, ticks), dtype=np.float64)
+                for name in SERIES}
+        return min(len(v) for v in cols.values()), cols
+
+    def _rows_since(self, snap: Snapshot, *, lookback: int, limit: int
+                    ) -> dict[str, Any] | None:
+        n, cols = self._columns(lookback)
+        if n <= 0:
+            return None
+        idx = np.arange(n)
+        if n > limit:
+            idx = np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
+        ticks = (snap.tick - n + 1 + idx).tolist()
+        return P.series_rows(ticks, {name: v[len(v) - n:][idx] for name, v in cols.items()})
+
+    async def _publish_snapshot(self, client: Any, snap: Snapshot) -> None:
+        sim = self.options.sim_id
+        if time.monotonic() - self._last_history_wall >= HISTORY_PERIOD:
+            self._last_history_wall = time.monotonic()
+            events = self.world.events_since(max(0, snap.last_event_seq - HISTORY_EVENTS))
+            self._history_seq = events[-1].seq if events else snap.last_event_seq
+            hist = {"run": self.run_id, "tick": snap.tick,
+                    "rows": self._rows_since(snap, lookback=1 << 30, limit=HISTORY_ROWS),
+                    "events": [ev.to_dict() for ev in events]}
+            await self._publish(client, self.topic(P.HISTORY), P.encode(P.envelope(
+                sim, P.HISTORY, self._next_seq(P.HISTORY), hist)), qos=0, retain=True,
+                stream=P.HISTORY)
+        last, self._rows_tick = self._rows_tick, snap.tick
+        span = snap.tick - last if last is not None and snap.tick >= last else ROWS_MAX
+        rows = self._rows_since(snap, lookback=min(span, ROWS_LOOKBACK), limit=ROWS_MAX) \
+            if span > 0 else None
+        body = P.snapshot_body(snap, speed=self.world.speed, paused=self.world.paused,
+                               run=self.run_id, rows=rows)
+        # The events since the retained history: a seat that subscribes between two history
+        # messages gets them from the retained snapshot, so it misses none (`events` is not
+        # retained). Capped: beyond that, the live stream and the next history fill in.
+        body["recent"] = [ev.to_dict() for ev in self.world.events_since(
+            max(self._history_seq, snap.last_event_seq - RECENT_EVENTS))]
+        await self._publish(client, self.topic(P.SNAPSHOT), P.encode(P.envelope(
+            sim, P.SNAPSHOT, self._next_seq(P.SNAPSHOT), body)), qos=0, retain=True,
+            stream=P.SNAPSHOT)
 
     def _diff(self, stream: str, current: dict[str, dict[str, Any]],
               last: dict[str, dict[str, Any]], key: str) -> None:

@@ -1,4 +1,5 @@
-"""`devsim-tui drill list | show | validate | run | report`: incident drills (docs/drills.md)."""
+"""`devsim-tui drill list | show | validate | run | host | report`: incident drills
+(docs/drills.md)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,34 @@ def add_parser(subparsers) -> None:
     run.add_argument("--report", default=None, metavar="PREFIX",
                      help="also write PREFIX.md and PREFIX.json reports when the drill ends")
     run.set_defaults(func=_run)
+
+    host = actions.add_parser(
+        "host", help="run a drill headless and publish it for shared seats (devsim-tui attach)",
+        description="Run a drill on this machine, paced by the wall clock, and publish it to "
+        "an MQTT broker: seats attach with `devsim-tui attach --mqtt URL --sim-id ID --seat "
+        "ROLE`; this host enforces every seat's role (docs/mqtt.md, 'Shared seats').")
+    host.add_argument("scenario", help="a shipped scenario's name or a PATH.yaml")
+    host.add_argument("--seed", type=int, default=None, help="random seed (default: the "
+                                                              "scenario's, else the profile's)")
+    host.add_argument("--speed", default="1",
+                      help="simulated seconds per wall second, or max (default 1; a "
+                      "facilitator seat changes it)")
+    host.add_argument("--paused", action="store_true",
+                      help="start with the clock paused, for a facilitator to start it")
+    host.add_argument("--seat-token", action="append", default=None, metavar="ROLE=TOKEN",
+                      help="a command carrying TOKEN acts as ROLE (operator, observer, "
+                      "facilitator); ROLE=@FILE reads the token from a file; repeatable")
+    host.add_argument("--allow-roles", default=None, metavar="ROLES",
+                      help="roles a seat may claim without a token, comma-separated "
+                      "(default operator,observer; only observer once --seat-token is given)")
+    host.add_argument("--record", default=None, metavar="FILE",
+                      help="write a recording (replayable, input of `drill report`)")
+    host.add_argument("--report", default=None, metavar="PREFIX",
+                      help="also write PREFIX.md and PREFIX.json reports when the drill ends")
+    from devsim_tui.bridge.options import add_mqtt_arguments
+
+    add_mqtt_arguments(host)
+    host.set_defaults(func=_host)
 
     rep = actions.add_parser("report", help="a postmortem-style report from a recording")
     rep.add_argument("recording", help="a file written by `drill run --record`")
@@ -204,6 +233,57 @@ def _run(args: argparse.Namespace) -> int:
         for path in write_report(result, args.report):
             print(f"report: {path}")
     return 0 if reason != "interrupted" else 130
+
+
+def _host(args: argparse.Namespace) -> int:
+    import asyncio
+    import re
+
+    from devsim_tui.bridge import payloads as P
+    from devsim_tui.bridge.mqtt import MqttBridge
+    from devsim_tui.bridge.options import build_options, check_sim_id
+    from devsim_tui.bridge.seats import SeatPolicy, host
+    from devsim_tui.cmd.simulate import parse_speed
+    from devsim_tui.drill.runner import DrillSession
+    from devsim_tui.drill.schema import load_scenario, resolve
+
+    if not args.mqtt:
+        raise UserError("drill host needs --mqtt URL: the broker the seats attach through")
+    speed = parse_speed(args.speed)
+    policy = SeatPolicy.from_flags(args.seat_token, args.allow_roles)
+    loaded = load_scenario(resolve(args.scenario))
+    sim_id = check_sim_id(args.sim_id) if args.sim_id else check_sim_id(
+        re.sub(r"[^A-Za-z0-9._-]+", "-", loaded.name).strip("-.")[:64] or "drill")
+    options = build_options(args.mqtt, sim_id=sim_id, ca_file=args.mqtt_ca,
+                            cert_file=args.mqtt_cert, key_file=args.mqtt_key,
+                            buffer_size=args.mqtt_buffer, tick_rate=args.mqtt_rate)
+    session = DrillSession(loaded, seed=args.seed, record=args.record)
+    bridge = MqttBridge(session, options, snapshots=True, policy=policy, submit=session.submit,
+                        extras=lambda snap: {P.DRILL_FACILITATOR:
+                                             session.drill.facilitator_state()})
+    print(f"hosting drill {loaded.name} under {options.prefix}/ on {options.url} "
+          f"(seats {policy.describe()})", file=sys.stderr)
+    print(f"attach: devsim-tui attach --mqtt {options.url} --sim-id {sim_id} "
+          "--seat operator|observer|facilitator", file=sys.stderr)
+    try:
+        asyncio.run(host(session, bridge, speed=speed, paused=args.paused,
+                         finished=lambda: session.finished))
+    except KeyboardInterrupt:
+        session.drill._end("interrupted")
+        session.close()
+        raise
+    session.close()
+    from devsim_tui.drill.report import summary_text, write_report
+    from devsim_tui.drill.score import score_session
+
+    result = score_session(session)
+    print(summary_text(result))
+    if args.record:
+        print(f"recording: {args.record} ({session.engine.tick} ticks)")
+    if args.report:
+        for path in write_report(result, args.report):
+            print(f"report: {path}")
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
