@@ -451,3 +451,27 @@ def test_control_room_flags_build_io_options():
     assert quiet.metrics_port is None and quiet.mqtt is None  # nothing touches the network
     with pytest.raises(UserError):
         io_from_args(parser.parse_args(["--mqtt-ca", "ca.pem"]))
+
+
+async def test_observer_refuses_commands_arriving_over_mqtt(config_home, settle, world_factory):
+    """A read-only control room must not be steerable through its MQTT bridge either."""
+    from devsim_tui.bridge import build_options
+    from devsim_tui.ui.app import create_app
+    from devsim_tui.ui.external import IOOptions
+
+    world = world_factory("production", ticks=30)
+    opts = build_options("mqtt://127.0.0.1:9", sim_id="observer-test")  # nothing listens there
+    app = create_app(world, theme="control-room", paused=True, io=IOOptions(mqtt=opts),
+                     config_dir=config_home / "devsim-tui", observer=True)
+    app.animation_level = "none"
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        before = world.snapshot().last_event_seq
+        result = app._external.bridge.handle_command(
+            b'{"command": "scale", "args": {"replicas": 5}, "id": "x1"}')
+        assert result["status"] == "rejected" and "read-only" in result["reason"]
+        world.advance(2)
+        assert not [e for e in world.events_since(before)
+                    if e.type == "command.applied" and e.data["command"] == "scale"]
+        await pilot.press("q")
+        await pilot.pause()

@@ -299,7 +299,7 @@ class ControlRoomApp(App[int]):
         external = self._external
         if external is None:
             return
-        error = external.start(self.world)
+        error = external.start(self.world, read_only=self.observer)
         if error is not None:
             self.exit(2, message=f"devsim-tui: error: {error}")
             return

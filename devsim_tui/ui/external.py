@@ -72,8 +72,12 @@ class ExternalIO:
     def metrics_url(self) -> str | None:
         return self.io.metrics_url if self.io is not None else None
 
-    def start(self, world: Any) -> str | None:
-        """Open the links (on the event loop, with the world built); an error message or None."""
+    def start(self, world: Any, read_only: bool = False) -> str | None:
+        """Open the links (on the event loop, with the world built); an error message or None.
+
+        `read_only` (an observer's control room): commands arriving over MQTT are refused like
+        the observer's own keys, so the broker is no back door into a read-only session.
+        """
         opts = self.options
         if opts.notifications or opts.metrics_port is not None:
             from devsim_tui.export.control_room import start_control_room_io
@@ -86,7 +90,8 @@ class ExternalIO:
         if opts.mqtt is not None:
             from devsim_tui.bridge.mqtt import MqttBridge
 
-            self.bridge = MqttBridge(world, opts.mqtt)
+            self.bridge = MqttBridge(world, opts.mqtt,
+                                     policy=_ReadOnlyPolicy() if read_only else None)
             if self.on_link is not None:
                 self.bridge.listeners.append(self.on_link)
             self.bridge.start(follow=True)
@@ -115,3 +120,10 @@ def link_event(state: Any, t: float) -> Event:
     """An event-log line for a link state change (not an engine event: seq 0)."""
     return Event(0, t, "mqtt.link", state.describe(),
                  LINK_SEVERITY.get(state.level, "warning"))
+
+
+class _ReadOnlyPolicy:
+    """The bridge's command policy for an observer's control room: every command is refused."""
+
+    def authorize(self, claim: Any, cmd: Any) -> tuple[str, str]:
+        return "observer", "this control room is read-only (--observer): commands are refused"
