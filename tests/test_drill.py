@@ -241,8 +241,11 @@ def test_responder_script_errors_exit_2(tmp_path, capsys):
     assert f"{bad}:3: steps.2:" in r.stderr and "did you mean 'scale'" in r.stderr
 
 
-def test_run_without_headless_is_a_clean_error(capsys):
-    r = cli(capsys, "drill", "run", "tls-certificate-expiry")
+def test_a_responder_script_needs_headless(capsys):
+    # Without --headless the drill opens in the control room (tests/test_ui_drill.py), where
+    # the people at the keyboard respond: a script there is a clean error.
+    r = cli(capsys, "drill", "run", "tls-certificate-expiry", "--commands",
+            "drills/responders/tls-certificate-expiry.yaml")
     assert r.returncode == 2 and "--headless" in r.stderr
 
 

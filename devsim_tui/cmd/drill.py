@@ -33,13 +33,19 @@ def add_parser(subparsers) -> None:
     val.add_argument("scenarios", nargs="*", help="files or names (default: every shipped one)")
     val.set_defaults(func=_validate)
 
-    run = actions.add_parser("run", help="run a drill (headless until the control room hosts "
-                                         "drills)")
+    run = actions.add_parser("run", help="run a drill in the control room (or --headless)")
     run.add_argument("scenario", help="a shipped scenario's name or a PATH.yaml")
     run.add_argument("--seed", type=int, default=None, help="random seed (default: the "
                                                              "scenario's, else the profile's)")
-    run.add_argument("--speed", default="max", help="simulated seconds per wall second, or max")
+    run.add_argument("--speed", default=None, help="simulated seconds per wall second, or max "
+                     "(default: max headless, the profile's speed in the control room)")
     run.add_argument("--headless", action="store_true", help="run without a screen")
+    run.add_argument("--facilitator", action="store_true",
+                     help="the facilitator's control room: hidden notes, true cause, injects, "
+                     "and the keys that pause, reveal hints, fire, skip and end")
+    run.add_argument("--theme", default=None, help="colour theme of the control room")
+    run.add_argument("--no-confirm", action="store_true",
+                     help="do not ask before commands that hurt (control room)")
     run.add_argument("--commands", default=None, metavar="RESPONDER.yaml",
                      help="a scripted responder: steps {at, when, delay, line, by}")
     run.add_argument("--record", default=None, metavar="FILE",
@@ -209,9 +215,11 @@ def _run(args: argparse.Namespace) -> int:
     from devsim_tui.drill.schema import load_scenario, resolve
 
     if not args.headless:
-        raise UserError("drill run: the control room's drill panel is not available yet; run "
-                        "with --headless (and a --commands responder script)")
-    speed = parse_speed(args.speed)
+        if args.commands:
+            raise UserError("drill run: --commands (a scripted responder) needs --headless; in "
+                            "the control room the people at the keyboard respond")
+        return _run_in_control_room(args)
+    speed = parse_speed(args.speed or "max")
     loaded = load_scenario(resolve(args.scenario))
     steps = load_responder(args.commands) if args.commands else []
     session = DrillSession(loaded, seed=args.seed, record=args.record)
@@ -233,6 +241,42 @@ def _run(args: argparse.Namespace) -> int:
         for path in write_report(result, args.report):
             print(f"report: {path}")
     return 0 if reason != "interrupted" else 130
+
+
+def _run_in_control_room(args: argparse.Namespace) -> int:
+    """The drill in the control room; when it ends the score and the files' paths are shown
+    there and printed here (also when the app is left before the end)."""
+    from devsim_tui.cmd.simulate import parse_speed
+    from devsim_tui.drill.runner import DrillSession
+    from devsim_tui.drill.schema import load_scenario, resolve
+    from devsim_tui.ui.drill_panel import create_drill_app
+
+    speed = parse_speed(args.speed) if args.speed is not None else None
+    loaded = load_scenario(resolve(args.scenario))
+    session = DrillSession(loaded, seed=args.seed, record=args.record)
+    app = create_drill_app(session, facilitator=args.facilitator, record=args.record,
+                           report=args.report, speed=speed, theme=args.theme,
+                           no_confirm=args.no_confirm)
+    try:
+        app.run()
+    finally:
+        if not session.finished:
+            session.drill._end("stopped")  # left before the end: scored as it stands
+            session.close()
+    if app.result is None:
+        from devsim_tui.drill.report import summary_text, write_report
+        from devsim_tui.drill.score import score_session
+
+        result = score_session(session)
+        print(summary_text(result))
+        if args.record:
+            print(f"recording: {args.record} ({session.engine.tick} ticks)")
+        if args.report:
+            for path in write_report(result, args.report):
+                print(f"report: {path}")
+    else:
+        print(app.outcome)
+    return 0
 
 
 def _host(args: argparse.Namespace) -> int:

@@ -936,13 +936,16 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
                no_confirm: bool = False, config_dir: Path | None = None,
                warmup_ticks: int = 0, refresh_hz: float = REFRESH_HZ,
                observer: bool = False, background: bool = False,
-               io: IOOptions | None = None) -> ControlRoomApp:
+               io: IOOptions | None = None, app_class: type[ControlRoomApp] | None = None,
+               app_options: dict[str, Any] | None = None) -> ControlRoomApp:
     """Build the control room around a World, a Profile, or a profile name/path.
 
     `warmup_ticks` advances the world before the UI mounts (tests use it with `paused=True`
     to start at a known tick). With `background=True` a profile (or name/path) is loaded and
     validated here, but the engine is built in a thread once the first frame is up (the CLI:
     a broken profile still fails before the app starts, a good one shows its layout at once).
+    `app_class` (a ControlRoomApp subclass: a hosted drill, a replay) and its own
+    `app_options` let those screens share this factory.
     """
     from devsim_tui.config.schema import Profile
 
@@ -972,8 +975,9 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
     if config_dir is None:
         api = _theme_api()
         config_dir = api.config_dir() if api is not None else None
-    return ControlRoomApp(world, theme=theme, no_confirm=no_confirm, config_dir=config_dir,
-                          refresh_hz=refresh_hz, observer=observer, io=io)
+    return (app_class or ControlRoomApp)(world, theme=theme, no_confirm=no_confirm,
+                                         config_dir=config_dir, refresh_hz=refresh_hz,
+                                         observer=observer, io=io, **(app_options or {}))
 
 
 def io_from_args(args: argparse.Namespace) -> tuple[Any, IOOptions]:

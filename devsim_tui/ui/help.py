@@ -47,12 +47,14 @@ def binding_rows(groups: list[tuple[str, list[Binding]]]) -> list[tuple[str, str
     return rows
 
 
-def command_rows(ui_commands: dict[str, tuple[str, str]]) -> list[tuple[str, str, str]]:
+def command_rows(ui_commands: dict[str, tuple[str, str]],
+                 extra_commands: dict | None = None) -> list[tuple[str, str, str]]:
+    """Engine commands (plus `extra_commands`, e.g. a hosted drill's), then the UI's own."""
     aliases: dict[str, list[str]] = {}
     for alias, target in ALIASES.items():
         aliases.setdefault(target, []).append(alias)
     rows = []
-    for name, cls in COMMANDS.items():
+    for name, cls in {**COMMANDS, **(extra_commands or {})}.items():
         usage = " ".join([f":{name}"] + [f"[{p}]" for p in cls.positional])
         note = cls.summary
         if aliases.get(name):
@@ -66,7 +68,8 @@ def command_rows(ui_commands: dict[str, tuple[str, str]]) -> list[tuple[str, str
     return rows
 
 
-def help_renderable(groups, ui_commands, key_style: str, dim_style: str) -> Group:
+def help_renderable(groups, ui_commands, key_style: str, dim_style: str,
+                    extra_commands: dict | None = None) -> Group:
     keys = Table(box=None, expand=True, show_header=True, header_style=dim_style, pad_edge=False)
     keys.add_column("KEY", style=key_style, no_wrap=True, min_width=8)
     keys.add_column("ACTION", ratio=1)
@@ -77,7 +80,7 @@ def help_renderable(groups, ui_commands, key_style: str, dim_style: str) -> Grou
     cmds.add_column("COMMAND", style=key_style, no_wrap=True)
     cmds.add_column("WHAT IT DOES", ratio=1)
     cmds.add_column("", style=dim_style, no_wrap=True)
-    for usage, note, flag in command_rows(ui_commands):
+    for usage, note, flag in command_rows(ui_commands, extra_commands):
         cmds.add_row(usage, note, flag)
     return Group(Text("Keys", style=key_style), keys, Text(""),
                  Text("Commands (type : then the command; Tab completes; also in ctrl+p)",
@@ -91,10 +94,12 @@ class HelpScreen(ModalScreen[None]):
     COMPONENT_CLASSES = {"help--key", "help--dim"}
 
     def __init__(self, groups: list[tuple[str, list[Binding]]],
-                 ui_commands: dict[str, tuple[str, str]]) -> None:
+                 ui_commands: dict[str, tuple[str, str]],
+                 extra_commands: dict | None = None) -> None:
         super().__init__()
         self.groups = groups
         self.ui_commands = ui_commands
+        self.extra_commands = extra_commands  # a hosted drill's commands
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box") as box:
@@ -104,7 +109,8 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         st = self.get_component_rich_style
         self.query_one("#help-body", Static).update(
-            help_renderable(self.groups, self.ui_commands, st("help--key"), st("help--dim")))
+            help_renderable(self.groups, self.ui_commands, st("help--key"), st("help--dim"),
+                            self.extra_commands))
         self.query_one("#help-box").focus()
 
     async def action_dismiss(self, result=None) -> None:

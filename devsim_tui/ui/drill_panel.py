@@ -1,0 +1,475 @@
+"""A drill hosted in the control room: the drill panel, the participant/facilitator views of the
+world, and the app that adds the drill's keys and commands (`devsim-tui drill run` on a screen).
+
+The panel reads only the drill's published state (`world.drill_state()`: `DrillController.state()`
+for participants, `facilitator_state()` for the facilitator, see docs/drills.md) and draws it
+through a pure function (`drill_lines`). What participants must not see (the notes, the true
+cause, the inject list, the events the drill's own injects produced, and whether a root-cause
+declaration is right before the drill ends) is removed in `DrillWorld`, before any pane gets it,
+so no pane can leak it by accident. This module never touches the engine's internals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from devsim_tui.sim import commands as C
+from devsim_tui.sim.events import Event
+from devsim_tui.ui.app import ControlRoomApp, Pane, UI_COMMANDS, create_app
+from devsim_tui.ui.help import HelpScreen
+
+#: Drill commands anyone at the keyboard may send; the rest of C.DRILL_COMMANDS is the
+#: facilitator's, and so is the clock (pause, speed, step).
+PARTICIPANT_COMMANDS = ("declare-root-cause", "remedy")
+CLOCK_COMMANDS = ("pause", "set-speed", "speed", "step")
+#: App actions only a facilitator may take (hidden from the footer and help otherwise).
+FACILITATOR_ACTIONS = frozenset({"drill_hint", "drill_inject_next", "drill_skip_inject",
+                                 "drill_end", "toggle_pause", "faster", "slower", "step"})
+#: Event types a participant never sees (which inject fired, was skipped, or failed).
+HIDDEN_TYPES = ("drill.inject",)
+DRILL_BINDINGS = [
+    Binding("7", "focus_pane(7)", "Focus drill pane", show=False),
+    Binding("h", "drill_hint", "Hint"),
+    Binding("n", "drill_inject_next", "Inject next"),
+    Binding("k", "drill_skip_inject", "Skip inject"),
+    Binding("E", "drill_end", "End drill"),
+]
+STATUS_MARK = {"met": ("✓", "ok"), "failed": ("✗", "bad"), "pending": ("○", "dim")}
+
+
+def fmt_clock(seconds: float | None) -> str:
+    """Drill time as [-]MM:SS (or H:MM:SS); '-' when unknown."""
+    if seconds is None:
+        return "-"
+    s = int(round(seconds))
+    sign, s = ("-" if s < 0 else ""), abs(s)
+    if s >= 3600:
+        return f"{sign}{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{sign}{s // 60:02d}:{s % 60:02d}"
+
+
+# ---------------------------------------------------------------------- the world, per role
+
+
+class DrillWorld:
+    """A `DrillSession` as one seat sees it: commands are attributed to the seat's role, and a
+    participant's events and drill state have the facilitator-only parts removed."""
+
+    def __init__(self, session: Any, facilitator: bool = False) -> None:
+        self.session = session
+        self.facilitator = facilitator
+        self.role = "facilitator" if facilitator else "participant"
+        self.profile = session.profile
+
+    def snapshot(self):
+        return self.session.snapshot()
+
+    def submit(self, command: C.Command) -> None:
+        self.session.submit(command, by=self.role)
+
+    def submit_line(self, line: str) -> None:
+        self.session.submit_line(line, by=self.role)
+
+    def events_since(self, seq: int) -> list[Event]:
+        events = self.session.events_since(seq)
+        return events if self.facilitator else participant_events(
+            events, self.session.drill.hidden_seqs, self.session.finished)
+
+    def series(self, name: str, n: int):
+        return self.session.series(name, n)
+
+    def component_history(self, name: str):
+        return self.session.component_history(name)
+
+    def advance(self, ticks: int = 1):
+        return self.session.advance(ticks)
+
+    @property
+    def speed(self):
+        return self.session.speed
+
+    @property
+    def paused(self) -> bool:
+        return self.session.paused
+
+    @property
+    def finished(self) -> bool:
+        return self.session.finished
+
+    def drill_state(self) -> dict[str, Any]:
+        drill = self.session.drill
+        return drill.facilitator_state() if self.facilitator else drill.state()
+
+
+def participant_events(events: list[Event], hidden: list[tuple[int, int]], ended: bool
+                       ) -> list[Event]:
+    """Drop what the drill's injects did (their seq ranges and drill.inject* events) and, until
+    the drill ends, the verdict on a root-cause declaration."""
+    out = []
+    for ev in events:
+        if ev.type.startswith(HIDDEN_TYPES) or any(a <= ev.seq <= b for a, b in hidden):
+            continue
+        if ev.type.startswith("drill.root_cause.") and not ended:
+            ev = dataclasses.replace(
+                ev, type="drill.root_cause", data={"text": ev.data.get("text")},
+                message=f"root cause declared: {ev.data.get('text')!r} (judged at the end)")
+        out.append(ev)
+    return out
+
+
+# ---------------------------------------------------------------------- pure drawing
+
+
+def drill_lines(state: dict[str, Any], facilitator: bool) -> list[list[tuple[str, str]]]:
+    """The panel as lines of (text, level); levels are the drill--* component classes."""
+    lines: list[list[tuple[str, str]]] = []
+    t, duration = state["drill_t"], state["duration"]
+    head = [(f"{state['title']} ", "key"), (f"[{state['difficulty']}]  ", "dim")]
+    if state["ended"]:
+        head.append((f"ENDED at {fmt_clock(state['drill_t'])} ({state['end_reason']})", "warn"))
+    elif state["warming_up"]:
+        head.append((f"warm-up T{fmt_clock(t)}", "info"))
+    else:
+        head += [(f"T+{fmt_clock(t)}", "key"), (f" of {fmt_clock(duration)} · ", "dim"),
+                 (f"{fmt_clock(state['remaining'])} left", "info")]
+    lines.append(head)
+    lines.append([("Objectives", "head")])
+    for ob in state["objectives"]:
+        mark, level = STATUS_MARK.get(ob["status"], ("?", "dim"))
+        row = [(f" {mark} ", level), (ob["title"], "" if ob["armed"] else "dim")]
+        if ob["status"] == "met":
+            row.append((f"  met {fmt_clock(ob['met_t'])}", "ok"))
+        elif ob["status"] == "failed":
+            row.append((f"  failed {fmt_clock(ob['failed_t'])}", "bad"))
+        elif not ob["armed"]:
+            row.append(("  not armed yet", "dim"))
+        elif ob["holding"]:
+            row.append((f"  holding {fmt_clock(ob['holding_for'])}", "info"))
+        else:
+            row.append(("  not holding", "warn"))
+        lines.append(row)
+    detected, acked = state["detected_at"], state["acknowledged_at"]
+    lines.append([("detected ", "dim"), (fmt_clock(detected), "key" if detected is not None
+                                         else "dim"),
+                  (" · acknowledged ", "dim"), (fmt_clock(acked), "key" if acked is not None
+                                                else "dim")])
+    if state["messages"]:
+        lines.append([("Messages", "head")])
+        for m in state["messages"]:
+            lines.append([(f" {fmt_clock(m['t'])} ", "dim"), (f"{m['source']}: ", "warn"),
+                          (m["text"], "")])
+    hints = state["hints"]
+    lines.append([("Hints", "head"), (f"  {len(hints['revealed'])} revealed · "
+                                      f"{hints['left']} left", "dim")])
+    for h in hints["revealed"]:
+        lines.append([(f" {fmt_clock(h['t'])} ", "dim"), (h["text"], "info")])
+    if state["remedies"]:
+        lines.append([("Remedies", "head"), ("  remedy NAME", "dim")])
+        for r in state["remedies"]:
+            lines.append([(f" {r['name']}", "key"), (f"  {r['summary']}", "dim")])
+    rc = state["root_cause"]
+    judged = state["ended"] or facilitator
+    lines.append([("Root cause", "head"), ("  declare-root-cause TEXT", "dim")])
+    for d in rc["declarations"]:
+        row = [(f" {fmt_clock(d['t'])} ", "dim"), (repr(d["text"]), "")]
+        if judged:
+            row.append(("  correct", "ok") if d["correct"] else ("  wrong", "bad"))
+        else:
+            row.append(("  (judged at the end)", "dim"))
+        lines.append(row)
+    if judged and rc.get("summary"):
+        lines.append([(" cause: ", "dim"), (rc["summary"], "fac")])
+    if facilitator:
+        lines += facilitator_lines(state)
+    return lines
+
+
+def facilitator_lines(state: dict[str, Any]) -> list[list[tuple[str, str]]]:
+    inj = state["injects"]
+    lines = [[("Facilitator", "head"), ("  hidden from participants", "dim")]]
+    if state.get("notes"):
+        lines.append([(" notes: ", "dim"), (" ".join(str(state["notes"]).split()), "fac")])
+    lines.append([(" injects ", "dim"), (f"{inj['fired']} fired · {inj['pending']} pending · "
+                                         f"{inj['total']} total", "")])
+    for i in inj.get("list", ()):
+        level = {"fired": "ok", "pending": "info", "skipped": "dim"}.get(i["status"], "")
+        row = [(f"  [{i['id']}] ", "key"), (i["status"], level)]
+        if i["fired_t"] is not None:
+            row.append((f" {fmt_clock(i['fired_t'])}", "dim"))
+        if i["faults"]:
+            row.append((f" faults {', '.join(map(str, i['faults']))}", "dim"))
+        if i["errors"]:
+            row.append((f" errors: {'; '.join(i['errors'])}", "bad"))
+        if i["note"]:
+            row.append((f" — {i['note']}", "fac"))
+        lines.append(row)
+    return lines
+
+
+# ---------------------------------------------------------------------- widgets
+
+
+class DrillSummary(Static):
+    """The drill's lines, coloured through drill--* component classes."""
+
+    COMPONENT_CLASSES = {"drill--dim", "drill--key", "drill--head", "drill--ok", "drill--info",
+                         "drill--warn", "drill--bad", "drill--fac"}
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._shown: list | None = None
+
+    def show(self, lines: list[list[tuple[str, str]]]) -> None:
+        if lines == self._shown:
+            return
+        self._shown = lines
+        st = self.get_component_rich_style
+        styles: dict[str, Style] = {lvl: st(f"drill--{lvl}") for lvl in
+                                    ("dim", "key", "head", "ok", "info", "warn", "bad", "fac")}
+        text = Text()
+        for i, line in enumerate(lines):
+            if i:
+                text.append("\n")
+            for part, level in line:
+                text.append(part, styles.get(level, Style()))
+        self.update(text)
+
+    def restyle(self) -> None:
+        self._shown = None
+
+
+class DrillPanel(VerticalScroll):
+    """The drill's clock, objectives, messages, hints, remedies and declarations (scrolls)."""
+
+    ALLOW_MAXIMIZE = True  # `z` maximises its pane, as for the other panes' widgets
+
+    def __init__(self, facilitator: bool, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.facilitator = facilitator
+
+    def compose(self) -> ComposeResult:
+        yield DrillSummary(id="drill-summary")
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _t: self.query_one(
+            DrillSummary).restyle())
+
+    def show(self, state: dict[str, Any]) -> str:
+        """Update from the drill's state; returns the pane's subtitle."""
+        self.query_one(DrillSummary).show(drill_lines(state, self.facilitator))
+        met = sum(1 for o in state["objectives"] if o["status"] == "met")
+        view = "facilitator" if self.facilitator else "participant"
+        return f"{met}/{len(state['objectives'])} met · {view} view"
+
+
+class DrillEndScreen(ModalScreen[None]):
+    """The score and where the recording and report went."""
+
+    BINDINGS = [Binding("escape,enter,q", "dismiss", "Close")]
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="drill-end-box") as box:
+            box.border_title = "Drill over — esc to close"
+            yield Static(self.text, id="drill-end-body", markup=False)
+
+    async def action_dismiss(self, result=None) -> None:
+        self.dismiss(None)
+
+
+# ---------------------------------------------------------------------- the app
+
+
+class DrillControlRoom(ControlRoomApp):
+    """The control room hosting a drill: a drill pane (7) and, for the facilitator, the keys
+    that drive the drill. Participants act with the ordinary commands plus the drill's."""
+
+    BINDINGS = ControlRoomApp.BINDINGS + DRILL_BINDINGS
+    PANES = ControlRoomApp.PANES + ("drill",)
+
+    def __init__(self, world: DrillWorld, *, record: str | None = None,
+                 report: str | None = None, **kwargs) -> None:
+        super().__init__(world, **kwargs)
+        self.facilitator = world.facilitator
+        self.record_path = record
+        self.report_prefix = report
+        self.result = None  # the score, once the drill has ended
+        self.outcome = ""  # what the end screen said (the CLI prints it too)
+
+    # ------------------------------------------------------------------ layout
+
+    async def on_mount(self) -> None:
+        # Awaited, and this handler runs before ControlRoomApp's (Textual walks the MRO), so the
+        # pane is there for the first frame.
+        pane = Pane(DrillPanel(self.facilitator, id="drill"), id="drill-pane", classes="pane")
+        pane.border_title = "7 Drill"
+        await self.query_one("#side").mount(pane, before="#alerts-pane")
+
+    def _draw_panes(self, snap) -> None:
+        super()._draw_panes(snap)
+        panels = self.query(DrillPanel)
+        if panels and self._visible("drill"):
+            self._subtitle("drill", panels.first().show(self.world.drill_state()))
+        if self.world.finished and self.result is None:
+            self._finish()
+
+    def _drive(self) -> None:
+        if self.world is not None and self.world.finished:
+            self._drive_timer = None  # nothing left to run: no busy loop at `max`
+            return
+        super()._drive()
+
+    def _finish(self) -> None:
+        """Score the drill, write what was asked, and say where it went."""
+        from devsim_tui.drill.report import summary_text, write_report
+        from devsim_tui.drill.score import score_session
+
+        session = self.world.session
+        session.close()
+        self.result = score_session(session)
+        lines = [summary_text(self.result), ""]
+        if self.record_path:
+            lines.append(f"recording: {self.record_path} ({session.engine.tick} ticks)")
+            lines.append(f"report:    devsim-tui drill report {self.record_path}")
+            lines.append(f"replay:    devsim-tui replay {self.record_path}")
+        else:
+            lines.append("no recording kept (run with --record FILE to keep one)")
+        if self.report_prefix:
+            lines += [f"written:   {p}" for p in write_report(self.result, self.report_prefix)]
+        self.outcome = "\n".join(lines)
+        self.push_screen(DrillEndScreen(self.outcome))
+
+    # ------------------------------------------------------------------ who may do what
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if allowed and action in FACILITATOR_ACTIONS and not self.facilitator:
+            return False  # not in the footer, and the key does nothing
+        return allowed
+
+    def _facilitator_only(self, name: str) -> bool:
+        if self.facilitator or (name not in CLOCK_COMMANDS and (
+                name not in C.DRILL_COMMANDS or name in PARTICIPANT_COMMANDS)):
+            return False
+        self.notify(f"{name}: only the facilitator may do that (drill run --facilitator)",
+                    severity="error", title="facilitator only")
+        return True
+
+    def submit(self, cmd: C.Command) -> None:
+        if self._facilitator_only(cmd.name):
+            return
+        super().submit(cmd)
+
+    def step(self, ticks: int = 1) -> None:
+        if self._facilitator_only("step"):
+            return
+        super().step(ticks)
+
+    def run_line(self, line: str) -> None:
+        try:
+            name = shlex.split(line.strip().lstrip(":").strip() or "-")[0]
+        except ValueError:
+            name = ""
+        if self._facilitator_only(C.ALIASES.get(name, name)):
+            return
+        super().run_line(line)
+
+    def needs_confirm(self, cmd: C.Command) -> bool:
+        return isinstance(cmd, C.EndDrill) and not self.no_confirm or super().needs_confirm(cmd)
+
+    # ------------------------------------------------------------------ drill keys
+
+    def action_drill_hint(self) -> None:
+        self.submit(C.DrillHint())
+
+    def action_drill_inject_next(self) -> None:
+        self.submit(C.InjectNext())
+
+    def action_drill_skip_inject(self) -> None:
+        self.submit(C.SkipInject())
+
+    def action_drill_end(self) -> None:
+        self.submit(C.EndDrill())
+
+    def action_focus_pane(self, n: int) -> None:
+        if n != 7:
+            super().action_focus_pane(n)
+            return
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+        self.query_one(DrillPanel).focus()
+
+    # ------------------------------------------------------------------ help, palette, `:`
+
+    def drill_commands(self) -> dict[str, type[C.Command]]:
+        """The drill commands this seat may send (all of them for the facilitator)."""
+        return {n: cls for n, cls in C.DRILL_COMMANDS.items()
+                if self.facilitator or n in PARTICIPANT_COMMANDS}
+
+    def _allowed(self, bindings: list[Binding]) -> list[Binding]:
+        return [b for b in bindings if self.facilitator or b.action not in FACILITATOR_ACTIONS]
+
+    def action_help(self) -> None:
+        from devsim_tui.ui.confirm import ConfirmScreen
+        from devsim_tui.ui.servers import ServersTable
+
+        groups = [("global", self._allowed(ControlRoomApp.BINDINGS)),
+                  ("drill", self._allowed(DRILL_BINDINGS)),
+                  ("servers", list(ServersTable.BINDINGS)),
+                  ("palette", [Binding("ctrl+p", "command_palette", "Command palette")]),
+                  ("dialogs", list(ConfirmScreen.BINDINGS))]
+        self.push_screen(HelpScreen(groups, UI_COMMANDS, extra_commands=self.drill_commands()))
+
+    def _command_names(self) -> list[str]:
+        return sorted(set(super()._command_names()) | set(self.drill_commands()))
+
+    def _arguments(self, command: str, before=()) -> list[str]:
+        if self.world is None:
+            return []
+        state = self.world.drill_state()
+        if command == "remedy":
+            return [r["name"] for r in state["remedies"]]
+        if command in ("inject-next", "skip-inject"):
+            return [i["id"] for i in state["injects"].get("list", ())
+                    if i["status"] == "pending"]
+        return super()._arguments(command, before)
+
+    def palette_entries(self) -> list[tuple[str, str, Any]]:
+        hidden = {b.description.lower() for b in self.BINDINGS
+                  if b.description and b not in self._allowed(self.BINDINGS)}
+        out = [e for e in super().palette_entries() if e[0] not in hidden]
+        state = self.world.drill_state()
+
+        def line(text: str):
+            return lambda: self.run_line(text)
+
+        for name, cls in self.drill_commands().items():
+            if name == "remedy":
+                out += [(f"remedy {r['name']}", r["summary"], line(f"remedy {r['name']}"))
+                        for r in state["remedies"]]
+            elif name == "declare-root-cause":
+                out.append(("declare-root-cause…", cls.summary,
+                            lambda: self.open_command_line("declare-root-cause ")))
+            else:
+                out.append((name, cls.summary, line(name)))
+        return out
+
+
+def create_drill_app(session: Any, *, facilitator: bool = False, record: str | None = None,
+                     report: str | None = None, **options: Any) -> DrillControlRoom:
+    """The control room on a drill session (the CLI's `drill run` and the tests)."""
+    return create_app(DrillWorld(session, facilitator), app_class=DrillControlRoom,
+                      app_options={"record": record, "report": report}, **options)

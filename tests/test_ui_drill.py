@@ -1,0 +1,226 @@
+"""A drill hosted in the control room (`drill run` on a screen) and a recording replayed there.
+
+Behaviour is asserted on the drill's own state and events (drill.* reach the engine, attributed
+to the seat's role) and on what a participant's world hands the panes; the snapshots freeze the
+drill panel as a participant and as the facilitator, paused at a fixed tick.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from devsim_tui.drill.runner import DrillSession
+from devsim_tui.drill.schema import load_scenario, resolve
+from devsim_tui.sim import commands as C
+from devsim_tui.ui.drill_panel import (
+    DrillEndScreen, DrillPanel, DrillSummary, create_drill_app, drill_lines, participant_events,
+)
+from devsim_tui.ui.help import HelpScreen, command_rows
+
+SCENARIO = "tls-certificate-expiry"
+SEED = 42
+
+
+def session_at(ticks: int = 330, record=None) -> DrillSession:
+    """The certificate drill 5.5 minutes in: the fault fired at 2m, the support call at 5m, a
+    hint revealed and a wrong root cause declared at 4m."""
+    session = DrillSession(load_scenario(resolve(SCENARIO)), seed=SEED, record=record)
+    session.advance(240)
+    session.submit(C.DrillHint(), by="facilitator")
+    session.submit(C.DeclareRootCause(text="the HPA is broken"), by="participant")
+    session.advance(ticks - 240)
+    return session
+
+
+@pytest.fixture
+def drill_app(config_home):
+    def build(facilitator: bool = False, session: DrillSession | None = None, **kw):
+        app = create_drill_app(session or session_at(), facilitator=facilitator, paused=True,
+                               theme="control-room", config_dir=config_home / "devsim-tui", **kw)
+        app.animation_level = "none"
+        return app
+
+    return build
+
+
+def text_of(app) -> str:
+    return str(app.query_one(DrillSummary).content)
+
+
+def drill_events(app) -> list[str]:
+    return [ev.type for ev in app.world.session.events_since(0) if ev.type.startswith("drill.")]
+
+
+async def type_line(pilot, line: str) -> None:
+    await pilot.press("colon", *line, "enter")
+    await pilot.pause()
+
+
+async def tick(pilot, n: int = 1) -> None:
+    """Apply what was submitted (commands apply at the next tick boundary) and redraw."""
+    pilot.app.world.advance(n)
+    pilot.app.draw(force=True)
+    await pilot.pause()
+
+
+# ---------------------------------------------------------------------- snapshots
+
+
+def test_drill_panel_participant_view(snap_compare, drill_app, settle):
+    assert snap_compare(drill_app(), terminal_size=(160, 50), run_before=settle)
+
+
+def test_drill_panel_facilitator_view(snap_compare, drill_app, settle):
+    assert snap_compare(drill_app(facilitator=True), terminal_size=(160, 50),
+                        run_before=settle)
+
+
+# ---------------------------------------------------------------------- facilitator
+
+
+async def test_facilitator_keys_and_lines_reach_the_drill(drill_app):
+    app = drill_app(facilitator=True, no_confirm=True)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        await pilot.press("h")
+        await tick(pilot)
+        assert drill_events(app).count("drill.hint") == 2
+        await type_line(pilot, "skip-inject")  # nothing pending after the support call
+        await tick(pilot)
+        assert app.world.drill_state()["injects"]["pending"] == 0
+        assert [c["by"] for c in app.world.session.commands if c["name"] == "skip-inject"] == [
+            "facilitator"]
+        await pilot.press("space")
+        assert not app.world.paused
+        await pilot.press("space")
+        assert app.world.paused
+        await pilot.press("E")
+        await tick(pilot)
+        assert "drill.ended" in drill_events(app)
+        assert app.world.drill_state()["end_reason"] == "facilitator"
+        await pilot.pause()
+        assert isinstance(app.screen, DrillEndScreen)
+        assert "objectives met" in app.outcome and "--record" in app.outcome
+
+
+async def test_inject_next_fires_a_pending_inject(drill_app):
+    app = drill_app(facilitator=True, session=session_at(130))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        assert app.world.drill_state()["injects"]["pending"] == 1
+        await pilot.press("n")
+        await tick(pilot)
+        assert app.world.drill_state()["injects"]["pending"] == 0
+        assert "drill.message" in drill_events(app)
+
+
+async def test_end_drill_asks_first_and_writes_the_report(drill_app, tmp_path):
+    rec = tmp_path / "tls.rec"
+    app = drill_app(facilitator=True, session=session_at(record=rec), record=str(rec),
+                    report=str(tmp_path / "tls"))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        await type_line(pilot, "end-drill")
+        await pilot.press("y")
+        await tick(pilot)
+        assert isinstance(app.screen, DrillEndScreen)
+        assert (tmp_path / "tls.md").exists() and rec.exists()
+        assert f"devsim-tui drill report {rec}" in app.outcome
+
+
+# ---------------------------------------------------------------------- participants
+
+
+async def test_participant_cannot_drive_the_drill_and_sees_no_hidden_parts(drill_app):
+    app = drill_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        before = list(app.world.session.commands)
+        for key in ("h", "n", "k", "E", "space"):
+            await pilot.press(key)
+        for line in ("hint", "inject-next", "end-drill", "pause", "speed max"):
+            await type_line(pilot, line)
+        assert app.world.session.commands == before
+        assert "only the facilitator" in [n for n in app._notifications][-1].message
+        footer_keys = {key for key, b in app.active_bindings.items() if b.binding.show}
+        assert not footer_keys & {"h", "n", "k", "E", "space"}
+        # The panel: no notes, no true cause, no verdict before the end.
+        text = text_of(app)
+        assert "Facilitator" not in text and "certificate expired" not in text
+        assert "judged at the end" in text and "wrong" not in text
+        # The events: not the inject, not what it did, not the verdict.
+        seen = app.world.events_since(0)
+        hidden = app.world.session.drill.hidden_seqs
+        assert hidden and not any(a <= ev.seq <= b for ev in seen for a, b in hidden)
+        assert not [ev for ev in seen if ev.type.startswith(("drill.inject", "chaos.injected",
+                                                             "drill.root_cause."))]
+        assert "drill.message" in {ev.type for ev in seen}
+        # Participant commands do reach the drill.
+        await type_line(pilot, "remedy renew-certificate")
+        await tick(pilot)
+        assert "drill.remedy" in drill_events(app)
+
+
+async def test_participant_sees_the_verdict_after_the_end(drill_app):
+    session = session_at()
+    session.submit(C.EndDrill(), by="facilitator")
+    session.advance(1)
+    app = drill_app(session=session)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        app.draw(force=True)
+        await pilot.pause()
+        assert "wrong" in text_of(app)
+        assert "certificate expired" not in text_of(app)  # the true cause stays hidden
+
+
+async def test_help_palette_and_completion_list_the_drill_commands(drill_app):
+    app = drill_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        names = app._command_names()
+        assert {"remedy", "declare-root-cause"} <= set(names) and "hint" not in names
+        assert app._arguments("remedy") == ["renew-certificate"]
+        titles = [e[0] for e in app.palette_entries()]
+        assert "remedy renew-certificate" in titles and "hint" not in titles
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert "remedy" in app.screen.extra_commands
+        assert "hint" not in app.screen.extra_commands
+    fac = drill_app(facilitator=True)
+    async with fac.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        assert {"hint", "inject-next", "skip-inject", "end-drill"} <= set(fac._command_names())
+
+
+def test_the_main_help_lists_no_drill_commands():
+    usages = [row[0] for row in command_rows({})]
+    assert not [u for u in usages if u.split()[0].lstrip(":") in C.DRILL_COMMANDS]
+
+
+def test_pure_parts():
+    session = session_at()
+    state = session.drill.state()
+    text = "".join(part for line in drill_lines(state, False) for part, _ in line)
+    assert "T+05:30 of 30:00" in text and "24:30 left" in text
+    assert "customer support" in text and "1 revealed · 1 left" in text
+    fac = session.drill.facilitator_state()
+    text = "".join(part for line in drill_lines(fac, True) for part, _ in line)
+    assert "[cert-expires] fired 02:00" in text and "wrong" in text
+    events = session.events_since(0)
+    kept = participant_events(events, fac["hidden_seqs"], ended=False)
+    assert len(kept) < len(events)
+    masked = [ev for ev in kept if ev.type == "drill.root_cause"]
+    assert masked and "judged at the end" in masked[0].message
+
+
+async def test_drill_pane_focus_and_zoom(drill_app):
+    app = drill_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("7")
+        assert isinstance(app.focused, DrillPanel)
+        await pilot.press("z")
+        await pilot.pause()
+        assert app.screen.maximized is not None
