@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import signal
 import sys
 from pathlib import Path
 
@@ -37,6 +38,14 @@ def add_parser(subparsers) -> None:
                           "(default 30m)")
     ssh.add_argument("--log-file", type=Path, default=None, metavar="FILE",
                      help="also append the login/logout log to FILE (it always goes to stderr)")
+    ssh.add_argument("--shared", action="store_true",
+                     help="every seat attaches to ONE world this server hosts and publishes "
+                     "through --mqtt (roles enforced by the host with per-role seat tokens)")
+    ssh.add_argument("--drill", default=None, metavar="NAME|PATH.yaml",
+                     help="with --shared: the shared world is this drill (docs/drills.md)")
+    from devsim_tui.bridge.options import add_mqtt_arguments
+
+    add_mqtt_arguments(ssh)
     ssh.set_defaults(func=run_ssh)
 
     web = sub.add_parser("web", help="serve the control room to browsers (textual-serve)",
@@ -55,7 +64,7 @@ def add_parser(subparsers) -> None:
                         description="Read a password (prompted, or one line on stdin) and print "
                         "a scrypt hash, or a whole user:role:hash line with --user.")
     hp.add_argument("--user", default=None, help="print `USER:ROLE:HASH`, ready for the file")
-    hp.add_argument("--role", default="operator", choices=["operator", "observer"],
+    hp.add_argument("--role", default="operator", choices=["operator", "observer", "facilitator"],
                     help="role for --user (default operator)")
     hp.add_argument("--scheme", default="scrypt", choices=["scrypt", "pbkdf2"],
                     help="hash function (default scrypt)")
@@ -99,20 +108,120 @@ def run_ssh(args: argparse.Namespace) -> int:
         idle = parse_duration(args.idle_timeout)
     except ValueError as exc:
         raise UserError(f"--idle-timeout: {exc}") from exc
+    if not args.shared:
+        for flag in ("drill", "mqtt", "sim_id", "mqtt_ca", "mqtt_cert", "mqtt_key"):
+            if getattr(args, flag):
+                raise UserError(f"--{flag.replace('_', '-')} needs --shared")
+    authorized = AuthorizedKeys.read(args.authorized_keys) if args.authorized_keys else None
+    passwords = PasswordFile.read(args.passwords) if args.passwords else None
+    # Last, because it makes the token directory (removed in the `finally` below).
+    shared = _shared(args) if args.shared else None
     config = SSHServeConfig(
-        port=args.port, host=args.host, seat=_seat(args),
-        authorized_keys=AuthorizedKeys.read(args.authorized_keys) if args.authorized_keys
-        else None,
-        passwords=PasswordFile.read(args.passwords) if args.passwords else None,
+        port=args.port, host=args.host, seat=shared.seat if shared else _seat(args),
+        authorized_keys=authorized, passwords=passwords,
         host_key=args.host_key, max_sessions=args.max_sessions, idle_timeout=idle)
     undo = configure_logging(args.log_file)
+    # SIGTERM (systemd, `kill`) ends the seats and, with --shared, removes the token files.
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
+        if shared is not None:
+            shared.start()
         asyncio.run(SeatServer(config).serve_forever())
     except OSError as exc:
         raise UserError(f"cannot listen on port {args.port}: {exc}") from exc
     finally:
+        signal.signal(signal.SIGTERM, previous)
+        if shared is not None:
+            shared.close()
         undo()
     return 0
+
+
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+class _Shared:
+    """The hosted world of `serve ssh --shared`, its tokens and the seats' attach command."""
+
+    def __init__(self, host, tokens, seat, describe: str) -> None:
+        self.host, self.tokens, self.seat, self.describe = host, tokens, seat, describe
+
+    def start(self) -> None:
+        from devsim_tui.serve.ssh import log
+
+        self.host.start()
+        log.info("hosting %s under %s/ on %s (seats: %s)", self.describe,
+                 self.host.options.prefix, self.host.options.url, self.host.policy().describe())
+
+    def close(self) -> None:
+        self.host.stop()
+        self.tokens.close()
+
+
+def _shared(args: argparse.Namespace) -> _Shared:
+    import re
+    import secrets
+
+    from devsim_tui.bridge import payloads as P
+    from devsim_tui.bridge.options import build_options, check_sim_id
+    from devsim_tui.cmd.simulate import parse_speed
+    from devsim_tui.serve.shared import AttachCommand, SharedHost, TokenDir
+
+    if not args.mqtt:
+        raise UserError("serve ssh --shared needs --mqtt URL: the broker the seats attach "
+                        "through (docs/ssh.md, 'One shared world')")
+    speed = parse_speed(str(args.speed)) if args.speed is not None else None
+    if args.drill:
+        from devsim_tui.drill.schema import load_scenario, resolve
+
+        loaded = load_scenario(resolve(args.drill))
+        name, describe = loaded.name, f"drill {loaded.name}"
+
+        def make_world():
+            from devsim_tui.drill.runner import DrillSession
+
+            session = DrillSession(loaded, seed=args.seed)
+            extras = {"submit": session.submit,
+                      "extras": lambda snap: {P.DRILL_FACILITATOR:
+                                              session.drill.facilitator_state()}}
+            return session, extras, lambda: session.finished
+    else:
+        from devsim_tui.config.loader import load_profile
+
+        profile = load_profile(args.profile)
+        name, describe = profile.name, f"profile {profile.name}"
+
+        def make_world():
+            from devsim_tui.sim.engine import Engine
+            from devsim_tui.sim.world import LocalWorld
+
+            return LocalWorld(Engine(profile, seed=args.seed)), {}, lambda: False
+    if args.sim_id:
+        sim_id = check_sim_id(args.sim_id)
+    else:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:40] or "world"
+        sim_id = check_sim_id(f"ssh-{slug}-{secrets.token_hex(3)}")
+    options = build_options(args.mqtt, sim_id=sim_id, ca_file=args.mqtt_ca,
+                            cert_file=args.mqtt_cert, key_file=args.mqtt_key,
+                            buffer_size=args.mqtt_buffer, tick_rate=args.mqtt_rate)
+    tokens = TokenDir()
+
+    def ended(world, reason: str) -> None:
+        from devsim_tui.serve.ssh import log
+
+        log.info("shared world ended: %s (seats keep its last state)", reason)
+        if args.drill and hasattr(world, "close"):
+            world.close()
+
+    host = SharedHost(make_world, options, tokens.tokens, speed=speed, on_end=ended)
+
+    def absolute(path):
+        return str(Path(path).resolve()) if path else None
+
+    seat = AttachCommand(args.mqtt, sim_id, tokens.tokens, mqtt_ca=absolute(args.mqtt_ca),
+                         mqtt_cert=absolute(args.mqtt_cert), mqtt_key=absolute(args.mqtt_key))
+    return _Shared(host, tokens, seat, describe)
 
 
 def run_web(args: argparse.Namespace) -> int:

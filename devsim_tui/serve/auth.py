@@ -1,7 +1,8 @@
 """Who may log in to the SSH seats, and as what: keys with roles, hashed passwords, host key.
 
 Roles: `operator` may act on the estate, `observer` only watches (the control room runs with
-`--observer`). A key's role comes from an authorized_keys option this server understands and
+`--observer`), `facilitator` may also steer a shared world's clock and drill (`serve ssh
+--shared`; on a seat with its own world it is an operator). A key's role comes from an authorized_keys option this server understands and
 OpenSSH's own format tolerates:
 
     devsim-role="observer" ssh-ed25519 AAAA... alice@laptop
@@ -30,7 +31,7 @@ import asyncssh
 
 from devsim_tui.errors import UserError
 
-ROLES = ("operator", "observer")
+ROLES = ("operator", "observer", "facilitator")
 DEFAULT_ROLE = "operator"
 ROLE_OPTION = "devsim-role"
 HOST_KEY_NAME = "ssh_host_ed25519_key"

@@ -12,8 +12,9 @@ a seat with no client input for `idle_timeout` seconds is ended, and an unauthen
 connection has `login_timeout` seconds to log in. Logins, logouts, refusals and seat starts and
 ends are logged on the `devsim_tui.serve` logger with user, key fingerprint, role and peer.
 
-Sharing one world between seats (drills) would change only `SeatCommand`: the seats would run
-against a remote world instead of each starting its own engine.
+Sharing one world between seats (`--shared`, serve/shared.py) changes only the seat command: the
+seats run `devsim-tui attach` against the world this server hosts instead of each starting its
+own engine.
 """
 
 from __future__ import annotations
@@ -51,13 +52,13 @@ class SeatCommand:
     seed: int | None = None
     speed: str | None = None
 
-    def argv(self, role: str) -> list[str]:
+    def argv(self, role: str, user: str | None = None) -> list[str]:
         argv = [sys.executable, "-m", "devsim_tui", "--profile", self.profile]
         if self.seed is not None:
             argv += ["--seed", str(self.seed)]
         if self.speed is not None:
             argv += ["--speed", str(self.speed)]
-        if role != "operator":
+        if role not in ("operator", "facilitator"):  # fail closed: anything else watches
             argv.append("--observer")
         return argv
 
@@ -69,7 +70,7 @@ class SSHServeConfig:
     authorized_keys: AuthorizedKeys | None = None
     passwords: PasswordFile | None = None
     host_key: Path | None = None  # None: the generated one in the data directory
-    seat: SeatCommand = field(default_factory=SeatCommand)
+    seat: SeatCommand = field(default_factory=SeatCommand)  # or shared.AttachCommand
     max_sessions: int = 10
     idle_timeout: float = 1800.0
     login_timeout: float = 30.0
@@ -301,7 +302,7 @@ class Seat(asyncssh.SSHServerSession):
             if isinstance(client_env.get(name), str):
                 env[name] = client_env[name]
         cols, rows, _, _ = self.size
-        argv = cfg.seat.argv(c.role)
+        argv = cfg.seat.argv(c.role, c.user)
         self.child = PtyChild(argv, env, cols, rows, self._output, self._child_exited)
         try:
             await self.child.start()
