@@ -15,6 +15,7 @@ from devsim_tui.sim import commands as C
 from devsim_tui.ui.drill_panel import (
     DrillEndScreen, DrillPanel, DrillSummary, create_drill_app, drill_lines, participant_events,
 )
+from devsim_tui.ui.format import next_speed
 from devsim_tui.ui.help import HelpScreen, command_rows
 
 SCENARIO = "tls-certificate-expiry"
@@ -224,3 +225,103 @@ async def test_drill_pane_focus_and_zoom(drill_app):
         await pilot.press("z")
         await pilot.pause()
         assert app.screen.maximized is not None
+
+
+# ---------------------------------------------------------------------- replay
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """The certificate drill run headless with its answer key, recorded."""
+    from devsim_tui.drill.recording import read
+    from devsim_tui.drill.runner import Responder, load_responder, run_headless
+
+    path = tmp_path_factory.mktemp("rec") / "tls.rec"
+    session = DrillSession(load_scenario(resolve(SCENARIO)), seed=SEED, record=path)
+    run_headless(session, Responder(load_responder(
+        f"drills/responders/{SCENARIO}.yaml"), session), "max")
+    return read(path)
+
+
+def headless_at(rec, tick: int):
+    """The same recording re-run headless (as `replay --headless` does) up to `tick`."""
+    from devsim_tui.drill.runner import session_from_recording
+
+    session = session_from_recording(rec)
+    for tk in rec.ticks[:tick]:
+        for c in tk.get("c", ()):
+            session.submit(C.build(c["name"], c["args"]), c.get("by"))
+        session.step()
+    return session
+
+
+def same_world(app, session) -> None:
+    a, b = app.world.snapshot(), session.snapshot()
+    assert (a.tick, a.t) == (b.tick, b.t)
+    assert a.agg == b.agg
+    ours = [(e.seq, e.type, e.message) for e in app.world.events_since(0)]
+    assert ours == [(e.seq, e.type, e.message) for e in session.events_since(0)]
+    assert app.world.drill_state() == session.drill.facilitator_state()
+
+
+@pytest.fixture
+def replay_app(config_home, recording):
+    from devsim_tui.ui.replay import create_replay_app
+
+    app = create_replay_app(recording, paused=True, theme="control-room",
+                            config_dir=config_home / "devsim-tui")
+    app.animation_level = "none"
+    return app
+
+
+async def seek(pilot, keys_or_line) -> None:
+    if isinstance(keys_or_line, str):
+        await type_line(pilot, keys_or_line)
+    else:
+        await pilot.press(*keys_or_line)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()
+    assert pilot.app.seeking is None
+
+
+async def test_replay_seek_lands_on_the_recorded_tick(replay_app, recording):
+    app = replay_app
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        assert app.world.tick == 0 and app.world.paused
+        await seek(pilot, "seek 6m")
+        assert app.world.tick == 360
+        same_world(app, headless_at(recording, 360))
+        await seek(pilot, "seek +1m")
+        assert app.world.tick == 420
+        await seek(pilot, ["left_square_bracket", "left_square_bracket"])
+        assert app.world.tick == 300
+        same_world(app, headless_at(recording, 300))
+        await seek(pilot, "seek end")
+        assert app.world.tick == recording.ticks[-1]["n"] and app.world.finished
+        same_world(app, headless_at(recording, app.world.tick))
+        await seek(pilot, "seek start")
+        assert app.world.tick == 0
+
+
+async def test_replay_is_read_only_but_its_clock_moves(replay_app):
+    app = replay_app
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        await seek(pilot, "seek 5m")
+        before = list(app.world.session.commands)
+        for line in ("scale 3", "end-drill", "remedy renew-certificate", "ack-alert all"):
+            await type_line(pilot, line)
+        await pilot.press("a", "b", "h", "E")
+        await pilot.pause()
+        assert app.world.session.commands == before
+        assert "replay (read-only" in list(app._notifications)[-1].message
+        await pilot.press("full_stop")
+        await pilot.pause()
+        assert app.world.tick == 301
+        speed = app.world.speed
+        await pilot.press("plus")
+        assert app.world.speed == next_speed(speed, +1)
+        await pilot.press("space")
+        assert not app.world.paused and not app.world.session.engine.paused

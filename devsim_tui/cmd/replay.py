@@ -1,4 +1,5 @@
-"""`devsim-tui replay FILE --headless`: re-run a recording and check it reproduces exactly."""
+"""`devsim-tui replay FILE`: play a recording back in the control room (pause, seek, speed);
+`--headless` re-runs it and checks it reproduces exactly."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ def add_parser(subparsers) -> None:
         "up to its last complete tick.")
     p.add_argument("recording", help="a file written by `drill run --record`")
     p.add_argument("--headless", action="store_true",
-                   help="replay without a screen (the control room's replay comes later)")
+                   help="verify without a screen (default: play it back in the control room)")
+    p.add_argument("--speed", default=None,
+                   help="playback speed: simulated seconds per wall second, or max")
+    p.add_argument("--theme", default=None, help="colour theme of the control room")
     p.set_defaults(func=run)
 
 
@@ -25,10 +29,15 @@ def run(args: argparse.Namespace) -> int:
     from devsim_tui.drill.recording import read
     from devsim_tui.drill.runner import replay
 
-    if not args.headless:
-        raise UserError("replay: the control room's replay (pause, seek) is not available yet; "
-                        "use --headless to verify a recording")
     rec = read(args.recording)
+    if not args.headless:
+        from devsim_tui.cmd.simulate import parse_speed
+        from devsim_tui.ui.replay import create_replay_app
+
+        if not rec.ticks:
+            raise UserError(f"{args.recording}: no ticks recorded, nothing to play back")
+        speed = parse_speed(args.speed) if args.speed is not None else None
+        return int(create_replay_app(rec, speed=speed, theme=args.theme).run() or 0)
     result = replay(rec)
     n_events = len(rec.events())
     if result.ok:

@@ -72,6 +72,12 @@ class EventLog(RichLog):
         self._flush(visible)
         return fetched
 
+    def reset(self) -> None:
+        """Forget every line and the last seq seen (the world was rebuilt: a replay's seek)."""
+        self.clear()
+        self.last_seq = 0
+        self._backlog.clear()
+
     def note(self, ev: Event, visible: bool) -> None:
         """Add a line that does not come from the world (the MQTT link's state changes)."""
         self._backlog.append(ev)
