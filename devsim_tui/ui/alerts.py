@@ -58,7 +58,8 @@ def alert_row(a: AlertView, now: float) -> list[tuple[str, str]]:
 
 
 class AlertsTable(KeyedTable):
-    """Alerts by id, worst first."""
+    """Alerts by id, worst first; with a row per server alert only the rows on screen are
+    formatted each frame."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(ALERT_COLUMNS, **kwargs)
@@ -66,7 +67,8 @@ class AlertsTable(KeyedTable):
     def show(self, snap: Snapshot) -> tuple[int, int]:
         """Update the rows; returns (firing, pending) for the pane title."""
         alerts = alert_order(snap.alerts)
-        self.set_rows([(a.id, alert_row(a, snap.t)) for a in alerts])
+        now = snap.t
+        self.set_source([a.id for a in alerts], lambda i: alert_row(alerts[i], now))
         firing = sum(a.state == "firing" for a in alerts)
         pending = sum(a.state == "pending" for a in alerts)
         return firing, pending

@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.snapshot import Snapshot
@@ -913,8 +913,8 @@ class ControlRoomApp(App[int]):
         event.stop()
         self.action_details()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id in ("servers", "db-table"):
+    def on_keyed_table_selected(self, event: KeyedTable.Selected) -> None:
+        if event.table.id == "db-table":
             event.stop()
             self.action_details()
 

@@ -1,16 +1,28 @@
 """The database pane: every node's role, state, load, lag, disk and backup age, plus the cache.
 
-Small keyed tables (a handful of nodes): cells are updated by key, and only when the shown
-text changed; the cache block exists only when the profile has a cache.
+Also home of `KeyedTable`, the small keyed table the database, cache, alerts and faults share: a
+Line-API widget (like the servers pane) that formats only the rows on screen and repaints only
+when what is on screen changed, so a frame costs the same whatever the number of rows. The cache
+block exists only when the profile has a cache.
 """
 
 from __future__ import annotations
 
+from typing import Any, Callable, NamedTuple
+
+from rich.cells import set_cell_size
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Static
 
 from devsim_tui.sim.snapshot import CacheView, DBNodeView, Snapshot
 from devsim_tui.ui.format import age, bytes_, pct, si
@@ -23,77 +35,246 @@ CACHE_COLUMNS = (("node", "NODE", 8, "left"), ("role", "ROLE", 7, "left"),
                  ("state", "STATE", 8, "left"), ("ops", "OPS/s", 6, "right"),
                  ("mem", "MEM", 4, "right"))
 LEVELS = ("ok", "warn", "bad", "muted", "info")
+CELL_PADDING = 1  # cells each side of a column, as DataTable draws them
+PAD = " " * CELL_PADDING
 
 
-class KeyedTable(DataTable):
-    """A DataTable fed whole rows by key; cells are rewritten only when their text changed."""
+class RowKey(NamedTuple):
+    """A row's key, shaped like DataTable's `RowKey.value`."""
 
-    COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {f"keyed--{c}" for c in LEVELS}
+    value: str
 
-    def __init__(self, columns: tuple[tuple[str, str, int], ...], **kwargs) -> None:
-        super().__init__(cursor_type="row", **kwargs)
+
+class Row(NamedTuple):
+    key: RowKey
+
+
+class KeyedTable(ScrollView, can_focus=True):
+    """Rows by key in the given order, drawn line by line; the header row stays put.
+
+    Fed whole rows (`set_rows`) or, for long tables, keys plus a function that formats row i
+    (`set_source`): only the rows on screen are ever formatted. A new set of rows repaints only
+    when what is on screen changed. The cursor follows its key when rows reorder.
+    """
+
+    BINDINGS = [
+        Binding("up", "cursor(-1)", show=False),
+        Binding("down", "cursor(1)", show=False),
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("home", "cursor_to(0)", show=False),
+        Binding("end", "cursor_to(-1)", show=False),
+    ]
+
+    COMPONENT_CLASSES = {"keyed--header", "keyed--cursor", *(f"keyed--{c}" for c in LEVELS)}
+
+    #: Whether the column labels take the first line (a table with no rows may hide them).
+    show_header: reactive[bool] = reactive(True)
+
+    class Selected(Message):
+        """The row under the cursor was clicked: open its details."""
+
+        def __init__(self, table: KeyedTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> KeyedTable:
+            return self.table
+
+    def __init__(self, columns: tuple[tuple[str, str, int, str], ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._columns = columns
-        self._rows: dict[str, tuple[str, ...]] = {}
+        self._keys: list[str] = []
+        self._cells_of: Callable[[int], list[tuple[str, str]]] = lambda _i: []
+        self._formatted: dict[int, list[tuple[str, str]]] = {}
+        #: The key under the cursor (the cursor follows it), and its row.
+        self.cursor_key: str | None = None
+        self.cursor_row = 0
+        self._on_screen: tuple | None = None
+        self._styles: dict[str, Style] = {}
+        self.set_reactive(ScrollView.virtual_size,
+                          Size(sum(c[2] + 2 * CELL_PADDING for c in columns), 1))
+
+    # ------------------------------------------------------------------ handlers
 
     def on_mount(self) -> None:
-        for key, label, width, *justify in self._columns:
-            label_text = Text(label, justify="right" if justify == ["right"] else "left")
-            self.add_column(label_text, width=width, key=key)
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
 
-    def _theme_changed(self, _theme) -> None:
-        # Styles are baked into the cells: mark every row stale so the next update rewrites it.
-        self._rows = {key: ("",) * len(sig) for key, sig in self._rows.items()}
+    def _theme_changed(self, _theme: object) -> None:
+        self._styles.clear()
+        self.refresh()
 
-    def style_of(self, level: str) -> Style:
-        return self.get_component_rich_style(f"keyed--{level}", partial=True)
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()  # focus and theme change the cursor's and levels' styles
 
-    def _texts(self, cells: list[tuple[str, str]]) -> list[Text]:
-        return [Text(t, style=self.style_of(lvl) if lvl else "",
-                     justify="right" if col[-1] == "right" else "left")
-                for (t, lvl), col in zip(cells, self._columns)]
+    def watch_show_header(self) -> None:
+        self._resize()
+        self.refresh()
 
-    def set_rows(self, rows: list[tuple[str, list[tuple[str, str]]]]) -> None:
-        """Rows as (key, [(text, level), ...]); levels name the keyed--* component classes."""
-        wanted = [key for key, _ in rows]
-        current = [r.key.value for r in self.ordered_rows]
-        wanted_set = set(wanted)
-        kept = [k for k in current if k in wanted_set]
-        if kept + [k for k in wanted if k not in self._rows] != wanted:
-            # The order changed (these tables hold a handful of rows): rebuild them in order,
-            # keeping the cursor on the same key.
-            selected = self.selected_key
-            self.clear()
-            self._rows = {}
-            for key, cells in rows:
-                self.add_row(*self._texts(cells), key=key)
-                self._rows[key] = tuple(f"{t}\0{lvl}" for t, lvl in cells)
-            if selected in self._rows:
-                self.move_cursor(row=wanted.index(selected), animate=False)
+    def on_resize(self) -> None:
+        self._on_screen = None
+        self._move_cursor(self.cursor_row, repaint=False)
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
             return
-        for key in set(self._rows) - set(wanted):
-            self.remove_row(key)
-            del self._rows[key]
-        cols = [c[0] for c in self._columns]
-        for key, cells in rows:
-            sig = tuple(f"{t}\0{lvl}" for t, lvl in cells)
-            old = self._rows.get(key)
-            if old == sig:
-                continue
-            texts = self._texts(cells)
-            if old is None:
-                self.add_row(*texts, key=key)
-            else:
-                for col, text, a, b in zip(cols, texts, sig, old):
-                    if a != b:
-                        self.update_cell(key, col, text)
-            self._rows[key] = sig
+        row = int(self.scroll_y) + offset.y - self._header_lines
+        if offset.y >= self._header_lines and 0 <= row < len(self._keys):
+            if row == self.cursor_row and self.cursor_key is not None:
+                self.post_message(self.Selected(self, self.cursor_key))
+            self._move_cursor(row)
+
+    def action_cursor(self, delta: int) -> None:
+        self._move_cursor(self.cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._move_cursor(self.cursor_row + direction * max(self._page_rows() - 1, 1))
+
+    def action_cursor_to(self, row: int) -> None:
+        self._move_cursor(row if row >= 0 else len(self._keys) - 1)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def row_count(self) -> int:
+        return len(self._keys)
 
     @property
     def selected_key(self) -> str | None:
-        if self.row_count == 0:
-            return None
-        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return self.cursor_key if self._keys else None
+
+    @property
+    def ordered_rows(self) -> list[Row]:
+        """The rows in display order (keys only; the cells come from `get_row`)."""
+        return [Row(RowKey(k)) for k in self._keys]
+
+    def get_row(self, key: RowKey | str) -> list[str]:
+        """The cells of the row with this key, as text."""
+        name = key.value if isinstance(key, RowKey) else key
+        return [text for text, _level in self._cells(self._keys.index(name))]
+
+    def set_rows(self, rows: list[tuple[str, list[tuple[str, str]]]]) -> None:
+        """Rows as (key, [(text, level), ...]); levels name the keyed--* component classes."""
+        cells = [c for _key, c in rows]
+        self.set_source([key for key, _c in rows], cells.__getitem__)
+
+    def set_source(self, keys: list[str], cells_of: Callable[[int], list[tuple[str, str]]]
+                   ) -> None:
+        """Rows by key in display order; `cells_of(i)` formats row i, called only for the
+        rows that are drawn."""
+        resized = len(keys) != len(self._keys)
+        self._keys, self._cells_of, self._formatted = keys, cells_of, {}
+        if resized:
+            self._resize()
+        self._follow_cursor()
+        if not self.is_mounted:
+            return
+        top = int(self.scroll_y)
+        shown = range(top, min(top + self._page_rows(), len(keys)))
+        on_screen = (top, self.cursor_row, self.show_header,
+                     tuple((keys[i], tuple(self._cells(i))) for i in shown))
+        if on_screen != self._on_screen:
+            self._on_screen = on_screen
+            self.refresh()
+
+    def _cells(self, i: int) -> list[tuple[str, str]]:
+        cells = self._formatted.get(i)
+        if cells is None:
+            cells = self._formatted[i] = self._cells_of(i)
+        return cells
+
+    @property
+    def _header_lines(self) -> int:
+        return 1 if self.show_header else 0
+
+    def _resize(self) -> None:
+        """The number of rows changed: a new virtual height (the table is as tall as its rows)."""
+        self.virtual_size = Size(self.virtual_size.width, len(self._keys) + self._header_lines)
+        self.refresh(layout=True)
+
+    def _follow_cursor(self) -> None:
+        """Put the cursor back on its key after a reorder (or nearby if it went away)."""
+        keys = self._keys
+        if not keys:
+            self.cursor_row, self.cursor_key = 0, None
+            return
+        if self.cursor_key is not None and (self.cursor_row >= len(keys)
+                                            or keys[self.cursor_row] != self.cursor_key):
+            try:
+                self.cursor_row = keys.index(self.cursor_key)
+            except ValueError:
+                pass
+        self._move_cursor(self.cursor_row, repaint=False)
+
+    def _move_cursor(self, row: int, repaint: bool = True) -> None:
+        keys = self._keys
+        if not keys:
+            return
+        row = max(0, min(row, len(keys) - 1))
+        self.cursor_row, self.cursor_key = row, keys[row]
+        if not self.is_mounted:
+            return
+        page, top = self._page_rows(), int(self.scroll_y)
+        if row < top:
+            self.scroll_to(y=row, animate=False, immediate=True)
+        elif row >= top + page:
+            self.scroll_to(y=row - page + 1, animate=False, immediate=True)
+        if repaint:
+            self._on_screen = None
+            self.refresh()
+
+    def _page_rows(self) -> int:
+        return max(self.scrollable_content_region.height - self._header_lines, 1)
+
+    # ------------------------------------------------------------------ drawing
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            if name == "base":
+                style = self.rich_style
+            elif name in ("cursor", "header"):  # whole styles, blended with the background
+                # (the cursor is laid over a cell's own style: its colours win, as in DataTable)
+                style = self.get_component_rich_style(f"keyed--{name}")
+            else:
+                style = self.rich_style + self.get_component_rich_style(
+                    f"keyed--{name}", partial=True)
+            self._styles[name] = style
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self._style("base")
+        if y < self._header_lines:
+            header = self._style("header")
+            segments = [Segment(_fit(label, size, justify), header)
+                        for _key, label, size, justify in self._columns]
+            fill = header
+        else:
+            row = int(self.scroll_y) + y - self._header_lines
+            if row >= len(self._keys):
+                return Strip.blank(width, base)
+            cursor = self._style("cursor") if row == self.cursor_row else None
+            segments = []
+            for (text, level), (_key, _label, size, justify) in zip(self._cells(row),
+                                                                   self._columns):
+                style = self._style(level) if level else base
+                segments.append(Segment(_fit(text, size, justify),
+                                        style + cursor if cursor else style))
+            fill = base + cursor if cursor else base
+        x = int(self.scroll_x)
+        return Strip(segments).crop_extend(x, x + width, fill)
+
+
+def _fit(text: str, width: int, justify: str) -> str:
+    """A cell's text padded into its column (cut when too long), with a cell of padding
+    each side."""
+    body = set_cell_size(text.rjust(width) if justify == "right" else text, width)
+    return f"{PAD}{body}{PAD}"
 
 
 def db_row(n: DBNodeView) -> list[tuple[str, str]]:
