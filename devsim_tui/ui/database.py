@@ -8,7 +8,7 @@ block exists only when the profile has a cache.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 from rich.cells import set_cell_size
 from rich.segment import Segment
@@ -26,6 +26,7 @@ from textual.widgets import Static
 
 from devsim_tui.sim.snapshot import CacheView, DBNodeView, Snapshot
 from devsim_tui.ui.format import age, bytes_, pct, si
+from devsim_tui.ui.linetable import LineTable, Row, RowKey
 
 DB_COLUMNS = (("node", "NODE", 6, "left"), ("role", "ROLE", 12, "left"),
               ("state", "STATE", 10, "left"), ("conn", "CONN", 7, "right"),
@@ -39,17 +40,7 @@ CELL_PADDING = 1  # cells each side of a column, as DataTable draws them
 PAD = " " * CELL_PADDING
 
 
-class RowKey(NamedTuple):
-    """A row's key, shaped like DataTable's `RowKey.value`."""
-
-    value: str
-
-
-class Row(NamedTuple):
-    key: RowKey
-
-
-class KeyedTable(ScrollView, can_focus=True):
+class KeyedTable(LineTable, can_focus=True):
     """Rows by key in the given order, drawn line by line; the header row stays put.
 
     Fed whole rows (`set_rows`) or, for long tables, keys plus a function that formats row i
@@ -93,22 +84,10 @@ class KeyedTable(ScrollView, can_focus=True):
         self.cursor_key: str | None = None
         self.cursor_row = 0
         self._on_screen: tuple | None = None
-        self._styles: dict[str, Style] = {}
         self.set_reactive(ScrollView.virtual_size,
                           Size(sum(c[2] + 2 * CELL_PADDING for c in columns), 1))
 
     # ------------------------------------------------------------------ handlers
-
-    def on_mount(self) -> None:
-        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
-
-    def _theme_changed(self, _theme: object) -> None:
-        self._styles.clear()
-        self.refresh()
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._styles.clear()  # focus and theme change the cursor's and levels' styles
 
     def watch_show_header(self) -> None:
         self._resize()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from rich.cells import set_cell_size
@@ -25,12 +25,12 @@ from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from devsim_tui.sim.snapshot import (
     CRASHED, DRAINING, READY, STARTING, STATE_NAMES, Snapshot,
 )
+from devsim_tui.ui.linetable import LineTable, Row, RowKey
 
 
 @dataclass(frozen=True)
@@ -61,16 +61,6 @@ SHRINKABLE = (3, 2)  # region, then version, down to MIN_TEXT cells when the pan
 MIN_TEXT = 6
 FAULT_MARK = "!"
 STATE_LEVEL = {READY: "ok", STARTING: "info", DRAINING: "muted", CRASHED: "bad"}
-
-
-class RowKey(NamedTuple):
-    """A row's key (the server name), shaped like DataTable's `RowKey.value`."""
-
-    value: str
-
-
-class Row(NamedTuple):
-    key: RowKey
 
 
 # ---------------------------------------------------------------------- pure parts
@@ -209,7 +199,7 @@ def row_cells(snap: Snapshot, i: int) -> tuple[list[str], tuple[str, ...], bool]
 # ---------------------------------------------------------------------- widget
 
 
-class ServersTable(ScrollView, can_focus=True):
+class ServersTable(LineTable, can_focus=True):
     """The fleet, one row per server, keyed by name; the header row stays put when scrolling."""
 
     BINDINGS = [
@@ -260,20 +250,8 @@ class ServersTable(ScrollView, can_focus=True):
         self._rollout: str | None = None
         self._layout: tuple[tuple[int, ...], int] = ((), 1)
         self._layout_key: tuple | None = None
-        self._styles: dict[str, Style] = {}
 
     # ------------------------------------------------------------------ handlers
-
-    def on_mount(self) -> None:
-        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
-
-    def _theme_changed(self, _theme: object) -> None:
-        self._styles.clear()
-        self.refresh()
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._styles.clear()  # focus and theme change the cursor's and levels' styles
 
     def on_resize(self) -> None:
         self._layout_key = None
