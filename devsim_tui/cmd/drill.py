@@ -230,8 +230,14 @@ def _run(args: argparse.Namespace) -> int:
         session.drill._end("interrupted")
         session.close()
         raise
-    from devsim_tui.drill.score import score_session
+    _print_score(session, args)
+    return 0 if reason != "interrupted" else 130
+
+
+def _print_score(session, args: argparse.Namespace) -> None:
+    """The drill's score, and where its recording and report went."""
     from devsim_tui.drill.report import summary_text, write_report
+    from devsim_tui.drill.score import score_session
 
     result = score_session(session)
     print(summary_text(result))
@@ -240,7 +246,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.report:
         for path in write_report(result, args.report):
             print(f"report: {path}")
-    return 0 if reason != "interrupted" else 130
 
 
 def _run_in_control_room(args: argparse.Namespace) -> int:
@@ -264,16 +269,7 @@ def _run_in_control_room(args: argparse.Namespace) -> int:
             session.drill._end("stopped")  # left before the end: scored as it stands
             session.close()
     if app.result is None:
-        from devsim_tui.drill.report import summary_text, write_report
-        from devsim_tui.drill.score import score_session
-
-        result = score_session(session)
-        print(summary_text(result))
-        if args.record:
-            print(f"recording: {args.record} ({session.engine.tick} ticks)")
-        if args.report:
-            for path in write_report(result, args.report):
-                print(f"report: {path}")
+        _print_score(session, args)
     else:
         print(app.outcome)
     return 0
