@@ -179,6 +179,10 @@ class PtyChild:
         except ProcessLookupError:
             pass
 
+    def kill(self) -> None:
+        """SIGKILL the child's whole group at once (the server is closing)."""
+        self._signal_group(signal.SIGKILL)
+
     async def terminate(self, grace: float = 2.0) -> None:
         """Hang up (SIGHUP, like a dropped line), then SIGKILL if it lingers past `grace`."""
         if self.proc is None:

@@ -92,6 +92,9 @@ class SeatServer:
             raise ValueError("no way to log in: give authorized keys or a password file")
         self.config = config
         self.seats: set[Seat] = set()
+        # Every child started, until it is reaped: a seat's hang-up runs as a task, and a
+        # server closing right after a client left must not leave that child running.
+        self.children: set[PtyChild] = set()
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self.host_key_path: Path | None = None
 
@@ -123,6 +126,9 @@ class SeatServer:
             await self._acceptor.wait_closed()
         await asyncio.gather(*(seat.end("the server is shutting down") for seat in
                                list(self.seats)), return_exceptions=True)
+        for child in list(self.children):
+            child.kill()
+        self.children.clear()
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -304,6 +310,7 @@ class Seat(asyncssh.SSHServerSession):
         cols, rows, _, _ = self.size
         argv = cfg.seat.argv(c.role, c.user)
         self.child = PtyChild(argv, env, cols, rows, self._output, self._child_exited)
+        self.server.children.add(self.child)
         try:
             await self.child.start()
         except OSError as exc:
