@@ -31,6 +31,9 @@ def _become_terminal_owner() -> None:
     slave). Without a controlling terminal there would be no SIGWINCH and no hang-up."""
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # A server started under `nohup` (or any parent ignoring SIGHUP) would pass that on: the
+    # seat could then not be hung up and would only end by SIGKILL, its terminal left raw.
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 class PtyChild:
