@@ -44,8 +44,12 @@ def _cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def run_in_pty(argv: list[str], marker: bytes, seconds: float, quit_key: bytes = b"q") -> dict:
-    """Run argv in a pty; returns first-frame time, CPU seconds and bytes over the steady part."""
+def run_in_pty(argv: list[str], marker: bytes, seconds: float, quit_key: bytes = b"q",
+               ready_marker: bytes | None = None) -> dict:
+    """Run argv in a pty; returns first-frame time, CPU seconds and bytes over the steady part.
+
+    With `ready_marker`, also the time until that text shows (the control room: its panes, which
+    come once the profile is loaded and the engine built behind the first frame)."""
     master, slave = pty.openpty()
     import fcntl
     import struct
@@ -61,6 +65,8 @@ def run_in_pty(argv: list[str], marker: bytes, seconds: float, quit_key: bytes =
     os.close(slave)
     buf = b""
     first = None
+    ready = None
+    seen = b""
     total = 0
     steady_bytes = 0
     steady_start = None
@@ -79,6 +85,10 @@ def run_in_pty(argv: list[str], marker: bytes, seconds: float, quit_key: bytes =
             except OSError:
                 break
             total += len(chunk)
+            if ready_marker is not None and ready is None:
+                seen = (seen[-len(ready_marker):] + chunk)
+                if ready_marker in seen:
+                    ready = time.perf_counter() - start
             if first is None:
                 buf += chunk
                 if marker in buf:
@@ -105,7 +115,7 @@ def run_in_pty(argv: list[str], marker: bytes, seconds: float, quit_key: bytes =
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=5)
     os.close(master)
-    return {"first_frame_s": first, "cpu_share": (cpu1 - cpu0) / seconds,
+    return {"first_frame_s": first, "ready_s": ready, "cpu_share": (cpu1 - cpu0) / seconds,
             "bytes_per_s": steady_bytes / seconds, "exit": proc.returncode}
 
 
@@ -152,17 +162,24 @@ def main() -> int:
     empty = [PYTHON, str(ROOT / "bench" / "ui_minimal.py"), "empty"]
     minimal = [PYTHON, str(ROOT / "bench" / "ui_minimal.py")]
 
-    ttff_app = [run_in_pty(devsim, b"PRODUCTION", 0.1)["first_frame_s"] for _ in range(3)]
-    ttff_empty = [run_in_pty(empty, b"PRODUCTION", 0.1, b"\x11")["first_frame_s"]
-                  for _ in range(3)]
+    # Alternated, so a burst of load on this shared machine hits both sides alike.
+    ttff_app, ttff_empty, ready = [], [], []
+    for _ in range(5):
+        run = run_in_pty(devsim, b"PRODUCTION", 3.0, ready_marker=b"1 Servers")
+        ttff_app.append(run["first_frame_s"])
+        ready.append(run["ready_s"] if run["ready_s"] is not None else float("nan"))
+        ttff_empty.append(run_in_pty(empty, b"PRODUCTION", 0.1, b"\x11")["first_frame_s"])
     live = run_in_pty(devsim, b"PRODUCTION", args.seconds)
     base = run_in_pty(minimal, b"PRODUCTION", args.seconds, b"\x11")  # ctrl+q
     cost = frame_cost()
 
     f_app, f_empty = statistics.median(ttff_app), statistics.median(ttff_empty)
+    f_ready = statistics.median(ready)
     rows = [
         ("time to first frame", f"{f_app * 1000:.0f} ms", f"{f_empty * 1000:.0f} ms (empty)",
          f"{f_app / f_empty:.2f}x", "<= 1.5x"),
+        ("time to the panes (estate built)", f"{f_ready * 1000:.0f} ms",
+         f"{f_empty * 1000:.0f} ms (empty)", f"{f_ready / f_empty:.2f}x", "(reported)"),
         ("CPU share at 1x", f"{live['cpu_share'] * 100:.1f}%",
          f"{base['cpu_share'] * 100:.1f}% (minimal)",
          f"{live['cpu_share'] / max(base['cpu_share'], 1e-9):.2f}x", "<= 1.5x"),
@@ -194,11 +211,18 @@ def write_section(rows, header, seconds: float) -> None:
         SECTION, "",
         f"Measured by `python bench/ui.py --write` in a {COLS}x{ROWS} pseudo-terminal "
         f"(TERM=xterm-256color), {seconds:.0f} s at 1x after a 2 s settle; first frame is the "
-        "median of 3 starts. Baselines live in `bench/ui_minimal.py` (an empty Textual app; a "
-        "minimal app redrawing six sparklines and a 30-row table at the same 5 Hz). "
-        "The frame cost is one forced redraw of every pane, Textual's compositing included, "
-        "with 1,000 app servers (headless, 160x50).", "",
+        "median of 5 starts, alternated with the empty app's. Baselines live in "
+        "`bench/ui_minimal.py` (an empty Textual app; a minimal app redrawing six sparklines "
+        "and a 30-row table at the same 5 Hz). The frame cost is one forced redraw of every "
+        "pane, Textual's compositing included, with 1,000 app servers (headless, 160x50).", "",
         *table, "",
+        "The first frame is the control room's header (estate, clock line saying \"starting "
+        "the estate…\") and footer with its keys. The profile is loaded and validated, the "
+        "engine built, every theme validated and the panes' modules (numpy, the command "
+        "models) imported in a worker thread behind it; \"time to the panes\" is when the "
+        "panes' titles are on screen. Only a built-in profile starts this way: a profile "
+        "file, or SMTP/MQTT flags, are loaded and checked before the screen opens, so a "
+        "broken file exits 2 with FILE:LINE and never flashes a screen.", "",
     ])
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from devsim_tui.config import loader
+from devsim_tui.config import paths
 from devsim_tui.config.loader import (
     builtin_profiles_dir,
     dump_profile,
@@ -59,9 +59,20 @@ def test_installed_data_dir_wins_over_the_checkout(tmp_path, monkeypatch):
     package = tmp_path / "site-packages" / "devsim_tui"
     (package / "_data" / "profiles").mkdir(parents=True)
     (package / "_data" / "profiles" / "production.yaml").write_text("name: production\n")
-    monkeypatch.setattr(loader, "_PACKAGE_DIR", package)
+    monkeypatch.setattr(paths, "_PACKAGE_DIR", package)
     assert builtin_profiles_dir() == package / "_data" / "profiles"
     assert list_builtin() == ["production"]
+
+
+def test_builtin_names_are_their_environments():
+    """The control room labels its first frame from the name alone (the profile is loaded
+    behind it), so each built-in's name must be its environment's."""
+    for name in list_builtin():
+        p = load_profile(name)
+        assert (p.name, p.environment) == (name, name)
+        assert paths.is_builtin_profile(name)
+    assert not paths.is_builtin_profile("profiles/production.yaml")
+    assert not paths.is_builtin_profile("nonesuch")
 
 
 def test_production_encodes_the_seed():

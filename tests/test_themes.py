@@ -434,3 +434,27 @@ def test_the_module_does_not_import_the_engine() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- first frame
+
+
+def test_first_frame_theme_equals_the_validated_one(tmp_path: Path) -> None:
+    """The control room's first frame reads a shipped theme without the schema; it must be the
+    very theme validation gives (the validated ones are registered right after)."""
+    empty = tmp_path / "themes"
+    validated = load_themes(user_dir=empty)
+    for name in BUILTINS:
+        assert themes.first_frame_theme(name, user_dir=empty) == validated[name]
+    assert themes.first_frame_theme("nonesuch", user_dir=empty) is None
+
+
+def test_first_frame_theme_defers_to_user_themes(tmp_path: Path) -> None:
+    """A user file may replace a built-in, and only validation can tell: no shortcut then."""
+    user = tmp_path / "themes"
+    write(user, "mine.yaml", """
+        name: control-room
+        primary: "#123456"
+    """)
+    assert themes.first_frame_theme("control-room", user_dir=user) is None
+    assert load_themes(user_dir=user)["control-room"].primary == "#123456"

@@ -475,3 +475,55 @@ async def test_observer_refuses_commands_arriving_over_mqtt(config_home, settle,
                     if e.type == "command.applied" and e.data["command"] == "scale"]
         await pilot.press("q")
         await pilot.pause()
+
+
+# ---------------------------------------------------------------------- start-up (the CLI's path)
+
+
+async def wait_for(pilot, condition, seconds: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+async def test_cli_start_shows_the_header_first_then_the_estate(config_home):
+    """`devsim-tui --profile production`: the first frame has the header and footer only; the
+    profile is loaded, the engine built and every theme validated behind it."""
+    from devsim_tui.ui.app import ControlRoomApp, PendingWorld, create_app
+    from devsim_tui.ui.header import HeaderBar
+
+    app = create_app("production", seed=7, paused=True, background=True,
+                     config_dir=config_home / "devsim-tui")
+    assert isinstance(app._pending, PendingWorld) and app.world is None
+    assert app._theme_names == ["control-room"]  # only the one on screen, so far
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert isinstance(app, ControlRoomApp)
+        header = app.query_one(HeaderBar)
+        assert (header.profile_name, header.environment) == ("production", "production")
+        await pilot.press("colon", *"window 1h", "enter")  # typed before the world exists
+        await wait_for(pilot, lambda: app.world is not None)
+        await pilot.pause()
+        assert app.profile.name == "production" and app.world.paused
+        assert app.query("#servers-pane") and app.query_one("#servers").row_count > 0
+        assert app.window == "1h"  # the early line ran once the world was there
+        assert set(app._theme_names) >= {"control-room", "daylight", "high-contrast", "amber"}
+        assert app.theme == "control-room" and app.startup_error is None
+
+
+async def test_cli_start_reports_a_profile_that_fails_behind_the_first_frame(config_home):
+    """A failure while building ends the app with `startup_error` (exit status 2 for a
+    UserError), which the CLI prints once the terminal is restored."""
+    from devsim_tui.errors import ConfigError
+    from devsim_tui.ui.app import ControlRoomApp, PendingWorld
+
+    def broken():
+        raise ConfigError(["profiles/x.yaml:3: scaling.maxReplicas: must be >= 1"])
+
+    app = ControlRoomApp(PendingWorld("x", "production", broken),
+                         config_dir=config_home / "devsim-tui")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app._exit)
+    assert isinstance(app.startup_error, ConfigError)
+    assert app.return_value == 2

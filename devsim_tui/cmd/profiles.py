@@ -6,13 +6,15 @@ import argparse
 import json
 import shutil
 
-from devsim_tui.config.loader import (
-    dump_profile,
-    list_builtin,
-    load_profile,
-    profile_json_schema,
-)
 from devsim_tui.errors import ConfigError, UserError
+
+
+def _loader():
+    """The loader, imported when a `profiles` action runs (it brings pydantic and the schema,
+    which the CLI's start, and so the control room's first frame, must not wait for)."""
+    from devsim_tui.config import loader
+
+    return loader
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +48,7 @@ def _one_line(text: str, width: int) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    profiles = [load_profile(name) for name in list_builtin()]
+    profiles = [_loader().load_profile(name) for name in _loader().list_builtin()]
     name_width = max(len(p.name) for p in profiles)
     env_width = max(len(p.environment) for p in profiles)
     room = shutil.get_terminal_size().columns - name_width - env_width - 4
@@ -59,7 +61,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    print(dump_profile(load_profile(args.profile)), end="")
+    print(_loader().dump_profile(_loader().load_profile(args.profile)), end="")
     return 0
 
 
@@ -68,7 +70,7 @@ def _validate(args: argparse.Namespace) -> int:
     problems: list[str] = []
     for path in args.paths:
         try:
-            profile = load_profile(path)
+            profile = _loader().load_profile(path)
         except ConfigError as exc:
             problems.extend(exc.problems)
         except UserError as exc:
@@ -81,5 +83,5 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    print(json.dumps(profile_json_schema(), indent=2))
+    print(json.dumps(_loader().profile_json_schema(), indent=2))
     return 0

@@ -27,46 +27,17 @@ from devsim_tui.config.yamlsrc import (
     require_mapping,
     validate,
 )
+from devsim_tui.config.paths import (  # noqa: F401  (re-exported: the loader's public API)
+    _looks_like_path,
+    builtin_data_dir,
+    builtin_profiles_dir,
+    is_builtin_profile,
+    list_builtin,
+)
 from devsim_tui.errors import ConfigError, UserError
-
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 #: The source name under which problems in `load_profile(..., overrides=...)` are reported.
 OVERRIDES_SOURCE = "<overrides>"
-
-_YAML_SUFFIXES = (".yaml", ".yml")
-
-
-def builtin_data_dir(kind: str) -> Path:
-    """The directory of shipped data files of one kind (`profiles`, `themes`).
-
-    An installed wheel carries them as `devsim_tui/_data/<kind>` (pyproject force-includes them);
-    a source checkout, editable install included, has them at the repository root.
-    """
-    installed = _PACKAGE_DIR / "_data" / kind
-    if installed.is_dir():
-        return installed
-    checkout = _PACKAGE_DIR.parent / kind
-    if checkout.is_dir():
-        return checkout
-    raise UserError(
-        f"the built-in {kind} are missing from this installation "
-        f"(looked in {installed} and {checkout}); reinstall devsim-tui"
-    )
-
-
-def builtin_profiles_dir() -> Path:
-    """Where the built-in profiles live (see `builtin_data_dir`)."""
-    return builtin_data_dir("profiles")
-
-
-def list_builtin() -> list[str]:
-    """Names of the built-in profiles, sorted."""
-    return sorted(path.stem for path in builtin_profiles_dir().glob("*.yaml"))
-
-
-def _looks_like_path(text: str) -> bool:
-    return text.lower().endswith(_YAML_SUFFIXES) or "/" in text or os.sep in text
 
 
 def resolve_profile_source(

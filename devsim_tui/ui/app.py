@@ -11,11 +11,12 @@ The app holds a `World` and talks to it only through that interface. Two indepen
 from __future__ import annotations
 
 import argparse
+import importlib
 import shlex
 import time
-from pathlib import Path
 from dataclasses import dataclass
-from typing import Any, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -25,24 +26,53 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from devsim_tui.sim import commands as C
-from devsim_tui.sim.snapshot import Snapshot
-from devsim_tui.ui.alerts import AlertsTable
+from devsim_tui.lazy import lazy_module
 from devsim_tui.ui.commandline import CommandLine, CommandSuggester, command_names
-from devsim_tui.ui.confirm import ConfirmScreen
-from devsim_tui.ui.database import DatabasePane, KeyedTable
-from devsim_tui.ui.detail import DetailScreen
-from devsim_tui.ui.events import EventLog
 from devsim_tui.ui.external import ExternalIO, IOOptions, LinkBadge, MetricsBadge, link_event
 from devsim_tui.ui.format import SPEEDS, WINDOWS, next_speed, sim_clock
 from devsim_tui.ui.header import HeaderBar
-from devsim_tui.ui.help import HelpScreen
-from devsim_tui.ui.metrics import MetricsPane, metrics_for
-from devsim_tui.ui.operations import (
-    OperationsPane, chaos_arguments, chaos_types, deploy_arguments, fault_ids, faults_of,
-    rollback_arguments,
-)
-from devsim_tui.ui.servers import ServersTable
+
+if TYPE_CHECKING:
+    from devsim_tui.sim.snapshot import Snapshot
+
+#: The engine's commands (pydantic models), imported on first use: the first frame of a CLI
+#: start needs neither them nor numpy (see `Widgets`).
+C = lazy_module("devsim_tui.sim.commands")
+
+
+class Widgets:
+    """The panes and screens, each imported on first use.
+
+    A CLI start shows the header and the footer first and builds the world in a worker; that
+    worker also imports these (numpy, the tables), so the first frame waits for none of them.
+    """
+
+    WHERE = {
+        "AlertsTable": "alerts", "ConfirmScreen": "confirm", "DatabasePane": "database",
+        "KeyedTable": "database", "DetailScreen": "detail", "EventLog": "events",
+        "HelpScreen": "help", "MetricsPane": "metrics", "metrics_for": "metrics",
+        "OperationsPane": "operations", "chaos_arguments": "operations",
+        "chaos_types": "operations", "deploy_arguments": "operations", "fault_ids": "operations",
+        "faults_of": "operations", "rollback_arguments": "operations",
+        "ServersTable": "servers",
+    }
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            module = self.WHERE[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        value = getattr(importlib.import_module(f"devsim_tui.ui.{module}"), name)
+        setattr(self, name, value)
+        return value
+
+    def load_all(self) -> None:
+        """Import them all now (from the start-up worker, off the event loop)."""
+        for name in self.WHERE:
+            getattr(self, name)
+
+
+W = Widgets()
 
 #: Engine events shown as toasts: type -> (title, toast severity).
 TOASTS = {"notify.console": ("notification", "information"),
@@ -85,10 +115,14 @@ def _palette_provider():
 
 @dataclass(frozen=True)
 class PendingWorld:
-    """A world still to be built: the app shows its layout at once and calls `build` in a
-    thread worker, so the first frame does not wait for the engine."""
+    """A world still to be built: the app shows its header and footer at once and calls `build`
+    in a thread worker (which may also load and validate the profile), so the first frame waits
+    for neither the engine nor its imports. `name` and `environment` label the header until the
+    world is there. A `UserError` from `build` (a broken profile) ends the app with it as
+    `startup_error`, which the CLI reports like any other (exit status 2)."""
 
-    profile: Any
+    name: str
+    environment: str
     build: Callable[[], Any]
 
 
@@ -172,11 +206,12 @@ class ControlRoomApp(App[int]):
         # A PendingWorld is built after the first frame (see _build_world); until then None.
         self._pending = world if isinstance(world, PendingWorld) else None
         self.world = None if self._pending is not None else world
+        self.startup_error: Exception | None = None  # the pending world could not be built
         self._early_lines: list[str] = []  # `:` lines typed while the world was starting
         # A watcher (e.g. an SSH seat with the observer role): views freely, never changes the
         # world. Enforced at the few places commands leave the UI: submit, run_line and step.
         self.observer = observer
-        self.profile = world.profile
+        self.profile = self.world.profile if self.world is not None else None
         self.no_confirm = no_confirm
         self.config_dir = config_dir
         self.refresh_hz = refresh_hz
@@ -191,7 +226,7 @@ class ControlRoomApp(App[int]):
         self._debt = 0.0
         self._chunk = 1
         self._drawn: tuple | None = None
-        self._start_hour = self.profile.simulation.start_hour
+        self._start_hour = self.profile.simulation.start_hour if self.profile else 0.0
         # Exporter, e-mail and MQTT: only when the command line asked (never in tests or seats).
         self._external = ExternalIO(io, self._link_changed) if io is not None else None
         # No toasts for what came before the control room opened.
@@ -201,30 +236,39 @@ class ControlRoomApp(App[int]):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        profile = self.profile
-        yield HeaderBar(profile.name, profile.environment, id="header")
-        with Vertical(id="panes"):
-            with Vertical(id="left"):
-                with Pane(id="servers-pane", classes="pane"):
-                    yield Input(placeholder="filter: regex, ! inverts; enter keeps, esc clears",
-                                id="filter")
-                    yield ServersTable(self.profile.slo.p99_latency_ms, id="servers")
-                with Pane(id="database-pane", classes="pane"):
-                    yield DatabasePane(profile.cache.enabled, id="database")
-                with Pane(id="operations-pane", classes="pane"):
-                    yield OperationsPane(lambda t: sim_clock(self._start_hour, t),
-                                         id="operations")
-            with Vertical(id="right"):
-                with Pane(id="metrics-pane", classes="pane"):
-                    yield MetricsPane(id="metrics")
-                with Vertical(id="side"):
-                    with Pane(id="alerts-pane", classes="pane"):
-                        yield AlertsTable(id="alerts")
-                    with Pane(id="events-pane", classes="pane"):
-                        yield EventLog(self._start_hour, id="events")
+        pending = self._pending
+        if pending is not None:
+            yield HeaderBar(pending.name, pending.environment, id="header")
+            yield Vertical(id="panes")  # filled once the world is built
+        else:
+            yield HeaderBar(self.profile.name, self.profile.environment, id="header")
+            yield Vertical(*self._panes(), id="panes")
         yield CommandLine(placeholder=":command  (tab completes, esc closes)", id="command-line",
                           suggester=CommandSuggester(self._command_names, self._arguments))
         yield Footer()
+
+    def _panes(self) -> list[Vertical]:
+        """The two columns of panes (they need the profile, so they come with the world)."""
+        profile = self.profile
+
+        def pane(key: str, *children) -> Pane:
+            return Pane(*children, id=f"{key}-pane", classes="pane")
+
+        left = Vertical(
+            pane("servers",
+                 Input(placeholder="filter: regex, ! inverts; enter keeps, esc clears",
+                       id="filter"),
+                 W.ServersTable(profile.slo.p99_latency_ms, id="servers")),
+            pane("database", W.DatabasePane(profile.cache.enabled, id="database")),
+            pane("operations", W.OperationsPane(lambda t: sim_clock(self._start_hour, t),
+                                                id="operations")),
+            id="left")
+        right = Vertical(
+            pane("metrics", W.MetricsPane(id="metrics")),
+            Vertical(pane("alerts", W.AlertsTable(id="alerts")),
+                     pane("events", W.EventLog(self._start_hour, id="events")), id="side"),
+            id="right")
+        return [left, right]
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         api = self._theme_api
@@ -234,20 +278,23 @@ class ControlRoomApp(App[int]):
     def on_mount(self) -> None:
         if self._theme_warning:
             self.notify(self._theme_warning, severity="warning")
+        if self.observer:
+            header = self.query_one(HeaderBar)
+            header.mount(ObserverBadge(), after=header.query_one("#env-badge"))
+        if self.world is None:
+            self.query_one("#status").update("starting the estate…")
+            self.call_after_refresh(self._build_world)
+            return
+        self._label_panes()
+        self._start()
+
+    def _label_panes(self) -> None:
         titles = {"servers": "1 Servers", "database": "2 Database", "metrics": "3 Metrics",
                   "alerts": "4 Alerts", "events": "5 Events", "operations": "6 Operations"}
         for key, title in titles.items():
             self.query_one(f"#{key}-pane").border_title = title
         self._set_servers_subtitle()
-        if self.observer:
-            header = self.query_one(HeaderBar)
-            header.mount(ObserverBadge(), after=header.query_one("#env-badge"))
-        self.query_one("#servers", ServersTable).focus()
-        if self.world is None:
-            self.query_one("#status").update("starting the estate…")
-            self.call_after_refresh(self._build_world)
-            return
-        self._start()
+        self.query_one("#servers", W.ServersTable).focus()
 
     def _start(self) -> None:
         """The world is there: fill the panes and start the driver and the frame loop."""
@@ -260,23 +307,44 @@ class ControlRoomApp(App[int]):
     class WorldBuilt(Message):
         """The pending world is ready (or failed to build: `error`)."""
 
-        def __init__(self, world: Any, error: Exception | None = None) -> None:
+        def __init__(self, world: Any, error: Exception | None = None,
+                     themes: dict[str, Any] | None = None) -> None:
             super().__init__()
             self.world = world
             self.error = error
+            self.themes = themes  # every theme, validated (None: already registered)
 
     @work(thread=True, exclusive=True, group="world", exit_on_error=False)
     def _build_world(self) -> None:
         try:
-            self.post_message(self.WorldBuilt(self._pending.build()))
-        except Exception as exc:  # shown by the handler, which quits cleanly
+            W.load_all()  # the panes' imports (numpy, the commands), here rather than on the loop
+            themes = self._theme_api.load_themes() if self._theme_api is not None else None
+            self.post_message(self.WorldBuilt(self._pending.build(), themes=themes))
+        except Exception as exc:  # reported by the handler, which quits cleanly
             self.post_message(self.WorldBuilt(None, exc))
 
-    def on_control_room_app_world_built(self, event: WorldBuilt) -> None:
+    async def on_control_room_app_world_built(self, event: WorldBuilt) -> None:
         if event.error is not None:
-            self.exit(1, message=f"devsim-tui: error: could not start the estate: {event.error}")
+            from devsim_tui.errors import UserError
+
+            error = event.error
+            if not isinstance(error, UserError):
+                error = UserError(f"could not start the estate: {error}")
+                error.exit_code = 1
+            self.startup_error = error
+            self.exit(error.exit_code)
             return
+        if event.themes is not None:
+            self._register_themes(event.themes)
+            if self._theme_warning:
+                self.notify(self._theme_warning, severity="warning")
         self.world, self._pending = event.world, None
+        self.profile = self.world.profile
+        self._start_hour = self.profile.simulation.start_hour
+        header = self.query_one(HeaderBar)
+        header.relabel(self.profile.name, self.profile.environment)
+        await self.query_one("#panes").mount_all(self._panes())
+        self._label_panes()
         self._toast_after = self.world.snapshot().last_event_seq
         self.refresh_bindings()
         self._start()
@@ -285,8 +353,7 @@ class ControlRoomApp(App[int]):
         self._early_lines.clear()
 
     #: What keys may do while the world is still being built (the rest waits for it).
-    STARTUP_ACTIONS = frozenset({"quit", "help", "focus_pane", "toggle_maximize", "cycle_theme",
-                                 "command_line"})
+    STARTUP_ACTIONS = frozenset({"quit", "help", "cycle_theme", "command_line"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.world is None and action not in self.STARTUP_ACTIONS:
@@ -318,7 +385,7 @@ class ControlRoomApp(App[int]):
             return
         for badge in self.query(LinkBadge):
             badge.show(state)
-        self.query_one(EventLog).note(link_event(state, self.world.snapshot().t),
+        self.query_one(W.EventLog).note(link_event(state, self.world.snapshot().t),
                                       self._visible("events"))
 
     async def on_unmount(self) -> None:
@@ -329,20 +396,37 @@ class ControlRoomApp(App[int]):
 
     def _setup_themes(self) -> None:
         api = self._theme_api
+        if api is not None and self._pending is not None:
+            # A CLI start: only the theme on screen is read now (a shipped one, without the
+            # schema); the worker validates them all and `_register_themes` adds them.
+            wanted = self._wanted_theme or api.remembered_theme(self.config_dir) \
+                or api.DEFAULT_THEME
+            theme = api.first_frame_theme(wanted)
+            if theme is not None:
+                self.register_theme(theme)
+                self._theme_names = [wanted]
+                self.theme = wanted
+                return
         if api is not None:
-            registered = api.register_themes(self)
-            self._theme_names = list(registered)
-            default = api.DEFAULT_THEME
-            remembered = api.remembered_theme(self.config_dir)
+            self._register_themes(api.load_themes())
         else:
             self._theme_names = [n for n in FALLBACK_THEMES if n in self.available_themes]
-            default, remembered = self._theme_names[0], None
+            self._choose_theme(self._theme_names[0], None)
+
+    def _register_themes(self, themes: dict[str, Any]) -> None:
+        """Register the validated themes and choose the one to show."""
+        api = self._theme_api
+        self._theme_names = list(api.register_themes(self, themes))
+        self._choose_theme(api.DEFAULT_THEME, api.remembered_theme(self.config_dir))
+
+    def _choose_theme(self, default: str, remembered: str | None) -> None:
         wanted = self._wanted_theme or remembered or default
         if wanted not in self.available_themes:
             if self._wanted_theme:
                 self._theme_warning = f"unknown theme '{wanted}'; using {default}"
             wanted = default
-        self.theme = wanted
+        if self.theme != wanted:
+            self.theme = wanted
 
     def set_theme(self, name: str, remember: bool = True) -> bool:
         if name not in self.available_themes:
@@ -435,7 +519,7 @@ class ControlRoomApp(App[int]):
                 for badge in self.query(LinkBadge):
                     badge.show(external.bridge.link_state)
         screen = self.screen
-        if isinstance(screen, DetailScreen):
+        if isinstance(screen, W.DetailScreen):
             screen.show(world, snap)
         with self.batch_update():
             self.query_one(HeaderBar).show(snap, world.speed, world.paused,
@@ -465,27 +549,27 @@ class ControlRoomApp(App[int]):
         right = self.query_one("#right")
         if self.screen.has_class("-narrow"):
             chrome = 1 if self.screen.has_class("-short") else 2
-            lines = len(metrics_for(self.world.snapshot(), self.profile.slo.p99_latency_ms))
+            lines = len(W.metrics_for(self.world.snapshot(), self.profile.slo.p99_latency_ms))
             right.styles.height = lines + chrome
         else:
             right.styles.height = None
 
     def _draw_panes(self, snap: Snapshot) -> None:
         if self._visible("servers"):
-            self.query_one(ServersTable).show(snap)
+            self.query_one(W.ServersTable).show(snap)
             self._set_servers_subtitle(len(snap.fleet))
         if self._visible("database"):
-            self.query_one(DatabasePane).show(snap)
+            self.query_one(W.DatabasePane).show(snap)
         if self._visible("metrics"):
-            self.query_one(MetricsPane).show(self.world, snap, WINDOWS[self.window],
+            self.query_one(W.MetricsPane).show(self.world, snap, WINDOWS[self.window],
                                              self.profile.slo.p99_latency_ms)
             self._subtitle("metrics", f"window {self.window} (w)")
         if self._visible("alerts"):
-            firing, pending = self.query_one(AlertsTable).show(snap)
+            firing, pending = self.query_one(W.AlertsTable).show(snap)
             self._subtitle("alerts", f"{firing} firing · {pending} pending")
         if self._visible("operations"):
-            self._subtitle("operations", self.query_one(OperationsPane).show(snap))
-        new = self.query_one(EventLog).pull(self.world, self._visible("events"))
+            self._subtitle("operations", self.query_one(W.OperationsPane).show(snap))
+        new = self.query_one(W.EventLog).pull(self.world, self._visible("events"))
         if new:
             self._toast(new)
 
@@ -502,7 +586,7 @@ class ControlRoomApp(App[int]):
             self.notify(ev.message, title=title, severity=severity, timeout=8)
 
     def _set_servers_subtitle(self, total: int | None = None) -> None:
-        table = self.query_one(ServersTable)
+        table = self.query_one(W.ServersTable)
         arrow = "▼" if table.sort_reverse else "▲"
         parts = [f"sort {table.sort_key}{arrow} (o)"]
         if table.filter_text:
@@ -538,7 +622,7 @@ class ControlRoomApp(App[int]):
                 else:
                     self.notify(f"cancelled: {cmd.describe()}")
 
-            self.push_screen(ConfirmScreen(f"Really {cmd.describe()}?",
+            self.push_screen(W.ConfirmScreen(f"Really {cmd.describe()}?",
                                            cmd.summary or ""), answered)
             return
         self._send(cmd)
@@ -615,7 +699,7 @@ class ControlRoomApp(App[int]):
         snap = self.world.snapshot()
         nodes = [n.name for n in snap.db]
         if command == "chaos":
-            return chaos_arguments(snap, list(before))
+            return W.chaos_arguments(snap, list(before))
         if command == "silence" and before:
             return ["1h", "30m", "2h", "4h", "15m"] if len(before) == 1 else []
         active = [a for a in snap.alerts if a.state != "resolved"]
@@ -633,10 +717,10 @@ class ControlRoomApp(App[int]):
             "silence": ["all", *dict.fromkeys([a.name for a in active] + [a.id for a in active])],
             "unsilence": ["all", *[a.name for a in snap.alerts
                                    if a.silenced_until is not None and a.silenced_until > snap.t]],
-            "deploy": deploy_arguments(snap),
-            "rollback": rollback_arguments(snap),
+            "deploy": W.deploy_arguments(snap),
+            "rollback": W.rollback_arguments(snap),
             "promote": ["full"],
-            "chaos-stop": fault_ids(snap),
+            "chaos-stop": W.fault_ids(snap),
         }.get(command, [])
 
     def palette_entries(self) -> list[tuple[str, str, Any]]:
@@ -707,7 +791,7 @@ class ControlRoomApp(App[int]):
         if name == "deploy":
             out.append(("deploy a version…", summary, prefill("deploy ")))
             out += [(f"deploy {v}", summary, line(f"deploy {v}"))
-                    for v in deploy_arguments(snap) if v.startswith("bad:")]
+                    for v in W.deploy_arguments(snap) if v.startswith("bad:")]
         elif name == "rollback":
             out.append(("rollback (previous revision)", summary, line("rollback")))
             out.append(("rollback to…", summary, prefill("rollback ")))
@@ -716,11 +800,11 @@ class ControlRoomApp(App[int]):
             out.append(("promote full", summary, line("promote full")))
         elif name == "chaos":
             out.append(("chaos: inject a fault…", summary, prefill("chaos ")))
-            out += [(f"chaos {t}", summary, line(f"chaos {t}")) for t in chaos_types()]
+            out += [(f"chaos {t}", summary, line(f"chaos {t}")) for t in W.chaos_types()]
         elif name == "chaos-stop":
             out.append(("chaos-stop all (emergency stop)", summary, line("chaos-stop all")))
             out += [(f"chaos-stop {f.get('id')} ({f.get('type')})", summary,
-                     line(f"chaos-stop {f.get('id')}")) for f in faults_of(snap)]
+                     line(f"chaos-stop {f.get('id')}")) for f in W.faults_of(snap)]
         elif name == "silence":
             out.append(("silence…", summary, prefill("silence ")))
             names = dict.fromkeys(a.name for a in snap.alerts if a.state != "resolved")
@@ -752,7 +836,8 @@ class ControlRoomApp(App[int]):
         cl = self.query_one(CommandLine)
         cl.remove_class("-open")
         cl.value = ""
-        self.query_one(ServersTable).focus()
+        if self.world is not None:  # no panes yet while the world is being built
+            self.query_one(W.ServersTable).focus()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -764,31 +849,31 @@ class ControlRoomApp(App[int]):
         if box.value != text:
             box.value = text
         box.set_class(bool(text), "-open")
-        self.query_one(ServersTable).set_filter(text)
+        self.query_one(W.ServersTable).set_filter(text)
         self._set_servers_subtitle(len(self.world.snapshot().fleet))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
-            self.query_one(ServersTable).set_filter(event.value)
+            self.query_one(W.ServersTable).set_filter(event.value)
             self._set_servers_subtitle(len(self.world.snapshot().fleet))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
             event.input.set_class(bool(event.value), "-open")
-            self.query_one(ServersTable).focus()
+            self.query_one(W.ServersTable).focus()
 
     def on_key(self, event) -> None:
         if event.key == "escape" and self.focused is not None and self.focused.id == "filter":
             event.stop()
             self.apply_filter("")
-            self.query_one(ServersTable).focus()
+            self.query_one(W.ServersTable).focus()
 
     def action_help(self) -> None:
         groups = [("global", list(self.BINDINGS)),
-                  ("servers", list(ServersTable.BINDINGS)),
+                  ("servers", list(W.ServersTable.BINDINGS)),
                   ("palette", [Binding("ctrl+p", "command_palette", "Command palette")]),
-                  ("dialogs", list(ConfirmScreen.BINDINGS))]
-        self.push_screen(HelpScreen(groups, UI_COMMANDS))
+                  ("dialogs", list(W.ConfirmScreen.BINDINGS))]
+        self.push_screen(W.HelpScreen(groups, UI_COMMANDS))
 
     def action_toggle_pause(self) -> None:
         self.submit(C.Pause())
@@ -848,7 +933,7 @@ class ControlRoomApp(App[int]):
         self.submit(C.Failover())
 
     def _selected_db_node(self) -> str | None:
-        table = self.query_one("#db-table", KeyedTable)
+        table = self.query_one("#db-table", W.KeyedTable)
         return table.selected_key if self.focused is table else None
 
     def action_crash(self) -> None:
@@ -866,7 +951,7 @@ class ControlRoomApp(App[int]):
 
     def action_silence(self) -> None:
         """Silence the selected alert's instance for 1h, or end its silence if it has one."""
-        table = self.query_one(AlertsTable)
+        table = self.query_one(W.AlertsTable)
         key = table.selected_key if self.focused is table else None
         snap = self.world.snapshot()
         alert = next((a for a in snap.alerts if a.id == key), None)
@@ -899,21 +984,21 @@ class ControlRoomApp(App[int]):
     def action_details(self) -> None:
         focused = self.focused
         name = None
-        if isinstance(focused, ServersTable):
+        if isinstance(focused, W.ServersTable):
             name = focused.selected_name
-        elif isinstance(focused, KeyedTable) and focused.id == "db-table":
+        elif isinstance(focused, W.KeyedTable) and focused.id == "db-table":
             name = focused.selected_key
         if name is None:
             return
-        self.push_screen(DetailScreen(name, self._start_hour),
+        self.push_screen(W.DetailScreen(name, self._start_hour),
                          lambda _r: self.draw(force=True))
         self.call_after_refresh(self.draw, True)
 
-    def on_servers_table_selected(self, event: ServersTable.Selected) -> None:
+    def on_servers_table_selected(self, event: W.ServersTable.Selected) -> None:
         event.stop()
         self.action_details()
 
-    def on_keyed_table_selected(self, event: KeyedTable.Selected) -> None:
+    def on_keyed_table_selected(self, event: W.KeyedTable.Selected) -> None:
         if event.table.id == "db-table":
             event.stop()
             self.action_details()
@@ -931,6 +1016,10 @@ def _theme_api():
     return themes
 
 
+def _is_world(obj: Any) -> bool:
+    return hasattr(obj, "snapshot") and hasattr(obj, "advance")
+
+
 def create_app(world_or_profile: Any = "production", *, theme: str | None = None,
                seed: int | None = None, speed: float | str | None = None, paused: bool = False,
                no_confirm: bool = False, config_dir: Path | None = None,
@@ -941,21 +1030,26 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
     """Build the control room around a World, a Profile, or a profile name/path.
 
     `warmup_ticks` advances the world before the UI mounts (tests use it with `paused=True`
-    to start at a known tick). With `background=True` a profile (or name/path) is loaded and
-    validated here, but the engine is built in a thread once the first frame is up (the CLI:
-    a broken profile still fails before the app starts, a good one shows its layout at once).
-    `app_class` (a ControlRoomApp subclass: a hosted drill, a replay) and its own
-    `app_options` let those screens share this factory.
+    to start at a known tick). With `background=True` (the CLI) the engine is built in a thread
+    once the first frame is up; a built-in profile's name is also loaded there (shipped data,
+    held valid by the test-suite), while a path is loaded and validated here, so a broken file
+    fails before the screen opens. `app_class` (a ControlRoomApp subclass: a hosted drill, a
+    replay) and its own `app_options` let those screens share this factory.
     """
-    from devsim_tui.config.schema import Profile
+    from devsim_tui.config.paths import is_builtin_profile
 
-    if isinstance(world_or_profile, (str, Path)):
+    source = world_or_profile
+    if isinstance(source, (str, Path)) and not (background and is_builtin_profile(source)):
         from devsim_tui.config.loader import load_profile
 
-        world_or_profile = load_profile(str(world_or_profile))
+        source = load_profile(str(source))
 
-    def build(world: Any = world_or_profile) -> Any:
-        if isinstance(world, Profile):
+    def build(world: Any = source) -> Any:
+        if isinstance(world, (str, Path)):
+            from devsim_tui.config.loader import load_profile
+
+            world = load_profile(str(world))
+        if not _is_world(world):  # a Profile
             from devsim_tui.sim.engine import Engine
             from devsim_tui.sim.world import LocalWorld
 
@@ -968,8 +1062,11 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
             world.submit(C.Pause(paused=True))
         return world
 
-    if background and isinstance(world_or_profile, Profile):
-        world = PendingWorld(world_or_profile, build)
+    if background and not _is_world(source):
+        # A built-in's name is its environment's (tests/test_profiles.py holds them to it).
+        name, env = ((str(source), str(source)) if isinstance(source, (str, Path))
+                     else (source.name, source.environment))
+        world = PendingWorld(name, env, build)
     else:
         world = build()
     if config_dir is None:
@@ -998,14 +1095,32 @@ def io_from_args(args: argparse.Namespace) -> tuple[Any, IOOptions]:
 
 
 def run_app(args: argparse.Namespace) -> int:
-    """The CLI entry: build the app from parsed flags and run it until quit."""
+    """The CLI entry: build the app from parsed flags and run it until quit.
+
+    The common start (a built-in profile, no SMTP or MQTT flags) opens the screen first and
+    loads the profile behind it; anything else is loaded and checked before the screen opens.
+    """
     from devsim_tui.cmd.simulate import parse_speed
+    from devsim_tui.config.paths import is_builtin_profile
 
     speed = parse_speed(str(args.speed)) if getattr(args, "speed", None) is not None else None
-    profile, io = io_from_args(args)
+    smtp = any(getattr(args, f, None) for f in ("smtp_host", "smtp_port", "smtp_security",
+                                                "smtp_user", "smtp_password_env", "mail_from",
+                                                "mail_to"))
+    if is_builtin_profile(args.profile) and not smtp and not getattr(args, "mqtt", None):
+        from devsim_tui.bridge.options import options_from_args
+
+        options_from_args(args, str(args.profile), 0)  # e.g. --mqtt-ca without --mqtt
+        profile: Any = str(args.profile)
+        io = IOOptions(metrics_port=getattr(args, "metrics_port", None),
+                       metrics_addr=getattr(args, "metrics_addr", "127.0.0.1"), mqtt=None)
+    else:
+        profile, io = io_from_args(args)
     app = create_app(profile, io=io, theme=getattr(args, "theme", None), seed=args.seed,
                      speed=speed, paused=bool(getattr(args, "paused", False)),
                      no_confirm=bool(getattr(args, "no_confirm", False)),
                      observer=bool(getattr(args, "observer", False)), background=True)
     result = app.run()
+    if app.startup_error is not None:
+        raise app.startup_error
     return int(result or 0)

@@ -15,7 +15,9 @@ from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input
 
-from devsim_tui.sim.commands import ALIASES, COMMANDS
+from devsim_tui.lazy import lazy_module
+
+C = lazy_module("devsim_tui.sim.commands")  # pydantic models: not needed for the first frame
 
 
 class CommandSuggester(Suggester):
@@ -36,7 +38,7 @@ class CommandSuggester(Suggester):
                 if name.startswith(words[0]) and name != words[0]:
                     return prefix + name
             return None
-        command = ALIASES.get(words[0], words[0])
+        command = C.ALIASES.get(words[0], words[0])
         partial = words[-1]
         # The words already typed decide what comes next (chaos TYPE, then its scopes...).
         for arg in self.arguments(command, words[1:-1]):
@@ -46,7 +48,7 @@ class CommandSuggester(Suggester):
 
 
 def command_names(ui_commands: list[str]) -> list[str]:
-    return sorted(set(COMMANDS) | set(ALIASES) | set(ui_commands))
+    return sorted(set(C.COMMANDS) | set(C.ALIASES) | set(ui_commands))
 
 
 class CommandLine(Input):

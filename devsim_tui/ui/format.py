@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+from devsim_tui.lazy import lazy_module
+
+np = lazy_module("numpy")  # only the sparklines need it, not the first frame
 
 DAY = 86400.0
 HOUR = 3600.0

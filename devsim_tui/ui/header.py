@@ -6,14 +6,18 @@ variables, see app.tcss); the rest is one line that drops its least important pa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from devsim_tui.sim.snapshot import Snapshot
 from devsim_tui.ui.format import pct, speed_label
 from devsim_tui.ui.renderables import FitLine
+
+if TYPE_CHECKING:
+    from devsim_tui.sim.snapshot import Snapshot
 
 
 class StatusLine(Static):
@@ -72,14 +76,27 @@ class HeaderBar(Horizontal):
         self.environment = environment
 
     def compose(self) -> ComposeResult:
-        label = self.environment.upper()
-        if self.profile_name != self.environment:
-            label += f" · {self.profile_name}"
-        badge = Static(f" {label} ", id="env-badge",
+        badge = Static(f" {self._label()} ", id="env-badge",
                        classes=f"-env-{self.environment}")
         badge.shrink = False
         yield badge
         yield StatusLine(id="status")
+
+    def relabel(self, profile_name: str, environment: str) -> None:
+        """Name the estate anew (the profile was loaded after the first frame)."""
+        if (profile_name, environment) == (self.profile_name, self.environment):
+            return
+        badge = self.query_one("#env-badge", Static)
+        badge.remove_class(f"-env-{self.environment}")
+        self.profile_name, self.environment = profile_name, environment
+        badge.add_class(f"-env-{environment}")
+        badge.update(f" {self._label()} ")
+
+    def _label(self) -> str:
+        label = self.environment.upper()
+        if self.profile_name != self.environment:
+            label += f" · {self.profile_name}"
+        return label
 
     def show(self, snap: Snapshot, speed: float | str, paused: bool, slo_target: float,
              window: str) -> None:

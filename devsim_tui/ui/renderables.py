@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-from devsim_tui.ui.format import downsample
+from devsim_tui.ui.format import downsample, np
 
 BARS = "▁▂▃▄▅▆▇█"
 

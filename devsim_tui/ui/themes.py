@@ -24,25 +24,23 @@ This module must never import the simulation engine (`devsim_tui.sim`): themes a
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
-from textual.app import App
-from textual.color import Color, ColorParseError
-from textual.design import ColorSystem
+from textual.color import Color
 from textual.theme import Theme
 
-from devsim_tui.config.loader import builtin_data_dir
-from devsim_tui.config.yamlsrc import load_yaml, validate
+from devsim_tui.config.paths import builtin_data_dir
 from devsim_tui.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 __all__ = [
     "DEFAULT_THEME",
@@ -68,6 +66,8 @@ APP_NAME = "devsim-tui"
 CONFIG_FILE = "config.yaml"
 THEMES_SUBDIR = "themes"
 _YAML_SUFFIXES = (".yaml", ".yml")
+#: `COLOUR N%`: a colour with an opacity, as Textual's CSS variables accept it.
+_ALPHA_SUFFIX = re.compile(r"^(?P<colour>.+?)\s+(?P<alpha>\d{1,3}(?:\.\d+)?)%$")
 
 #: The CSS variables devsim adds to Textual's, with what each one colours.
 DEVSIM_VARIABLES: dict[str, str] = {
@@ -83,141 +83,6 @@ VARIABLE_DEFAULTS: dict[str, str] = {
     "env-development": "#2f9e6e",
     "env-experimental": "#9b59d0",
 }
-
-# The variables Textual's design system generates; a theme may override any of them.
-_TEXTUAL_VARIABLES: frozenset[str] = frozenset(ColorSystem(primary="#000000").generate()) | (
-    frozenset(ColorSystem(primary="#000000", ansi=True).generate())
-)
-
-# Words Textual accepts in a `*-text-style` / `*-style` variable (link-style, ...).
-_STYLE_WORDS = frozenset(
-    "none not bold b dim d italic i underline u underline2 uu reverse r strike s blink "
-    "blink2 overline o conceal".split()
-)
-
-_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
-_ALPHA_SUFFIX = re.compile(r"^(?P<colour>.+?)\s+(?P<alpha>\d{1,3}(?:\.\d+)?)%$")
-
-
-# --------------------------------------------------------------------------- colours
-
-
-def _parse_colour(text: str) -> Color:
-    """`Color.parse` with the message a theme author needs (and a did-you-mean for names)."""
-    try:
-        return Color.parse(text.strip())
-    except ColorParseError as exc:
-        message = f"not a colour: {text!r}"
-        if exc.suggested_color:
-            message += f"; did you mean '{exc.suggested_color}'?"
-        message += " (use #rrggbb, rgb(r,g,b), hsl(h,s%,l%) or a colour name)"
-        raise ValueError(message) from None
-
-
-def _check_colour(value: str) -> str:
-    _parse_colour(value)
-    return value
-
-
-def _check_css_colour(value: str) -> str:
-    """A colour as Textual's CSS accepts it in a variable: `auto`, `COLOUR` or either + ` N%`."""
-    text = value.strip()
-    if text in ("auto", "initial"):
-        return value
-    match = _ALPHA_SUFFIX.match(text)
-    if match:
-        if float(match["alpha"]) > 100:
-            raise ValueError(f"opacity must be at most 100%, got {value!r}")
-        text = match["colour"]
-        if text == "auto":
-            return value
-    _parse_colour(text)
-    return value
-
-
-def _is_plain_colour(value: str) -> bool:
-    try:
-        return _parse_colour(value).a == 1.0
-    except ValueError:
-        return False
-
-
-def _check_variable_name(name: str) -> str:
-    if name in DEVSIM_VARIABLES or name in _TEXTUAL_VARIABLES:
-        return name
-    # Strict on purpose: a misspelt variable would otherwise be silently unused and the
-    # colour it meant to set would quietly stay at its default.
-    known = sorted({*DEVSIM_VARIABLES, *_TEXTUAL_VARIABLES})
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f", did you mean '{close[0]}'?" if close else " (see DEVSIM_VARIABLES and Textual's)"
-    raise ValueError(f"unknown theme variable{hint}")
-
-
-def _is_style(value: str) -> bool:
-    words = set(value.split())
-    return bool(words) and words <= _STYLE_WORDS
-
-
-def _check_variable_value(value: str) -> str:
-    """Any value a Textual theme variable may hold: a CSS colour or text-style words."""
-    if _is_style(value):
-        return value
-    return _check_css_colour(value)
-
-
-ColourText = Annotated[str, AfterValidator(_check_colour)]
-VariableName = Annotated[str, AfterValidator(_check_variable_name)]
-VariableValue = Annotated[str, AfterValidator(_check_variable_value)]
-
-
-class ThemeFile(BaseModel):
-    """One theme file. Field names are those of `textual.theme.Theme`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=_NAME_PATTERN, max_length=40)
-    description: str | None = None
-    dark: bool = True
-    primary: ColourText
-    secondary: ColourText | None = None
-    accent: ColourText | None = None
-    foreground: ColourText | None = None
-    background: ColourText | None = None
-    surface: ColourText | None = None
-    panel: ColourText | None = None
-    boost: ColourText | None = None
-    warning: ColourText | None = None
-    error: ColourText | None = None
-    success: ColourText | None = None
-    luminosity_spread: float = Field(default=0.15, ge=0, le=1)
-    text_alpha: float = Field(default=0.95, ge=0, le=1)
-    variables: dict[VariableName, VariableValue] = Field(default_factory=dict)
-
-    @field_validator("variables")
-    @classmethod
-    def _variable_kinds(cls, variables: dict[str, str]) -> dict[str, str]:
-        # Each value is already a colour or a style; here only the kind the name needs is checked
-        # (the per-item checks above are the ones that can point at the value's own line).
-        problems = []
-        for name, value in variables.items():
-            if name.endswith("style"):
-                if not _is_style(value):
-                    problems.append(f"{name}: not a text style: {value!r} (e.g. bold, none)")
-            elif _is_style(value):
-                problems.append(f"{name}: expected a colour, got the text style {value!r}")
-            elif name in DEVSIM_VARIABLES and not _is_plain_colour(value):
-                # Used both as text and as a badge background, so no `auto` and no opacity.
-                problems.append(f"{name}: expected a plain opaque colour, got {value!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return variables
-
-    def to_theme(self) -> Theme:
-        """The Textual Theme, with every devsim variable present (defaults fill the gaps)."""
-        variables = {**VARIABLE_DEFAULTS, **self.variables}
-        fields = self.model_dump(exclude={"description", "variables"})
-        return Theme(**fields, variables=variables)
-
 
 # --------------------------------------------------------------------------- loading
 
@@ -241,8 +106,47 @@ def config_dir() -> Path:
 
 def load_theme_file(path: str | os.PathLike[str]) -> Theme:
     """Read and validate one theme file; raise ConfigError/UserError naming file and line."""
+    from devsim_tui.config.yamlsrc import load_yaml, validate
+    from devsim_tui.ui.theme_schema import ThemeFile
+
     data, locator = load_yaml(path)
     return validate(ThemeFile, data, locator, path).to_theme()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ThemeFile":  # the schema module brings pydantic: imported when asked for
+        from devsim_tui.ui.theme_schema import ThemeFile
+
+        return ThemeFile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def first_frame_theme(name: str, user_dir: Path | None = None) -> Theme | None:
+    """A shipped theme read straight from its file, without the schema, for the first frame.
+
+    None unless `name` is a built-in and no user theme files exist (one might replace it, and
+    only validation can tell). A shipped file is data the test-suite validates, and the result
+    equals `load_theme_file`'s for it (a test holds the two to it); the app registers the
+    validated themes once its start-up worker has loaded them.
+    """
+    directory = config_dir() / THEMES_SUBDIR if user_dir is None else Path(user_dir)
+    if directory.is_dir() and _theme_files(directory):
+        return None
+    path = builtin_themes_dir() / f"{name}.yaml"
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict) or data.get("name") != name:
+        return None
+    fields = {k: v for k, v in data.items() if k not in ("description", "variables")}
+    try:
+        return Theme(**fields, variables={**VARIABLE_DEFAULTS, **(data.get("variables") or {})})
+    except TypeError:
+        return None
+
+
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _theme_files(directory: Path) -> list[Path]:
