@@ -108,8 +108,13 @@ class _Runner:
     """One headless run, stepped tick by tick so a sync and an asyncio driver share it."""
 
     def __init__(self, engine: Engine, duration_s: float, out: IO[str],
-                 commands: Iterable[TimedCommand], speed: float | str, progress: Any):
+                 commands: Iterable[TimedCommand], speed: float | str, progress: Any,
+                 session: Any = None):
         self.engine, self.duration_s, self.out, self.progress = engine, duration_s, out, progress
+        # A RecordedSession around `engine` (`simulate --record`): commands and ticks go
+        # through it, so they are recorded; otherwise straight to the engine.
+        self.submit = session.submit if session is not None else engine.submit
+        self.step = session.step if session is not None else (lambda: engine.advance()[1])
         self.pending = sorted(commands, key=lambda c: c.at)
         self.counter = _Counter()
         self.dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
@@ -138,9 +143,9 @@ class _Runner:
         for k in range(ticks):
             # Commands due by the end of the next tick apply at its start (tick boundary).
             while i < len(pending) and pending[i].at <= engine.t + engine.dt / 2:
-                engine.submit(pending[i].build())
+                self.submit(pending[i].build())
                 i += 1
-            _, events = engine.advance()
+            events = self.step()
             self.last_events = events
             for ev in events:
                 counter.see(ev)
@@ -177,9 +182,11 @@ class _Runner:
 
 
 def run(engine: Engine, duration_s: float, out: IO[str], commands: Iterable[TimedCommand] = (),
-        speed: float | str = "max", progress: Any = None) -> Summary:
-    """Run `duration_s` simulated seconds; write JSON lines to `out`; return the summary."""
-    runner = _Runner(engine, duration_s, out, commands, speed, progress)
+        speed: float | str = "max", progress: Any = None, session: Any = None) -> Summary:
+    """Run `duration_s` simulated seconds; write JSON lines to `out`; return the summary.
+
+    `session`: the `drill.session.RecordedSession` that owns `engine`, to record the run."""
+    runner = _Runner(engine, duration_s, out, commands, speed, progress, session)
     runner.start()
     for ahead in runner.ticks():
         if ahead > 0:
@@ -190,7 +197,7 @@ def run(engine: Engine, duration_s: float, out: IO[str], commands: Iterable[Time
 async def run_async(engine: Engine, duration_s: float, out: IO[str],
                     commands: Iterable[TimedCommand] = (), speed: float | str = "max",
                     progress: Any = None, bridge: Any = None,
-                    yield_every_s: float = 0.005) -> Summary:
+                    yield_every_s: float = 0.005, session: Any = None) -> Summary:
     """`run` inside asyncio, for a bridge (MQTT) that must publish and take commands meanwhile.
 
     The output is the same as `run`'s. At --speed max the loop yields to the event loop every
@@ -198,7 +205,7 @@ async def run_async(engine: Engine, duration_s: float, out: IO[str],
     and while the broker link is up `bridge.wait_writable()` holds the loop back if the bridge's
     buffer fills, so a healthy link gets every event; a down link never slows the run.
     """
-    runner = _Runner(engine, duration_s, out, commands, speed, progress)
+    runner = _Runner(engine, duration_s, out, commands, speed, progress, session)
     runner.start()
     snapshot = (lambda: engine.snapshot)  # built only when the bridge's rate limit lets one out
     if bridge is not None:

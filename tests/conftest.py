@@ -7,6 +7,7 @@ snapshots are byte-for-byte repeatable.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +124,44 @@ def settle():
 def world_factory():
     """`make_world(profile, ticks=..., commands=..., after=...)` for tests that drive a world."""
     return make_world
+
+
+# ---------------------------------------------------------------------- brokers, SSH keys, XDG
+
+
+@pytest.fixture
+def broker(tmp_path: Path):
+    """A real mosquitto on a free port, started here and stopped after the test (skipped where
+    mosquitto is not installed: `make system-deps`)."""
+    from mosquitto import Mosquitto, skip_without_mosquitto
+
+    skip_without_mosquitto()
+    b = Mosquitto(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, Path]:
+    """Private keys: an operator, an observer (both authorized) and a stranger's."""
+    out = {}
+    for name in ("operator", "observer", "stranger"):
+        path = tmp_path / f"id_{name}"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
+                        str(path)], check=True)
+        out[name] = path
+    (tmp_path / "authorized_keys").write_text(
+        "# the presenter\n"
+        f"{(tmp_path / 'id_operator.pub').read_text()}"
+        f'devsim-role="observer" {(tmp_path / "id_observer.pub").read_text()}')
+    return out
+
+
+@pytest.fixture
+def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Private XDG dirs for the server (host key) and the seats it starts (themes)."""
+    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        d = tmp_path / var.lower()
+        d.mkdir()
+        monkeypatch.setenv(var, str(d))
+    return tmp_path

@@ -23,17 +23,9 @@ from devsim_tui.bridge.options import build_options
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.world import LocalWorld
 from helpers import REPO, engine, run_cli
-from mosquitto import Mosquitto, client_binary, free_port, skip_without_mosquitto
+from mosquitto import client_binary, free_port
 
 SIM = "t"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    skip_without_mosquitto()
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def make_bridge(broker, eng, **extra) -> MqttBridge:

@@ -24,7 +24,6 @@ from devsim_tui.drill.schema import load_scenario, resolve
 from devsim_tui.errors import UserError
 from devsim_tui.sim import commands as C
 from helpers import engine
-from mosquitto import Mosquitto, skip_without_mosquitto
 
 SIM = "seats"
 FACILITATOR_TOKEN = "f-secret-123"
@@ -131,14 +130,6 @@ def P_SERIES():
 
 
 # ---------------------------------------------------------------------- with a broker
-
-
-@pytest.fixture
-def broker(tmp_path):
-    skip_without_mosquitto()
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 async def until(predicate, timeout: float = 10.0, what: str = "condition") -> None:

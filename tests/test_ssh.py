@@ -94,32 +94,6 @@ class SshClient:
 
 
 @pytest.fixture
-def keys(tmp_path: Path) -> dict[str, Path]:
-    """Private keys: an operator, an observer (both authorized) and a stranger's."""
-    out = {}
-    for name in ("operator", "observer", "stranger"):
-        path = tmp_path / f"id_{name}"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
-                        str(path)], check=True)
-        out[name] = path
-    (tmp_path / "authorized_keys").write_text(
-        "# the presenter\n"
-        f"{(tmp_path / 'id_operator.pub').read_text()}"
-        f'devsim-role="observer" {(tmp_path / "id_observer.pub").read_text()}')
-    return out
-
-
-@pytest.fixture
-def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Private XDG dirs for the server (host key) and the seats it starts (themes)."""
-    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
-        d = tmp_path / var.lower()
-        d.mkdir()
-        monkeypatch.setenv(var, str(d))
-    return tmp_path
-
-
-@pytest.fixture
 async def start_server(xdg: Path, tmp_path: Path):
     """`await start_server(**config)` -> a running SeatServer on 127.0.0.1 and a free port."""
     servers: list[SeatServer] = []

@@ -22,44 +22,12 @@ import pytest
 from devsim_tui.bridge.options import build_options
 from devsim_tui.bridge.remote import RemoteWorld
 from devsim_tui.sim import commands as C
-from mosquitto import Mosquitto, skip_without_mosquitto
 from test_ssh import SshClient
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh") is None or shutil.which("ssh-keygen") is None,
                                 reason="needs the OpenSSH client (make system-deps)")
 
 SIM = "ssh-shared-test"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    skip_without_mosquitto()
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> dict[str, Path]:
-    out = {}
-    for name in ("operator", "observer"):
-        path = tmp_path / f"id_{name}"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
-                        str(path)], check=True)
-        out[name] = path
-    (tmp_path / "authorized_keys").write_text(
-        f"{(tmp_path / 'id_operator.pub').read_text()}"
-        f'devsim-role="observer" {(tmp_path / "id_observer.pub").read_text()}')
-    return out
-
-
-@pytest.fixture
-def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
-        d = tmp_path / var.lower()
-        d.mkdir()
-        monkeypatch.setenv(var, str(d))
-    return tmp_path
 
 
 @pytest.fixture

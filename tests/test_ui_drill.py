@@ -8,6 +8,7 @@ drill panel as a participant and as the facilitator, paused at a fixed tick.
 from __future__ import annotations
 
 import pytest
+from pilot import type_line
 
 from devsim_tui.drill.runner import DrillSession
 from devsim_tui.drill.schema import load_scenario, resolve
@@ -50,11 +51,6 @@ def text_of(app) -> str:
 
 def drill_events(app) -> list[str]:
     return [ev.type for ev in app.world.session.events_since(0) if ev.type.startswith("drill.")]
-
-
-async def type_line(pilot, line: str) -> None:
-    await pilot.press("colon", *line, "enter")
-    await pilot.pause()
 
 
 async def tick(pilot, n: int = 1) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 
 import pytest
+from pilot import applied, run_palette, type_line
 
 from devsim_tui.sim import commands as C
 from devsim_tui.ui.alerts import AlertsTable, alert_row, silenced_for, where
@@ -23,21 +24,11 @@ FAULT = "chaos cpu-hog 2 5m 0.7"
 BAD_DEPLOY = "deploy bad:error-rate"
 
 
-def applied(app, name: str) -> list[dict]:
-    return [ev.data.get("args", {}) for ev in app.world.events_since(0)
-            if ev.type == "command.applied" and ev.data.get("command") == name]
-
-
 def scripted(world_factory, profile: str = "production", after: int = 20, ticks: int = 300):
     """A world with one chaos fault and a bad release in progress, stopped `after` ticks later."""
     world = world_factory(profile, ticks=ticks,
                           commands=[C.parse_line(FAULT), C.parse_line(BAD_DEPLOY)], after=after)
     return world
-
-
-async def type_line(pilot, line: str) -> None:
-    await pilot.press("colon", *line, "enter")
-    await pilot.pause()
 
 
 async def answer(pilot, key: str) -> None:
@@ -274,14 +265,7 @@ async def test_palette_search_runs_an_operations_entry(make_app, settle, world_f
     app = make_app(world=scripted(world_factory), no_confirm=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"chaos-stop all")
-        await asyncio.sleep(0.5)
-        await pilot.pause()
-        await pilot.press("enter")
-        await pilot.pause()
-        await pilot.pause()
+        await run_palette(pilot, "chaos-stop all")
         app.world.advance(1)
         assert applied(app, "chaos-stop") == [{"id": "all"}]
 
@@ -527,3 +511,34 @@ async def test_cli_start_reports_a_profile_that_fails_behind_the_first_frame(con
         await wait_for(pilot, lambda: app._exit)
     assert isinstance(app.startup_error, ConfigError)
     assert app.return_value == 2
+
+
+async def test_keys_typed_right_after_colon_or_slash_land_in_the_line(make_app, settle):
+    """A pasted line, or keys arriving in one SSH packet, reach the `:` line (or the filter)
+    instead of firing the pane's keys behind it; `:` and `/` inside them are text."""
+    from textual import events
+
+    from devsim_tui.ui.commandline import CommandLine
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+
+        def burst(text: str) -> None:  # all queued before any is handled
+            names = {":": "colon", "/": "slash", " ": "space", "\r": "enter", ".": "full_stop"}
+            for ch in text:
+                app.post_message(events.Key(names.get(ch, ch), ch))
+
+        before = len(app.world.submitted)  # the pause from `paused=True`
+        burst(":scale 7\r")
+        await pilot.pause(0.3)
+        assert [c.name for c in app.world.submitted[before:]] == ["scale"]
+        assert app.world.submitted[-1].args() == {"replicas": 7}
+        burst(":a:b/c")
+        await pilot.pause(0.3)
+        assert app.query_one(CommandLine).value == "a:b/c"
+        await pilot.press("escape")
+        burst("/web-0[12]/x")
+        await pilot.pause(0.3)
+        assert app.query_one("#filter").value == "web-0[12]/x"
+        assert app.world.paused  # no stray space or dot reached the clock

@@ -10,6 +10,7 @@ import asyncio
 import time
 
 import pytest
+from pilot import applied, run_palette, type_line
 import yaml
 
 from devsim_tui.sim import commands as C
@@ -17,16 +18,6 @@ from devsim_tui.ui.confirm import ConfirmScreen
 from devsim_tui.ui.detail import DetailScreen
 from devsim_tui.ui.help import HelpScreen, binding_rows, command_rows, key_label
 from devsim_tui.ui.servers import ServersTable
-
-
-def applied(app, name: str) -> list[dict]:
-    return [ev.data.get("args", {}) for ev in app.world.events_since(0)
-            if ev.type == "command.applied" and ev.data.get("command") == name]
-
-
-async def type_line(pilot, line: str) -> None:
-    await pilot.press("colon", *line, "enter")
-    await pilot.pause()
 
 
 async def test_space_pauses_and_resumes_through_the_engine(make_app, settle):
@@ -158,14 +149,7 @@ async def test_palette_entries_reach_the_engine(make_app, settle):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"backup (primary)")
-        await asyncio.sleep(0.5)
-        await pilot.pause()
-        await pilot.press("enter")
-        await pilot.pause()
-        await pilot.pause()
+        await run_palette(pilot, "backup (primary)")
         assert isinstance(app.world.submitted[-1], C.Backup)
         assert app.world.submitted[-1].node is None
 

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from devsim_tui.errors import ConfigError, UserError
+from devsim_tui.errors import UserError, check_each
 
 
 def add_parser(subparsers) -> None:
@@ -194,18 +194,7 @@ def _validate(args: argparse.Namespace) -> int:
     from devsim_tui.drill.schema import list_shipped, load_scenario, resolve
 
     paths = [resolve(x) for x in args.scenarios] or [str(p) for p in list_shipped()]
-    problems: list[str] = []
-    for path in paths:
-        try:
-            load_scenario(path)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-        except UserError as exc:
-            problems.append(str(exc))
-        else:
-            print(f"{path}: ok")
-    if problems:
-        raise ConfigError(problems)
+    check_each(paths, load_scenario, lambda path, _: print(f"{path}: ok"))
     return 0
 
 
@@ -332,6 +321,10 @@ def _report(args: argparse.Namespace) -> int:
     from devsim_tui.drill.score import score_recording
 
     rec = read(args.recording)
+    if not rec.is_drill:
+        raise UserError(f"{args.recording}: a {rec.source} recording, not a drill's: there is "
+                        f"nothing to score (play it back with `devsim-tui replay "
+                        f"{args.recording}`)")
     result = score_recording(rec)
     prefix = args.out or (args.recording.rsplit(".", 1)[0] if "." in args.recording
                           else args.recording)

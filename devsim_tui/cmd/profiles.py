@@ -6,7 +6,7 @@ import argparse
 import json
 import shutil
 
-from devsim_tui.errors import ConfigError, UserError
+from devsim_tui.errors import check_each
 
 
 def _loader():
@@ -67,18 +67,8 @@ def _show(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     # Every file is checked before failing, so one run reports all problems in all files.
-    problems: list[str] = []
-    for path in args.paths:
-        try:
-            profile = _loader().load_profile(path)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-        except UserError as exc:
-            problems.append(str(exc))
-        else:
-            print(f"{path}: OK (profile {profile.name}, environment {profile.environment})")
-    if problems:
-        raise ConfigError(problems)
+    check_each(args.paths, _loader().load_profile, lambda path, profile: print(
+        f"{path}: OK (profile {profile.name}, environment {profile.environment})"))
     return 0
 
 

@@ -16,7 +16,8 @@ def add_parser(subparsers) -> None:
         "at their ticks) and compare every event with the recorded ones. Exit 0 when they are "
         "identical, 1 at the first difference. A recording cut short by a killed run replays "
         "up to its last complete tick.")
-    p.add_argument("recording", help="a file written by `drill run --record`")
+    p.add_argument("recording", help="a file written by `--record FILE` (the control room, "
+                   "`simulate`, `drill run`, `drill host`)")
     p.add_argument("--headless", action="store_true",
                    help="verify without a screen (default: play it back in the control room)")
     p.add_argument("--speed", default=None,

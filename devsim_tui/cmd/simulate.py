@@ -31,6 +31,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--speed", default="max", help="simulated seconds per wall second, or max")
     p.add_argument("--out", default="-", help="output file (default: stdout)")
     p.add_argument("--commands", default=None, help="YAML list of {at, command, args}")
+    p.add_argument("--record", default=None, metavar="FILE",
+                   help="also write a recording (seed, profile, commands, events; a line per "
+                   "tick) that `devsim-tui replay FILE` plays back or verifies")
     add_alerting_arguments(p)
     from devsim_tui.bridge.options import add_mqtt_arguments
 
@@ -57,7 +60,14 @@ def run(args: argparse.Namespace) -> int:
 
     seed = profile.simulation.seed if args.seed is None else int(args.seed)
     mqtt = options_from_args(args, profile.name, seed)  # flag errors before any work or output
-    engine = Engine(profile, seed=args.seed)
+    session = None
+    if args.record:
+        from devsim_tui.drill.session import RecordedSession
+
+        session = RecordedSession(profile, args.seed, args.record, source="simulate", keep=False)
+        engine = session.engine
+    else:
+        engine = Engine(profile, seed=args.seed)
     to_stdout = args.out == "-"
     try:
         out = sys.stdout if to_stdout else open(args.out, "w", encoding="utf-8")
@@ -69,10 +79,13 @@ def run(args: argparse.Namespace) -> int:
     update, stop_alerting = start_alerting_io(args, engine, update)
     try:
         if mqtt is None:
-            summary = run_headless(engine, duration, out, commands, speed, update)
+            summary = run_headless(engine, duration, out, commands, speed, update, session)
         else:
-            summary = _run_with_mqtt(engine, duration, out, commands, speed, update, mqtt)
+            summary = _run_with_mqtt(engine, duration, out, commands, speed, update, mqtt,
+                                     session)
     finally:
+        if session is not None:
+            session.close("end" if engine.t >= duration - engine.dt / 2 else "interrupted")
         if close is not None:
             close()
         stop_alerting()
@@ -82,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_with_mqtt(engine, duration, out, commands, speed, update, options):
+def _run_with_mqtt(engine, duration, out, commands, speed, update, options, session=None):
     """The headless run inside asyncio with an MQTT bridge; link changes are reported on stderr.
 
     A broker that is down (at start or later) never fails the run: the summary says what was
@@ -98,11 +111,13 @@ def _run_with_mqtt(engine, duration, out, commands, speed, update, options):
         print(f"devsim-tui: {state.describe()}", file=sys.stderr, flush=True)
 
     async def main():
-        bridge = MqttBridge(LocalWorld(engine), options)
+        # Commands from the broker go through the session when recording, so they are recorded.
+        bridge = MqttBridge(session if session is not None else LocalWorld(engine), options)
         bridge.listeners.append(report)
         bridge.start()
         try:
-            summary = await run_async(engine, duration, out, commands, speed, update, bridge)
+            summary = await run_async(engine, duration, out, commands, speed, update, bridge,
+                                      session=session)
         finally:
             bridge.listeners.remove(report)
             final = await bridge.stop()

@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not ask before commands that hurt (failover, crash, scale 0)")
     parser.add_argument("--observer", action="store_true",
                         help="read-only: watch the estate, every command is refused")
+    parser.add_argument("--record", default=None, metavar="FILE",
+                        help="record this session (seed, profile, every command and event, "
+                        "one line per tick) to FILE; play it back with `devsim-tui replay FILE`")
     # Links to the outside, all off unless asked for: --metrics-port, SMTP, --mqtt.
     from devsim_tui.bridge.options import add_mqtt_arguments
     from devsim_tui.cmd.simulate import add_alerting_arguments

@@ -1,12 +1,17 @@
 """Recordings: an append-only JSON-lines log of a run, enough to reproduce it exactly.
 
-    {"kind": "header", "format": 1, "seed": .., "profile": {..resolved..},
+    {"kind": "header", "format": 1, "source": "drill", "seed": .., "profile": {..resolved..},
      "scenario": {"path": .., "text": ..}, "metrics": [..], "objectives": [..],
      "init_events": [..]}
     {"kind": "tick", "n": 1, "t": 1.0, "c": [commands applied at this tick's boundary],
      "e": [the tick's events], "m": [metric values], "o": "0110"}
     ...
     {"kind": "end", "reason": "objectives met", "ticks": 1234}
+
+A plain session's recording (`devsim-tui --record FILE`, `simulate --record FILE`; `source`
+says which) has no `scenario`, no metrics and no objective bits: seed, profile, commands and
+events. A command line the parser refused is kept as `{"n": .., "line": ".."}` (its rejection is
+an event the replay must produce again).
 
 The inputs (seed, the fully resolved profile, the scenario's text, and every command with the
 tick it applied at) reproduce the run; the events and metrics make the report possible without
@@ -72,8 +77,10 @@ class Recorder:
     """Keeps a run's recording in memory (for scoring) and, given a path, appends it to a file.
     `command()` before a tick, `tick()` after it."""
 
-    def __init__(self, path: str | os.PathLike[str] | None, header: dict[str, Any]):
+    def __init__(self, path: str | os.PathLike[str] | None, header: dict[str, Any],
+                 keep: bool = True):
         self.path = os.fspath(path) if path is not None else None
+        self.keep = keep  # hold the ticks in memory too (a drill's score reads them)
         self.f: IO[str] | None = open(self.path, "w", encoding="utf-8") \
             if self.path is not None else None
         self._pending: list[dict[str, Any]] = []
@@ -105,10 +112,13 @@ class Recorder:
             self._pending = []
         if events:
             line["e"] = events
-        line["m"] = [_round(v) for v in metrics]
-        line["o"] = bits
+        if metrics:
+            line["m"] = [_round(v) for v in metrics]
+        if bits:
+            line["o"] = bits
         self._write(line)
-        self.recording.ticks.append(normal(line))
+        if self.keep:
+            self.recording.ticks.append(normal(line))
 
     def close(self, reason: str, ticks: int) -> None:
         end = {"kind": "end", "reason": reason, "ticks": ticks}
@@ -130,6 +140,14 @@ class Recording:
     @property
     def complete(self) -> bool:
         return self.end is not None
+
+    @property
+    def is_drill(self) -> bool:
+        return "scenario" in self.header
+
+    @property
+    def source(self) -> str:
+        return str(self.header.get("source", "drill" if self.is_drill else "control-room"))
 
     def events(self) -> list[dict[str, Any]]:
         out = list(self.header.get("init_events", []))

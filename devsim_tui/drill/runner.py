@@ -13,119 +13,58 @@ import os
 import time
 from typing import Any, Callable, Iterable
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from devsim_tui.config.durations import parse_duration
 from devsim_tui.config.yamlsrc import load_yaml, validate
 from devsim_tui.drill import conditions
 from devsim_tui.drill.controller import DrillController, attach
-from devsim_tui.drill.recording import METRICS, Recorder, Recording, event_dict, normal
+from devsim_tui.drill.recording import METRICS, Recording, event_dict, normal
 from devsim_tui.drill.schema import LoadedScenario, parse_scenario
-from devsim_tui.errors import UserError
+from devsim_tui.drill.session import RecordedSession
 from devsim_tui.sim import commands as C
-from devsim_tui.sim.engine import Engine
-from devsim_tui.sim.events import Event
-from devsim_tui.sim.snapshot import Snapshot
 
 # --------------------------------------------------------------------------- session
 
 
-class DrillSession:
-    """One drill run. Implements `sim.world.World`, so a control room can host it as its world."""
+class DrillSession(RecordedSession):
+    """One drill run: a recorded session with the drill controller attached. A World, so a
+    control room can host it as its world."""
 
     def __init__(self, loaded: LoadedScenario, seed: int | None = None,
                  record: str | os.PathLike[str] | None = None, profile=None):
         self.loaded = loaded
-        self.profile = profile if profile is not None else loaded.load_profile()
-        s = loaded.scenario
-        seed = seed if seed is not None else s.seed
-        self.engine = Engine(self.profile, seed=seed)
-        init_events = [event_dict(ev) for ev in self.engine.last_events]
-        self.drill: DrillController = attach(self.engine, loaded)
+        profile = profile if profile is not None else loaded.load_profile()
+        super().__init__(profile, seed if seed is not None else loaded.scenario.seed, record,
+                         source="drill")
+
+    def _setup(self) -> None:
+        self.drill: DrillController = attach(self.engine, self.loaded)
         self._get = conditions.engine_getter(self.engine, self.drill)
-        try:
-            # Always recorded in memory (the score and report read it); on disk when asked.
-            self.recorder = Recorder(record, {
-                "seed": self.engine.seed,
-                "profile": self.profile.model_dump(mode="json"),
-                "scenario": {"path": loaded.path, "name": loaded.name, "text": loaded.text},
-                "objectives": [o.id for o in s.objectives],
-                "tick_seconds": self.engine.dt, "warmup": s.warmup,
-                "init_events": init_events,
-            })
-        except OSError as exc:
-            raise UserError(f"--record {record}: {exc.strerror}") from None
-        self.init_events = init_events
-        self.commands: list[dict[str, Any]] = []  # every submitted command, with its tick
 
-    # World --------------------------------------------------------------------------------
+    def _header(self) -> dict[str, Any]:
+        loaded, s = self.loaded, self.loaded.scenario
+        return {"scenario": {"path": loaded.path, "name": loaded.name, "text": loaded.text},
+                "objectives": [o.id for o in s.objectives], "warmup": s.warmup,
+                "metrics": list(METRICS)}
 
-    def snapshot(self) -> Snapshot:
-        return self.engine.snapshot
+    def metrics(self) -> list[float | None]:
+        return [self._get(name, None) for name in METRICS]
 
-    def submit(self, command: C.Command, by: str | None = None) -> None:
-        entry = {"n": self.engine.tick + 1, "name": command.name, "args": command.args()}
-        if by:
-            entry["by"] = by
-        self.commands.append(entry)
-        self.recorder.command(entry)
-        self.engine.submit(command)
-
-    def submit_line(self, line: str, by: str | None = None) -> None:
-        try:
-            cmd = C.parse_line(line)
-        except C.CommandError as exc:
-            self.engine.emit(self.engine.t, "command.rejected", str(exc), "error", line=line)
-            return
-        self.submit(cmd, by)
-
-    def events_since(self, seq: int) -> list[Event]:
-        return self.engine.events_since(seq)
-
-    def series(self, name: str, n: int) -> np.ndarray:
-        return self.engine.history.series(name, n)
-
-    def component_history(self, name: str) -> dict[str, np.ndarray]:
-        return self.engine.component_history(name)
-
-    def advance(self, ticks: int = 1) -> Snapshot:
-        for _ in range(ticks):
-            if self.finished:
-                break
-            self.step()
-        return self.engine.snapshot
-
-    @property
-    def speed(self) -> float | str:
-        return self.engine.speed
-
-    @property
-    def paused(self) -> bool:
-        return self.engine.paused
-
-    # Ticks --------------------------------------------------------------------------------
+    def condition_bits(self) -> str:
+        return self.drill.condition_bits()
 
     @property
     def finished(self) -> bool:
         return self.drill.ended
 
-    def step(self) -> tuple[Event, ...]:
-        e = self.engine
-        _, events = e.advance()
-        self.recorder.tick(e.tick, e.t, [event_dict(ev) for ev in events], self.metrics(),
-                           self.drill.condition_bits())
-        return events
-
-    def metrics(self) -> list[float | None]:
-        return [self._get(name, None) for name in METRICS]
+    @property
+    def end_reason(self) -> str | None:
+        return self.drill.end_reason
 
     @property
-    def recording(self) -> Recording:
-        return self.recorder.recording
-
-    def close(self) -> None:
-        self.recorder.close(self.drill.end_reason or "stopped", self.engine.tick)
+    def start_t(self) -> float:
+        return self.drill.start_t
 
 
 # --------------------------------------------------------------------------- responder
@@ -298,7 +237,7 @@ def run_headless(session: DrillSession, responder: Responder | None = None,
 
 class ReplayResult:
     def __init__(self, ticks: int, mismatch: str | None, recording: Recording,
-                 session: DrillSession):
+                 session: RecordedSession):
         self.ticks, self.mismatch, self.recording, self.session = (ticks, mismatch, recording,
                                                                     session)
 
@@ -307,13 +246,16 @@ class ReplayResult:
         return self.mismatch is None
 
 
-def session_from_recording(rec: Recording) -> DrillSession:
+def session_from_recording(rec: Recording) -> RecordedSession:
+    """A new session with the recording's inputs (a drill's, or a plain session's), unrecorded."""
     from devsim_tui.config.schema import Profile
 
     head = rec.header
+    profile = Profile.model_validate(head["profile"])
+    if not rec.is_drill:
+        return RecordedSession(profile, head["seed"], source=rec.source, keep=False)
     sc = head["scenario"]
     loaded = parse_scenario(sc["text"], sc["path"], check_profile=False)
-    profile = Profile.model_validate(head["profile"])
     return DrillSession(loaded, seed=head["seed"], profile=profile)
 
 
@@ -330,15 +272,16 @@ def replay(rec: Recording) -> ReplayResult:
             if c["n"] != tk["n"]:
                 return ReplayResult(e.tick, f"tick {tk['n']}: a command is marked for tick "
                                     f"{c['n']}", rec, session)
-            session.submit(C.build(c["name"], c["args"]), c.get("by"))
+            session.apply(c)
         events = normal([event_dict(ev) for ev in session.step()])
         want = tk.get("e", [])
         if events != want or e.tick != tk["n"]:
             return ReplayResult(e.tick, _diff(f"tick {tk['n']} (t={tk['t']:g}s)", want, events),
                                 rec, session)
     external = rec.end is not None and rec.end["reason"] in EXTERNAL_ENDS
-    if rec.end is not None and not external and session.drill.end_reason != rec.end["reason"]:
-        return ReplayResult(e.tick, f"the drill ended for {session.drill.end_reason!r}, the "
+    if rec.is_drill and rec.end is not None and not external \
+            and session.end_reason != rec.end["reason"]:
+        return ReplayResult(e.tick, f"the drill ended for {session.end_reason!r}, the "
                             f"recording for {rec.end['reason']!r}", rec, session)
     return ReplayResult(e.tick, None, rec, session)
 

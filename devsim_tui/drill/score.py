@@ -217,13 +217,14 @@ def _actions(rec: Recording, s, warm: float, objectives: dict) -> list[dict[str,
             for j, ev in enumerate(evs):
                 if j in used or ev["type"] not in ("command.applied", "command.rejected"):
                     continue
-                if ev.get("data", {}).get("command") in (c["name"], None):
+                if ev.get("data", {}).get("command") in (c.get("name"), None):
                     used.add(j)
                     outcome = ev
                     break
             applied = outcome is not None and outcome["type"] == "command.applied"
             t = tk["t"] - tick_s  # applied at the tick's start boundary, stamped with that time
-            line = " ".join([c["name"]] + [_arg(v) for v in c["args"].values()])
+            line = c["line"] if "line" in c else " ".join(  # a refused line is kept as typed
+                [c["name"]] + [_arg(v) for v in c["args"].values()])
             out.append({"t": round(t - warm, 6), "line": line, "by": c.get("by"),
                         "applied": applied,
                         "result": outcome["message"] if outcome is not None else None,

@@ -162,8 +162,11 @@ class ControlRoomApp(App[int]):
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("colon", "command_line", "Command", key_display=":"),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        # Priority: taken as the key arrives, so what is typed or pasted right after it (one
+        # packet over SSH) lands in the line, not in the pane behind it. Not while typing in a
+        # line or the filter, where `:` and `/` are text (see check_action).
+        Binding("colon", "command_line", "Command", key_display=":", priority=True),
+        Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("space", "toggle_pause", "Pause"),
         Binding("plus,equals_sign", "faster", "Faster", key_display="+"),
         Binding("minus", "slower", "Slower", key_display="-"),
@@ -278,6 +281,7 @@ class ControlRoomApp(App[int]):
     def on_mount(self) -> None:
         if self._theme_warning:
             self.notify(self._theme_warning, severity="warning")
+        self._watch_terminal()
         if self.observer:
             header = self.query_one(HeaderBar)
             header.mount(ObserverBadge(), after=header.query_one("#env-badge"))
@@ -295,6 +299,35 @@ class ControlRoomApp(App[int]):
             self.query_one(f"#{key}-pane").border_title = title
         self._set_servers_subtitle()
         self.query_one("#servers", W.ServersTable).focus()
+
+    #: Exit status when the terminal went away under the app (as a shell's 128 + SIGHUP).
+    TERMINAL_GONE = 129
+
+    def _watch_terminal(self) -> None:
+        """Leave when the terminal goes away (a dropped SSH link, a closed window) without a
+        SIGHUP reaching us: Textual's input thread would otherwise spin on the dead terminal
+        at full CPU, forever. Checked once a second, only when started on a real terminal."""
+        import os
+        import sys
+
+        if self.is_headless:
+            return
+        try:
+            fd = sys.__stdin__.fileno()
+        except (AttributeError, ValueError, OSError):
+            return
+        if not os.isatty(fd):
+            return  # a browser session (textual-serve) or a pipe: nothing to watch
+
+        def check() -> None:
+            import termios
+
+            try:
+                termios.tcgetattr(fd)
+            except (termios.error, OSError):
+                self.exit(self.TERMINAL_GONE, return_code=self.TERMINAL_GONE)
+
+        self.set_interval(1.0, check, name="terminal-watch")
 
     def _start(self) -> None:
         """The world is there: fill the panes and start the driver and the frame loop."""
@@ -355,7 +388,12 @@ class ControlRoomApp(App[int]):
     #: What keys may do while the world is still being built (the rest waits for it).
     STARTUP_ACTIONS = frozenset({"quit", "help", "cycle_theme", "command_line"})
 
+    #: Priority bindings that are text while an input has the focus.
+    TYPED_ACTIONS = frozenset({"command_line", "filter"})
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.TYPED_ACTIONS and isinstance(self.focused, Input):
+            return False  # `:` and `/` typed into the line, the filter or a dialog's field
         if self.world is None and action not in self.STARTUP_ACTIONS:
             return None  # shown, greyed out, until the world arrives
         return True
@@ -820,7 +858,9 @@ class ControlRoomApp(App[int]):
         cl.add_class("-open")
         cl.value = text
         cl.cursor_position = len(text)
-        cl.focus()
+        # At once, not after the queued events (`focus()` defers): the keys typed or pasted
+        # right after `:` (one packet over SSH) must reach the line, not the pane behind it.
+        self.screen.set_focus(cl)
 
     def action_command_line(self) -> None:
         self.open_command_line()
@@ -842,7 +882,7 @@ class ControlRoomApp(App[int]):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("-open")
-        box.focus()
+        self.screen.set_focus(box)  # at once: see open_command_line
 
     def apply_filter(self, text: str) -> None:
         box = self.query_one("#filter", Input)
@@ -1026,7 +1066,8 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
                warmup_ticks: int = 0, refresh_hz: float = REFRESH_HZ,
                observer: bool = False, background: bool = False,
                io: IOOptions | None = None, app_class: type[ControlRoomApp] | None = None,
-               app_options: dict[str, Any] | None = None) -> ControlRoomApp:
+               app_options: dict[str, Any] | None = None,
+               record: str | None = None) -> ControlRoomApp:
     """Build the control room around a World, a Profile, or a profile name/path.
 
     `warmup_ticks` advances the world before the UI mounts (tests use it with `paused=True`
@@ -1034,7 +1075,9 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
     once the first frame is up; a built-in profile's name is also loaded there (shipped data,
     held valid by the test-suite), while a path is loaded and validated here, so a broken file
     fails before the screen opens. `app_class` (a ControlRoomApp subclass: a hosted drill, a
-    replay) and its own `app_options` let those screens share this factory.
+    replay) and its own `app_options` let those screens share this factory. `record` (a path)
+    puts a `RecordedSession` behind a profile instead of a plain `LocalWorld`: every command and
+    event is appended to that file as the session runs (the caller closes it: `close_world`).
     """
     from devsim_tui.config.paths import is_builtin_profile
 
@@ -1049,7 +1092,11 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
             from devsim_tui.config.loader import load_profile
 
             world = load_profile(str(world))
-        if not _is_world(world):  # a Profile
+        if not _is_world(world) and record is not None:  # a Profile, recorded
+            from devsim_tui.drill.session import RecordedSession
+
+            world = RecordedSession(world, seed, record, source="control-room", keep=False)
+        elif not _is_world(world):  # a Profile
             from devsim_tui.sim.engine import Engine
             from devsim_tui.sim.world import LocalWorld
 
@@ -1116,11 +1163,45 @@ def run_app(args: argparse.Namespace) -> int:
                        metrics_addr=getattr(args, "metrics_addr", "127.0.0.1"), mqtt=None)
     else:
         profile, io = io_from_args(args)
+    record = getattr(args, "record", None)
+    if record is not None:
+        check_writable(record, "--record")
     app = create_app(profile, io=io, theme=getattr(args, "theme", None), seed=args.seed,
                      speed=speed, paused=bool(getattr(args, "paused", False)),
                      no_confirm=bool(getattr(args, "no_confirm", False)),
-                     observer=bool(getattr(args, "observer", False)), background=True)
-    result = app.run()
+                     observer=bool(getattr(args, "observer", False)), background=True,
+                     record=record)
+    result = None
+    try:
+        result = app.run()
+    finally:
+        close_world(app.world, "terminal gone" if result == app.TERMINAL_GONE
+                    else "quit" if not app.return_code else "crashed")
     if app.startup_error is not None:
         raise app.startup_error
+    if record is not None and app.world is not None:
+        print(f"recording: {record} ({app.world.engine.tick} ticks); play it back with "
+              f"`devsim-tui replay {record}`")
     return int(result or 0)
+
+
+def close_world(world: Any, reason: str) -> None:
+    """Write a recorded world's closing line (nothing for a world that records nothing)."""
+    close = getattr(world, "close", None)
+    if close is not None and hasattr(world, "recorder"):
+        close(reason)
+
+
+def check_writable(path: str, flag: str) -> None:
+    """Fail before the screen opens if `path` cannot be written (the file is made later)."""
+    import os
+
+    from devsim_tui.errors import UserError
+
+    parent = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise UserError(f"{flag} {path}: is a directory")
+    if not os.path.isdir(parent):
+        raise UserError(f"{flag} {path}: no such directory: {parent}")
+    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise UserError(f"{flag} {path}: permission denied")

@@ -1,4 +1,5 @@
-"""A drill recording played back in the control room (`devsim-tui replay FILE`).
+"""A recording played back in the control room (`devsim-tui replay FILE`): a drill's (with its
+drill pane, as the facilitator saw it) or a plain control-room session's.
 
 Re-simulating a recording (seed, resolved profile, scenario, each command at its tick) is
 deterministic, so the replay is a fresh engine fed the recorded commands; a seek rebuilds the
@@ -22,14 +23,15 @@ from textual.worker import get_current_worker
 from devsim_tui.config.durations import parse_duration
 from devsim_tui.drill.recording import Recording
 from devsim_tui.sim import commands as C
-from devsim_tui.ui.app import UI_COMMANDS, create_app
+from devsim_tui.ui.app import UI_COMMANDS, ControlRoomApp, create_app
 from devsim_tui.ui.drill_panel import DrillControlRoom, fmt_clock
 from devsim_tui.ui.events import EventLog
 from devsim_tui.ui.header import HeaderBar
 
 #: The replay's own `:` commands (with the UI's).
 REPLAY_COMMANDS: dict[str, tuple[str, str]] = {
-    "seek": ("[+|-]DURATION|start|end", "Replay: go to a drill time (12m), or move by +1m / -30s"),
+    "seek": ("[+|-]DURATION|start|end",
+             "Replay: go to a time since the start (12m), or move by +1m / -30s"),
 }
 #: Engine commands that stay with the replay: its own clock, never the recorded engine's.
 CLOCK = (C.Pause, C.SetSpeed)
@@ -45,7 +47,7 @@ def session_at(rec: Recording, tick: int, progress: Callable[[int], None] | None
     session = session_from_recording(rec)
     for tk in rec.ticks[:tick]:
         for c in tk.get("c", ()):
-            session.submit(C.build(c["name"], c["args"]), c.get("by"))
+            session.apply(c)
         session.step()
         n = tk["n"]
         if n % PROGRESS_EVERY == 0:
@@ -99,7 +101,7 @@ class ReplayWorld:
             if n >= self.last_tick:
                 break
             for c in self.rec.ticks[n].get("c", ()):
-                session.submit(C.build(c["name"], c["args"]), c.get("by"))
+                session.apply(c)
             session.step()
         return session.snapshot()
 
@@ -122,45 +124,55 @@ class ReplayWorld:
     def drill_state(self) -> dict[str, Any]:
         return self.session.drill.facilitator_state()
 
+    @property
+    def elapsed(self) -> float:
+        """Simulated seconds since the start (a drill's: since its warm-up ended)."""
+        return self.session.engine.t - self.session.start_t
+
+    @property
+    def duration(self) -> float:
+        return self.rec.ticks[-1]["t"] - self.session.start_t if self.rec.ticks else 0.0
+
     def tick_at(self, sim_t: float) -> int:
         """The tick whose end is nearest to simulated time `sim_t` (clamped to the recording)."""
         dt = self.session.engine.dt
         return max(0, min(bisect.bisect_left(self._times, sim_t - dt / 2) + 1, self.last_tick))
 
     def target(self, spec: str) -> int:
-        """`12m` (drill time), `+1m` / `-30s` (from here), `start`, `end` -> a tick."""
+        """`12m` (since the start), `+1m` / `-30s` (from here), `start`, `end` -> a tick."""
         spec = spec.strip()
         if spec == "start":
             return 0
         if spec == "end":
             return self.last_tick
-        drill = self.session.drill
         if spec[:1] in "+-":
             sign = 1 if spec[0] == "+" else -1
             return self.tick_at(self.session.engine.t + sign * parse_duration(spec[1:]))
-        return self.tick_at(drill.start_t + parse_duration(spec))
+        return self.tick_at(self.session.start_t + parse_duration(spec))
 
 
 class ReplayBadge(Static):
     """Header badge: where the replay is, and a seek's progress."""
 
     def show(self, world: ReplayWorld, seeking: float | None) -> None:
-        t = world.session.drill.drill_t
-        end = world.rec.ticks[-1]["t"] - world.session.drill.start_t if world.rec.ticks else 0
-        text = f" REPLAY {fmt_clock(t)} / {fmt_clock(end)} · tick {world.tick}/{world.last_tick} "
+        text = (f" REPLAY {fmt_clock(world.elapsed)} / {fmt_clock(world.duration)} · "
+                f"tick {world.tick}/{world.last_tick} ")
         if seeking is not None:
             text += f"· seeking {seeking:.0%} "
         self.set_class(seeking is not None, "-seeking")
         self.update(text)
 
 
-class ReplayControlRoom(DrillControlRoom):
-    """The control room on a recording: the drill as the facilitator saw it, read-only."""
+SEEK_BINDINGS = [
+    Binding("left_square_bracket", "seek('-1m')", "Back 1m", key_display="["),
+    Binding("right_square_bracket", "seek('+1m')", "Forward 1m", key_display="]"),
+]
 
-    BINDINGS = DrillControlRoom.BINDINGS + [
-        Binding("left_square_bracket", "seek('-1m')", "Back 1m", key_display="["),
-        Binding("right_square_bracket", "seek('+1m')", "Forward 1m", key_display="]"),
-    ]
+
+class ReplayRoom:
+    """What makes a control room a replay (mixed into one: see the classes below): read-only,
+    its own clock, seek, and a badge saying where it is."""
+
     #: Keys that change the world do nothing in a replay (hidden from the footer).
     READ_ONLY = frozenset({"drill_hint", "drill_inject_next", "drill_skip_inject", "drill_end"})
 
@@ -177,6 +189,7 @@ class ReplayControlRoom(DrillControlRoom):
     def __init__(self, world: ReplayWorld, **kwargs) -> None:
         super().__init__(world, **kwargs)
         self.seeking: float | None = None  # progress of a seek in flight
+        self.result = None  # True once the end of the recording was shown
 
     async def on_mount(self) -> None:
         header = self.query_one(HeaderBar)
@@ -185,6 +198,14 @@ class ReplayControlRoom(DrillControlRoom):
     def _draw_panes(self, snap) -> None:
         super()._draw_panes(snap)
         self.query_one(ReplayBadge).show(self.world, self.seeking)
+        if self.world.finished and self.result is None:
+            self._finish()
+
+    def _drive(self) -> None:
+        if self.world.finished:
+            self._drive_timer = None  # the end of the recording: no busy loop at `max`
+            return
+        super()._drive()
 
     def _finish(self) -> None:
         self.result = True  # nothing to score: the recording has its own report
@@ -272,12 +293,12 @@ class ReplayControlRoom(DrillControlRoom):
         if session is not None and not worker.is_cancelled:
             self.post_message(self.SeekDone(session, target))
 
-    def on_replay_control_room_seek_progress(self, event: SeekProgress) -> None:
+    def on_replay_room_seek_progress(self, event: SeekProgress) -> None:
         if self.seeking is not None and event.target:
             self.seeking = event.done / event.target
             self.query_one(ReplayBadge).show(self.world, self.seeking)
 
-    def on_replay_control_room_seek_done(self, event: SeekDone) -> None:
+    def on_replay_room_seek_done(self, event: SeekDone) -> None:
         self.world.session = event.session
         self.seeking = None
         self.result = None
@@ -287,6 +308,19 @@ class ReplayControlRoom(DrillControlRoom):
         self.draw(force=True)
 
 
-def create_replay_app(rec: Recording, **options: Any) -> ReplayControlRoom:
+class ReplayControlRoom(ReplayRoom, DrillControlRoom):
+    """A drill's recording: the drill as the facilitator saw it, read-only."""
+
+    BINDINGS = DrillControlRoom.BINDINGS + SEEK_BINDINGS
+
+
+class SessionReplayRoom(ReplayRoom, ControlRoomApp):
+    """A plain control-room session's recording (`devsim-tui --record FILE`), read-only."""
+
+    BINDINGS = ControlRoomApp.BINDINGS + SEEK_BINDINGS
+
+
+def create_replay_app(rec: Recording, **options: Any) -> ControlRoomApp:
     """The control room on a recording (the CLI's `replay FILE` and the tests)."""
-    return create_app(ReplayWorld(rec), app_class=ReplayControlRoom, **options)
+    app_class = ReplayControlRoom if rec.is_drill else SessionReplayRoom
+    return create_app(ReplayWorld(rec), app_class=app_class, **options)
