@@ -309,3 +309,59 @@ def test_attach_and_host_flag_errors_exit_2(broker):
     r = run_cli("drill", "host", "primary-crash-failover", "--mqtt", broker.url,
                 "--seat-token", "root=abcdefghij")
     assert r.returncode == 2 and "ROLE=TOKEN" in r.stderr
+
+
+def test_participant_seats_see_neither_the_injects_events_nor_their_faults():
+    """A drill host marks what its injects did; an operator's or observer's seat drops those
+    events and the injected faults (pane and badges), a facilitator's keeps them."""
+    from devsim_tui.bridge.mqtt import MqttBridge
+
+    session = DrillSession(load_scenario(resolve("tls-certificate-expiry")), seed=42)
+    session.advance(300)  # the certificate fault was injected at 2m (after a 1m warm-up)
+    injected = session.drill.injected_faults()
+    assert injected
+    snap = session.snapshot()
+    assert {f["id"] for f in snap.extensions["ChaosController"]["active"]} >= set(injected)
+    # What the host's bridge would publish (its outbox, as a broker would deliver it).
+    bridge = MqttBridge(session, options("mqtt://127.0.0.1:1"), snapshots=True)
+    bridge.publish_tick(None, session.events_since(0))
+    published = [(m.topic, m.payload) for m in bridge._out if m.topic.endswith("/events")]
+    secret = [json.loads(p)["event"]["seq"] for _, p in published if json.loads(p).get("hidden")]
+    assert secret
+    seats = {role: RemoteWorld(options("mqtt://127.0.0.1:1"), seat=role, role=role)
+             for role in ("operator", "observer", "facilitator")}
+    snap_body = P.envelope(SIM, P.SNAPSHOT, 1, P.snapshot_body(snap, speed=1.0, paused=False,
+                                                               run="r", rows=None))
+    for world in seats.values():
+        world.handle(f"devsim/{SIM}/snapshot", P.encode(snap_body))
+        for topic, payload in published:
+            world.handle(topic.replace(bridge.options.prefix, f"devsim/{SIM}"), payload)
+    every = [e.seq for e in seats["facilitator"].events_since(0)]
+    assert set(secret) <= set(every)
+    for role in ("operator", "observer"):
+        world = seats[role]
+        seen = [e.seq for e in world.events_since(0)]
+        assert not set(secret) & set(seen) and len(seen) < len(every)
+        assert not [e for e in world.events_since(0) if e.type.startswith("drill.inject")]
+        chaos = world.snapshot().extensions["ChaosController"]
+        assert not {f["id"] for f in chaos["active"]} & set(injected)
+    fac = seats["facilitator"].snapshot().extensions["ChaosController"]
+    assert {f["id"] for f in fac["active"]} >= set(injected)
+
+
+def test_a_hosted_drill_refuses_participants_faults_and_bad_releases():
+    """Operators may scale, fail over, ack and apply remedies, but the faults and the bad
+    releases are the facilitator's script: `chaos`, `chaos-stop` (by id or all) and `deploy
+    bad:` are refused before the world sees them; the facilitator may send them."""
+    session, bridge = hosted_drill("mqtt://127.0.0.1:1", SeatPolicy.from_flags(
+        ["facilitator=f-token-123456"], "operator,observer"))
+    before = list(session.commands)
+    for line in ("chaos cpu-hog 2 5m", "chaos-stop all", "chaos-stop f1", "deploy bad:latency"):
+        result = bridge.handle_command(json.dumps({"line": line, "role": "operator"}))
+        assert result["status"] == "rejected" and "facilitator's" in result["reason"], line
+    assert session.commands == before
+    for line in ("scale 4", "deploy v2.15.0", "ack-alert all"):
+        assert bridge.handle_command(json.dumps({"line": line}))["status"] == "accepted"
+    result = bridge.handle_command(json.dumps({"line": "chaos cpu-hog 2 5m",
+                                               "token": "f-token-123456"}))
+    assert result["status"] == "accepted"

@@ -323,3 +323,45 @@ async def test_replay_is_read_only_but_its_clock_moves(replay_app):
         assert app.world.speed == next_speed(speed, +1)
         await pilot.press("space")
         assert not app.world.paused and not app.world.session.engine.paused
+
+
+def test_a_participant_world_hides_the_injected_faults():
+    """The operations pane and the fault badges come from the snapshot's chaos state: a
+    participant's copy leaves out what the injects started (the facilitator's keeps it)."""
+    from devsim_tui.ui.drill_panel import DrillWorld
+
+    session = session_at()
+    injected = set(session.drill.injected_faults())
+    assert injected
+    participant, facilitator = DrillWorld(session), DrillWorld(session, facilitator=True)
+    seen = {f["id"] for f in participant.snapshot().extensions["ChaosController"]["active"]}
+    assert not seen & injected
+    every = {f["id"] for f in facilitator.snapshot().extensions["ChaosController"]["active"]}
+    assert injected <= every
+    assert participant.snapshot() is participant.snapshot()  # one copy per snapshot
+    assert participant.snapshot().agg == facilitator.snapshot().agg
+
+
+async def test_a_participant_cannot_start_or_stop_faults_or_ship_bad_releases(drill_app):
+    app = drill_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        before = list(app.world.session.commands)
+        for line in ("chaos cpu-hog 2 5m", "chaos-stop all", "deploy bad:latency"):
+            await type_line(pilot, line)
+            assert "the facilitator's" in list(app._notifications)[-1].message
+        await pilot.press("exclamation_mark")  # the emergency stop
+        await pilot.pause()
+        assert app.world.session.commands == before
+        await type_line(pilot, "scale 5")
+        assert app.world.session.commands[-1]["name"] == "scale"
+
+
+async def test_the_facilitator_may_inject_more_faults(drill_app):
+    app = drill_app(facilitator=True)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        await type_line(pilot, "chaos cpu-hog 2 5m")
+        await pilot.press("y")  # it hurts: asked first
+        await pilot.pause()
+        assert app.world.session.commands[-1]["name"] == "chaos"

@@ -289,7 +289,8 @@ class MqttBridge:
             # The engine's bounded log forgot these before we saw them: count them as dropped.
             self._dropped += ev.seq - self._seen_seq - 1
         self._seen_seq = ev.seq
-        body = P.event_body(ev)
+        hidden = getattr(self.world, "hidden_event", None)  # a drill session's injects
+        body = P.event_body(ev, hidden=bool(hidden is not None and hidden(ev)))
         for stream in P.streams_for(ev.type):
             self._enqueue(stream, body)
         if ev.type in ("command.applied", "command.rejected") and self._pending:
@@ -316,6 +317,9 @@ class MqttBridge:
         who = claim.seat
         if self.policy is not None:
             role, refusal = self.policy.authorize(claim, cmd)
+            drill_rule = getattr(self.world, "participant_refusal", None)  # a hosted drill's
+            if refusal is None and role != "facilitator" and drill_rule is not None:
+                refusal = drill_rule(cmd)
             if refusal is not None:
                 # Refused before the world sees it: nothing changes, not even the event log
                 # (a drill's recording must replay without the host's seat configuration).

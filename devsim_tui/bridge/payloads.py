@@ -107,8 +107,13 @@ def tick_body(state: Snapshot | Aggregates) -> dict[str, Any]:
     return head
 
 
-def event_body(ev: Event) -> dict[str, Any]:
-    return {"event": ev.to_dict()}
+def event_body(ev: Event, hidden: bool = False) -> dict[str, Any]:
+    """An event message; `hidden` marks what a drill's participants must not be shown (their
+    seats drop it; the facilitator's shows it)."""
+    body: dict[str, Any] = {"event": ev.to_dict()}
+    if hidden:
+        body["hidden"] = True
+    return body
 
 
 def server_states(snap: Snapshot) -> dict[str, dict[str, Any]]:

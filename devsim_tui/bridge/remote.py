@@ -29,6 +29,7 @@ import numpy as np
 
 from devsim_tui.bridge import payloads as P
 from devsim_tui.bridge.options import MqttOptions
+from devsim_tui.drill.views import hidden_of, participant_events, participant_snapshot
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.events import Event
 from devsim_tui.sim.fleet import HISTORY_FIELDS
@@ -96,6 +97,8 @@ class RemoteWorld:
         self.facilitator: dict[str, Any] | None = None  # the drill's facilitator view, if sent
         self.host_online: bool | None = None
         self._snap: Snapshot | None = None
+        self._view: tuple[Snapshot, Snapshot] | None = None  # (host's, participant's copy)
+        self._secret: set[int] = set()  # seqs of events the host marked hidden from participants
         self._snap_run: str | None = None
         self._run: str | None = None
         self._speed: float | str = 1.0
@@ -120,7 +123,17 @@ class RemoteWorld:
     def snapshot(self) -> Snapshot:
         if self._snap is None:
             raise HostUnavailable("no snapshot from the host yet")
-        return self._snap
+        if not self._participant():
+            return self._snap
+        if self._view is None or self._view[0] is not self._snap:  # one copy per snapshot
+            _, faults, _ = hidden_of(self._snap.extensions.get("DrillController"))
+            self._view = (self._snap, participant_snapshot(self._snap, faults))
+        return self._view[1]
+
+    def _participant(self) -> bool:
+        """A drill's participant (operator or observer seat): the injects are not shown."""
+        return (self.role != "facilitator" and self._snap is not None
+                and "DrillController" in self._snap.extensions)
 
     def submit(self, command: C.Command) -> None:
         """Send to the host; its verdict arrives on cmd/result (refusals reach `listeners`)."""
@@ -131,7 +144,11 @@ class RemoteWorld:
         self._send({"line": line}, line.split(maxsplit=1)[0] if line.strip() else line)
 
     def events_since(self, seq: int) -> list[Event]:
-        return self._events[bisect.bisect_right(self._seqs, seq):]
+        events = self._events[bisect.bisect_right(self._seqs, seq):]
+        if not self._participant():
+            return events
+        seqs, _, ended = hidden_of(self._snap.extensions.get("DrillController"))
+        return participant_events(events, seqs, ended, self._secret)
 
     def series(self, name: str, n: int) -> np.ndarray:
         """Per-tick values over the last n ticks, from the host's rows; ticks no message
@@ -219,7 +236,10 @@ class RemoteWorld:
             if stream == P.SNAPSHOT:
                 self._on_snapshot(body)
             elif stream == P.EVENTS:
-                self._add_event(P.event_from(body["event"]))
+                ev = P.event_from(body["event"])
+                if body.get("hidden"):
+                    self._secret.add(ev.seq)
+                self._add_event(ev)
             elif stream == P.HISTORY:
                 self._on_history(body)
             elif stream == P.PROFILE:
@@ -247,6 +267,7 @@ class RemoteWorld:
             return False
         if self._run is not None:
             self._events, self._seqs = [], []
+            self._secret = set()
             self._rows, self._rows_cache = {}, None
             self._components.clear()
         self._run = run

@@ -9,7 +9,9 @@ Roles are enforced here, on the host, never by a seat:
 
 * observer: nothing;
 * operator: the ordinary commands and the participants' drill commands (declare-root-cause,
-  remedy), but not the clock (pause, set-speed) nor the facilitator's drill commands;
+  remedy), but not the clock (pause, set-speed) nor the facilitator's drill commands; in a
+  hosted drill not the faults or bad releases either (`drill.views.participant_refusal`, which
+  the bridge asks the world for);
 * facilitator: everything (hint, inject-next, skip-inject, end-drill, pause, set-speed...).
 
 Trust model: the role a command acts with comes from a token the host was given

@@ -44,6 +44,8 @@ class SeatBadge(Static):
 class RemoteControlRoom(ControlRoomApp):
     """The control room on a world hosted elsewhere (see the module docstring)."""
 
+    RUNS_CLOCK = False  # the host advances the world
+
     # Textual resolves CSS_PATH next to the defining class's module: point at the app's own.
     CSS_PATH = [str(Path(ui_app.__file__).with_name(p)) for p in ControlRoomApp.CSS_PATH]
 
@@ -70,13 +72,6 @@ class RemoteControlRoom(ControlRoomApp):
     async def on_unmount(self) -> None:
         self.world.listeners.clear()
         await self.world.stop()
-
-    def _resume_driver(self) -> None:
-        """The host runs the clock: there is nothing to drive here."""
-
-    def step(self, ticks: int = 1) -> None:
-        self.notify("step: the host runs the clock (a facilitator pauses and resumes it)",
-                    severity="warning")
 
     def _seat_news(self, kind: str, message: str, body: dict) -> None:
         if not self.screen_stack:

@@ -98,6 +98,10 @@ class DrillController:
     def drill_t(self) -> float:
         return self.engine.t - self.start_t
 
+    def injected_faults(self) -> list[str]:
+        """The ids of every fault an inject started (the facilitator's secret)."""
+        return [f for i in self.injects for f in i.fault_ids]
+
     def fault_ids(self, inject_id: str) -> list[str]:
         st = self._inject(inject_id)
         return st.fault_ids if st is not None else []
@@ -426,6 +430,10 @@ class DrillController:
                            "declarations": list(self.declarations)},
             "remedies": [{"name": k, "summary": r.summary} for k, r in s.remedies.items()],
             "detected_at": self.detected_at, "acknowledged_at": self.acked_at,
+            # What a participant's screen leaves out (drill.views): the events the injects
+            # caused and the faults they started. Opaque: seq ranges and fault ids.
+            "hidden": {"seqs": [list(r) for r in self.hidden_seqs],
+                       "faults": self.injected_faults()},
         }
 
     def facilitator_state(self) -> dict:

@@ -22,6 +22,8 @@ from devsim_tui.drill.controller import DrillController, attach
 from devsim_tui.drill.recording import METRICS, Recording, event_dict, normal
 from devsim_tui.drill.schema import LoadedScenario, parse_scenario
 from devsim_tui.drill.session import RecordedSession
+from devsim_tui.drill.views import is_secret, participant_refusal
+from devsim_tui.sim.events import Event
 from devsim_tui.sim import commands as C
 
 # --------------------------------------------------------------------------- session
@@ -65,6 +67,14 @@ class DrillSession(RecordedSession):
     @property
     def start_t(self) -> float:
         return self.drill.start_t
+
+    def participant_refusal(self, cmd: C.Command) -> str | None:
+        """Why a participant may not send `cmd` here (an MQTT host asks before submitting)."""
+        return participant_refusal(cmd)
+
+    def hidden_event(self, ev: Event) -> bool:
+        """Whether participants must not see `ev` (an MQTT host marks such events for seats)."""
+        return is_secret(ev, self.drill.hidden_seqs)
 
 
 # --------------------------------------------------------------------------- responder

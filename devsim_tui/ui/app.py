@@ -479,11 +479,15 @@ class ControlRoomApp(App[int]):
 
     # ------------------------------------------------------------------ driver
 
+    #: Whether this control room runs its world's clock. False for a world hosted elsewhere
+    #: (a seat: the host advances it, and step/speed keys go to the host as commands).
+    RUNS_CLOCK = True
+
     def _resume_driver(self) -> None:
         if self._drive_timer is not None:
             self._drive_timer.stop()
             self._drive_timer = None
-        if not self.world.paused:
+        if self.RUNS_CLOCK and not self.world.paused:
             self._last_drive = time.perf_counter()
             self._debt = 0.0
             self._drive_timer = self.set_timer(0.001, self._drive)
@@ -927,6 +931,10 @@ class ControlRoomApp(App[int]):
     def step(self, ticks: int = 1) -> None:
         if self.observer:
             self.refuse("step")
+            return
+        if not self.RUNS_CLOCK:
+            self.notify("step: the host runs the clock (a facilitator pauses and resumes it)",
+                        severity="warning")
             return
         if not self.world.paused:
             self.notify("step works while paused (space pauses)", severity="warning")

@@ -11,7 +11,6 @@ so no pane can leak it by accident. This module never touches the engine's inter
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 from typing import Any
 
@@ -23,6 +22,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from devsim_tui.drill.views import (
+    participant_events, participant_refusal, participant_snapshot,
+)
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.events import Event
 from devsim_tui.ui.app import ControlRoomApp, Pane, UI_COMMANDS, create_app
@@ -35,8 +37,6 @@ CLOCK_COMMANDS = ("pause", "set-speed", "speed", "step")
 #: App actions only a facilitator may take (hidden from the footer and help otherwise).
 FACILITATOR_ACTIONS = frozenset({"drill_hint", "drill_inject_next", "drill_skip_inject",
                                  "drill_end", "toggle_pause", "faster", "slower", "step"})
-#: Event types a participant never sees (which inject fired, was skipped, or failed).
-HIDDEN_TYPES = ("drill.inject",)
 DRILL_BINDINGS = [
     Binding("7", "focus_pane(7)", "Focus drill pane", show=False),
     Binding("h", "drill_hint", "Hint"),
@@ -70,9 +70,15 @@ class DrillWorld:
         self.facilitator = facilitator
         self.role = "facilitator" if facilitator else "participant"
         self.profile = session.profile
+        self._view: tuple[Any, Any] | None = None  # (session snapshot, participant's copy)
 
     def snapshot(self):
-        return self.session.snapshot()
+        snap = self.session.snapshot()
+        if self.facilitator:
+            return snap
+        if self._view is None or self._view[0] is not snap:  # one filtered copy per snapshot
+            self._view = (snap, participant_snapshot(snap, self.session.drill.injected_faults()))
+        return self._view[1]
 
     def submit(self, command: C.Command) -> None:
         self.session.submit(command, by=self.role)
@@ -109,22 +115,6 @@ class DrillWorld:
     def drill_state(self) -> dict[str, Any]:
         drill = self.session.drill
         return drill.facilitator_state() if self.facilitator else drill.state()
-
-
-def participant_events(events: list[Event], hidden: list[tuple[int, int]], ended: bool
-                       ) -> list[Event]:
-    """Drop what the drill's injects did (their seq ranges and drill.inject* events) and, until
-    the drill ends, the verdict on a root-cause declaration."""
-    out = []
-    for ev in events:
-        if ev.type.startswith(HIDDEN_TYPES) or any(a <= ev.seq <= b for a, b in hidden):
-            continue
-        if ev.type.startswith("drill.root_cause.") and not ended:
-            ev = dataclasses.replace(
-                ev, type="drill.root_cause", data={"text": ev.data.get("text")},
-                message=f"root cause declared: {ev.data.get('text')!r} (judged at the end)")
-        out.append(ev)
-    return out
 
 
 # ---------------------------------------------------------------------- pure drawing
@@ -370,6 +360,10 @@ class DrillControlRoom(ControlRoomApp):
 
     def submit(self, cmd: C.Command) -> None:
         if self._facilitator_only(cmd.name):
+            return
+        reason = None if self.facilitator else participant_refusal(cmd)
+        if reason is not None:
+            self.notify(reason, severity="error", title="the facilitator's")
             return
         super().submit(cmd)
 
