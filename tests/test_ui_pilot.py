@@ -314,3 +314,27 @@ async def test_q_quits(make_app, settle):
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_a_long_step_runs_in_slices_and_keys_stay_live(make_app, settle, monkeypatch):
+    """`:step 4000` must not freeze the screen: it runs in slices of the loop, a key pressed
+    meanwhile is handled at once, and every tick is run in the end."""
+    from devsim_tui.ui import app as app_module
+
+    monkeypatch.setattr(app_module, "MAX_SLICE_S", 0.0005)  # many slices even on a fast machine
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        start = app.world.snapshot().tick
+        await type_line(pilot, "step 4000")
+        assert app.world.snapshot().tick - start < 4000  # not all in one go
+        window = app.window
+        await pilot.press("w")  # handled between slices
+        assert app.window != window
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 120
+        while app.world.snapshot().tick < start + 4000:
+            assert loop.time() < deadline
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        assert app.world.snapshot().tick == start + 4000 and app.world.paused

@@ -224,6 +224,8 @@ class ControlRoomApp(App[int]):
         self._wanted_theme = theme
         self._theme_warning: str | None = None
         self._drive_timer: Timer | None = None
+        self._step_timer: Timer | None = None
+        self._step_left = 0  # ticks of a `:step N` still to run (in slices, see _step_chunk)
         self._frame_timer: Timer | None = None
         self._last_drive = 0.0
         self._debt = 0.0
@@ -939,8 +941,33 @@ class ControlRoomApp(App[int]):
         if not self.world.paused:
             self.notify("step works while paused (space pauses)", severity="warning")
             return
-        self.world.advance(max(1, ticks))
-        self.draw(force=True)
+        if self._step_timer is not None:  # a step still running: this one replaces it
+            self._step_timer.stop()
+        self._step_left = max(1, ticks)
+        self._step_chunk()
+
+    def _step_chunk(self) -> None:
+        """Run what is left of a step within one slice of the loop, then yield and come back:
+        `:step 100000` never freezes the screen or the keys (a resume, or `:step` again,
+        takes over from it)."""
+        self._step_timer = None
+        world = self.world
+        start = time.perf_counter()
+        while self._step_left > 0 and world.paused and not self._exit:
+            before = world.snapshot().tick
+            n = min(self._step_left, max(self._chunk, 1))
+            world.advance(n)
+            if world.snapshot().tick == before:  # nothing more to run (a drill that ended)
+                self._step_left = 0
+                break
+            self._step_left -= n
+            if time.perf_counter() - start > MAX_SLICE_S:
+                break
+        if self._step_left > 0 and world.paused and not self._exit:
+            self._step_timer = self.set_timer(0.001, self._step_chunk)  # frames show progress
+        else:
+            self._step_left = 0
+            self.draw(force=True)
 
     def action_step(self) -> None:
         self.step(1)
