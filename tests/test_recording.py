@@ -302,3 +302,26 @@ def test_a_control_room_whose_terminal_vanishes_exits_and_closes_its_recording(t
         run.close()
     rec = read(path)
     assert rec.complete and rec.end["reason"] in ("terminal gone", "crashed")
+
+
+def test_a_broken_recording_is_named_not_a_traceback(tmp_path, capsys):
+    from devsim_tui.cli import main
+
+    path = tmp_path / "session.rec"
+    recorded_session(path, ticks=20)
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    cases = {
+        "no-seed": {k: v for k, v in header.items() if k != "seed"},
+        "bad-profile": {**header, "profile": {**header["profile"], "scaling": {"mode": "magic"}}},
+    }
+    for name, head in cases.items():
+        bad = tmp_path / f"{name}.rec"
+        bad.write_text("\n".join([json.dumps(head)] + lines[1:]) + "\n")
+        assert main(["replay", "--headless", str(bad)]) == 2, name
+        err = capsys.readouterr().err
+        assert f"{bad}:1:" in err and "Traceback" not in err, err
+    bad = tmp_path / "bad-tick.rec"
+    bad.write_text("\n".join(lines[:3] + ['{"kind":"tick"}'] + lines[3:]) + "\n")
+    assert main(["replay", "--headless", str(bad)]) == 2
+    assert f"{bad}:4: a tick line without" in capsys.readouterr().err

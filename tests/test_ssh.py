@@ -177,6 +177,32 @@ async def test_operator_gets_a_control_room_that_acts_and_follows_resizes(start_
     assert not server.seats
 
 
+async def test_each_seat_can_record_its_session(start_server, keys, tmp_path):
+    """`serve ssh --record DIR`: every seat writes its own replayable recording."""
+    from devsim_tui.drill.recording import read
+    from devsim_tui.drill.runner import replay
+
+    rec_dir = tmp_path / "recordings"
+    rec_dir.mkdir()
+    server = await start_server(seat=SeatCommand("production", seed=7,
+                                                 record_dir=str(rec_dir)))
+    client = await SshClient(ssh_argv(server, keys["operator"])).start()
+    try:
+        await client.expect("1 Servers")
+        mark = len(client.out)
+        await client.command(b"scale 5\r")
+        await client.expect("scale replicas=5", since=mark, timeout=30)
+        await client.type(b"q")
+        assert await client.wait() == 0
+    finally:
+        await client.close()
+    (path,) = rec_dir.glob("demo-*.rec")
+    rec = read(path)
+    assert rec.complete and rec.source == "control-room" and rec.end["reason"] == "quit"
+    assert "scale" in [c.get("name") for tk in rec.ticks for c in tk.get("c", ())]
+    assert replay(rec).ok
+
+
 async def test_observer_sees_the_badge_and_cannot_act(start_server, keys):
     server = await start_server()
     client = await SshClient(ssh_argv(server, keys["observer"])).start()

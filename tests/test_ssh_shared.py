@@ -38,7 +38,7 @@ def shared_server(broker, keys, xdg, tmp_path):
         [sys.executable, "-m", "devsim_tui", "serve", "ssh", "--shared", "--mqtt", broker.url,
          "--sim-id", SIM, "--port", "0", "--host", "127.0.0.1", "--authorized-keys",
          str(tmp_path / "authorized_keys"), "--seed", "7", "--speed", "5", "--log-file",
-         str(log_file)], stderr=subprocess.PIPE, text=True)
+         str(log_file), "--record", str(tmp_path / "rec")], stderr=subprocess.PIPE, text=True)
     try:
         port = None
         deadline = time.monotonic() + 60
@@ -72,6 +72,9 @@ async def test_two_ssh_seats_share_one_world_and_the_observer_cannot_act(shared_
         await otto.expect("OBSERVER · read-only")
         await olga.expect("1 Servers")
         await otto.expect("1 Servers")
+        # The seat's own link to the broker (a seat typing before it is up is told "not sent").
+        await olga.expect("HOST online")
+        await otto.expect("HOST online")
 
         # The operator acts; the observer's screen shows it: the same world.
         mark_olga, mark_otto = len(olga.out), len(otto.out)
@@ -112,6 +115,32 @@ async def test_two_ssh_seats_share_one_world_and_the_observer_cannot_act(shared_
     assert re.search(r"hosting profile \S+ under devsim/ssh-shared-test/", log)
     assert re.search(r"seat start user=olga .* role=operator", log)
     assert re.search(r"seat start user=otto .* role=observer", log)
+
+
+async def test_the_shared_world_is_recorded_with_who_acted(shared_server, keys, tmp_path):
+    from devsim_tui.drill.recording import read
+    from devsim_tui.drill.runner import replay
+
+    port, _log_file, proc = shared_server
+    olga = await SshClient(ssh_argv(port, keys["operator"], "olga")).start()
+    try:
+        await olga.expect("1 Servers")
+        await olga.expect("HOST online")
+        mark = len(olga.out)
+        await olga.command(b"scale 5\r")
+        await olga.expect("scale replicas=5", since=mark, timeout=45)
+        await olga.type(b"q")
+        await olga.wait()
+    finally:
+        await olga.close()
+    proc.terminate()
+    proc.wait(timeout=30)
+    (path,) = (tmp_path / "rec").glob("shared-*.rec")
+    rec = read(path)
+    assert rec.complete and rec.source == "serve-ssh-shared"
+    scale = [c for tk in rec.ticks for c in tk.get("c", ()) if c.get("name") == "scale"]
+    assert scale and "olga" in scale[0]["by"] and "operator" in scale[0]["by"]
+    assert replay(rec).ok
 
 
 async def test_seats_get_their_role_token_as_a_private_file(shared_server, keys):

@@ -43,6 +43,10 @@ def add_parser(subparsers) -> None:
                      "through --mqtt (roles enforced by the host with per-role seat tokens)")
     ssh.add_argument("--drill", default=None, metavar="NAME|PATH.yaml",
                      help="with --shared: the shared world is this drill (docs/drills.md)")
+    ssh.add_argument("--record", default=None, metavar="DIR",
+                     help="record the sessions into DIR (made if missing): one recording per "
+                     "seat, USER-TIME-ID.rec, or with --shared the shared world's, "
+                     "shared-TIME.rec; play one back with `devsim-tui replay FILE`")
     from devsim_tui.bridge.options import add_mqtt_arguments
 
     add_mqtt_arguments(ssh)
@@ -91,7 +95,22 @@ def _seat(args: argparse.Namespace):
     profile = args.profile
     if Path(profile).suffix in (".yaml", ".yml") and Path(profile).exists():
         profile = str(Path(profile).resolve())  # seats may not share the server's cwd forever
-    return SeatCommand(profile=profile, seed=args.seed, speed=args.speed)
+    record = _record_dir(args) if getattr(args, "record", None) else None
+    return SeatCommand(profile=profile, seed=args.seed, speed=args.speed, record_dir=record)
+
+
+def _record_dir(args: argparse.Namespace) -> str:
+    """`--record DIR`, made if missing and checked writable, as an absolute path."""
+    import os
+
+    path = Path(args.record).expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--record {args.record}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise UserError(f"--record {args.record}: permission denied")
+    return str(path)
 
 
 def run_ssh(args: argparse.Namespace) -> int:
@@ -172,6 +191,10 @@ def _shared(args: argparse.Namespace) -> _Shared:
         raise UserError("serve ssh --shared needs --mqtt URL: the broker the seats attach "
                         "through (docs/ssh.md, 'One shared world')")
     speed = parse_speed(str(args.speed)) if args.speed is not None else None
+    from devsim_tui.drill.session import recording_path
+
+    record = (recording_path(_record_dir(args), "shared")
+              if getattr(args, "record", None) else None)
     if args.drill:
         from devsim_tui.drill.schema import load_scenario, resolve
 
@@ -181,7 +204,7 @@ def _shared(args: argparse.Namespace) -> _Shared:
         def make_world():
             from devsim_tui.drill.runner import DrillSession
 
-            session = DrillSession(loaded, seed=args.seed)
+            session = DrillSession(loaded, seed=args.seed, record=record)
             extras = {"submit": session.submit,
                       "extras": lambda snap: {P.DRILL_FACILITATOR:
                                               session.drill.facilitator_state()}}
@@ -196,6 +219,12 @@ def _shared(args: argparse.Namespace) -> _Shared:
             from devsim_tui.sim.engine import Engine
             from devsim_tui.sim.world import LocalWorld
 
+            if record is not None:
+                from devsim_tui.drill.session import RecordedSession
+
+                world = RecordedSession(profile, args.seed, record, source="serve-ssh-shared",
+                                        keep=False)
+                return world, {"submit": world.submit}, lambda: False
             return LocalWorld(Engine(profile, seed=args.seed)), {}, lambda: False
     if args.sim_id:
         sim_id = check_sim_id(args.sim_id)
@@ -211,8 +240,10 @@ def _shared(args: argparse.Namespace) -> _Shared:
         from devsim_tui.serve.ssh import log
 
         log.info("shared world ended: %s (seats keep its last state)", reason)
-        if args.drill and hasattr(world, "close"):
+        if hasattr(world, "recorder"):  # a drill's or a recorded world's closing line
             world.close()
+            if record is not None:
+                log.info("recording: %s", record)
 
     host = SharedHost(make_world, options, tokens.tokens, speed=speed, on_end=ended)
 

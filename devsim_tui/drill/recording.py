@@ -87,7 +87,7 @@ class Recorder:
         self._last_sync = time.monotonic()
         head = {"kind": "header", "format": FORMAT, "metrics": list(METRICS)}
         head.update(header)
-        self.recording = Recording(normal(head))
+        self.recording = Recording(normal(head), path=self.path or "recording")
         self._write(head, sync=True)
 
     def _write(self, obj: dict[str, Any], sync: bool = False) -> None:
@@ -136,6 +136,7 @@ class Recording:
     ticks: list[dict[str, Any]] = field(default_factory=list)
     end: dict[str, Any] | None = None
     truncated: bool = False  # the last line was cut short (the writer was killed)
+    path: str = "recording"  # where it was read from (for messages)
 
     @property
     def complete(self) -> bool:
@@ -198,9 +199,16 @@ def read(path: str | os.PathLike[str]) -> Recording:
         if k == 1:
             if kind != "header" or obj.get("format") != FORMAT:
                 raise UserError(f"{name}:1: not a devsim-tui recording (format {FORMAT})")
+            missing = [k for k in ("seed", "profile") if k not in obj]
+            if missing or not isinstance(obj["profile"], dict):
+                raise UserError(f"{name}:1: the header lacks {', '.join(missing) or 'a profile'}"
+                                " (not a complete devsim-tui recording)")
             rec = Recording(obj)
+            rec.path = name
         elif kind == "tick":
             assert rec is not None
+            if not isinstance(obj.get("n"), int) or not isinstance(obj.get("t"), (int, float)):
+                raise UserError(f"{name}:{k}: a tick line without its number and time")
             if rec.ticks and obj["n"] != rec.ticks[-1]["n"] + 1:
                 raise UserError(f"{name}:{k}: tick {obj['n']} follows {rec.ticks[-1]['n']}")
             rec.ticks.append(obj)

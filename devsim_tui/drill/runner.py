@@ -23,6 +23,7 @@ from devsim_tui.drill.recording import METRICS, Recording, event_dict, normal
 from devsim_tui.drill.schema import LoadedScenario, parse_scenario
 from devsim_tui.drill.session import RecordedSession
 from devsim_tui.drill.views import is_secret, participant_refusal
+from devsim_tui.errors import UserError
 from devsim_tui.sim.events import Event
 from devsim_tui.sim import commands as C
 
@@ -258,10 +259,19 @@ class ReplayResult:
 
 def session_from_recording(rec: Recording) -> RecordedSession:
     """A new session with the recording's inputs (a drill's, or a plain session's), unrecorded."""
+    from pydantic import ValidationError
+
     from devsim_tui.config.schema import Profile
 
     head = rec.header
-    profile = Profile.model_validate(head["profile"])
+    try:
+        profile = Profile.model_validate(head["profile"])
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise UserError(f"{rec.path}:1: the recorded profile is not valid here ({where}: "
+                        f"{first.get('msg')}); was it written by another devsim-tui version?"
+                        ) from None
     if not rec.is_drill:
         return RecordedSession(profile, head["seed"], source=rec.source, keep=False)
     sc = head["scenario"]

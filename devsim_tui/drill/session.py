@@ -139,3 +139,15 @@ class RecordedSession(LocalWorld):
     def close(self, reason: str | None = None) -> None:
         """Write the closing line (idempotent)."""
         self.recorder.close(reason or self.end_reason or "stopped", self.engine.tick)
+
+
+def recording_path(directory: str | os.PathLike[str], stem: str) -> str:
+    """A new file in `directory` for one session: STEM-YYYYmmddTHHMMSS-XXXX.rec (servers that
+    record each seat, `serve ssh --record DIR`). The wall clock only names the file."""
+    import secrets
+    import time
+    from pathlib import Path
+
+    return str(Path(directory) / f"{stem}-{time.strftime('%Y%m%dT%H%M%S')}-"
+                                 f"{secrets.token_hex(2)}.rec")
+

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -51,6 +52,7 @@ class SeatCommand:
     profile: str = "production"
     seed: int | None = None
     speed: str | None = None
+    record_dir: str | None = None  # each seat records its session into a new file here
 
     def argv(self, role: str, user: str | None = None) -> list[str]:
         argv = [sys.executable, "-m", "devsim_tui", "--profile", self.profile]
@@ -58,6 +60,11 @@ class SeatCommand:
             argv += ["--seed", str(self.seed)]
         if self.speed is not None:
             argv += ["--speed", str(self.speed)]
+        if self.record_dir is not None:
+            from devsim_tui.drill.session import recording_path
+
+            stem = re.sub(r"[^A-Za-z0-9._-]+", "-", user or "seat").strip("-.")[:32] or "seat"
+            argv += ["--record", recording_path(self.record_dir, stem)]
         if role not in ("operator", "facilitator"):  # fail closed: anything else watches
             argv.append("--observer")
         return argv
