@@ -154,8 +154,17 @@ def add_alerting_arguments(p: argparse.ArgumentParser) -> None:
 def alerting_overrides(args: argparse.Namespace) -> dict:
     from devsim_tui.notify.setup import smtp_overrides
 
-    return smtp_overrides(args.smtp_host, args.smtp_port, args.smtp_security, args.smtp_user,
-                          args.smtp_password_env, args.mail_from, args.mail_to)
+    return smtp_overrides(*(getattr(args, dest) for dest in SMTP_DESTS))
+
+
+#: The SMTP flags' destinations, in `smtp_overrides`' order.
+SMTP_DESTS = ("smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_password_env",
+              "mail_from", "mail_to")
+
+
+def asks_for_smtp(args: argparse.Namespace) -> bool:
+    """Whether any SMTP flag was given (without importing the notification code)."""
+    return any(getattr(args, dest, None) for dest in SMTP_DESTS)
 
 
 def start_alerting_io(args: argparse.Namespace, engine, update):

@@ -1182,14 +1182,12 @@ def run_app(args: argparse.Namespace) -> int:
     The common start (a built-in profile, no SMTP or MQTT flags) opens the screen first and
     loads the profile behind it; anything else is loaded and checked before the screen opens.
     """
-    from devsim_tui.cmd.simulate import parse_speed
+    from devsim_tui.cmd.simulate import asks_for_smtp, parse_speed
     from devsim_tui.config.paths import is_builtin_profile
 
     speed = parse_speed(str(args.speed)) if getattr(args, "speed", None) is not None else None
-    smtp = any(getattr(args, f, None) for f in ("smtp_host", "smtp_port", "smtp_security",
-                                                "smtp_user", "smtp_password_env", "mail_from",
-                                                "mail_to"))
-    if is_builtin_profile(args.profile) and not smtp and not getattr(args, "mqtt", None):
+    if is_builtin_profile(args.profile) and not asks_for_smtp(args) \
+            and not getattr(args, "mqtt", None):
         from devsim_tui.bridge.options import options_from_args
 
         options_from_args(args, str(args.profile), 0)  # e.g. --mqtt-ca without --mqtt
