@@ -302,16 +302,7 @@ def _host(args: argparse.Namespace) -> int:
         session.close()
         raise
     session.close()
-    from devsim_tui.drill.report import summary_text, write_report
-    from devsim_tui.drill.score import score_session
-
-    result = score_session(session)
-    print(summary_text(result))
-    if args.record:
-        print(f"recording: {args.record} ({session.engine.tick} ticks)")
-    if args.report:
-        for path in write_report(result, args.report):
-            print(f"report: {path}")
+    _print_score(session, args)
     return 0
 
 

@@ -142,7 +142,7 @@ class RecordedSession(LocalWorld):
 
 
 def recording_path(directory: str | os.PathLike[str], stem: str) -> str:
-    """A new file in `directory` for one session: STEM-YYYYmmddTHHMMSS-XXXX.rec (servers that
+    """A new file in `directory` for one session: STEM-YYYYmmddTHHMMSS-a1b2.rec (servers that
     record each seat, `serve ssh --record DIR`). The wall clock only names the file."""
     import secrets
     import time
