@@ -481,16 +481,12 @@ class MqttBridge:
         will = aiomqtt.Will(self.topic(P.STATUS), P.encode(P.envelope(
             o.sim_id, P.STATUS, seq, {"online": False, "reason": "connection lost"})),
             qos=1, retain=True)
-        tls = None
-        if o.tls:
-            tls = aiomqtt.TLSParameters(ca_certs=o.ca_file, certfile=o.cert_file,
-                                        keyfile=o.key_file)
         factory = self._client_factory or aiomqtt.Client
         return factory(
             hostname=o.host, port=o.port, username=o.username, password=o.password,
             identifier=o.client_id or f"devsim-{o.sim_id}-{uuid.uuid4().hex[:8]}",
             will=will, clean_session=True, timeout=o.connect_timeout, keepalive=o.keepalive,
-            tls_params=tls, logger=_client_log, max_queued_incoming_messages=1000)
+            tls_params=o.tls_parameters(), logger=_client_log, max_queued_incoming_messages=1000)
 
     async def _session(self) -> None:
         self._connected_once_this_round = False

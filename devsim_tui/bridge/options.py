@@ -54,6 +54,16 @@ class MqttOptions:
     def prefix(self) -> str:
         return f"{self.root}/{self.sim_id}"
 
+    def tls_parameters(self):
+        """aiomqtt's TLS settings for an mqtts:// link (None for plain mqtt://). Imports aiomqtt,
+        so only a client that is about to connect calls it."""
+        if not self.tls:
+            return None
+        import aiomqtt
+
+        return aiomqtt.TLSParameters(ca_certs=self.ca_file, certfile=self.cert_file,
+                                     keyfile=self.key_file)
+
 
 def parse_mqtt_url(url: str) -> dict:
     """`mqtt://[user:pass@]host[:port]` or `mqtts://...` -> host, port, tls, username, password."""

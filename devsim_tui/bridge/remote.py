@@ -418,16 +418,12 @@ class RemoteWorld:
         import aiomqtt  # only here: importing this module stays offline
 
         o = self.options
-        tls = None
-        if o.tls:
-            tls = aiomqtt.TLSParameters(ca_certs=o.ca_file, certfile=o.cert_file,
-                                        keyfile=o.key_file)
         factory = self._client_factory or aiomqtt.Client
         return factory(
             hostname=o.host, port=o.port, username=o.username, password=o.password,
             identifier=o.client_id or f"devsim-seat-{uuid.uuid4().hex[:10]}",
             clean_session=True, timeout=o.connect_timeout, keepalive=o.keepalive,
-            tls_params=tls, logger=_log, max_queued_incoming_messages=10_000)
+            tls_params=o.tls_parameters(), logger=_log, max_queued_incoming_messages=10_000)
 
     async def _run_link(self) -> None:
         attempt = 0
