@@ -87,3 +87,49 @@ def test_hash_password_helper_prints_a_line_the_server_accepts(tmp_path):
     line = done.stdout.strip()
     assert line.startswith("guest:observer:scrypt$")
     assert PasswordFile(line).check("guest", "pa:ss") == "observer"
+
+
+@pytest.mark.parametrize("option", ['Devsim-Role="observer"', "devsim_role=observer",
+                                    "devsimrole=observer", "DEVSIM-ROLE=observer",
+                                    "devsim-roles=observer", "role=observer"])
+def test_a_misspelt_role_option_stops_the_server_at_start(three_keys, option):
+    """Issue 11.3: an option that resembles devsim-role was ignored, so the key logged in as
+    an operator; it must be refused naming FILE:LINE."""
+    a, b = three_keys[:2]
+    with pytest.raises(UserError, match=r"^keys:3: unknown option '") as err:
+        AuthorizedKeys(f"# team\n{pub(a)}\n{option} {pub(b)} bob\n", "keys")
+    assert "devsim-role" in str(err.value)
+
+
+@pytest.mark.parametrize("options", ['devsim-role="observer",devsim-role="operator"',
+                                     "devsim-role=observer,devsim-role=observer",
+                                     # an escaped letter is still the same option name
+                                     'devsim-rol\\e="operator",devsim-role="observer"'])
+def test_a_role_option_given_twice_stops_the_server_at_start(three_keys, options):
+    a = three_keys[0]
+    with pytest.raises(UserError, match=r"^keys:1: devsim-role given 2 times"):
+        AuthorizedKeys(f"{options} {pub(a)}\n", "keys")
+
+
+def test_a_role_option_without_a_value_is_refused(three_keys):
+    with pytest.raises(UserError, match=r"^keys:1: devsim-role needs a value"):
+        AuthorizedKeys(f"devsim-role,no-pty {pub(three_keys[0])}\n", "keys")
+
+
+def test_openssh_options_and_unrelated_ones_are_left_to_asyncssh(three_keys):
+    a, b = three_keys[:2]
+    keys = AuthorizedKeys(f'from="127.0.0.1",no-pty,command="x",environment="A=B" {pub(a)}\n'
+                          f'restrict,devsim-role="observer",expiry-time="29991231" {pub(b)}\n')
+    assert keys.role_of(a, "127.0.0.1") == "operator"
+    assert keys.role_of(b, "127.0.0.1") == "observer"
+
+
+def test_cli_exits_2_naming_the_line_of_a_misspelt_role(tmp_path, three_keys):
+    path = tmp_path / "authorized_keys"
+    path.write_text(f"{pub(three_keys[0])}\nDevsim-Role=\"observer\" {pub(three_keys[1])}\n")
+    done = subprocess.run([sys.executable, "-m", "devsim_tui", "serve", "ssh", "--port", "0",
+                           "--authorized-keys", str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert f"{path}:2: unknown option 'Devsim-Role'" in done.stderr
+    assert "Traceback" not in done.stderr

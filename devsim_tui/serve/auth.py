@@ -7,7 +7,9 @@ OpenSSH's own format tolerates:
 
     devsim-role="observer" ssh-ed25519 AAAA... alice@laptop
 
-Keys without the option are operators: listing a key is already the decision to trust it. Every
+Keys without the option are operators: listing a key is already the decision to trust it. So
+a role option that is misspelt (`Devsim-Role`, `devsim_role`, ...), given twice or without a
+value stops the server at start (FILE:LINE), never falls back to operator. Every
 other OpenSSH option is parsed by asyncssh; `from="..."` patterns are honoured, and nothing the
 rest could restrict (commands, forwarding, agents, X11) is ever granted here anyway.
 
@@ -19,6 +21,7 @@ constant time.
 from __future__ import annotations
 
 import base64
+import difflib
 import hashlib
 import hmac
 import os
@@ -40,7 +43,13 @@ HOST_KEY_NAME = "ssh_host_ed25519_key"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 PBKDF2_ITERATIONS = 600_000
 
-_ROLE_IN_LINE = re.compile(ROLE_OPTION + r'=("[^"]*"|[^,\s]*)')
+# OpenSSH's authorized_keys options (sshd(8), "AUTHORIZED_KEYS FILE FORMAT") and asyncssh's
+# `subject`: never taken for a misspelt role option.
+OPENSSH_OPTIONS = frozenset((
+    "agent-forwarding", "cert-authority", "command", "environment", "expiry-time", "from",
+    "no-agent-forwarding", "no-port-forwarding", "no-pty", "no-user-rc", "no-x11-forwarding",
+    "permitlisten", "permitopen", "port-forwarding", "principals", "pty", "no-touch-required",
+    "verify-required", "restrict", "tunnel", "user-rc", "x11-forwarding", "subject"))
 
 
 # ---------------------------------------------------------------------- host key
@@ -83,21 +92,82 @@ def load_host_key(path: Path | None = None) -> tuple[asyncssh.SSHKey, Path]:
 # ---------------------------------------------------------------------- keys
 
 
-_KEY_TYPE = re.compile(r"(ssh-|ecdsa-|sk-|x509v3-|rsa-)")
+def parse_options(line: str) -> list[tuple[str, str | None]]:
+    """The leading options of an authorized_keys line as (name, value) pairs, in order, read
+    exactly as asyncssh reads them (double quotes, backslash escapes, the first unquoted space
+    ends the field); [] when the line starts with the key itself. `value` is None for a flag."""
+    try:
+        asyncssh.import_public_key(line)
+        return []  # the whole line is a key: no options
+    except (asyncssh.KeyImportError, ValueError):
+        pass
+    options: list[tuple[str, str | None]] = []
+    quoted = escaped = False
+    option = ""
 
+    def add(text: str) -> None:
+        if "=" in text:
+            name, value = text.split("=", 1)
+            options.append((name, value))
+        elif text:
+            options.append((text, None))
 
-def _options_field(line: str) -> str:
-    """The leading options of an authorized_keys line ("" when it starts with the key type):
-    everything up to the first space outside double quotes."""
-    if _KEY_TYPE.match(line):
-        return ""
-    quoted = False
-    for i, ch in enumerate(line):
-        if ch == '"':
+    for ch in line:
+        if escaped:
+            option += ch
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
             quoted = not quoted
-        elif ch in " \t" and not quoted:
-            return line[:i]
-    return line
+        elif quoted:
+            option += ch
+        elif ch in " \t":
+            break
+        elif ch == ",":
+            add(option)
+            option = ""
+        else:
+            option += ch
+    add(option)
+    return options
+
+
+def _resembles_role_option(name: str) -> bool:
+    """`Devsim-Role`, `devsim_role`, `devsimrole`, `devsim-roles`, `role`, ...: a name someone
+    probably meant as the role option. Such a name is refused rather than ignored, because
+    ignoring it would make the key an operator."""
+    plain = re.sub(r"[^a-z0-9]", "", name.casefold())
+    if plain in ("role", "roles", "devsim", "seat", "seatrole"):
+        return True
+    if "role" in plain or "devsim" in plain:
+        return True
+    return difflib.SequenceMatcher(None, plain, "devsimrole").ratio() >= 0.75
+
+
+def check_role_options(line: str, where: str) -> str | None:
+    """The role a line asks for (None: no role option), or a UserError naming `where`
+    (FILE:LINE) for an unknown role, a role option given twice or without a value, or an
+    option that looks like a misspelt role option."""
+    roles: list[str] = []
+    for name, value in parse_options(line):
+        if name == ROLE_OPTION:
+            if value is None:
+                raise UserError(f"{where}: {ROLE_OPTION} needs a value: "
+                                f'{ROLE_OPTION}="observer" (have: {", ".join(ROLES)})')
+            if value not in ROLES:
+                # Fail closed: a typo must not silently make someone an operator.
+                raise UserError(f"{where}: unknown {ROLE_OPTION} {value!r} "
+                                f"(have: {', '.join(ROLES)})")
+            roles.append(value)
+        elif name.casefold() not in OPENSSH_OPTIONS and _resembles_role_option(name):
+            raise UserError(f"{where}: unknown option {name!r}: did you mean "
+                            f'{ROLE_OPTION}="{value or "observer"}"? (the role option is '
+                            f"spelt exactly {ROLE_OPTION}; a key without it is an operator)")
+    if len(roles) > 1:
+        raise UserError(f"{where}: {ROLE_OPTION} given {len(roles)} times "
+                        f"({', '.join(roles)}); give it once")
+    return roles[0] if roles else None
 
 
 def _strip_quotes(value: str) -> str:
@@ -112,12 +182,7 @@ class AuthorizedKeys:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            for raw in _ROLE_IN_LINE.findall(_options_field(line)):
-                role = _strip_quotes(raw)
-                if role not in ROLES:
-                    # Fail closed: a typo must not silently make someone an operator.
-                    raise UserError(f"{source}:{n}: unknown {ROLE_OPTION} {role!r} "
-                                    f"(have: {', '.join(ROLES)})")
+            check_role_options(line, f"{source}:{n}")
         try:
             self._keys = asyncssh.import_authorized_keys(text)
         except ValueError as exc:
