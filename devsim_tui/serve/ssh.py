@@ -9,7 +9,11 @@ are isolated: one seat crashing or hanging affects nobody else.
 
 Limits: at most `max_sessions` seats at once (a client over the limit is told so and sent away),
 a seat with no client input for `idle_timeout` seconds is ended, and an unauthenticated
-connection has `login_timeout` seconds to log in. Logins, logouts, refusals and seat starts and
+connection has `login_timeout` seconds to log in. Guessing is throttled (AuthThrottle): a
+connection is cut after `max_auth_tries` failed attempts (OpenSSH's MaxAuthTries, 6), each
+failure from an address delays that address's next answer (1, 2, 4, ... s up to
+`auth_delay_max`), one password check at a time per address, and at most two scrypt checks at
+once in all. Logins, logouts, refusals and seat starts and
 ends are logged on the `devsim_tui.serve` logger with user, key fingerprint, role and peer.
 
 Sharing one world between seats (`--shared`, serve/shared.py) changes only the seat command: the
@@ -81,6 +85,10 @@ class SSHServeConfig:
     max_sessions: int = 10
     idle_timeout: float = 1800.0
     login_timeout: float = 30.0
+    max_auth_tries: int = 6  # failed attempts per connection, as OpenSSH's MaxAuthTries
+    auth_delay: float = 1.0  # a source's first failure delays its next answer this long ...
+    auth_delay_max: float = 30.0  # ... doubling per failure up to this
+    auth_forget: float = 900.0  # a source's failures are forgotten after this long without one
 
 
 def _peer(conn: asyncssh.SSHServerConnection) -> str:
@@ -89,6 +97,57 @@ def _peer(conn: asyncssh.SSHServerConnection) -> str:
         return "?"
     host, port = peer[0], peer[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class AuthThrottle:
+    """Per-source back-off for failed logins, as sshd's PerSourcePenalties and pam_faildelay do.
+
+    Every failed attempt from an address (any connection) doubles the delay before that address
+    gets its next answer: `delay`, 2x, 4x, ... up to `delay_max`; failures are forgotten
+    `forget` seconds after the last one. Attempts from one address are checked one at a time
+    (parallel connections do not multiply the rate), and at most `checks` password hashes are
+    computed at once over all addresses (scrypt is deliberately expensive)."""
+
+    MAX_SOURCES = 10_000  # addresses remembered; the oldest are forgotten first
+
+    def __init__(self, delay: float, delay_max: float, forget: float, checks: int = 2) -> None:
+        self.delay, self.delay_max, self.forget = delay, delay_max, forget
+        self._failures: dict[str, tuple[int, float]] = {}  # addr -> (count, last failure)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._checks = asyncio.Semaphore(checks)
+
+    def failures(self, addr: str) -> int:
+        count, last = self._failures.get(addr, (0, 0.0))
+        if count and time.monotonic() - last > self.forget:
+            del self._failures[addr]
+            return 0
+        return count
+
+    def penalty(self, addr: str) -> float:
+        """How long `addr`'s current failure is answered late."""
+        n = self.failures(addr)
+        return 0.0 if n == 0 else min(self.delay * 2 ** min(n - 1, 30), self.delay_max)
+
+    def failed(self, addr: str) -> float:
+        """Count a failure from `addr`; returns the delay it earns."""
+        self._failures[addr] = (self.failures(addr) + 1, time.monotonic())
+        if len(self._failures) > self.MAX_SOURCES:
+            oldest = min(self._failures, key=lambda a: self._failures[a][1])
+            del self._failures[oldest]
+        return self.penalty(addr)
+
+    def lock(self, addr: str) -> asyncio.Lock:
+        lock = self._locks.get(addr)
+        if lock is None:
+            if len(self._locks) > self.MAX_SOURCES:  # drop idle ones
+                for a in [a for a, lk in self._locks.items() if not lk.locked()]:
+                    del self._locks[a]
+            lock = self._locks[addr] = asyncio.Lock()
+        return lock
+
+    @property
+    def checks(self) -> asyncio.Semaphore:
+        return self._checks
 
 
 class SeatServer:
@@ -104,6 +163,8 @@ class SeatServer:
         self.children: set[PtyChild] = set()
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self.host_key_path: Path | None = None
+        self.throttle = AuthThrottle(config.auth_delay, config.auth_delay_max,
+                                     config.auth_forget)
 
     async def start(self) -> None:
         key, self.host_key_path = load_host_key(self.config.host_key)
@@ -158,10 +219,28 @@ class Connection(asyncssh.SSHServer):
         self.method = ""
         self.since = 0.0
         self.authenticated = False
+        self.failures = 0  # failed authentication attempts on this connection
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
         self.peer = _peer(conn)
+
+    @property
+    def addr(self) -> str:
+        """The peer's address without the port: what per-source throttling counts by."""
+        return self.peer.rsplit(":", 1)[0].strip("[]")
+
+    def _failed(self, what: str, username: str, delay: float, detail: str = "") -> None:
+        """Count a failed attempt, log it, and cut the connection at the limit (the client
+        sees "Too many authentication failures", as from sshd)."""
+        self.failures += 1
+        limit = self.server.config.max_auth_tries
+        log.info("refused %s user=%s%s peer=%s attempt=%d/%d delay=%.1fs", what, username,
+                 detail, self.peer, self.failures, limit, delay)
+        if self.failures >= limit:
+            log.info("disconnected after %d failed attempts user=%s peer=%s", self.failures,
+                     username, self.peer)
+            raise asyncssh.PermissionDenied("Too many authentication failures")
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.authenticated:
@@ -181,10 +260,10 @@ class Connection(asyncssh.SSHServer):
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         keys = self.server.config.authorized_keys
         assert keys is not None
-        addr = self.peer.rsplit(":", 1)[0].strip("[]")
-        role = keys.role_of(key, addr)
+        role = keys.role_of(key, self.addr)
         if role is None:
-            log.info("refused key user=%s key=%s peer=%s", username, fingerprint(key), self.peer)
+            # A key costs no hashing, so no delay; it still counts toward the limit.
+            self._failed("key", username, 0.0, f" key={fingerprint(key)}")
             return False
         # Called when the key is offered and again with its signature; the last one wins.
         self.role, self.fingerprint, self.method = role, fingerprint(key), "publickey"
@@ -199,12 +278,19 @@ class Connection(asyncssh.SSHServer):
     async def validate_password(self, username: str, password: str) -> bool:
         passwords = self.server.config.passwords
         assert passwords is not None
-        # scrypt takes tens of milliseconds: off the event loop, so other seats stay smooth.
-        role = await asyncio.get_running_loop().run_in_executor(
-            None, passwords.check, username, password)
-        if role is None:
-            log.info("refused password user=%s peer=%s", username, self.peer)
-            return False
+        throttle = self.server.throttle
+        # One attempt at a time per address: parallel connections do not multiply the rate.
+        async with throttle.lock(self.addr):
+            async with throttle.checks:
+                # scrypt takes tens of milliseconds: off the event loop, so seats stay smooth.
+                role = await asyncio.get_running_loop().run_in_executor(
+                    None, passwords.check, username, password)
+            if role is None:
+                delay = throttle.failed(self.addr)
+                # Answer late (like pam_faildelay), holding the address's turn meanwhile.
+                await asyncio.sleep(delay)
+                self._failed("password", username, delay)
+                return False
         self.role, self.fingerprint, self.method = role, "password", "password"
         return True
 
