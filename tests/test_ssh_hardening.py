@@ -118,3 +118,133 @@ async def test_refused_keys_count_toward_the_limit(start_server, keys, tmp_path)
     log = server.log_path.read_text()
     assert log.count("refused key user=demo") == 6
     assert "disconnected after 6 failed attempts user=demo" in log
+
+
+# ---------------------------------------------------------------------- pty requests and slots
+
+
+async def wait_until(cond, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, f"{what} never happened"
+        await asyncio.sleep(0.05)
+
+
+async def asyncssh_session(server, key: Path, **session_kw):
+    """An asyncssh client session (it can send what OpenSSH never would): (conn, chan, out)."""
+    conn = await asyncssh.connect("127.0.0.1", server.port, username="demo",
+                                  client_keys=[asyncssh.read_private_key(str(key))],
+                                  known_hosts=None, agent_path=None)
+    seen = bytearray()
+    chan, session = await conn.create_session(asyncssh.SSHClientSession, encoding=None,
+                                              **session_kw)
+    session.data_received = lambda data, _t: seen.extend(data)
+    return conn, chan, seen
+
+
+async def a_seat_is_free(server, keys) -> None:
+    """The real OpenSSH client gets the only seat and sees the control room."""
+    client = await SshClient(ssh_argv(server, keys["operator"])).start()
+    try:
+        await client.expect("1 Servers")
+    finally:
+        await client.close()
+    await wait_until(lambda: not server.seats, what="the seat to be freed")
+
+
+async def test_a_huge_pty_is_clamped_and_never_holds_the_only_seat(start_server, keys):
+    """Issue 11.4: a pty request of 70000x70000 raised struct.error in the seat start and the
+    slot stayed counted with no child; with --max-sessions 1 nobody else could get in."""
+    server = await start_server(max_sessions=1)
+    conn, chan, seen = await asyncssh_session(server, keys["observer"],
+                                              term_type="xterm-256color",
+                                              term_size=(70000, 70000, 2**32 - 1, 2**32 - 1))
+    try:
+        await wait_until(lambda: "seat start user=demo" in server.log_path.read_text(),
+                         what="the seat start")
+        log = server.log_path.read_text()
+        assert "refused pty size 70000x70000 (clamped to 1000x400)" in log
+        assert re.search(r"seat start user=demo .* size=1000x400 seats=1", log)
+        assert len(server.seats) == 1 and all(s.child.pid for s in server.seats)
+    finally:
+        chan.close()
+        conn.close()
+    await wait_until(lambda: not server.seats, what="the clamped seat to be freed")
+    assert not server.children
+    await a_seat_is_free(server, keys)
+
+
+async def test_the_biggest_window_openssh_can_have_is_clamped(start_server, keys):
+    server = await start_server(max_sessions=1)
+    client = await SshClient(ssh_argv(server, keys["operator"]), cols=65535, rows=65535).start()
+    try:
+        await wait_until(lambda: "seat start user=demo" in server.log_path.read_text(),
+                         what="the seat start")
+        assert re.search(r"seat start user=demo .* size=1000x400 seats=1",
+                         server.log_path.read_text())
+        # A resize to something absurd is clamped too (and does not end the seat).
+        client.child.resize(65535, 65535, 65535, 65535)
+        client.child.resize(200, 50)
+        await client.expect("1 Servers", timeout=60)
+    finally:
+        await client.close()
+    await wait_until(lambda: not server.seats, what="the seat to be freed")
+    await a_seat_is_free(server, keys)
+
+
+@pytest.mark.parametrize("term", ["xterm\x00-256color", "xterm\x1b[31m", "../../bin/sh", "x" * 65])
+async def test_a_bad_term_is_refused_and_never_holds_the_only_seat(start_server, keys, term):
+    server = await start_server(max_sessions=1)
+    conn = await asyncssh.connect("127.0.0.1", server.port, username="demo",
+                                  client_keys=[asyncssh.read_private_key(str(keys["observer"]))],
+                                  known_hosts=None, agent_path=None)
+    try:
+        with pytest.raises(asyncssh.ChannelOpenError, match="PTY request failed"):
+            await conn.create_session(asyncssh.SSHClientSession, term_type=term,
+                                      term_size=(80, 24), encoding=None)
+    finally:
+        conn.close()
+    assert "refused pty TERM=" in server.log_path.read_text()
+    assert not server.seats and not server.children
+    await a_seat_is_free(server, keys)
+
+
+async def test_a_nul_in_a_client_variable_is_dropped_not_fatal(start_server, keys):
+    """LANG/LC_ALL/COLORTERM from the client reach the seat's environment: a NUL there made
+    the child's exec fail."""
+    server = await start_server(max_sessions=1)
+    conn, chan, seen = await asyncssh_session(server, keys["observer"],
+                                              term_type="xterm-256color", term_size=(120, 40),
+                                              env={"LANG": "C.UTF-8\x00evil",
+                                                   "COLORTERM": "truecolor"})
+    try:
+        await wait_until(lambda: "seat start user=demo" in server.log_path.read_text(),
+                         what="the seat start")
+        (seat,) = server.seats
+        environ = Path(f"/proc/{seat.child.pid}/environ").read_bytes().split(b"\0")
+        assert b"COLORTERM=truecolor" in environ
+        assert not any(v.startswith(b"LANG=C.UTF-8") and b"evil" in v for v in environ)
+    finally:
+        chan.close()
+        conn.close()
+    await wait_until(lambda: not server.seats, what="the seat to be freed")
+
+
+async def test_any_failure_starting_a_seat_frees_the_slot(start_server, keys, tmp_path):
+    """Whatever makes the seat's start fail (here: the control room cannot be executed), the
+    client is told, the log says why, and the only slot is free again."""
+    from devsim_tui.serve.ssh import SeatCommand
+
+    class Broken(SeatCommand):
+        def argv(self, role, user=None):
+            return [str(tmp_path / "no-such-program")]
+
+    server = await start_server(max_sessions=1, seat=Broken())
+    client = await SshClient(ssh_argv(server, keys["operator"])).start()
+    try:
+        assert await client.wait() == 1
+        assert "could not start" in client.text()
+    finally:
+        await client.close()
+    assert "seat failed to start user=demo" in server.log_path.read_text()
+    assert not server.seats and not server.children

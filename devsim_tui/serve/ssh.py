@@ -41,6 +41,21 @@ from devsim_tui.serve.pty_session import PtyChild
 log = logging.getLogger("devsim_tui.serve")
 
 DEFAULT_TERM = "xterm-256color"
+# What a pty request may ask for. Anything bigger is clamped: the protocol allows 2**32-1
+# cells, the kernel's winsize 65535, and a control room of 70000x70000 cells would only burn
+# memory; no real screen shows more than this.
+MAX_COLS, MAX_ROWS, MAX_PIXELS = 1000, 400, 65535
+# A terminal type is a terminfo name (terminfo(5)): letters, digits and a few marks. Anything
+# else (a NUL, control characters, a path) is refused with the pty.
+_TERM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+# Client environment values (SendEnv) passed to the seat: short and printable only.
+_ENV_VALUE = re.compile(r"[\x20-\x7e]{0,128}")
+
+
+def clamp_size(cols: int, rows: int, pw: int = 0, ph: int = 0) -> tuple[int, int, int, int]:
+    """A client's window size made safe for TIOCSWINSZ and the app: 0 means the default."""
+    return (min(cols or 80, MAX_COLS), min(rows or 24, MAX_ROWS), min(max(pw, 0), MAX_PIXELS),
+            min(max(ph, 0), MAX_PIXELS))
 
 # Leave the client's terminal usable when WE end a seat (idle, shutdown): the killed app
 # cannot undo its alternate screen, mouse reporting, bracketed paste, focus events and
@@ -345,9 +360,15 @@ class Seat(asyncssh.SSHServerSession):
     # ------------------------------------------------------------------ requests
 
     def pty_requested(self, term_type: str, term_size, term_modes) -> bool:
-        self.term = term_type or DEFAULT_TERM
-        cols, rows, pw, ph = term_size
-        self.size = (cols or 80, rows or 24, pw, ph)
+        term = term_type or DEFAULT_TERM
+        if not _TERM_NAME.fullmatch(term):
+            self._refused(f"pty TERM={term[:40]!r}")
+            return False
+        self.term = term
+        self.size = clamp_size(*term_size)
+        if self.size[:2] != (term_size[0] or 80, term_size[1] or 24):
+            self._refused(f"pty size {term_size[0]}x{term_size[1]} (clamped to "
+                          f"{self.size[0]}x{self.size[1]})")
         return True
 
     def shell_requested(self) -> bool:
@@ -389,6 +410,38 @@ class Seat(asyncssh.SSHServerSession):
             return
         self.server.seats.add(self)
         self._counted = True
+        try:
+            await self._spawn()
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, the slot is freed
+            log.error("seat failed to start user=%s key=%s peer=%s: %s: %s", c.user,
+                      c.fingerprint, c.peer, type(exc).__name__, exc)
+            self._release()
+            if self.child is not None:
+                if self.child.proc is not None:
+                    self.child.kill()  # started, then failed: its exit is reaped as usual
+                else:
+                    self.server.children.discard(self.child)
+            if not self._ended:
+                self._ended = True
+                self.chan.write(b"devsim-tui: the control room could not start\r\n")
+                self.chan.exit(1)
+            return
+        except BaseException:  # cancelled (the server is closing): free the slot, then go on
+            self._release()
+            raise
+        if self._ended:  # the client left while the child was starting
+            await self.child.terminate()
+            return
+        log.info("seat start user=%s key=%s role=%s peer=%s pid=%s size=%dx%d seats=%d",
+                 c.user, c.fingerprint, c.role, c.peer, self.child.pid, self.size[0],
+                 self.size[1], len(self.server.seats))
+        if cfg.idle_timeout > 0:
+            self._idle_task = asyncio.get_running_loop().create_task(self._watch_idle())
+
+    async def _spawn(self) -> None:
+        """Start the seat's child in a pty of the (clamped) client size."""
+        assert self.chan is not None
+        c, cfg = self.connection, self.server.config
         env = dict(os.environ)
         # Not COLUMNS/LINES: they would pin the size (shutil.get_terminal_size prefers them),
         # and the seat has to follow the client's window through TIOCSWINSZ/SIGWINCH.
@@ -397,31 +450,18 @@ class Seat(asyncssh.SSHServerSession):
         env["TERM"] = self.term or DEFAULT_TERM
         client_env = self.chan.get_environment()
         for name in ("COLORTERM", "LANG", "LC_ALL"):
-            # Only what describes the client's terminal, if its ssh sends it (SendEnv).
-            if isinstance(client_env.get(name), str):
-                env[name] = client_env[name]
+            # Only what describes the client's terminal, if its ssh sends it (SendEnv), and
+            # only plain short values (no NUL or control characters).
+            value = client_env.get(name)
+            if isinstance(value, str) and _ENV_VALUE.fullmatch(value):
+                env[name] = value
         cols, rows, _, _ = self.size
         argv = cfg.seat.argv(c.role, c.user)
         self.child = PtyChild(argv, env, cols, rows, self._output, self._child_exited)
         self.server.children.add(self.child)
-        try:
-            await self.child.start()
-        except OSError as exc:
-            log.error("seat failed to start user=%s: %s", c.user, exc)
-            self.chan.write(b"devsim-tui: the control room could not start\r\n")
-            self._release()
-            self.chan.exit(1)
-            return
-        if self._ended:  # the client left while the child was starting
-            await self.child.terminate()
-            return
+        await self.child.start()
         if self.size[2] or self.size[3]:
             self.child.resize(*self.size)
-        log.info("seat start user=%s key=%s role=%s peer=%s pid=%s size=%dx%d seats=%d",
-                 c.user, c.fingerprint, c.role, c.peer, self.child.pid, cols, rows,
-                 len(self.server.seats))
-        if cfg.idle_timeout > 0:
-            self._idle_task = asyncio.get_running_loop().create_task(self._watch_idle())
 
     def _output(self, data: bytes) -> None:
         if self.chan is not None and not self._ended:
@@ -429,6 +469,8 @@ class Seat(asyncssh.SSHServerSession):
 
     def _child_exited(self, status: int) -> None:
         c = self.connection
+        if self.child is not None:
+            self.server.children.discard(self.child)
         log.info("seat end user=%s key=%s role=%s peer=%s pid=%s status=%s", c.user,
                  c.fingerprint, c.role, c.peer, self.child.pid if self.child else None, status)
         self._release()
@@ -478,9 +520,12 @@ class Seat(asyncssh.SSHServerSession):
     def terminal_size_changed(self, width: int, height: int, pixwidth: int,
                               pixheight: int) -> None:
         self.last_input = time.monotonic()
-        self.size = (width or 80, height or 24, pixwidth, pixheight)
+        self.size = clamp_size(width, height, pixwidth, pixheight)
         if self.child is not None:
-            self.child.resize(*self.size)
+            try:
+                self.child.resize(*self.size)
+            except OSError:
+                pass  # the child is gone; its exit ends the seat
 
     def break_received(self, msec: int) -> bool:
         return False
