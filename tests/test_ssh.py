@@ -197,6 +197,7 @@ async def test_each_seat_can_record_its_session(start_server, keys, tmp_path):
     finally:
         await client.close()
     (path,) = rec_dir.glob("demo-*.rec")
+    assert (path.stat().st_mode & 0o777) == 0o600  # it names who did what: private
     rec = read(path)
     assert rec.complete and rec.source == "control-room" and rec.end["reason"] == "quit"
     assert "scale" in [c.get("name") for tk in rec.ticks for c in tk.get("c", ())]

@@ -100,12 +100,15 @@ def _seat(args: argparse.Namespace):
 
 
 def _record_dir(args: argparse.Namespace) -> str:
-    """`--record DIR`, made if missing and checked writable, as an absolute path."""
+    """`--record DIR`, made if missing (0700: recordings hold commands and user names) and
+    checked writable, as an absolute path."""
     import os
+
+    from devsim_tui.private_files import make_private_dir
 
     path = Path(args.record).expanduser().resolve()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path)
     except OSError as exc:
         raise UserError(f"--record {args.record}: {exc.strerror}") from None
     if not os.access(path, os.W_OK):
@@ -139,7 +142,10 @@ def run_ssh(args: argparse.Namespace) -> int:
         port=args.port, host=args.host, seat=shared.seat if shared else _seat(args),
         authorized_keys=authorized, passwords=passwords,
         host_key=args.host_key, max_sessions=args.max_sessions, idle_timeout=idle)
-    undo = configure_logging(args.log_file)
+    try:
+        undo = configure_logging(args.log_file)  # a new --log-file is made 0600
+    except OSError as exc:
+        raise UserError(f"--log-file {args.log_file}: {exc.strerror}") from None
     # SIGTERM (systemd, `kill`) ends the seats and, with --shared, removes the token files.
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:

@@ -32,6 +32,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from devsim_tui.private_files import open_private
+
 FORMAT = 1
 #: Per-tick metrics kept for the report's charts and impact figures (signal names,
 #: see drill.conditions).
@@ -81,7 +83,8 @@ class Recorder:
                  keep: bool = True):
         self.path = os.fspath(path) if path is not None else None
         self.keep = keep  # hold the ticks in memory too (a drill's score reads them)
-        self.f: IO[str] | None = open(self.path, "w", encoding="utf-8") \
+        # 0600 whatever the umask: a recording holds every command and who sent it.
+        self.f: IO[str] | None = open_private(self.path, "w") \
             if self.path is not None else None
         self._pending: list[dict[str, Any]] = []
         self._last_sync = time.monotonic()

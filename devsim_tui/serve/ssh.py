@@ -553,13 +553,25 @@ class Seat(asyncssh.SSHServerSession):
             asyncio.get_running_loop().create_task(self.child.terminate())
 
 
+class PrivateFileHandler(logging.FileHandler):
+    """Appends to a 0600 file: the log names users, keys and peers (private_files.py)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, mode="a", encoding="utf-8")
+
+    def _open(self):
+        from devsim_tui.private_files import open_private
+
+        return open_private(self.baseFilename, "a", encoding=self.encoding or "utf-8")
+
+
 def configure_logging(log_file: Path | None = None,
                       stream=None) -> Callable[[], None]:
     """Log the server's lines to stderr and, if given, a file (appended); returns an undo."""
     fmt = logging.Formatter("%(asctime)s devsim-tui ssh %(message)s", "%Y-%m-%dT%H:%M:%S%z")
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
     if log_file is not None:
-        handlers.append(logging.FileHandler(log_file))
+        handlers.append(PrivateFileHandler(log_file))
     for h in handlers:
         h.setFormatter(fmt)
         log.addHandler(h)
