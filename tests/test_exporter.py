@@ -4,6 +4,7 @@ metric names as the alert rules, and the simulate --metrics-port flag."""
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -122,3 +123,148 @@ def test_control_room_helper_starts_and_stops_the_exporter():
         assert re.search(r"^devsim_simulated_time_seconds 10\.0$", text, re.M)
     finally:
         io.close()
+
+
+# ---------------------------------------------------------------------- hostile and idle peers
+
+
+def threads_of(pid: int) -> int:
+    import os
+
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_idle_connections_do_not_hold_threads_and_metrics_still_answers():
+    """Issue 11.14: prometheus-client's server held a thread per connection (300 idle
+    connections, 303 threads). Idle and half-sent requests now cost no thread, and a scrape
+    is answered while they are open."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devsim_tui", "simulate", "--profile", "development",
+         "--duration", "2h", "--speed", "60", "--out", "/dev/null", "--metrics-port", str(port)],
+        cwd=REPO, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/metrics"
+    idle: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if "devsim_requests_total" in scrape(url)[0]:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "no exporter"
+            time.sleep(0.1)
+        before = threads_of(proc.pid)
+        for i in range(300):
+            c = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if i % 2:
+                c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # never finished
+            idle.append(c)
+        started = time.monotonic()
+        text, _ = scrape(url)
+        answered_in = time.monotonic() - started
+        assert "devsim_requests_total" in text
+        assert answered_in < 5, answered_in
+        during = threads_of(proc.pid)
+        assert during <= before + 1, (before, during)
+    finally:
+        for c in idle:
+            c.close()
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_server_times_out_idle_peers_keeps_alive_and_speaks_http():
+    import gzip
+    import http.client
+
+    from devsim_tui.export.prometheus import MetricsServer
+
+    world = LocalWorld(engine("production"))
+    with start_exporter(world, 0) as h:
+        server: MetricsServer = h.server
+        server.idle_timeout = 0.5
+        silent = socket.create_connection(("127.0.0.1", h.port), timeout=10)
+        t0 = time.monotonic()
+        assert silent.recv(100) == b""  # closed by the server, not by this timeout
+        assert time.monotonic() - t0 < 5
+        silent.close()
+
+        conn = http.client.HTTPConnection("127.0.0.1", h.port, timeout=10)
+        for _ in range(2):  # one connection, two scrapes (HTTP/1.1 keep-alive)
+            conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+            r = conn.getresponse()
+            body = gzip.decompress(r.read()).decode()
+            assert r.status == 200 and "devsim_info" in body
+        conn.request("GET", "/metrics?name[]=devsim_info")
+        r = conn.getresponse()
+        only = r.read().decode()
+        assert "devsim_info{" in only and "devsim_requests_total" not in only
+        conn.request("GET", "/metrics", headers={
+            "Accept": "application/openmetrics-text;version=1.0.0"})
+        r = conn.getresponse()
+        assert r.getheader("Content-Type").startswith("application/openmetrics-text")
+        assert r.read().decode().endswith("# EOF\n")
+        conn.request("GET", "/nothing-here")
+        r = conn.getresponse()
+        assert r.status == 404 and r.read()
+        conn.request("POST", "/metrics", body=b"x")
+        r = conn.getresponse()
+        assert r.status == 405
+        r.read()
+        conn.close()
+
+        server.max_connections = 5
+        server.idle_timeout = 60
+        held = [socket.create_connection(("127.0.0.1", h.port), timeout=10) for _ in range(5)]
+        text, _ = scrape(h.url)  # room is made by closing the longest-idle connection
+        assert "devsim_info" in text
+        assert held[0].recv(10) == b""
+        for c in held:
+            c.close()
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None,
+                    reason="prometheus not installed (CI installs it)")
+def test_a_real_prometheus_scrapes_the_exporter(tmp_path):
+    import json
+
+    world = LocalWorld(engine("production"))
+    world.advance(30)
+    with start_exporter(world, 0) as h, socket.socket() as s:
+        h.publish(world.snapshot())
+        s.bind(("127.0.0.1", 0))
+        prom_port = s.getsockname()[1]
+        s.close()
+        (tmp_path / "prometheus.yml").write_text(
+            "global: {scrape_interval: 1s}\n"
+            "scrape_configs:\n"
+            f"  - job_name: devsim\n    static_configs: [{{targets: ['127.0.0.1:{h.port}']}}]\n")
+        prom = subprocess.Popen(
+            ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+             f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{prom_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            api = f"http://127.0.0.1:{prom_port}/api/v1/query?query="
+            deadline = time.monotonic() + 90
+            result: list = []
+            while time.monotonic() < deadline:
+                try:
+                    answer = json.loads(scrape(api + "devsim_simulated_time_seconds")[0])
+                    result = answer["data"]["result"]
+                    if result:
+                        break
+                except OSError:
+                    pass
+                assert prom.poll() is None, prom.stderr.read().decode()[-2000:]
+                time.sleep(0.5)
+            assert result and float(result[0]["value"][1]) == 30.0
+            up = json.loads(scrape(api + "up")[0])["data"]["result"]
+            assert up[0]["value"][1] == "1"
+        finally:
+            prom.terminate()
+            prom.wait(30)
