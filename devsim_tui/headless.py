@@ -70,10 +70,16 @@ class Summary:
     alerts_fired: int
     commands_applied: int
     commands_rejected: int
+    # E-mail delivery at the end (notify.email.DeliveryReport), when SMTP is configured.
+    email: Any = None
 
     def record(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": "summary"}
         for k, v in self.__dict__.items():
+            if k == "email":
+                if v is not None:
+                    out[k] = v.record()
+                continue
             out[k] = round(v, 6) if isinstance(v, float) else v
         return out
 
@@ -88,7 +94,7 @@ class Summary:
             f"({self.failed:.0f} of {self.offered:.0f} requests failed)",
             f"  lost writes: {self.lost_writes:.0f}; alerts fired: {self.alerts_fired}; "
             f"commands applied/rejected: {self.commands_applied}/{self.commands_rejected}",
-        ])
+        ] + ([f"  {self.email.text()}"] if self.email is not None else []))
 
 
 class _Counter:
@@ -109,8 +115,11 @@ class _Runner:
 
     def __init__(self, engine: Engine, duration_s: float, out: IO[str],
                  commands: Iterable[TimedCommand], speed: float | str, progress: Any,
-                 session: Any = None):
+                 session: Any = None, finalize: Any = None):
         self.engine, self.duration_s, self.out, self.progress = engine, duration_s, out, progress
+        # Called once the ticks are done, before the summary: flushes the e-mail and returns
+        # its DeliveryReport (or None), which the summary reports.
+        self.finalize = finalize
         # A RecordedSession around `engine` (`simulate --record`): commands and ticks go
         # through it, so they are recorded; otherwise straight to the engine.
         self.submit = session.submit if session is not None else engine.submit
@@ -167,6 +176,7 @@ class _Runner:
             self.progress(engine.t)
         a = engine.agg
         slo = engine.profile.slo
+        email = self.finalize() if self.finalize is not None else None
         summary = Summary(
             profile=engine.profile.name, seed=engine.seed, duration_s=engine.t,
             ticks=engine.tick, offered=engine.offered_total, failed=engine.failed_total,
@@ -175,18 +185,20 @@ class _Runner:
             p99_attainment=engine.p99_ok_ticks / engine.tick if engine.tick else 1.0,
             error_budget_burned=a.error_budget_burned, lost_writes=a.lost_writes,
             alerts_fired=counter.alerts, commands_applied=counter.applied,
-            commands_rejected=counter.rejected,
+            commands_rejected=counter.rejected, email=email,
         )
         self.out.write(self.dumps(summary.record()) + "\n")
         return summary
 
 
 def run(engine: Engine, duration_s: float, out: IO[str], commands: Iterable[TimedCommand] = (),
-        speed: float | str = "max", progress: Any = None, session: Any = None) -> Summary:
+        speed: float | str = "max", progress: Any = None, session: Any = None,
+        finalize: Any = None) -> Summary:
     """Run `duration_s` simulated seconds; write JSON lines to `out`; return the summary.
 
-    `session`: the `drill.session.RecordedSession` that owns `engine`, to record the run."""
-    runner = _Runner(engine, duration_s, out, commands, speed, progress, session)
+    `session`: the `drill.session.RecordedSession` that owns `engine`, to record the run.
+    `finalize`: called before the summary; returns the e-mail DeliveryReport or None."""
+    runner = _Runner(engine, duration_s, out, commands, speed, progress, session, finalize)
     runner.start()
     for ahead in runner.ticks():
         if ahead > 0:
@@ -197,7 +209,8 @@ def run(engine: Engine, duration_s: float, out: IO[str], commands: Iterable[Time
 async def run_async(engine: Engine, duration_s: float, out: IO[str],
                     commands: Iterable[TimedCommand] = (), speed: float | str = "max",
                     progress: Any = None, bridge: Any = None,
-                    yield_every_s: float = 0.005, session: Any = None) -> Summary:
+                    yield_every_s: float = 0.005, session: Any = None,
+                    finalize: Any = None) -> Summary:
     """`run` inside asyncio, for a bridge (MQTT) that must publish and take commands meanwhile.
 
     The output is the same as `run`'s. At --speed max the loop yields to the event loop every
@@ -205,7 +218,7 @@ async def run_async(engine: Engine, duration_s: float, out: IO[str],
     and while the broker link is up `bridge.wait_writable()` holds the loop back if the bridge's
     buffer fills, so a healthy link gets every event; a down link never slows the run.
     """
-    runner = _Runner(engine, duration_s, out, commands, speed, progress, session)
+    runner = _Runner(engine, duration_s, out, commands, speed, progress, session, finalize)
     runner.start()
     snapshot = (lambda: engine.snapshot)  # built only when the bridge's rate limit lets one out
     if bridge is not None:

@@ -193,3 +193,122 @@ def test_console_channel_prints_warnings_on_the_stream():
     text = out.getvalue()
     assert "WARNING alert: [FIRING:1] DatabaseNotWritable" in text
     assert any(ev.type == "notify.console" for ev in e.events)
+
+
+# ---------------------------------------------------------------------- at exit (issue 11.6)
+
+
+class Stalling(Inbox):
+    """A real SMTP server that goes silent once a message's DATA is sent (never answers)."""
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+
+        self.envelopes.append(envelope)
+        await asyncio.sleep(3600)
+        return "250 never"
+
+
+def simulate_with_mail(tmp_path, port: int, timeout: float = 120):
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    commands = tmp_path / "crash.yaml"
+    # Every database node down: nothing to promote, so alerts fire and stay (4 e-mails).
+    commands.write_text("".join(f"- at: 10s\n  command: crash-node\n  args: {{node: pg-{i}}}\n"
+                                for i in (1, 2, 3)))
+    out = tmp_path / "run.jsonl"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "devsim_tui", "simulate", "--profile", "production", "--seed",
+         "7", "--duration", "10m", "--out", str(out), "--commands", str(commands),
+         "--smtp-host", "127.0.0.1", "--smtp-port", str(port), "--smtp-security", "none",
+         "--mail-to", "oncall@example.com", "--mail-from", "devsim@example.com"],
+        capture_output=True, text=True, cwd=REPO, timeout=timeout)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    summary = lines[-1]
+    assert summary["kind"] == "summary"
+    emails = [ev for ev in lines if ev.get("type") == "notify.email"]
+    return summary["email"], emails, done, elapsed
+
+
+def test_mail_queued_at_the_end_is_flushed_and_counted(tmp_path, smtp_server):
+    inbox, port = smtp_server
+    email_, emails, done, _ = simulate_with_mail(tmp_path, port)
+    assert email_["notifications"] == len(emails) >= 2
+    assert email_ == {"notifications": len(emails), "sent": len(emails), "dropped": 0,
+                      "failed": 0, "abandoned": 0}
+    assert len(inbox.messages) == len(emails)
+    line = f"e-mail: {len(emails)} notification(s): {len(emails)} sent, 0 dropped"
+    assert line in done.stdout  # the human summary (stdout: the JSON went to a file)
+    assert f"devsim-tui: {line}" in done.stderr
+
+
+def test_a_silent_smtp_server_costs_a_bounded_wait_and_is_reported(tmp_path):
+    """Issue 11.6: with a silent server, 4 notifications ended as 0 sent, 0 dropped."""
+    inbox = Stalling()
+    port = free_port()
+    ctl = aiosmtpd.Controller(inbox, hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        email_, emails, done, elapsed = simulate_with_mail(tmp_path, port)
+    finally:
+        ctl.stop()
+    n = len(emails)
+    assert n >= 2 and inbox.envelopes  # the server did get the mail, and never answered
+    assert email_["notifications"] == n and email_["sent"] == 0 and email_["dropped"] == n
+    assert email_["failed"] >= 1
+    # The flush waits at most 10 s (the SMTP timeout is 10 s as well): the run itself is ~1 s.
+    assert elapsed < 10 + 10 + 15, elapsed
+    assert f"devsim-tui: e-mail: {n} notification(s): 0 sent, {n} dropped" in done.stderr
+
+
+def test_a_closed_smtp_port_drops_every_notification_with_a_word(tmp_path):
+    """Issue 11.6: with a closed port, 3 notifications were never accounted for."""
+    email_, emails, done, elapsed = simulate_with_mail(tmp_path, free_port())
+    n = len(emails)
+    assert n >= 2
+    assert email_["notifications"] == n and email_["sent"] == 0 and email_["dropped"] == n
+    assert email_["failed"] >= n  # each tried at least once (the last try at exit)
+    assert "ConnectionRefusedError" in done.stderr
+    assert f"devsim-tui: e-mail: {n} notification(s): 0 sent, {n} dropped" in done.stderr
+
+
+def test_close_counts_every_notification_exactly_once():
+    """Notifications still queued or being retried at the deadline are dropped, not lost."""
+    e = mail_engine(free_port(), monitoring__notifications__route__group_by=["alertname"])
+    notifier = notifier_of(e)
+    sender = EmailSender(e.profile.monitoring.notifications.email.smtp, notifier.report,
+                         base_backoff_s=30.0, max_backoff_s=30.0, max_attempts=5)
+    notifier.attach(sender)
+    e.submit(C.CrashNode())
+    e.step(40)
+    assert wait_for(lambda: sender.failed >= 1)  # now pausing 30 s before its retry
+    started = time.monotonic()
+    report = sender.close(timeout=3.0)
+    assert time.monotonic() - started < 5  # the pause ended at close: one last try, no wait
+    assert report.notifications == 2 and report.sent == 0 and report.dropped == 2
+    assert sender.close() is report
+    e.step(1)
+    assert any(ev.type == "notify.dropped" and "at exit" in ev.message for ev in e.events)
+
+
+async def test_the_control_room_keeps_the_delivery_report_for_its_exit(smtp_server):
+    from devsim_tui.sim.world import LocalWorld
+    from devsim_tui.ui.external import ExternalIO, IOOptions
+
+    inbox, port = smtp_server
+    world = LocalWorld(mail_engine(port))
+    external = ExternalIO(IOOptions())
+    assert external.start(world) is None
+    world.submit(C.CrashNode())
+    world.advance(40)
+    await external.stop()
+    report = external.delivery
+    assert report is not None and report.notifications >= 1
+    assert report.sent == report.notifications == len(inbox.messages)

@@ -78,11 +78,13 @@ def run(args: argparse.Namespace) -> int:
         update, close = progress_bar(duration)
     update, stop_alerting = start_alerting_io(args, engine, update)
     try:
+        # The e-mail is flushed (bounded) before the summary, which says what became of it.
         if mqtt is None:
-            summary = run_headless(engine, duration, out, commands, speed, update, session)
+            summary = run_headless(engine, duration, out, commands, speed, update, session,
+                                   finalize=stop_alerting)
         else:
             summary = _run_with_mqtt(engine, duration, out, commands, speed, update, mqtt,
-                                     session)
+                                     session, finalize=stop_alerting)
     finally:
         if session is not None:
             session.close("end" if engine.t >= duration - engine.dt / 2 else "interrupted")
@@ -92,10 +94,14 @@ def run(args: argparse.Namespace) -> int:
         if not to_stdout:
             out.close()
     print(summary.text(), file=sys.stderr if to_stdout else sys.stdout)
+    if summary.email is not None and not to_stdout:
+        # On stderr too: lost mail must be seen even when stdout goes to a file.
+        print(f"devsim-tui: {summary.email.text()}", file=sys.stderr)
     return 0
 
 
-def _run_with_mqtt(engine, duration, out, commands, speed, update, options, session=None):
+def _run_with_mqtt(engine, duration, out, commands, speed, update, options, session=None,
+                   finalize=None):
     """The headless run inside asyncio with an MQTT bridge; link changes are reported on stderr.
 
     A broker that is down (at start or later) never fails the run: the summary says what was
@@ -117,7 +123,7 @@ def _run_with_mqtt(engine, duration, out, commands, speed, update, options, sess
         bridge.start()
         try:
             summary = await run_async(engine, duration, out, commands, speed, update, bridge,
-                                      session=session)
+                                      session=session, finalize=finalize)
         finally:
             bridge.listeners.remove(report)
             final = await bridge.stop()
@@ -195,10 +201,15 @@ def start_alerting_io(args: argparse.Namespace, engine, update):
             last[0] = time.monotonic()
             exporter.publish(engine.snapshot)
 
-    def stop() -> None:
-        if exporter is not None:
-            exporter.publish(engine.snapshot)
-            exporter.close()
-        handle.close()
+    stopped: list = []
+
+    def stop():
+        """Close both (once); the e-mail DeliveryReport, or None without SMTP."""
+        if not stopped:
+            if exporter is not None:
+                exporter.publish(engine.snapshot)
+                exporter.close()
+            stopped.append(handle.close())
+        return stopped[0]
 
     return (progress if (update is not None or exporter is not None) else None), stop

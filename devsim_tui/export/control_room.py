@@ -31,10 +31,11 @@ class ControlRoomIO:
         if self.exporter is not None:
             self.exporter.publish(snapshot)
 
-    def close(self) -> None:
+    def close(self):
+        """Stop the exporter and flush the e-mail (bounded); the DeliveryReport or None."""
         if self.exporter is not None:
             self.exporter.close()
-        self.notify.close()
+        return self.notify.close()
 
 
 def start_control_room_io(world: Any, metrics_port: int | None = None,

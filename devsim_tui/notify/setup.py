@@ -16,9 +16,11 @@ class NotifyHandle:
     email: EmailSender | None = None
     sinks: list[Any] = field(default_factory=list)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0):
+        """Flush the e-mail within `timeout` seconds; its DeliveryReport (None without SMTP)."""
         if self.email is not None:
-            self.email.close()
+            return self.email.close(timeout)
+        return None
 
 
 def start_notifications(engine: Any, stream: TextIO | None = None,

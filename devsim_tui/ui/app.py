@@ -1212,6 +1212,10 @@ def run_app(args: argparse.Namespace) -> int:
                     else "quit" if not app.return_code else "crashed")
     if app.startup_error is not None:
         raise app.startup_error
+    if app._external is not None and app._external.delivery is not None:
+        import sys  # what became of the e-mail, now that the screen is gone
+
+        print(f"devsim-tui: {app._external.delivery.text()}", file=sys.stderr)
     if record is not None and app.world is not None:
         print(f"recording: {record} ({app.world.engine.tick} ticks); play it back with "
               f"`devsim-tui replay {record}`")

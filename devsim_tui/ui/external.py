@@ -67,6 +67,9 @@ class ExternalIO:
         self.on_link = on_link
         self.io: Any = None  # devsim_tui.export.control_room.ControlRoomIO
         self.bridge: Any = None  # devsim_tui.bridge.mqtt.MqttBridge
+        # What became of the e-mail (notify.email.DeliveryReport), once stopped with SMTP on:
+        # the launcher prints it when the screen is gone.
+        self.delivery: Any = None
 
     @property
     def metrics_url(self) -> str | None:
@@ -113,7 +116,10 @@ class ExternalIO:
                 pass
         io, self.io = self.io, None
         if io is not None:
-            io.close()
+            # The e-mail flush waits (bounded) for the SMTP server: off the event loop.
+            import asyncio
+
+            self.delivery = await asyncio.to_thread(io.close)
 
 
 def link_event(state: Any, t: float) -> Event:
