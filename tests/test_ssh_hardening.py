@@ -248,3 +248,23 @@ async def test_any_failure_starting_a_seat_frees_the_slot(start_server, keys, tm
         await client.close()
     assert "seat failed to start user=demo" in server.log_path.read_text()
     assert not server.seats and not server.children
+
+
+async def test_sigterm_ends_an_ssh_seat_and_frees_it(start_server, keys):
+    """Issue 11.13, SSH mode: a seat's control room ends on SIGTERM; the client gets its
+    terminal back and the status, the slot is free."""
+    import signal
+
+    server = await start_server(max_sessions=1)
+    client = await SshClient(ssh_argv(server, keys["operator"])).start()
+    try:
+        await client.expect("1 Servers")
+        (seat,) = server.seats
+        mark = len(client.out)
+        os.kill(seat.child.pid, signal.SIGTERM)
+        assert await client.wait(timeout=30) == 143
+        assert b"\x1b[?1049l" in bytes(client.out[mark:])
+    finally:
+        await client.close()
+    await wait_until(lambda: not server.seats, what="the seat to be freed")
+    await a_seat_is_free(server, keys)

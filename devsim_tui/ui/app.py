@@ -312,6 +312,9 @@ class ControlRoomApp(App[int]):
         import os
         import sys
 
+        from devsim_tui.ui.lifeline import keep
+
+        keep(self)  # SIGTERM in every mode; in a browser, the server's pipe (ui/lifeline.py)
         if self.is_headless:
             return
         try:
@@ -1209,6 +1212,7 @@ def run_app(args: argparse.Namespace) -> int:
         result = app.run()
     finally:
         close_world(app.world, "terminal gone" if result == app.TERMINAL_GONE
+                    else "terminated" if result == 143
                     else "quit" if not app.return_code else "crashed")
     if app.startup_error is not None:
         raise app.startup_error

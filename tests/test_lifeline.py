@@ -1,0 +1,87 @@
+"""Issue 11.13: a control room ends on SIGTERM in every mode, cleanly when it can and within a
+bounded time when it cannot (a watchdog). Browser mode's seats: tests/test_web.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from devsim_tui.serve.pty_session import PtyChild
+from tests.helpers import REPO
+
+DRAWN = "1 Servers"  # the control room is on screen
+
+
+async def test_sigterm_ends_a_control_room_in_a_terminal_cleanly(tmp_path):
+    out = bytearray()
+    done = asyncio.Event()
+    status: list[int] = []
+    env = dict(os.environ, TERM="xterm-256color")
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        env[var] = str(tmp_path / var.lower())
+    record = tmp_path / "session.rec"
+    child = PtyChild([sys.executable, "-m", "devsim_tui", "--profile", "development",
+                      "--record", str(record)], env, 120, 40, out.extend,
+                     lambda s: (status.append(s), done.set()))
+    await child.start()
+    try:
+        deadline = time.monotonic() + 60
+        while DRAWN.encode() not in bytes(out):
+            assert time.monotonic() < deadline and not done.is_set(), bytes(out)[-2000:]
+            await asyncio.sleep(0.1)
+        mark = len(out)
+        started = time.monotonic()
+        os.kill(child.pid, signal.SIGTERM)
+        await asyncio.wait_for(done.wait(), 30)
+        took = time.monotonic() - started
+    finally:
+        await child.terminate(grace=1.0)
+    assert status == [143]  # exited by itself with 128 + SIGTERM, not killed by the signal
+    assert took < 10, took
+    assert b"\x1b[?1049l" in bytes(out[mark:])  # the terminal was given back
+    from devsim_tui.drill.recording import read
+
+    assert read(record).end["reason"] == "terminated"
+
+
+def test_the_watchdog_ends_a_process_whose_loop_is_stuck():
+    """If the clean exit cannot run (here: nothing ever asks, the main thread spins), the
+    watchdog ends the process after the grace period with 143."""
+    code = ("from devsim_tui.ui.lifeline import install_sigterm\n"
+            "import sys\n"
+            "install_sigterm(lambda code: None, grace=1.0)\n"
+            "print('ready', flush=True)\n"
+            "while True:\n    pass\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 143
+        assert 0.9 <= time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_second_sigterm_ends_at_once():
+    code = ("from devsim_tui.ui.lifeline import install_sigterm\n"
+            "install_sigterm(lambda code: print('asked', code, flush=True), grace=600)\n"
+            "print('ready', flush=True)\n"
+            "while True:\n    pass\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stdout.readline().strip() == "asked 143"  # the first was handled
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
