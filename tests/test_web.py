@@ -118,7 +118,9 @@ async def open_seat(tmp_path):
         except aiohttp.ClientError:
             assert proc.poll() is None and time.monotonic() < deadline, "serve web never answered"
             await __import__("asyncio").sleep(0.2)
-    ws = await session.ws_connect(f"ws://127.0.0.1:{port}/ws?width=100&height=30")
+    # As a browser does: the page's own origin.
+    ws = await session.ws_connect(f"ws://127.0.0.1:{port}/ws?width=100&height=30",
+                                  origin=f"http://localhost:{port}")
     received = 0
     while received < 5000:  # the control room is drawing in the tab
         msg = await ws.receive(timeout=60)
@@ -126,6 +128,7 @@ async def open_seat(tmp_path):
         received += len(msg.data)
     (seat,) = children(proc.pid)
     assert b"devsim_tui" in open(f"/proc/{seat}/cmdline", "rb").read()
+    proc.port = port
     return proc, session, ws, seat
 
 
@@ -182,6 +185,34 @@ async def test_closing_the_tab_ends_its_seat(tmp_path):
         await ws.close()
         await wait_until(lambda: not alive(seat), 30, "the tab's seat ended")
         assert proc.poll() is None  # the server goes on
+    finally:
+        await session.close()
+        proc.terminate()
+        proc.wait(30)
+        if alive(seat):
+            os.kill(seat, 9)
+
+
+async def test_another_site_cannot_open_a_seat(tmp_path):
+    """A web page elsewhere (cross-site WebSocket hijacking), or one posing as this server
+    through DNS rebinding, is refused before any control room starts."""
+    import os
+
+    import aiohttp
+
+    proc, session, ws, seat = await open_seat(tmp_path)
+    port = proc.port
+    try:
+        for headers in ({"Origin": "https://evil.example"},
+                        {"Origin": f"http://127.0.0.1:{port + 1}"},
+                        {"Origin": f"http://rebind.example:{port}",
+                         "Host": f"rebind.example:{port}"}):
+            try:
+                await session.ws_connect(f"ws://127.0.0.1:{port}/ws", headers=headers)
+                raise AssertionError(f"a seat was opened for {headers}")
+            except aiohttp.WSServerHandshakeError as exc:
+                assert exc.status == 403, exc
+        assert children(proc.pid) == [seat]  # no other control room was started
     finally:
         await session.close()
         proc.terminate()

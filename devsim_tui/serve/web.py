@@ -8,14 +8,25 @@ own child, not a shell's), every seat process is tracked, and when the server st
 SIGINT) the seats still running get SIGTERM and, after `SEAT_GRACE_S`, SIGKILL. If the server
 itself dies without stopping (SIGKILL), each seat notices its pipe and parent are gone and
 exits (devsim_tui/ui/lifeline.py).
+
+A browser lets any web page open a WebSocket to any address, the user's own loopback included
+(cross-site WebSocket hijacking), and says which page did in the `Origin` header. So a seat is
+only started for a WebSocket whose `Origin` is this server's page (`--public-url`, or the
+address the browser used; loopback names are one another's equals), and, when the server
+listens on loopback, only for a `Host` that is a loopback name or the public URL's host (a
+DNS-rebinding page cannot pose as this server either). Clients that send no `Origin` (not a
+browser) are let in: they could reach the port anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import shlex
 import signal
+import sys
 import weakref
+from urllib.parse import urlsplit
 
 from devsim_tui.serve.ssh import SeatCommand
 
@@ -71,6 +82,53 @@ async def end_seats(grace: float = SEAT_GRACE_S) -> int:
     return len(running)
 
 
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL or `Origin` value; None if it is neither."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
+
+
+def websocket_allowed(origin: str | None, host_header: str, public_url: str,
+                      listen_host: str) -> str | None:
+    """Why a seat's WebSocket is refused (None: allowed); see the module doc."""
+    public = _origin(public_url)
+    requested = _origin(f"http://{host_header}") if host_header else None
+    if _is_loopback(listen_host):
+        if requested is None or not (_is_loopback(requested[1]) or
+                                     (public is not None and requested[1] == public[1])):
+            return f"Host {host_header!r} is not this server"
+    if origin is None:
+        return None
+    got = _origin(origin)
+    if got is None:
+        return f"Origin {origin!r} is not a web page"
+    for page in (public, requested and ("http", requested[1], requested[2]),
+                 requested and ("https", requested[1], requested[2])):
+        if page is None or page[2] != got[2]:
+            continue
+        if page[1] == got[1] or (_is_loopback(page[1]) and _is_loopback(got[1])):
+            return None
+    return f"Origin {origin!r} is another site"
+
+
 def serve_web(seat: SeatCommand, host: str = "127.0.0.1", port: int = 8000,
               public_url: str | None = None, observer: bool = False) -> None:
     """Serve until interrupted (SIGINT/SIGTERM); blocks. Seats end with the server."""
@@ -79,6 +137,17 @@ def serve_web(seat: SeatCommand, host: str = "127.0.0.1", port: int = 8000,
     _track_seats()
 
     class SeatServer(Server):
+        async def handle_websocket(self, request):
+            from aiohttp import web
+
+            refusal = websocket_allowed(request.headers.get("Origin"), request.host,
+                                        self.public_url, host)
+            if refusal is not None:
+                print(f"devsim-tui: refused a seat for {request.remote}: {refusal}",
+                      file=sys.stderr, flush=True)
+                raise web.HTTPForbidden(text=f"devsim-tui: {refusal}\n")
+            return await super().handle_websocket(request)
+
         async def on_shutdown(self, app) -> None:
             # First thing when stopping: the seats end (their tabs see "exit") before the
             # web server waits for its connections to finish.
