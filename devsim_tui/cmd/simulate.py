@@ -9,15 +9,13 @@ from devsim_tui.errors import UserError
 
 
 def parse_speed(text: str) -> float | str:
-    if text == "max":
-        return "max"
+    """`--speed`: the bounds of the `set-speed` command (config.durations.parse_speed)."""
+    from devsim_tui.config.durations import parse_speed as speed
+
     try:
-        value = float(text.rstrip("x"))
-    except ValueError:
-        raise UserError(f"--speed: expected a number or 'max', got {text!r}") from None
-    if value <= 0:
-        raise UserError("--speed must be positive")
-    return value
+        return speed(text)
+    except ValueError as exc:
+        raise UserError(f"--speed: {exc}") from None
 
 
 def add_parser(subparsers) -> None:
