@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from devsim_tui.config.durations import parse_duration
-from devsim_tui.config.yamlsrc import Locator, format_path, load_yaml, parse_yaml, validate
+from devsim_tui.config.yamlsrc import Locator, format_path, parse_yaml, read_text_file, validate
 from devsim_tui.drill import conditions
 from devsim_tui.errors import ConfigError, UserError
 from devsim_tui.sim import commands as C
@@ -340,8 +340,8 @@ def resolve(name_or_path: str) -> str:
 def load_scenario(path: str | os.PathLike[str], check_profile: bool = True) -> LoadedScenario:
     """Read and validate a scenario file; ConfigError lists every problem with FILE:LINE."""
     filename = os.fspath(path)
-    data, locator = load_yaml(filename)
-    text = Path(filename).read_text(encoding="utf-8")
+    text = read_text_file(filename, "drill scenario")
+    data, locator = parse_yaml(text, filename)
     return _finish(data, locator, filename, text, check_profile)
 
 
