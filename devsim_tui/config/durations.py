@@ -50,8 +50,8 @@ def parse_duration(value: str | int | float) -> float:
 
 
 def _checked(seconds: float) -> float:
-    if math.isnan(seconds):
-        raise ValueError("a duration must be a number, got nan")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be a finite number, got {seconds}")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     if seconds > MAX_DURATION_S:

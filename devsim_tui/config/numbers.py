@@ -35,8 +35,8 @@ def _sane(value: float | int) -> float | int:
 
 
 def _seed(value: int) -> int:
-    if not 0 <= value <= MAX_SEED:
-        raise ValueError(f"a seed is a whole number from 0 to 2**63-1, got {show_number(value)}")
+    if value > MAX_SEED:
+        raise ValueError(f"must be <= 2**63-1, got {show_number(value)}")
     return value
 
 
@@ -44,5 +44,5 @@ def _seed(value: int) -> int:
 Real = Annotated[float, AllowInfNan(False), AfterValidator(_sane)]
 #: An int of sane magnitude.
 Count = Annotated[int, AfterValidator(_sane)]
-#: A random seed.
+#: A random seed (fields add `ge=0`).
 Seed = Annotated[int, AfterValidator(_seed)]
