@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
     add_alerting_arguments(p)
     from devsim_tui.bridge.options import add_mqtt_arguments
 
-    add_mqtt_arguments(p)
+    add_mqtt_arguments(p, commands=True)
     p.set_defaults(func=run)
 
 
@@ -111,6 +111,9 @@ def _run_with_mqtt(engine, duration, out, commands, speed, update, options, sess
     async def main():
         # Commands from the broker go through the session when recording, so they are recorded.
         bridge = MqttBridge(session if session is not None else LocalWorld(engine), options)
+        if bridge.policy is not None:
+            print(f"devsim-tui: mqtt {options.prefix}/cmd: {bridge.policy.describe()}",
+                  file=sys.stderr, flush=True)
         bridge.listeners.append(report)
         bridge.start()
         try:
