@@ -456,7 +456,8 @@ def test_simulate_publishes_and_takes_a_command_from_mosquitto_pub(broker, tmp_p
     out = tmp_path / "run.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "devsim_tui", "simulate", "--seed", "42", "--duration", "5m",
-         "--speed", "50", "--mqtt", f"mqtt://localhost:{broker.port}", "--out", str(out)],
+         "--speed", "50", "--mqtt", f"mqtt://localhost:{broker.port}", "--mqtt-allow-commands",
+         "--out", str(out)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # The sim id defaults to <profile>-<seed>: production-42, as in the docs.

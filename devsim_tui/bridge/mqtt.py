@@ -197,7 +197,9 @@ class MqttBridge:
         # world with the seat's name (a drill records who acted); `extras(snapshot)` gives more
         # retained streams (a drill's facilitator view), published when they change.
         self.snapshots = snapshots
-        self.policy = policy
+        # Without an explicit policy, the one the options carry (the command line's: read-only
+        # unless --mqtt-allow-commands or --mqtt-token); None takes every command.
+        self.policy = policy if policy is not None else options.command_policy
         self._submit = submit
         self.extras = extras
         self.run_id = uuid.uuid4().hex[:12]  # a seat resets what it holds when the run changes

@@ -7,9 +7,11 @@ Everything here is pure (no sockets, no aiomqtt import), so a bad flag fails fas
 from __future__ import annotations
 
 import argparse
+import hmac
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from devsim_tui.errors import UserError
@@ -42,6 +44,9 @@ class MqttOptions:
     connect_timeout: float = 5.0
     keepalive: int = 10  # seconds; short so a vanished broker is noticed quickly
     client_id: str | None = None
+    #: Who may command the world through `cmd` (CommandPolicy); None: anyone who can publish
+    #: there (the library default; the command line always sets one, read-only unless asked).
+    command_policy: Any = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -95,6 +100,57 @@ def parse_mqtt_url(url: str) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class CommandPolicy:
+    """Who may send commands to a run that hosts no seats (`simulate --mqtt`, the control room's
+    `--mqtt`): by default nobody (read-only), with `--mqtt-token` whoever sends that token (JSON
+    `"token"`), with `--mqtt-allow-commands` anyone who can publish to `cmd`. The same shape as
+    `drill host`'s seat policy (bridge/seats.py), which the bridge asks the same way."""
+
+    tokens: tuple[str, ...] = field(default=(), repr=False)
+    allow_without_token: bool = False
+
+    def authorize(self, claim: Any, cmd: Any) -> tuple[str | None, str | None]:
+        """(the role the command acts with, why it is refused or None)."""
+        token = getattr(claim, "token", None)
+        if token is not None:
+            # Compared against every token, in constant time each: no timing hint of a prefix.
+            found = False
+            for known in self.tokens:
+                found |= hmac.compare_digest(known.encode(), token.encode())
+            return ("operator", None) if found else (None, "unknown command token")
+        if self.allow_without_token:
+            return "operator", None
+        if self.tokens:
+            return None, "this run takes commands only with its token (--mqtt-token)"
+        return None, ("this run is read-only over MQTT: commands are refused (start it with "
+                      "--mqtt-allow-commands, or --mqtt-token and send the token)")
+
+    def describe(self) -> str:
+        if self.allow_without_token:
+            return "commands accepted from anyone who can publish to cmd (--mqtt-allow-commands)"
+        if self.tokens:
+            return "commands accepted with the token only (--mqtt-token)"
+        return "read-only: commands are refused (--mqtt-allow-commands or --mqtt-token to take them)"
+
+
+def read_token(flag: str, text: str) -> str:
+    """A token given as TOKEN or @FILE (the file's first line, kept out of `ps`), checked."""
+    token = text or ""
+    if token.startswith("@"):
+        path = token[1:]
+        try:
+            with open(path, encoding="utf-8") as handle:
+                token = handle.readline(1024).strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{flag} @{path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(token) < 8:
+        raise UserError(f"{flag}: a token needs at least 8 characters")
+    if len(token) > 200 or not token.isprintable():
+        raise UserError(f"{flag}: a token is at most 200 printable characters")
+    return token
+
+
 def check_sim_id(sim_id: str) -> str:
     if not _SIM_ID.match(sim_id or ""):
         raise UserError(f"--sim-id {sim_id!r}: use letters, digits, '.', '_' or '-' "
@@ -139,9 +195,17 @@ def build_options(url: str, *, sim_id: str, ca_file: str | None = None,
         **extra)
 
 
-def add_mqtt_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flag family shared by the control room and `simulate`."""
+def add_mqtt_arguments(parser: argparse.ArgumentParser, commands: bool = False) -> None:
+    """The flag family shared by the control room, `simulate` and the hosts; `commands` adds
+    the command policy flags of a run without seats (hosts have `--seat-token` instead)."""
     g = parser.add_argument_group("MQTT bridge (docs/mqtt.md)")
+    if commands:
+        g.add_argument("--mqtt-allow-commands", action="store_true",
+                       help="take commands from anyone who can publish to the cmd topic "
+                       "(default: read-only, every command is refused)")
+        g.add_argument("--mqtt-token", action="append", default=None, metavar="TOKEN|@FILE",
+                       help="take commands that carry this token (JSON \"token\"); @FILE "
+                       "reads it from a file; repeatable")
     g.add_argument("--mqtt", metavar="URL", default=None,
                    help="publish telemetry to and take commands from an MQTT broker: "
                    "mqtt://[user:pass@]host[:port] or mqtts://... (off by default)")
@@ -167,14 +231,16 @@ def options_from_args(args: argparse.Namespace, profile_name: str,
     """None without `--mqtt` (nothing touches the network); otherwise validated options."""
     url = getattr(args, "mqtt", None)
     if not url:
-        for flag in ("mqtt_ca", "mqtt_cert", "mqtt_key"):
+        for flag in ("mqtt_ca", "mqtt_cert", "mqtt_key", "mqtt_token", "mqtt_allow_commands"):
             if getattr(args, flag, None):
                 raise UserError(f"--{flag.replace('_', '-')} needs --mqtt")
         return None
     sim_id = getattr(args, "sim_id", None)
+    tokens = tuple(read_token("--mqtt-token", t) for t in getattr(args, "mqtt_token", None) or ())
+    policy = CommandPolicy(tokens, bool(getattr(args, "mqtt_allow_commands", False)))
     return build_options(
         url, sim_id=check_sim_id(sim_id) if sim_id else default_sim_id(profile_name, seed),
         ca_file=getattr(args, "mqtt_ca", None), cert_file=getattr(args, "mqtt_cert", None),
         key_file=getattr(args, "mqtt_key", None),
         buffer_size=getattr(args, "mqtt_buffer", DEFAULT_BUFFER),
-        tick_rate=getattr(args, "mqtt_rate", DEFAULT_TICK_RATE))
+        tick_rate=getattr(args, "mqtt_rate", DEFAULT_TICK_RATE), command_policy=policy)

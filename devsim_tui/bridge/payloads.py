@@ -77,7 +77,25 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii
 
 
 def encode(obj: dict[str, Any]) -> bytes:
-    return _ENCODER.encode(_clean(obj)).encode("utf-8")
+    # "replace": a lone surrogate echoed from a hostile payload (a reason quoting it) must not
+    # make publishing fail; decode_command refuses such payloads, this is the last line.
+    return _ENCODER.encode(_clean(obj)).encode("utf-8", "replace")
+
+
+def _has_surrogate(obj: Any) -> bool:
+    """A lone surrogate anywhere in decoded JSON (`"\\ud800"` is valid JSON, invalid text)."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def envelope(sim_id: str, stream: str, seq: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -240,6 +258,8 @@ def decode_command(payload: bytes | bytearray | str) -> tuple[C.Command, str | i
         raise CommandRejected(f"malformed JSON: {exc}") from None
     if not isinstance(obj, dict):  # '{' always opens an object, but be explicit
         raise CommandRejected("a JSON command must be an object")
+    if _has_surrogate(obj):
+        raise CommandRejected("not valid Unicode text (a lone surrogate such as \\ud800)")
     corr = obj.get("id")
     if corr is not None and (isinstance(corr, bool) or not isinstance(corr, (str, int))
                              or len(str(corr)) > MAX_ID_CHARS):

@@ -9,15 +9,13 @@ from devsim_tui.errors import UserError
 
 
 def parse_speed(text: str) -> float | str:
-    if text == "max":
-        return "max"
+    """`--speed`: the bounds of the `set-speed` command (config.durations.parse_speed)."""
+    from devsim_tui.config.durations import parse_speed as speed
+
     try:
-        value = float(text.rstrip("x"))
-    except ValueError:
-        raise UserError(f"--speed: expected a number or 'max', got {text!r}") from None
-    if value <= 0:
-        raise UserError("--speed must be positive")
-    return value
+        return speed(text)
+    except ValueError as exc:
+        raise UserError(f"--speed: {exc}") from None
 
 
 def add_parser(subparsers) -> None:
@@ -37,7 +35,7 @@ def add_parser(subparsers) -> None:
     add_alerting_arguments(p)
     from devsim_tui.bridge.options import add_mqtt_arguments
 
-    add_mqtt_arguments(p)
+    add_mqtt_arguments(p, commands=True)
     p.set_defaults(func=run)
 
 
@@ -119,6 +117,9 @@ def _run_with_mqtt(engine, duration, out, commands, speed, update, options, sess
     async def main():
         # Commands from the broker go through the session when recording, so they are recorded.
         bridge = MqttBridge(session if session is not None else LocalWorld(engine), options)
+        if bridge.policy is not None:
+            print(f"devsim-tui: mqtt {options.prefix}/cmd: {bridge.policy.describe()}",
+                  file=sys.stderr, flush=True)
         bridge.listeners.append(report)
         bridge.start()
         try:

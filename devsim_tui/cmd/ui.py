@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from devsim_tui.cmd.simulate import add_alerting_arguments
 
     add_alerting_arguments(parser)
-    add_mqtt_arguments(parser)
+    add_mqtt_arguments(parser, commands=True)
 
 
 def run(args: argparse.Namespace) -> int:

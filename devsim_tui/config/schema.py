@@ -13,11 +13,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from devsim_tui.config.numbers import Count, Real, Seed
+
 
 class Strict(BaseModel):
-    """Base for every profile section: unknown keys are errors, values are immutable."""
+    """Base for every profile section: unknown keys are errors, values are immutable, and every
+    number is finite and of sane size (`Real`, `Count`: config.numbers)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- application tier
@@ -25,41 +29,41 @@ class Strict(BaseModel):
 
 class Port(Strict):
     name: str = Field(description="What the port serves, e.g. http, debug, inference")
-    port: int = Field(ge=1, le=65535)
+    port: Count = Field(ge=1, le=65535)
     protocol: Literal["http", "https", "tcp", "inspector"] = "http"
 
 
 class ServerSpec(Strict):
     """One app server (a pod / container) as the simulation sees it."""
 
-    capacity_rps: float = Field(
+    capacity_rps: Real = Field(
         100.0, gt=0, description="Service rate mu per server (requests/s it can complete)"
     )
-    workers: int = Field(
+    workers: Count = Field(
         4, ge=1, le=256, description="Concurrent request slots per server (c in M/M/c)"
     )
-    cpu_request_millicores: int = Field(1000, ge=10, description="Kubernetes CPU request")
-    cpu_idle_fraction: float = Field(0.05, ge=0, le=1, description="CPU used when idle")
-    memory_request_mb: int = Field(512, ge=16)
-    memory_limit_mb: int | None = Field(
+    cpu_request_millicores: Count = Field(1000, ge=10, description="Kubernetes CPU request")
+    cpu_idle_fraction: Real = Field(0.05, ge=0, le=1, description="CPU used when idle")
+    memory_request_mb: Count = Field(512, ge=16)
+    memory_limit_mb: Count | None = Field(
         None, ge=16, description="Container memory limit: the OOM killer fires here (default: "
         "the request, i.e. Guaranteed QoS)"
     )
-    memory_base_mb: float = Field(180.0, ge=0, description="Resident memory at idle")
-    memory_per_rps_mb: float = Field(0.6, ge=0, description="Extra resident memory per rps")
-    disk_gb: float = Field(20.0, gt=0)
-    log_mb_per_1k_requests: float = Field(0.4, ge=0, description="Log volume written to disk")
-    log_rotation_hours: float = Field(6.0, gt=0, description="Logs are rotated this often")
-    request_kb_in: float = Field(2.0, ge=0)
-    response_kb_out: float = Field(12.0, ge=0)
-    startup_seconds: float = Field(20.0, ge=0, description="Start-up delay before Ready")
-    max_queue: int = Field(
+    memory_base_mb: Real = Field(180.0, ge=0, description="Resident memory at idle")
+    memory_per_rps_mb: Real = Field(0.6, ge=0, description="Extra resident memory per rps")
+    disk_gb: Real = Field(20.0, gt=0)
+    log_mb_per_1k_requests: Real = Field(0.4, ge=0, description="Log volume written to disk")
+    log_rotation_hours: Real = Field(6.0, gt=0, description="Logs are rotated this often")
+    request_kb_in: Real = Field(2.0, ge=0)
+    response_kb_out: Real = Field(12.0, ge=0)
+    startup_seconds: Real = Field(20.0, ge=0, description="Start-up delay before Ready")
+    max_queue: Count = Field(
         200, ge=0, description="Requests queued per server before new ones are dropped"
     )
-    timeout_ms: float = Field(
+    timeout_ms: Real = Field(
         5000.0, gt=0, description="Requests waiting longer than this fail (errors)"
     )
-    base_error_rate: float = Field(0.0005, ge=0, le=1, description="Errors of a healthy server")
+    base_error_rate: Real = Field(0.0005, ge=0, le=1, description="Errors of a healthy server")
 
 
 class AppSpec(Strict):
@@ -79,12 +83,12 @@ class AppSpec(Strict):
 
 class HPAPolicy(Strict):
     type: Literal["Pods", "Percent"]
-    value: int = Field(gt=0)
-    periodSeconds: int = Field(gt=0, le=1800)
+    value: Count = Field(gt=0)
+    periodSeconds: Count = Field(gt=0, le=1800)
 
 
 class HPARules(Strict):
-    stabilizationWindowSeconds: int | None = Field(None, ge=0, le=3600)
+    stabilizationWindowSeconds: Count | None = Field(None, ge=0, le=3600)
     selectPolicy: Literal["Max", "Min", "Disabled"] = "Max"
     policies: list[HPAPolicy] | None = None
 
@@ -103,15 +107,15 @@ class ScalingSpec(Strict):
         description="The scaler the engine runs now (predictive mode runs the HPA until the "
         "predictive scaler exists; the UI shows which)",
     )
-    minReplicas: int = Field(1, ge=0)
-    maxReplicas: int = Field(10, ge=1, le=100_000)
-    initialReplicas: int | None = Field(None, ge=0)
-    targetCPUUtilizationPercentage: int = Field(80, ge=1, le=1000)
+    minReplicas: Count = Field(1, ge=0)
+    maxReplicas: Count = Field(10, ge=1, le=100_000)
+    initialReplicas: Count | None = Field(None, ge=0)
+    targetCPUUtilizationPercentage: Count = Field(80, ge=1, le=1000)
     behavior: HPABehavior | None = None
-    syncPeriodSeconds: int = Field(15, ge=1, description="--horizontal-pod-autoscaler-sync-period")
-    tolerance: float = Field(0.1, ge=0, le=1)
-    cpuInitializationPeriodSeconds: int = Field(300, ge=0)
-    initialReadinessDelaySeconds: int = Field(30, ge=0)
+    syncPeriodSeconds: Count = Field(15, ge=1, description="--horizontal-pod-autoscaler-sync-period")
+    tolerance: Real = Field(0.1, ge=0, le=1)
+    cpuInitializationPeriodSeconds: Count = Field(300, ge=0)
+    initialReadinessDelaySeconds: Count = Field(30, ge=0)
 
     @model_validator(mode="after")
     def _bounds(self) -> ScalingSpec:
@@ -134,25 +138,25 @@ class ScalingSpec(Strict):
 
 
 class BurstSpec(Strict):
-    per_hour: float = Field(0.0, ge=0, description="Mean number of bursts per simulated hour")
-    multiplier: float = Field(1.8, ge=1)
-    duration_seconds: float = Field(120.0, gt=0)
+    per_hour: Real = Field(0.0, ge=0, description="Mean number of bursts per simulated hour")
+    multiplier: Real = Field(1.8, ge=1)
+    duration_seconds: Real = Field(120.0, gt=0)
 
 
 class TrafficSpec(Strict):
-    baseline_rps: float = Field(gt=0, description="Mean offered load across the day")
-    diurnal_amplitude: float = Field(0.3, ge=0, lt=1, description="Relative day/night swing")
-    peak_hour: float = Field(14.0, ge=0, lt=24, description="Hour of day of the traffic peak")
-    noise: float = Field(0.03, ge=0, le=1, description="Relative per-tick noise")
+    baseline_rps: Real = Field(gt=0, description="Mean offered load across the day")
+    diurnal_amplitude: Real = Field(0.3, ge=0, lt=1, description="Relative day/night swing")
+    peak_hour: Real = Field(14.0, ge=0, lt=24, description="Hour of day of the traffic peak")
+    noise: Real = Field(0.03, ge=0, le=1, description="Relative per-tick noise")
     bursts: BurstSpec = Field(default_factory=BurstSpec)
-    read_fraction: float = Field(0.8, ge=0, le=1, description="Share of DB queries that read")
-    queries_per_request: float = Field(2.0, ge=0)
+    read_fraction: Real = Field(0.8, ge=0, le=1, description="Share of DB queries that read")
+    queries_per_request: Real = Field(2.0, ge=0)
 
 
 class SLOSpec(Strict):
-    p99_latency_ms: float = Field(gt=0)
-    availability: float = Field(gt=0, lt=1, description="e.g. 0.999 (three nines)")
-    window_days: float = Field(30.0, gt=0, description="Error budget window")
+    p99_latency_ms: Real = Field(gt=0)
+    availability: Real = Field(gt=0, lt=1, description="e.g. 0.999 (three nines)")
+    window_days: Real = Field(30.0, gt=0, description="Error budget window")
 
     @property
     def error_budget(self) -> float:
@@ -167,12 +171,12 @@ class FailoverSpec(Strict):
     """Patroni's dynamic configuration (names as in Patroni)."""
 
     enabled: bool = True
-    ttl: int = Field(30, ge=20)
-    loop_wait: int = Field(10, ge=1)
-    retry_timeout: int = Field(10, ge=1)
-    maximum_lag_on_failover: int = Field(1_048_576, ge=0, description="Bytes")
+    ttl: Count = Field(30, ge=20)
+    loop_wait: Count = Field(10, ge=1)
+    retry_timeout: Count = Field(10, ge=1)
+    maximum_lag_on_failover: Count = Field(1_048_576, ge=0, description="Bytes")
     synchronous_mode: bool = False
-    reroute_seconds: float = Field(2.0, ge=0, description="Proxy health check after promotion")
+    reroute_seconds: Real = Field(2.0, ge=0, description="Proxy health check after promotion")
 
     @model_validator(mode="after")
     def _patroni_rule(self) -> FailoverSpec:
@@ -183,12 +187,12 @@ class FailoverSpec(Strict):
 
 class BackupSpec(Strict):
     mode: Literal["daily", "manual", "continuous"]
-    schedule_hour: float = Field(2.0, ge=0, lt=24, description="Daily backups: hour of day")
-    duration_seconds: float = Field(600.0, ge=0, description="How long a base backup runs")
-    archive_timeout_seconds: float = Field(
+    schedule_hour: Real = Field(2.0, ge=0, lt=24, description="Daily backups: hour of day")
+    duration_seconds: Real = Field(600.0, ge=0, description="How long a base backup runs")
+    archive_timeout_seconds: Real = Field(
         60.0, ge=0, description="Continuous: WAL archive switch interval (bounds the RPO)"
     )
-    retention_days: float = Field(7.0, gt=0)
+    retention_days: Real = Field(7.0, gt=0)
 
 
 class DatabaseSpec(Strict):
@@ -196,20 +200,20 @@ class DatabaseSpec(Strict):
     version: str = "14"
     topology: Literal["primary-replica", "single", "multi-master"]
     configuration: str = Field(description="As in the seed's table")
-    nodes: int = Field(ge=1, le=64)
+    nodes: Count = Field(ge=1, le=64)
     location: str = "managed"
     regions: list[str] = Field(default_factory=list, description="Geo placement of nodes")
-    capacity_qps: float = Field(2000.0, gt=0, description="Queries/s a node serves at 100% CPU")
-    max_connections: int = Field(200, ge=1)
-    pool_size: int = Field(20, ge=1, description="PgBouncer default_pool_size per app server")
-    query_wait_timeout_seconds: float = Field(
+    capacity_qps: Real = Field(2000.0, gt=0, description="Queries/s a node serves at 100% CPU")
+    max_connections: Count = Field(200, ge=1)
+    pool_size: Count = Field(20, ge=1, description="PgBouncer default_pool_size per app server")
+    query_wait_timeout_seconds: Real = Field(
         120.0, gt=0, description="PgBouncer query_wait_timeout: queued clients fail after this"
     )
-    query_ms: float = Field(2.0, gt=0, description="Mean query service time")
-    disk_gb: float = Field(500.0, gt=0)
-    data_gb: float = Field(120.0, ge=0)
-    wal_kb_per_write: float = Field(4.0, gt=0)
-    replication_bandwidth_mb_s: float = Field(
+    query_ms: Real = Field(2.0, gt=0, description="Mean query service time")
+    disk_gb: Real = Field(500.0, gt=0)
+    data_gb: Real = Field(120.0, ge=0)
+    wal_kb_per_write: Real = Field(4.0, gt=0)
+    replication_bandwidth_mb_s: Real = Field(
         50.0, gt=0, description="WAL a replica can apply per second"
     )
     failover: FailoverSpec = Field(default_factory=FailoverSpec)
@@ -231,12 +235,12 @@ class DatabaseSpec(Strict):
 class CacheSpec(Strict):
     enabled: bool = False
     technology: str = "Redis cluster"
-    nodes: int = Field(6, ge=1, le=64)
-    hit_ratio: float = Field(0.9, ge=0, le=0.9999, description="Steady-state hit ratio")
-    warmup_seconds: float = Field(
+    nodes: Count = Field(6, ge=1, le=64)
+    hit_ratio: Real = Field(0.9, ge=0, le=0.9999, description="Steady-state hit ratio")
+    warmup_seconds: Real = Field(
         300.0, gt=0, description="Time for a flushed cache to regain its hit ratio"
     )
-    lookup_ms: float = Field(0.5, ge=0)
+    lookup_ms: Real = Field(0.5, ge=0)
     optimization: str | None = None
     maxmemory_policy: Literal[
         "noeviction",
@@ -248,7 +252,7 @@ class CacheSpec(Strict):
         "volatile-random",
         "volatile-ttl",
     ] = "allkeys-lru"
-    node_timeout_ms: int = Field(15000, ge=100, description="cluster-node-timeout")
+    node_timeout_ms: Count = Field(15000, ge=100, description="cluster-node-timeout")
     require_full_coverage: bool = Field(
         True, description="cluster-require-full-coverage: reject queries while a slot is uncovered"
     )
@@ -294,7 +298,7 @@ class SMTPSpec(Strict):
     """Where e-mail goes. Without `host` nothing is sent: notifications become events only."""
 
     host: str | None = None
-    port: int = Field(587, ge=1, le=65535)
+    port: Count = Field(587, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = Field(
         "starttls", description="STARTTLS upgrade, implicit TLS (port 465), or plain"
     )
@@ -304,7 +308,7 @@ class SMTPSpec(Strict):
     )
     from_: str = Field("devsim-tui@localhost", alias="from")
     to: list[str] = Field(default_factory=list)
-    timeout_seconds: float = Field(10.0, gt=0)
+    timeout_seconds: Real = Field(10.0, gt=0)
 
 
 class EmailSpec(Strict):
@@ -331,10 +335,10 @@ class DetectorSpec(Strict):
         None, description="Default: on when alert_channel is ai-analysis or "
         "security.anomaly_detection is set"
     )
-    every_ticks: int = Field(
+    every_ticks: Count = Field(
         15, ge=1, description="Feed the detector window means every N ticks (cost control)"
     )
-    warmup_updates: int = Field(150, ge=0, description="Detector updates before it may flag")
+    warmup_updates: Count = Field(150, ge=0, description="Detector updates before it may flag")
     severity: Literal["info", "warning", "critical"] = "warning"
 
 
@@ -344,8 +348,8 @@ class MonitoringSpec(Strict):
     alert_channel: Literal["email", "console", "ai-analysis"]
     alert_severity: Literal["info", "warning", "critical"] = "critical"
     dashboard: str | None = None
-    scrape_interval_seconds: int = Field(15, ge=1)
-    evaluation_interval_seconds: int = Field(60, ge=1)
+    scrape_interval_seconds: Count = Field(15, ge=1)
+    evaluation_interval_seconds: Count = Field(60, ge=1)
     retention: str | None = None
     rules: str | None = Field(
         None, description="Alerting rule file (Prometheus format); default: the built-in rules "
@@ -359,28 +363,28 @@ class MonitoringSpec(Strict):
 
 
 class RollingUpdateSpec(Strict):
-    maxSurge: int | str = "25%"
-    maxUnavailable: int | str = "25%"
+    maxSurge: Count | str = "25%"
+    maxUnavailable: Count | str = "25%"
 
 
 class CanaryStep(Strict):
-    setWeight: int | None = Field(None, ge=0, le=100)
-    pause: dict[str, str | int] | None = None
-    analysis: dict[str, str | int | float] | None = None
+    setWeight: Count | None = Field(None, ge=0, le=100)
+    pause: dict[str, str | Count] | None = None
+    analysis: dict[str, str | Count | Real] | None = None
 
 
 class AnalysisSpec(Strict):
     """How a release's health is measured (Argo Rollouts AnalysisTemplate names)."""
 
-    interval_seconds: float = Field(10.0, gt=0, description="Time between measurements")
-    count: int = Field(6, ge=1, description="Measurements of an `analysis` canary step")
-    failureLimit: int = Field(
+    interval_seconds: Real = Field(10.0, gt=0, description="Time between measurements")
+    count: Count = Field(6, ge=1, description="Measurements of an `analysis` canary step")
+    failureLimit: Count = Field(
         1, ge=0, description="Failed measurements tolerated; the next one fails the run"
     )
     background: bool = Field(
         True, description="Also judge the new version throughout the rollout, not only in steps"
     )
-    abortScaleDownDelaySeconds: float = Field(
+    abortScaleDownDelaySeconds: Real = Field(
         30.0, ge=0, description="Canary pods are deleted this long after an abort"
     )
 
@@ -396,10 +400,10 @@ class ReleaseSpec(Strict):
 
 
 class HotReloadSpec(Strict):
-    build_seconds: float = Field(25.0, gt=0, description="Mean rebuild time")
-    build_failure_probability: float = Field(0.05, ge=0, le=1)
-    test_seconds: float = Field(15.0, ge=0, description="Unit tests after each rebuild")
-    restart_gap_seconds: float = Field(3.0, ge=0)
+    build_seconds: Real = Field(25.0, gt=0, description="Mean rebuild time")
+    build_failure_probability: Real = Field(0.05, ge=0, le=1)
+    test_seconds: Real = Field(15.0, ge=0, description="Unit tests after each rebuild")
+    restart_gap_seconds: Real = Field(3.0, ge=0)
 
 
 class DeploymentSpec(Strict):
@@ -411,21 +415,21 @@ class DeploymentSpec(Strict):
     custom_crds: bool = False
     chaos_engineering: bool = False
     rollingUpdate: RollingUpdateSpec = Field(default_factory=RollingUpdateSpec)
-    minReadySeconds: int = Field(0, ge=0)
-    progressDeadlineSeconds: int = Field(600, ge=1)
-    revisionHistoryLimit: int = Field(10, ge=0)
-    rollback_error_rate: float = Field(0.05, gt=0, le=1, description="Auto-rollback threshold")
-    rollback_p99_ms: float | None = Field(None, gt=0, description="Auto-rollback threshold")
+    minReadySeconds: Count = Field(0, ge=0)
+    progressDeadlineSeconds: Count = Field(600, ge=1)
+    revisionHistoryLimit: Count = Field(10, ge=0)
+    rollback_error_rate: Real = Field(0.05, gt=0, le=1, description="Auto-rollback threshold")
+    rollback_p99_ms: Real | None = Field(None, gt=0, description="Auto-rollback threshold")
     canary_steps: list[CanaryStep] = Field(default_factory=list)
     hot_reload: HotReloadSpec | None = None
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
-    readiness_timeout_seconds: float = Field(
+    readiness_timeout_seconds: Real = Field(
         120.0, gt=0, description="Auto-rollback when a new pod is not Ready this long after start"
     )
-    restart_limit: int = Field(
+    restart_limit: Count = Field(
         2, ge=1, description="Auto-rollback when the new version's pods crash this many times"
     )
-    bake_seconds: float = Field(
+    bake_seconds: Real = Field(
         600.0, ge=0, description="After a rollout completes, keep judging the new version"
     )
     releases: list[ReleaseSpec] = Field(
@@ -439,7 +443,7 @@ class DeploymentSpec(Strict):
 class SecuritySpec(Strict):
     tls: bool
     tls_version: str | None = None
-    certificate_days_valid: float | None = Field(None, gt=0)
+    certificate_days_valid: Real | None = Field(None, gt=0)
     database_encryption: str | None = None
     encryption_algorithm: str | None = None
     audits: str | None = None
@@ -455,13 +459,13 @@ class SecuritySpec(Strict):
 
 
 class SimulationSpec(Strict):
-    tick_seconds: float = Field(1.0, gt=0, le=60)
-    seed: int = Field(42, ge=0)
-    start_hour: float = Field(9.0, ge=0, lt=24, description="Simulated time of day at t=0")
-    history_ticks: int = Field(
+    tick_seconds: Real = Field(1.0, gt=0, le=60)
+    seed: Seed = Field(42, ge=0)
+    start_hour: Real = Field(9.0, ge=0, lt=24, description="Simulated time of day at t=0")
+    history_ticks: Count = Field(
         86_400, ge=60, le=1_000_000, description="Ring buffer length (ticks kept for charts)"
     )
-    event_history: int = Field(5000, ge=100)
+    event_history: Count = Field(5000, ge=100)
 
 
 class Profile(Strict):

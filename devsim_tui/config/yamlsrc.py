@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -134,34 +135,149 @@ class Locator:
 # --------------------------------------------------------------------------- reading
 
 
-def load_yaml(path: str | os.PathLike[str]) -> tuple[Any, Locator]:
-    """Read one YAML document with SafeLoader semantics, plus the line of every key and item.
+#: The largest YAML file read (profiles, drills and rule files are a few KiB; a commands file of
+#: ten thousand entries is well under a MiB). Bigger is a mistake or an attack.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+#: Deepest nesting of collections accepted: real files nest a handful of levels; PyYAML composes
+#: recursively and would otherwise end in a RecursionError on `[[[[...]]]]`.
+MAX_DEPTH = 100
+#: Most nodes a document may hold with every alias expanded: aliases referring to aliases
+#: ("billion laughs") make a few hundred bytes mean billions of values to validate.
+MAX_NODES = 100_000
 
-    Raises UserError if the file cannot be read and ConfigError for YAML syntax errors
-    (`FILE:LINE: yaml: message`) and duplicate keys, which PyYAML would otherwise silently let
-    the last one win. An empty file gives `None`.
+
+def read_text_file(path: str | os.PathLike[str], what: str = "YAML file",
+                   max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most `max_bytes`, or UserError saying why not.
+
+    Only regular files: `/dev/zero` would be read forever, a FIFO would block until someone
+    writes to it (opened non-blocking, it is refused before any read).
     """
     filename = os.fspath(path)
     try:
-        text = Path(filename).read_text(encoding="utf-8")
+        fd = os.open(filename, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         raise UserError(f"{filename}: file not found") from None
     except IsADirectoryError:
-        raise UserError(f"{filename}: is a directory, not a YAML file") from None
+        raise UserError(f"{filename}: is a directory, not a {what}") from None
+    except OSError as exc:
+        raise UserError(f"{filename}: cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UserError(f"{filename}: is a directory, not a {what}")
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"{filename}: not a regular file (a device, FIFO or socket); "
+                            f"expected a {what}")
+        if info.st_size > max_bytes:
+            raise UserError(f"{filename}: too large for a {what} ({info.st_size} bytes, at "
+                            f"most {max_bytes})")
+        with os.fdopen(fd, "rb", closefd=True) as handle:
+            fd = -1
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise UserError(f"{filename}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > max_bytes:  # it grew while we looked
+        raise UserError(f"{filename}: too large for a {what} (more than {max_bytes} bytes)")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(f"{filename}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise UserError(f"{filename}: cannot read: {exc.strerror}") from None
-    return parse_yaml(text, filename)
+
+
+def load_yaml(path: str | os.PathLike[str]) -> tuple[Any, Locator]:
+    """Read one YAML document with SafeLoader semantics, plus the line of every key and item.
+
+    Raises UserError if the file cannot be read (missing, not a regular file, too large, not
+    UTF-8) and ConfigError for YAML syntax errors (`FILE:LINE: yaml: message`), control
+    characters, nesting deeper than MAX_DEPTH, more than MAX_NODES values once aliases are
+    expanded, and duplicate keys, which PyYAML would otherwise silently let the last one win.
+    An empty file gives `None`.
+    """
+    filename = os.fspath(path)
+    return parse_yaml(read_text_file(filename), filename)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that, while composing, refuses nesting deeper than MAX_DEPTH and more than
+    MAX_NODES nodes (each with its line), before either costs a RecursionError or the memory."""
+
+    def __init__(self, stream: str) -> None:
+        self._depth = 0
+        self._nodes = 0
+        self._root: yaml.Node | None = None
+        super().__init__(stream)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        self._nodes += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep",
+                    self.peek_event().start_mark)
+            if self._nodes > MAX_NODES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_NODES} values", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(root: yaml.Node) -> tuple[int, yaml.Node | None]:
+    """Nodes in the document with every alias expanded (capped just past MAX_NODES), and the
+    node where an alias refers to a collection that contains it (infinitely large), if any."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    cycle: list[yaml.Node] = []
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            cycle.append(node)
+            return MAX_NODES + 1
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > MAX_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > MAX_NODES:
+                    break
+        active.discard(key)
+        sizes[key] = total = min(total, MAX_NODES + 1)
+        return total
+
+    return size(root), (cycle[0] if cycle else None)
 
 
 def parse_yaml(text: str, filename: str) -> tuple[Any, Locator]:
     """`load_yaml` for text already in memory; `filename` is only used in messages."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
-        node = loader.get_single_node()
+        loader = _BoundedLoader(text)  # reads the first characters: control characters fail here
+        node = loader._root = loader.get_single_node()
         if node is None:
             return None, Locator(filename, {(): 1})
+        total, cycle = _expanded_size(node)
+        if cycle is not None:
+            line = cycle.start_mark.line + 1
+            raise ConfigError([f"{filename}:{line}: yaml: an alias refers to a collection that "
+                               "contains it (the document would be infinitely large)"])
+        if total > MAX_NODES:
+            raise ConfigError([f"{filename}:{node.start_mark.line + 1}: yaml: more than "
+                               f"{MAX_NODES} values once aliases are expanded (an alias "
+                               "bomb?)"])
         duplicates = _duplicate_keys(loader, node, filename)
         if duplicates:
             raise ConfigError(duplicates)
@@ -170,13 +286,51 @@ def parse_yaml(text: str, filename: str) -> tuple[Any, Locator]:
         # this walk sees the keys the data has, explicit ones after (and winning over) merged.
         lines: dict[DataPath, int | None] = {(): node.start_mark.line + 1}
         _record_lines(loader, node, (), lines, set())
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError([_reader_problem(exc, text, filename)]) from None
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_yaml_problem(exc, filename)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{filename}: yaml: {exc}"]) from None
+    except RecursionError:  # a last resort: MAX_DEPTH should stop it first
+        raise ConfigError([f"{filename}: yaml: nested too deeply"]) from None
+    except ValueError:  # an integer of more than 4300 digits (Python's own limit on int())
+        raise ConfigError([f"{filename}:{_longest_scalar_line(loader)}: yaml: a number too "
+                           "long to read (thousands of digits)"]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, Locator(filename, lines)
+
+
+def _longest_scalar_line(loader: Any) -> int:
+    """The line of the longest scalar of the document being read (the culprit of a ValueError)."""
+    best, line = -1, 1
+    stack = [getattr(loader, "_root", None)]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if len(node.value) > best:
+                best, line = len(node.value), node.start_mark.line + 1
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return line
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, filename: str) -> str:
+    """A character YAML does not allow (NUL, BEL, ^Z...), with its line."""
+    position = exc.position if isinstance(exc.position, int) else 0
+    line = text.count("\n", 0, max(position, 0)) + 1
+    character = exc.character
+    code = ord(character) if isinstance(character, str) else int(character or 0)
+    return (f"{filename}:{line}: yaml: character U+{code:04X} is not allowed (control "
+            "characters cannot appear in YAML)")
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError, filename: str) -> str:

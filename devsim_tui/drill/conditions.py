@@ -73,6 +73,11 @@ _TOKEN = re.compile(r"\s*(?:(?P<op><=|>=|==|!=|<|>)|(?P<paren>[()])|"
                     r"(?P<num>-?\d+(?:\.\d+)?%?)|(?P<word>[A-Za-z_][A-Za-z0-9_.:-]*))")
 
 
+MAX_CONDITION_CHARS = 2000
+#: Parentheses and `not`s nest at most this deep (the parser and the evaluator recurse).
+MAX_NESTING = 50
+
+
 class ConditionError(ValueError):
     """A condition that does not parse; the message says where."""
 
@@ -145,6 +150,9 @@ def parse(text: str) -> Condition:
     """Parse a condition or raise ConditionError naming the offending word."""
     if not isinstance(text, str) or not text.strip():
         raise ConditionError("empty condition")
+    if len(text) > MAX_CONDITION_CHARS:
+        raise ConditionError(f"too long ({len(text)} characters, at most "
+                             f"{MAX_CONDITION_CHARS})")
     body, hold = text, 0.0
     m = re.search(r"\s+for\s+(\S+)\s*$", text)
     if m:
@@ -197,6 +205,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
 class _Parser:
     def __init__(self, tokens: list[tuple[str, str]]):
         self.tokens, self.pos = tokens, 0
+        self.depth = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -224,14 +233,21 @@ class _Parser:
 
     def unary(self) -> Any:
         kind, word = self.take()
-        if (kind, word) == ("word", "not"):
-            return Not(self.unary())
-        if (kind, word) == ("paren", "("):
-            inner = self.expr()
-            if self.peek() != ("paren", ")"):
-                raise ConditionError("missing ')'")
-            self.pos += 1
-            return inner
+        if (kind, word) in (("word", "not"), ("paren", "(")):
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise ConditionError(f"nested too deeply (at most {MAX_NESTING} levels of "
+                                     "parentheses and 'not')")
+            try:
+                if word == "not":
+                    return Not(self.unary())
+                inner = self.expr()
+                if self.peek() != ("paren", ")"):
+                    raise ConditionError("missing ')'")
+                self.pos += 1
+                return inner
+            finally:
+                self.depth -= 1
         if kind != "word" or word in ("and", "or", "for"):
             raise ConditionError(f"expected a signal name, got {word!r}")
         name, _, arg = word.partition(":")
@@ -246,6 +262,10 @@ class _Parser:
         if kind != "num":
             raise ConditionError(f"expected a number after {op!r}, got {num!r}")
         value = float(num[:-1]) / 100.0 if num.endswith("%") else float(num)
+        if not abs(value) <= 1e12:
+            raise ConditionError(f"{num[:20]}...: a number must be between -1e12 and 1e12"
+                                 if len(num) > 20 else
+                                 f"{num}: a number must be between -1e12 and 1e12")
         return Compare(name, arg_or_none, op, value)
 
 

@@ -22,7 +22,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from devsim_tui.config.durations import parse_duration
-from devsim_tui.config.yamlsrc import Locator, format_path, load_yaml, parse_yaml, validate
+from devsim_tui.config.numbers import Seed
+from devsim_tui.config.yamlsrc import Locator, format_path, parse_yaml, read_text_file, validate
 from devsim_tui.drill import conditions
 from devsim_tui.errors import ConfigError, UserError
 from devsim_tui.sim import commands as C
@@ -31,7 +32,7 @@ _ID = r"[a-z0-9][a-z0-9-]{0,39}"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _duration(value: Any) -> float:
@@ -238,7 +239,7 @@ class Scenario(Strict):
                                                    "file)")
     overrides: dict[str, Any] = Field(default_factory=dict, description="dotted profile "
                                                                         "overrides")
-    seed: int | None = None
+    seed: Seed | None = Field(None, ge=0)
     difficulty: Literal["easy", "medium", "hard"]
     duration: float = Field(description="expected (and maximum) drill time")
     warmup: float = Field(0.0, description="simulated time the estate runs before the drill "
@@ -340,8 +341,8 @@ def resolve(name_or_path: str) -> str:
 def load_scenario(path: str | os.PathLike[str], check_profile: bool = True) -> LoadedScenario:
     """Read and validate a scenario file; ConfigError lists every problem with FILE:LINE."""
     filename = os.fspath(path)
-    data, locator = load_yaml(filename)
-    text = Path(filename).read_text(encoding="utf-8")
+    text = read_text_file(filename, "drill scenario")
+    data, locator = parse_yaml(text, filename)
     return _finish(data, locator, filename, text, check_profile)
 
 
@@ -420,6 +421,28 @@ def _cross_check(s: Scenario, locator: Locator, filename: str) -> list[str]:
     return problems
 
 
+def _overrides_problem(problem: str, locator: Locator, filename: str) -> str | None:
+    """A profile problem caused by the scenario's `overrides`, told at the override's line:
+    `<overrides>: simulation.seed: ...` -> `FILE:LINE: overrides.simulation.seed: ...`."""
+    from devsim_tui.config.loader import OVERRIDES_SOURCE
+
+    head = f"{OVERRIDES_SOURCE}: "
+    if not problem.startswith(head):
+        return None
+    dotted, _, message = problem[len(head):].partition(": ")
+    parts = dotted.split(".")
+    where = None
+    # Written dotted (`simulation.seed: 7`), nested, or partly each: the longest written prefix.
+    for cut in range(len(parts), 0, -1):
+        for key in ((".".join(parts[:cut]),), tuple(parts[:cut])):
+            where = where or locator.find(("overrides", *key))
+        if where is not None:
+            break
+    where = where or locator.locate(("overrides",))
+    line = f":{where.line}" if where.line is not None else ""
+    return f"{filename}{line}: overrides.{dotted}: {message}"
+
+
 def _profile_check(loaded: LoadedScenario, locator: Locator, filename: str) -> list[str]:
     """Commands that parse but cannot work in this profile, caught before the drill starts."""
     from devsim_tui.sim.chaos import CATALOGUE, Chaos
@@ -427,6 +450,9 @@ def _profile_check(loaded: LoadedScenario, locator: Locator, filename: str) -> l
     s = loaded.scenario
     try:
         profile = loaded.load_profile()
+    except ConfigError as exc:
+        return [_overrides_problem(p, locator, filename) or
+                f"{_at(locator, filename, ('profile',))}: {p}" for p in exc.problems]
     except UserError as exc:
         return [f"{_at(locator, filename, ('profile',))}: {exc}"]
     has_kafka = "kafka" in " ".join(profile.app.features).lower()

@@ -95,7 +95,7 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
     FaultType("replication-lag", "slow WAL apply on replicas (I/O starvation)",
               "replication lag grows; a replica beyond maximum_lag_on_failover cannot be "
               "promoted", ("db-node", "db"), "db", 300.0,
-              "apply speed factor (0-1, lower is slower)", 0.005, (0.0, 1.0)),
+              "apply speed factor (0.001-1, lower is slower)", 0.005, (0.001, 1.0)),
     FaultType("slow-queries", "slow queries / lock contention on database nodes",
               "each query takes longer and loads the node more: latency, CPU and, past "
               "saturation, timeouts", ("db-node", "db"), "primary", 300.0,
@@ -128,7 +128,8 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
               "delivery.timeout.ms", ("estate",), "estate", 300.0, needs="kafka"),
     FaultType("consumer-lag", "slow Kafka consumers (rebalance storm, slow handler)",
               "consumers process fewer events than are produced: consumer lag grows",
-              ("estate",), "estate", 600.0, "consumer throughput factor (0-1)", 0.3, (0.0, 1.0),
+              ("estate",), "estate", 600.0, "consumer throughput factor (0.01-1)", 0.3,
+              (0.01, 1.0),
               needs="kafka"),
     FaultType("dependency-outage", "a third-party API is down",
               f"the share of requests calling it waits {DEPENDENCY_TIMEOUT_MS:.0f} ms and "
@@ -201,18 +202,41 @@ class Chaos(C.Command):
     @classmethod
     def _duration(cls, v: str | None) -> str | None:
         if v is not None and parse_duration(v) <= 0:
-            raise ValueError("duration must be positive")
+            raise ValueError("must be positive")
         return v
 
-    def model_post_init(self, __context: Any) -> None:
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, v: str | None) -> str | None:
+        """Numeric scopes are checked here, so applying one never meets `1e400%` or `nan%`."""
+        if v is None:
+            return v
+        text = v.strip()
+        kind, _, arg = text.partition(":")
+        if text.endswith("%"):
+            kind, arg = "percent", text[:-1]
+        elif text.isdigit():
+            kind, arg = "servers", text
+        if kind == "percent" and not (re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,6})?", arg)
+                                      and 0 < float(arg) <= 100):
+            raise ValueError(f"a share of the fleet is a percentage from 0 to 100, like 30%, "
+                             f"got {v!r}")
+        if kind == "servers" and not (re.fullmatch(r"[0-9]{1,6}", arg) and int(arg) >= 1):
+            raise ValueError(f"a number of servers is a whole number from 1 to 999999, got "
+                             f"{v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _intensity(self) -> Chaos:
         ft = CATALOGUE[self.type]
         if self.intensity is not None:
             if ft.intensity is None:
-                raise ValueError(f"{ft.name} takes no intensity")
+                raise ValueError(f"intensity: {ft.name} takes none")
             lo, hi = ft.bounds
             if not lo <= self.intensity <= hi:
-                raise ValueError(f"{ft.name} intensity ({ft.intensity}) must be in [{lo:g}, "
-                                 f"{hi:g}]")
+                raise ValueError(f"intensity: must be in [{lo:g}, {hi:g}] for {ft.name} "
+                                 f"({ft.intensity})")
+        return self
 
 
 class ChaosStop(C.Command):
@@ -384,7 +408,7 @@ class ChaosController:
         kind, _, arg = scope.partition(":")
         if scope.endswith("%"):
             kind, arg = "percent", scope[:-1]
-        elif scope.isdigit():
+        elif scope.isascii() and scope.isdigit():
             kind, arg = "servers", scope
         elif scope in ("all", "fleet"):
             kind = "fleet"

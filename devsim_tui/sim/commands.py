@@ -10,19 +10,55 @@ from __future__ import annotations
 
 import difflib
 import shlex
+import unicodedata
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from devsim_tui.config.durations import MAX_SPEED, MIN_SPEED, parse_speed  # noqa: F401
+
+#: Bounds every source of commands shares (keys, `:` lines, MQTT, commands files, drills):
+#: anything outside them is refused when the command is built, never when it applies.
+MAX_LINE_CHARS = 2000  # a `:` command line
+MAX_TEXT_CHARS = 500  # any one text argument
+
+
+def text_problem(value: str) -> str | None:
+    """Why `value` cannot be a command's text argument (too long, a control character, a lone
+    surrogate that no UTF-8 payload or log can carry), or None."""
+    if len(value) > MAX_TEXT_CHARS:
+        return f"at most {MAX_TEXT_CHARS} characters, got {len(value)}"
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            return f"not valid Unicode text (lone surrogate U+{ord(ch):04X})"
+        if category == "Cc":
+            return f"must not contain control characters (U+{ord(ch):04X})"
+    return None
 
 
 class Command(BaseModel):
-    """Base of all commands. `name` is what users type; positional args fill fields in order."""
+    """Base of all commands. `name` is what users type; positional args fill fields in order.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Numbers are finite (`allow_inf_nan=False`) and text arguments are bounded, printable
+    Unicode (`text_problem`), for every command type, including those registered later.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     name: ClassVar[str]
     positional: ClassVar[tuple[str, ...]] = ()
     summary: ClassVar[str] = ""
     hurts: ClassVar[bool] = False  # the UI asks for confirmation before sending it
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_text(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                problem = text_problem(value) if isinstance(value, str) else None
+                if problem:
+                    raise ValueError(f"{key}: {problem}")
+        return data
 
     def args(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -49,9 +85,10 @@ class SetSpeed(Command):
     summary = "Simulated seconds per wall second: a number (1, 10, 60, ...) or 'max'"
     speed: float | Literal["max"]
 
-    def model_post_init(self, __context: Any) -> None:
-        if isinstance(self.speed, float) and not (0 < self.speed <= 1_000_000):
-            raise ValueError("speed must be in (0, 1000000] or 'max'")
+    @field_validator("speed", mode="before")
+    @classmethod
+    def _speed(cls, v: Any) -> float | str:
+        return parse_speed(v)
 
 
 class Pause(Command):
@@ -106,11 +143,14 @@ class Silence(Command):
     duration: str = "1h"
     comment: str | None = None
 
-    def model_post_init(self, __context: Any) -> None:
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
         from devsim_tui.config.durations import parse_duration
 
-        if parse_duration(self.duration) <= 0:
-            raise ValueError("duration must be positive")
+        if parse_duration(v) <= 0:
+            raise ValueError("must be positive")
+        return v
 
 
 class Unsilence(Command):
@@ -198,17 +238,23 @@ class CommandError(ValueError):
 
 
 def _format_validation(name: str, exc: ValidationError) -> str:
+    """`name: field: message; ...` in the project's own words (config.yamlsrc's messages)."""
+    from devsim_tui.config.yamlsrc import _message, _resolve
+
+    cls = lookup(name)
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or name
-        msg = err["msg"].removeprefix("Value error, ")
+        loc = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
-            fields = list(lookup(name).model_fields)
+            fields = list(cls.model_fields)
             close = difflib.get_close_matches(str(err["loc"][-1]), fields, n=1)
             msg = "unknown argument" + (f" (did you mean '{close[0]}'?)" if close else "")
         elif err["type"] == "missing":
             msg = "missing argument"
-        parts.append(f"{loc}: {msg}")
+        else:
+            msg, _ = _message(err, _resolve(cls, tuple(err["loc"])))
+        # A whole-command problem (a model validator's) has no field: no "name: name: ...".
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return f"{name}: " + "; ".join(parts)
 
 
@@ -238,7 +284,9 @@ def build(name: str, args: dict[str, Any] | None = None) -> Command:
     except ValidationError as exc:
         raise CommandError(_format_validation(name, exc)) from None
     except ValueError as exc:
-        raise CommandError(f"{name}: {exc}") from None
+        raise CommandError(f"{name}: {str(exc).removeprefix(name + ': ')}") from None
+    except Exception as exc:  # noqa: BLE001 - a validator bug must reject, never crash a caller
+        raise CommandError(f"{name}: invalid arguments ({type(exc).__name__})") from None
 
 
 def parse_line(line: str) -> Command:
@@ -246,6 +294,11 @@ def parse_line(line: str) -> Command:
 
     Positional words fill the command's fields in order; `key=value` words name a field.
     """
+    if not isinstance(line, str):
+        raise CommandError("a command line must be text")
+    if len(line) > MAX_LINE_CHARS:
+        raise CommandError(f"command line too long ({len(line)} characters, at most "
+                           f"{MAX_LINE_CHARS})")
     try:
         words = shlex.split(line.strip().lstrip(":"))
     except ValueError as exc:

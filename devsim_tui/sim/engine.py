@@ -138,7 +138,7 @@ class Engine:
         try:
             self.submit(C.parse_line(line))
         except C.CommandError as exc:
-            self.emit(self.t, "command.rejected", str(exc), "error", line=line)
+            self.emit(self.t, "command.rejected", str(exc), "error", line=line[:C.MAX_LINE_CHARS])
 
     @property
     def snapshot(self) -> Snapshot:
@@ -316,7 +316,12 @@ class Engine:
         ctl = self._handlers.get(type(cmd))
         handler = ctl.apply if ctl is not None else getattr(
             self, "_cmd_" + cmd.name.replace("-", "_"), None)
-        error = handler(cmd) if handler is not None else "not supported by this engine"
+        try:
+            error = handler(cmd) if handler is not None else "not supported by this engine"
+        except Exception as exc:  # noqa: BLE001 - a command never stops the simulation
+            # Validation should have refused whatever gets here; if it did not, the command is
+            # rejected like any other rather than ending the run (the UI, a hosted drill, MQTT).
+            error = f"could not be applied ({type(exc).__name__}: {str(exc)[:200]})"
         if error:
             self.emit(self.t, "command.rejected", f"{cmd.describe()}: {error}", "error",
                       command=cmd.name, args=cmd.args())

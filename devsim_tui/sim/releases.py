@@ -105,6 +105,13 @@ class Rollback(C.Command):
     hurts = True
     to: str | None = None
 
+    @field_validator("to")
+    @classmethod
+    def _to(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[0-9]{1,9}|[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", v):
+            raise ValueError(f"expected a revision number or a version name, got {v!r}")
+        return v
+
 
 class Promote(C.Command):
     name = "promote"
@@ -361,7 +368,7 @@ class ReleaseController:
             if dep.revisionHistoryLimit == 0 or not older:
                 return "no earlier revision kept (revisionHistoryLimit)"
             target = older[-1].code
-        elif to.isdigit():
+        elif re.fullmatch(r"[0-9]+", to):
             rev = next((r for r in self.revisions if r.number == int(to)), None)
             if rev is None:
                 kept = ", ".join(str(r.number) for r in self.revisions)
