@@ -174,3 +174,110 @@ def test_prometheus_fires_the_engines_alerts_with_the_same_labels_and_timing(ale
                                                              p_off - to_wall(e_off))
     print("\nPrometheus - engine transition (wall s):",
           ", ".join(f"{n} {w} {d:+.2f}" for n, w, d in report))
+
+
+# --------------------------------------------------------------------------- Grafana dashboards
+
+GRAFANA = REPO / "contrib" / "grafana"
+PROFILES = ("production", "development", "experimental")
+RATE_INTERVAL = "5s"  # Grafana's $__rate_interval: at least 4 scrape intervals (4 x 750 ms)
+
+
+@pytest.fixture(scope="module")
+def dashboard_run(tmp_path_factory):
+    """One Prometheus scraping a paced run of every profile, each as its own job."""
+    skip_without_prometheus()
+    d = tmp_path_factory.mktemp("prometheus-dashboards")
+    ports = {p: free_port() for p in PROFILES}
+    cfg = {"global": {"scrape_interval": "750ms", "evaluation_interval": "3s"},
+           "scrape_configs": [{"job_name": f"devsim-{p}", "honor_labels": True,
+                               "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+                              for p, port in ports.items()]}
+    (d / "prometheus.yml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    # A third-party outage makes every engine fire alerts (the alerts panel reads them); the
+    # development database has manual backups only: take one so the panel has a value.
+    outage = {"at": "5s", "command": "chaos",
+              "args": {"type": "dependency-outage", "duration": "10m", "intensity": 0.5}}
+    (d / "faults.yaml").write_text(yaml.safe_dump([outage]))
+    (d / "dev.yaml").write_text(yaml.safe_dump([outage, {"at": "5s", "command": "backup"}]))
+    prom = PrometheusServer(d / "prometheus.yml", d).start()
+    sims = []
+    try:
+        for p, port in ports.items():
+            extra = ["--commands", str(d / ("dev.yaml" if p == "development" else "faults.yaml"))]
+            sims.append(subprocess.Popen(
+                [sys.executable, "-m", "devsim_tui", "simulate", "--profile", p, "--duration",
+                 "10m", "--speed", f"{SPEED:g}", "--metrics-port", str(port), "--out",
+                 "/dev/null", *extra], cwd=REPO, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            got = prom.query("count by (job) (count_over_time("
+                             "devsim_simulated_time_seconds[30s]) >= 12)")
+            firing = prom.query('count by (job) (devsim_alerts{alertstate="firing"})')
+            if len(got) == len(PROFILES) and len(firing) == len(PROFILES):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"Prometheus did not get 12 scrapes and a firing alert of each run: "
+                        f"{got} {firing}")
+        yield prom
+    finally:
+        for s in sims:
+            if s.poll() is None:
+                s.terminate()
+                s.wait(10)
+        prom.stop()
+
+
+def _dashboards() -> list[Path]:
+    return sorted(GRAFANA.glob("*.json"))
+
+
+def test_one_dashboard_per_profile_generated_from_the_exporter_names(tmp_path):
+    from devsim_tui.export.grafana import write_all
+
+    assert [p.name for p in _dashboards()] == sorted(f"devsim-{p}.json" for p in PROFILES)
+    for fresh in write_all(tmp_path):
+        assert fresh.read_text() == (GRAFANA / fresh.name).read_text(), (
+            f"contrib/grafana/{fresh.name} is stale: python -m devsim_tui.export.grafana "
+            "contrib/grafana")
+    prov = yaml.safe_load((GRAFANA / "provisioning/dashboards/devsim.yaml").read_text())
+    assert prov["providers"][0]["type"] == "file"
+    ds = yaml.safe_load((GRAFANA / "provisioning/datasources/devsim.yaml").read_text())
+    assert ds["datasources"][0]["type"] == "prometheus"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_dashboard_expression_returns_data_from_prometheus(dashboard_run, profile):
+    import re
+
+    from devsim_tui.export.grafana import expressions
+    from devsim_tui.sim.metrics import NAMES
+
+    prom = dashboard_run
+    job = f"devsim-{profile}"
+    dash = json.loads((GRAFANA / f"devsim-{profile}.json").read_text())
+    titles = [p["title"] for p in dash["panels"]]
+    for must in ("Request rate", "Error ratio", "Latency", "Saturation", "Replicas vs desired",
+                 "Backups", "SLO burn rate (1h)", "Error budget"):
+        assert any(t.startswith(must) for t in titles), (must, titles)
+    served = {r["metric"]["__name__"] for r in prom.query(
+        f'group by (__name__) ({{job="{job}", __name__=~"devsim_.+"}})')}
+    assert "devsim_requests_total" in served, served
+    empty, unknown = [], []
+    for title, expr in expressions(dash):
+        for name in set(re.findall(r"\bdevsim_[a-z0-9_]+", expr)):
+            if name not in NAMES | {"devsim_info"} or name not in served:
+                unknown.append((title, name))
+        if title == "$job":  # a Grafana function over series, not PromQL
+            sel = re.fullmatch(r"label_values\((.+), job\)", expr).group(1)
+            jobs = {s["job"] for s in prom.get("/api/v1/series", **{"match[]": sel})}
+            assert job in jobs, (expr, jobs)
+            continue
+        q = expr.replace("$job", job).replace("$__rate_interval", RATE_INTERVAL)
+        if not prom.query(q):
+            empty.append((title, q))
+    assert not unknown and not empty, (
+        f"metric names the exporter does not serve for {profile}: {unknown}; "
+        f"expressions without data: {empty}")
