@@ -119,16 +119,15 @@ class DevLoop:
             b = self.builds[-1] if self.builds else None
             if b is not None and b.outcome == "building":
                 b.outcome = "cancelled"
-        elif ev.type in ("tests.passed", "tests.failed"):
-            failed = int(d.get("failed", 0))
-            run = TestRun(d.get("version", "?"), ev.t, self.suite, self.suite - failed, failed,
+        elif ev.type == "tests.passed":
+            # The engine's unit-test stage passes or the reload does not happen (a broken
+            # change fails at the build); failed counts stay for suites that report them.
+            run = TestRun(d.get("version", "?"), ev.t, self.suite, self.suite, 0,
                           self.test_seconds)
             self.tests.append(run)
             self.counts["test_runs"] += 1
             self.counts["tests_passed"] += run.passed
-            self.counts["tests_failed"] += run.failed
-            if not failed:
-                self.suite += 1  # the change came with its test
+            self.suite += 1  # the change came with its test
         elif ev.type == "release.reloaded":
             self.reloads.append(Reload(d.get("version", "?"), ev.t))
             self.counts["reloads"] += 1

@@ -113,14 +113,13 @@ class ThanosController:
                 (self.deleted + 1) * BLOCK_S <= t - LOCAL_RETENTION_S + 1e-9:
             k = self.deleted
             self.deleted += 1
+            # A block the sidecar is uploading right now still reaches the bucket.
             if k not in self.uploaded and k != self.uploading:
                 self.lost.append(k)
                 del self.lost[:-KEEP_BLOCKS]
                 self.engine.emit(t, "thanos.block_lost", f"Thanos: block {_span(k)} deleted by "
                                  "Prometheus' retention before the sidecar could upload it: "
                                  "that range is gone from long-term storage", "error", block=k)
-            if k == self.uploading:  # the sidecar had it open: the upload still completes
-                pass
 
     def _pending(self) -> int | None:
         done = set(self.uploaded) | set(self.lost)
