@@ -52,6 +52,8 @@ def test_devloop_records_builds_tests_and_reloads_from_the_engine_events():
     assert all(t["passed"] == t["total"] and t["seconds"] == hr.test_seconds for t in s["tests"])
     levels = {c["level"] for c in s["console"]}
     assert levels <= {"warning", "error"}
+    banner = [c for c in s["console"] if c["source"] == "app.start"]
+    assert len(banner) == ok * len(e.profile.warnings) and e.profile.warnings
 
 
 def test_devloop_leaves_the_trajectory_unchanged():
@@ -155,6 +157,7 @@ def test_the_page_in_chromium_shows_the_engines_build_test_reload_and_console_va
     dev = state["dev"]
     c = dev["counts"]
     assert c["builds"] >= 5 and c["reloads"] >= 3, c  # 8 changes in 8 simulated minutes
+    assert c["warnings"] >= c["reloads"], c  # the app's start-up banner at each reload
     r = _chromium(tmp, "dom", "--dump-dom", url)
     assert r.returncode == 0, r.stderr[-2000:]
     dom = r.stdout
@@ -179,7 +182,8 @@ def test_the_page_in_chromium_shows_the_engines_build_test_reload_and_console_va
     for b in dev["builds"]:
         assert b["version"] in dom
     for line in dev["console"][-5:]:
-        assert line["message"].replace("&", "&amp;").replace("<", "&lt;") in dom
+        text = line["message"].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        assert text in dom, text
 
 
 def test_the_screenshot_is_the_rendered_page_not_a_blank(dashboard):

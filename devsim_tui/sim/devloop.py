@@ -12,8 +12,9 @@ them from the engine's own events, in simulated time:
   build runs no tests;
 - hot reloads: when the process restarted on the new code and how long until it served again
   (the restart gap plus start-up);
-- console: warning and error lines (the app's and the alerts' console notifications), as a
-  developer's terminal shows them, newest last, bounded.
+- console: warning and error lines, as a developer's terminal shows them, newest last, bounded:
+  the profile's start-up warnings each time the app becomes ready after a reload, and the
+  engine's warning and error events (alerts' console notifications among them).
 
 It draws nothing from the engine's random generator, so attaching it leaves the trajectory
 unchanged. Never imports the UI; never reads the wall clock.
@@ -135,6 +136,11 @@ class DevLoop:
             r = self.reloads[-1] if self.reloads else None
             if r is not None and r.ready_t is None:
                 r.ready_t = ev.t
+            # The app prints the profile's start-up warnings each time it starts (a dev
+            # server's banner: TLS off, plain-text credentials, debug endpoints).
+            for text in self.engine.profile.warnings:
+                self.console.append(ConsoleLine(ev.t, "warning", "app.start", text))
+                self.counts["warnings"] += 1
         if ev.severity in ("warning", "error", "critical"):
             level = "warning" if ev.severity == "warning" else "error"
             self.console.append(ConsoleLine(ev.t, level, ev.type, ev.message))
