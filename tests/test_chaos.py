@@ -121,6 +121,11 @@ def cache_miss(e):
     return 1.0 - e.agg.cache_hit_ratio
 
 
+def thanos_store_down(e):
+    """The long-term store's outage (tests/test_thanos.py: what the long windows show)."""
+    return 0.0 if e.snapshot.extensions["ThanosController"]["store_up"] else 1.0
+
+
 CASES = [
     ("production", "chaos server-kill 3", crashed_servers, 2, 60),
     ("production", "chaos crash-loop 2 2m", crashed_servers, 5, 180),
@@ -144,6 +149,7 @@ CASES = [
     ("experimental", "chaos broker-down estate 2m", consumer_lag, 30, 300),
     ("experimental", "chaos consumer-lag estate 2m 0.1", consumer_lag, 30, 300),
     ("production", "chaos dependency-outage estate 2m 0.3", fleet_err, 5, 10),
+    ("experimental", "chaos store-outage estate 2m", thanos_store_down, 5, 10),
 ]
 
 

@@ -22,6 +22,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--out", default="-", help="output file (default: stdout)")
     export.add_argument("--no-annotations", action="store_true",
                         help="leave annotations out (e.g. for promtool unit tests)")
+    export.add_argument("--speed", default="1",
+                        help="the run's --speed: durations and rates are mapped from simulated "
+                        "onto Prometheus' wall time (default 1; docs/exporter.md)")
+    export.add_argument("--prometheus-config", default=None, metavar="DIR",
+                        help="write DIR/prometheus.yml, the rule file and alertmanager.yml")
+    export.add_argument("--target", action="append", default=None, metavar="HOST:PORT",
+                        help="exporter address to scrape (default 127.0.0.1:9464; repeatable)")
+    export.add_argument("--alertmanager", default=None, metavar="HOST:PORT",
+                        help="send alerts to this Alertmanager (prometheus.yml `alerting`)")
     export.set_defaults(func=_export)
 
     listing = actions.add_parser("list", help="the rules of a profile, one per line")
@@ -41,9 +50,24 @@ def _ruleset(name: str):
 
 
 def _export(args: argparse.Namespace) -> int:
-    from devsim_tui.sim.rules import export_rules
+    from devsim_tui.cmd.simulate import parse_speed
+    from devsim_tui.config.loader import load_profile
+    from devsim_tui.export.prometheus_config import rule_file_text, write_prometheus_config
+    from devsim_tui.sim.rules import rules_for
 
-    text = export_rules(_ruleset(args.profile), annotations=not args.no_annotations)
+    speed = parse_speed(args.speed)
+    if speed == "max":
+        raise UserError("--speed: a Prometheus needs a paced run; give the run's number, not max")
+    profile = load_profile(args.profile)
+    ruleset = rules_for(profile)
+    if args.prometheus_config:
+        paths = write_prometheus_config(args.prometheus_config, profile, ruleset, args.target,
+                                        float(speed), args.alertmanager)
+        for p in paths:
+            print(f"wrote {p}")
+        if args.out == "-":
+            return 0
+    text = rule_file_text(ruleset, float(speed), annotations=not args.no_annotations)
     if args.out == "-":
         sys.stdout.write(text)
     else:

@@ -64,6 +64,24 @@ def add_parser(subparsers) -> None:
                      help="read-only tabs: every command is refused")
     web.set_defaults(func=run_web)
 
+    dash = sub.add_parser(
+        "dashboard", help="the development estate's web dashboard (builds, tests, reloads)",
+        description="A web page of a simulated developer session: build times, unit-test "
+        "results, console warnings and hot reloads (docs/exporter.md#development-dashboard).")
+    dash.add_argument("--port", type=int, default=8001, help="port to listen on (default 8001)")
+    dash.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default 127.0.0.1)")
+    dash.add_argument("--profile", default="development",
+                      help="built-in name or PATH.yaml (default development)")
+    dash.add_argument("--seed", type=int, default=None, help="random seed (default: profile's)")
+    dash.add_argument("--speed", default="10", help="simulated seconds per wall second (10)")
+    dash.add_argument("--duration", default=None,
+                      help="stop the simulation after this simulated time (default: never)")
+    dash.add_argument("--code-change-every", default="2m", metavar="DURATION",
+                      help="the developer saves a change this often, simulated (default 2m; "
+                      "0 = never)")
+    dash.set_defaults(func=run_dashboard)
+
     hp = sub.add_parser("hash-password", help="hash a password for --passwords",
                         description="Read a password (prompted, or one line on stdin) and print "
                         "a scrypt hash, or a whole user:role:hash line with --user.")
@@ -269,6 +287,50 @@ def run_web(args: argparse.Namespace) -> int:
                   observer=args.observer)
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    return 0
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    from devsim_tui.cmd.simulate import parse_speed
+    from devsim_tui.config.durations import parse_duration
+    from devsim_tui.config.loader import load_profile
+    from devsim_tui.serve.dashboard import DevDashboard, make_server
+
+    speed = parse_speed(args.speed)
+    if speed == "max":
+        raise UserError("--speed: the dashboard runs paced; give a number")
+
+    def duration(flag: str, text: str | None) -> float | None:
+        if text is None:
+            return None
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            raise UserError(f"{flag}: {exc}") from None
+
+    every = duration("--code-change-every", args.code_change_every)
+    profile = load_profile(args.profile)
+    if every and profile.deployment.hot_reload is None:
+        raise UserError(f"--code-change-every: profile {profile.name} has no hot reload "
+                        "(deployment.hot_reload); use --code-change-every 0")
+    board = DevDashboard(profile, args.seed, float(speed), duration("--duration", args.duration),
+                         every or None)
+    try:
+        server = make_server(board, args.host, args.port)
+    except OSError as exc:
+        raise UserError(f"--port {args.port}: {exc.strerror}") from None
+    board.start()
+    host, port = server.server_address[:2]
+    print(f"devsim-tui: development dashboard on http://{host}:{port}/ "
+          f"({profile.name}, {float(speed):g}x)", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        board.stop()
     return 0
 
 

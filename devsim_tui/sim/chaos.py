@@ -53,7 +53,7 @@ class FaultType:
     intensity: str | None = None  # meaning and unit
     default_intensity: float | None = None
     bounds: tuple[float, float] = (0.0, math.inf)
-    needs: str | None = None  # "cache" | "kafka": profiles without it reject the fault
+    needs: str | None = None  # "cache" | "kafka" | "thanos": profiles without it reject it
 
 
 SERVER_SCOPES = ("servers", "server", "percent", "region", "fleet")
@@ -131,6 +131,10 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
               ("estate",), "estate", 600.0, "consumer throughput factor (0.01-1)", 0.3,
               (0.01, 1.0),
               needs="kafka"),
+    FaultType("store-outage", "Thanos' object store is unreachable (store gateway, uploads)",
+              "long metric windows show only Prometheus' local data (older is blank); sidecar "
+              "uploads fail, and blocks past the local retention are lost",
+              ("estate",), "estate", 1800.0, needs="thanos"),
     FaultType("dependency-outage", "a third-party API is down",
               f"the share of requests calling it waits {DEPENDENCY_TIMEOUT_MS:.0f} ms and "
               "fails: latency and errors", ("estate",), "estate", 600.0,
@@ -351,6 +355,8 @@ class ChaosController:
             return f"{ft.name}: this profile has no cache"
         if ft.needs == "kafka" and self.stream is None:
             return f"{ft.name}: this profile has no event-stream broker (Kafka is experimental's)"
+        if ft.needs == "thanos" and not _thanos(e).enabled:
+            return f"{ft.name}: this profile's monitoring has no Thanos (experimental's has)"
         duration = parse_duration(cmd.duration) if cmd.duration else ft.duration
         intensity = cmd.intensity if cmd.intensity is not None else ft.default_intensity
         scope = cmd.scope or ft.default_scope
@@ -578,6 +584,8 @@ class ChaosController:
             self.stream.broker_up = False
         elif name == "consumer-lag":
             self.stream.consumer_factor *= x
+        elif name == "store-outage":
+            _thanos(e).set_store(t, False)
         return None
 
     def _revert(self, t: float, fault: Fault, how: str) -> None:
@@ -633,6 +641,8 @@ class ChaosController:
             self.stream.broker_up = not any(g.type.name == "broker-down" for g in self.active)
         elif name == "consumer-lag":
             self.stream.consumer_factor /= fault.intensity
+        elif name == "store-outage":
+            _thanos(e).set_store(t, not any(g.type.name == name for g in self.active))
         self._estate = any(g.type.name in ESTATE_FAULTS for g in self.active)
         if not self._estate:
             e.traffic_factor, e.extra_error, e.extra_latency_ms = 1.0, 0.0, 0.0
@@ -786,6 +796,13 @@ class ChaosController:
         if self.stream is not None:
             out["event_stream"] = self.stream.view()
         return out
+
+
+def _thanos(engine: Engine):
+    """The engine's Thanos controller (sim/thanos.py)."""
+    from devsim_tui.sim.thanos import ThanosController
+
+    return next(c for c in engine.controllers if isinstance(c, ThanosController))
 
 
 def _scope_help(ft: FaultType) -> str:

@@ -58,3 +58,5 @@ def load_builtin() -> None:
 BUILTIN: list[str] = ["devsim_tui.sim.releases", "devsim_tui.sim.chaos"]
 #: Alert notifications (Alertmanager-like routing) and the anomaly detector.
 BUILTIN += ["devsim_tui.sim.notifications", "devsim_tui.sim.anomaly"]
+#: Thanos long-term storage of the metrics history (profiles whose monitoring has Thanos).
+BUILTIN += ["devsim_tui.sim.thanos"]

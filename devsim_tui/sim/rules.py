@@ -253,23 +253,25 @@ def render(template: str, value: float, labels: dict[str, str]) -> str:
 # --------------------------------------------------------------------------- export
 
 
-def export_rules(ruleset: RuleSet, annotations: bool = True) -> str:
-    """The rules as a Prometheus rule file (what `promtool check rules` reads)."""
+def export_rules(ruleset: RuleSet, annotations: bool = True,
+                 duration: Any = promql.format_duration) -> str:
+    """The rules as a Prometheus rule file (what `promtool check rules` reads); `duration`
+    formats seconds (export/prometheus_config.py passes a millisecond-precise one)."""
     groups = []
     for name, interval, rules in ruleset.groups:
         out_rules = []
         for r in rules:
             d: dict[str, Any] = {"alert": r.alert, "expr": r.expr}
             if r.for_s:
-                d["for"] = promql.format_duration(r.for_s)
+                d["for"] = duration(r.for_s)
             if r.keep_firing_for_s:
-                d["keep_firing_for"] = promql.format_duration(r.keep_firing_for_s)
+                d["keep_firing_for"] = duration(r.keep_firing_for_s)
             if r.labels:
                 d["labels"] = dict(r.labels)
             if annotations and r.annotations:
                 d["annotations"] = dict(r.annotations)
             out_rules.append(d)
-        groups.append({"name": name, "interval": promql.format_duration(interval),
+        groups.append({"name": name, "interval": duration(interval),
                        "rules": out_rules})
     header = (f"# Prometheus alerting rules exported by devsim-tui from {Path(ruleset.source).name}"
               "\n# Metric names are the exporter's (docs/exporter.md); check with\n"

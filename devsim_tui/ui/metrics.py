@@ -7,6 +7,11 @@ is a pure renderable (`MetricLine`); this widget only picks data and styles.
 A metric the engine's anomaly detector currently finds anomalous (its signal in
 `extensions["AnomalyController"]["anomalous"]`, mapped to a series by `["series_of"]`) gets its
 label in the anomaly style and a ◆ before its value.
+
+Where the estate keeps its history in Thanos (`extensions["ThanosController"]`, sim/thanos.py),
+the long windows (1 h, 24 h) read it as a Thanos Query would: instants it cannot serve now (the
+object store down, blocks lost) are blank, and a last line says what the long-term store is
+doing (store up or down, the sidecar's upload lag, lost blocks).
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from typing import Callable
 
 import numpy as np
 from rich.console import Group
+from rich.text import Text
 from textual.widget import Widget
 
 from devsim_tui.sim.snapshot import Snapshot
-from devsim_tui.ui.format import si
+from devsim_tui.sim.thanos import available_mask
+from devsim_tui.ui.format import age, si, sim_clock
 from devsim_tui.ui.renderables import MetricLine, SparkStyles
 
 
@@ -65,6 +72,19 @@ def metrics_for(snap: Snapshot, slo_p99_ms: float) -> list[Metric]:
 
 
 ANOMALY_MARK = "◆"
+LONG_WINDOW_S = 300.0  # windows longer than this read the long-term store (Thanos)
+
+
+def thanos_line(thanos: dict, clock: Callable[[float], str]) -> tuple[str, str]:
+    """(text, level) of the long-term store's state for the long windows."""
+    parts = [f"Thanos: store {'up' if thanos['store_up'] else 'DOWN'}",
+             f"upload lag {age(thanos['upload_lag_s'])}", f"{thanos['uploaded_blocks']} blocks in the bucket"]
+    if not thanos["store_up"]:
+        parts.append(f"older than {clock(thanos['local_from'])} blank")
+    if thanos["lost"]:
+        parts.append(f"{len(thanos['lost'])} blocks lost")
+    level = "bad" if thanos["lost"] else ("warn" if not thanos["store_up"] else "dim")
+    return " · ".join(parts), level
 
 
 def anomalous_series(snap: Snapshot) -> dict[str, float]:
@@ -114,6 +134,10 @@ class MetricsPane(Widget, can_focus=True):
                              value=st("metrics--value"), dim=st("metrics--dim"),
                              warn=st("metrics--warn"), bad=st("metrics--bad"))
         flagged = anomalous_series(snap)
+        thanos = snap.extensions.get("ThanosController") or {}
+        keep = None
+        if thanos.get("enabled") and window_s > LONG_WINDOW_S:
+            keep = available_mask(thanos, world.series("t", ticks))
         marked = SparkStyles(label=st("metrics--anomaly"), spark=styles.spark,
                              value=styles.value, dim=styles.dim, warn=styles.warn,
                              bad=st("metrics--anomaly")) if flagged else styles
@@ -122,6 +146,8 @@ class MetricsPane(Widget, can_focus=True):
             data = world.series(m.series[0], ticks)
             for extra in m.series[1:]:
                 data = data + world.series(extra, ticks)
+            if keep is not None and len(keep) == len(data):
+                data = np.where(keep, data, np.nan)
             finite = data[np.isfinite(data)]
             current = float(finite[-1]) if len(finite) else float("nan")
             low = m.fmt(float(finite.min())) if len(finite) else "-"
@@ -138,6 +164,11 @@ class MetricsPane(Widget, can_focus=True):
         width = max(len(f"{line.low}..{line.high}") for line in lines)
         for line in lines:
             line.minmax_width = width
+        if keep is not None:
+            start = world.profile.simulation.start_hour
+            text, level = thanos_line(thanos, lambda t: sim_clock(start, t)[:-3])
+            lines.append(Text(text, style=st(f"metrics--{level}"), no_wrap=True,
+                              overflow="ellipsis"))
         relayout = len(lines) != len(self._lines)
         self._lines = lines
         self.refresh(layout=relayout)
@@ -147,3 +178,4 @@ class MetricsPane(Widget, can_focus=True):
 
     def render(self):
         return Group(*self._lines)
+
