@@ -185,7 +185,13 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
     if needed and len(fleet):
         labels = _server_labels(fleet, view.versions, view.regions)
         for name in needed:
-            out[name] = (labels, per_server[name]().tolist())
+            values = np.asarray(per_server[name](), np.float64)
+            if name == "devsim_server_request_duration_p99_seconds":
+                # a server that is not ready has no latency: no sample (not a 0)
+                keep = np.flatnonzero(~np.isnan(values))
+                out[name] = ([labels[i] for i in keep.tolist()], values[keep].tolist())
+            else:
+                out[name] = (labels, values.tolist())
 
     db_fields = {
         "devsim_db_up": lambda n: 1.0 if n.state in ("running", "backing-up") else 0.0,
