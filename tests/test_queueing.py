@@ -237,3 +237,88 @@ def test_not_ready_servers_show_no_latency():
     assert (~ready).any()
     assert np.isnan(f.p99_ms[~ready]).all() and np.isfinite(f.p99_ms[ready]).all()
     assert (f.p99_ms[ready] <= e.profile.app.server.timeout_ms).all()
+
+
+def test_server_counters_restart_at_zero_and_rate_sees_a_reset():
+    """A restarted container's request counters start again at 0 (a new process); the
+    exported type is counter, so PromQL's rate() treats the drop as a reset, not a collapse."""
+    from devsim_tui.sim.metrics import BY_NAME, SnapshotView, collect
+    from devsim_tui.sim.promql import _range_func
+
+    e = engine("production", scaling__scaler="manual", traffic__bursts__per_hour=0)
+    for metric in ("devsim_server_requests_served_total", "devsim_server_request_errors_total"):
+        assert BY_NAME[metric].type == "counter"
+    name = e.snapshot.fleet.names[0]
+    pts = []
+
+    def scrape():
+        s = e.snapshot
+        labels, values = collect(SnapshotView(s, "web"),
+                                 ["devsim_server_requests_served_total"])[
+            "devsim_server_requests_served_total"]
+        pts.append((s.t, values[[dict(lb)["instance"] for lb in labels].index(name)]))
+
+    for _ in range(8):  # a scrape every 15 s
+        e.step(15)
+        scrape()
+    before = pts[-1][1]
+    assert before > 1000
+    e.submit(C.parse_line(f"chaos server-kill {name}"))
+    e.step(1)
+    i = e.snapshot.fleet.index_of(name)
+    assert e.snapshot.fleet.served_total[i] == 0.0  # a dead container's counters are gone
+    for _ in range(4):
+        e.step(15)
+        scrape()
+    assert e.snapshot.fleet.restarts[e.snapshot.fleet.index_of(name)] == 1
+    assert 0 < pts[-1][1] < before  # counting again from 0
+    rate = _range_func("rate", pts, pts[-1][0], pts[-1][0] - pts[0][0])
+    served = e.snapshot.fleet.served_rps[e.snapshot.fleet.index_of(name)]
+    assert 0.5 * served < rate < 1.1 * served  # the reset is not read as a fall
+
+
+def test_a_production_fleet_differs_server_to_server_every_tick_deterministically():
+    """30 simulated minutes of production: on every tick the ready servers' CPU and p99 spread
+    (capacity factors, wandering noise, balancer imbalance), and the same seed gives the same
+    fleet."""
+
+    def run(seed):
+        e = engine("production", seed=seed)
+        spread = []
+        for _ in range(1800):
+            e.advance()
+            f = e.fleet
+            ready = f.state == READY
+            assert ready.sum() >= 2
+            cpu, p99, rps = f.cpu[ready], f.p99_ms[ready], f.rps[ready]
+            spread.append((cpu.std(), p99.std(), rps.std()))
+        return np.array(spread), e.fleet.het.copy()
+
+    a, het = run(7)
+    assert (a[:, 0] > 0).all() and (a[:, 1] > 0).all() and (a[:, 2] > 0).all()
+    # a few percent, not a different machine each: CPU spread ~ 1-5 points around ~60%
+    assert 0.003 < np.median(a[:, 0]) < 0.06
+    b, het_b = run(7)
+    assert np.array_equal(a, b) and np.array_equal(het, het_b)
+    c, het_c = run(8)
+    assert not np.array_equal(a, c)
+
+
+def test_least_connections_evens_out_what_round_robin_leaves_uneven():
+    """Round-robin gives a slow server the same share as the others, so its queue and p99
+    grow; least-connections sends it less in proportion to its speed."""
+    out = {}
+    for lb in ("round-robin", "least-connections"):
+        e = engine("production", scaling__scaler="manual", traffic__bursts__per_hour=0,
+                   app__load_balancing=lb, app__variation__capacity_spread=0,
+                   app__variation__capacity_wander=0, app__variation__balance_noise=0,
+                   app__variation__hot_per_hour=0)
+        e.step(5)
+        e.fleet.cap_factor = np.where(np.arange(len(e.fleet)) == 0, 0.6, 1.0)
+        e.fleet.refresh_flags()
+        e.step(60)
+        f = e.snapshot.fleet
+        out[lb] = (f.rps[0], np.median(f.rps[1:]), f.p99_ms[0], np.median(f.p99_ms[1:]))
+    rr, lc = out["round-robin"], out["least-connections"]
+    assert rr[0] == pytest.approx(rr[1], rel=0.01) and rr[2] > 3 * rr[3]
+    assert lc[0] == pytest.approx(0.6 * lc[1], rel=0.02) and lc[2] < 2 * lc[3]

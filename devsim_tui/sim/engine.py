@@ -88,6 +88,7 @@ class Engine:
         self.offered_total = 0.0
         self.failed_total = 0.0
         self.served_total = 0.0
+        self.kind_totals = [0.0, 0.0, 0.0]  # rejected, timed out, reset since the start
         self._reset_seen = 0.0  # fleet.reset_sum already counted
         self._rejecting_since: float | None = None  # rejections reported, last seen at
         self._rejected_at = 0.0
@@ -419,6 +420,10 @@ class Engine:
             self.offered_total += ft.offered * dt
             self.failed_total += failed
             self.served_total += ft.served * dt
+            kt = self.kind_totals
+            kt[0] += ft.rejected * dt
+            kt[1] += ft.timed_out * dt
+            kt[2] += reset * dt
             offered, served, errored = ft.offered, ft.served, ft.errored
             timed_out, rejected, capacity = ft.timed_out, ft.rejected, ft.capacity
             p50, p99, mean = ft.p50_ms, ft.p99_ms, ft.mean_ms
@@ -462,6 +467,8 @@ class Engine:
             restore_point_age_s=self.db.restore_point_age(self.t),
             offered_total=self.offered_total, failed_total=self.failed_total,
             served_total=self.served_total, queued=queued, capacity_rps=capacity,
+            rejected_total=self.kind_totals[0], timed_out_total=self.kind_totals[1],
+            reset_total=self.kind_totals[2],
         )
 
     def clock(self, t: float | None = None) -> str:

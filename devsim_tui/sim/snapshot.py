@@ -143,6 +143,9 @@ class Aggregates:
     served_total: float = 0.0  # requests served since the start (a counter)
     queued: float = 0.0  # requests in the servers now (in service or queued), a state
     capacity_rps: float = 0.0  # completions/s the serving servers can make
+    rejected_total: float = 0.0  # counters since the start, by failure kind
+    timed_out_total: float = 0.0
+    reset_total: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
