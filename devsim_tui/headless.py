@@ -32,7 +32,9 @@ def tick_record(engine: Engine) -> dict[str, Any]:
         "fleet": {
             "ready": a.ready, "total": a.total, "desired": a.desired,
             "offered_rps": _r(a.offered_rps, 3), "served_rps": _r(a.served_rps, 3),
-            "errored_rps": _r(a.errored_rps, 3), "dropped_rps": _r(a.dropped_rps, 3),
+            "errored_rps": _r(a.errored_rps, 3), "timed_out_rps": _r(a.timed_out_rps, 3),
+            "rejected_rps": _r(a.rejected_rps, 3), "reset_rps": _r(a.reset_rps, 3),
+            "queued": _r(a.queued, 3),
             "p50_ms": _r(a.p50_ms, 3), "p99_ms": _r(a.p99_ms, 3),
             "error_rate": _r(a.error_rate, 6), "cpu": _r(a.cpu, 4),
         },

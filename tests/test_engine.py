@@ -17,6 +17,10 @@ from devsim_tui.sim.queueing import LatencyTable, erlang_c, mmc
 from devsim_tui.sim.snapshot import READY, STATE_NAMES
 
 
+NO_VARIATION = dict(app__variation__capacity_spread=0, app__variation__capacity_wander=0,
+                    app__variation__balance_noise=0, app__variation__hot_per_hour=0)
+
+
 def events_of(e, type_prefix):
     return [ev for ev in e.events if ev.type.startswith(type_prefix)]
 
@@ -82,13 +86,14 @@ def test_mm1_special_case():
 @pytest.mark.parametrize("row", [r for r in REF["rows"] if r["rho"] <= 0.9],
                          ids=lambda r: f"rho{r['rho']}")
 def test_engine_latency_follows_mmc_within_10_percent(row):
-    """One server with 4 workers at mu=100/s each, steady Poisson load: the engine's mean, p50
-    and p99 are within 10% of the Erlang C values."""
+    """One server with 4 workers at mu=100/s each, a queue deep enough never to fill, steady
+    Poisson load: the engine's mean, p50 and p99 are within 10% of the Erlang C values."""
     e = engine("production", scaling__minReplicas=1, scaling__maxReplicas=1,
                scaling__initialReplicas=1, scaling__scaler="manual",
                app__server__workers=4, app__server__capacity_rps=400,
                traffic__baseline_rps=row["lam"], traffic__noise=0, traffic__diurnal_amplitude=0,
-               traffic__bursts__per_hour=0, traffic__queries_per_request=0)
+               traffic__bursts__per_hour=0, traffic__queries_per_request=0,
+               app__server__max_queue=2000, **NO_VARIATION)
     s = e.step(30).agg
     assert s.offered_rps == pytest.approx(row["lam"])
     assert s.mean_ms == pytest.approx(row["W_ms"], rel=0.10)
@@ -121,28 +126,39 @@ def test_mixed_fleet_p99_is_the_mixture():
 # ----------------------------------------------------------------------------- saturation
 
 
-def test_saturation_raises_latency_errors_and_drops_and_conserves():
+def test_saturation_serves_at_capacity_rejects_the_rest_and_conserves():
+    """Three times the fleet's capacity: completions stay at capacity, the overflow is rejected
+    (503), the wait stays bounded by the queue (no timeouts), and every request is accounted."""
     e = engine("production", scaling__scaler="manual", traffic__bursts__per_hour=0)
     e.step(5)
     base = e.agg
     e.traffic_factor = 3.0  # far beyond the fleet's capacity
-    worst_err = 0.0
+    prev = e.agg.queued
+    spec = e.profile.app.server
     for _ in range(240):
         a, _ = e.advance()
-        total = a.served_rps + a.errored_rps + a.dropped_rps
-        assert total == pytest.approx(a.offered_rps, rel=1e-9, abs=1e-9)
-        worst_err = max(worst_err, a.error_rate)
-    assert e.agg.p99_ms > 10 * base.p99_ms
-    assert e.agg.dropped_rps > 0 and worst_err > 0.3
+        total = (a.served_rps + a.errored_rps + a.timed_out_rps + a.rejected_rps
+                 + a.reset_rps) * e.dt + a.queued - prev
+        assert total == pytest.approx(a.offered_rps * e.dt, rel=1e-9, abs=1e-9)
+        assert a.served_rps + a.errored_rps + a.timed_out_rps <= a.capacity_rps + 1e-9
+        prev = a.queued
+    assert e.agg.p99_ms > 5 * base.p99_ms
+    # a full queue of max_queue + workers, served at ~capacity_rps: ~2 s, never the 5 s timeout
+    bound_ms = 1000.0 * (spec.max_queue + spec.workers) / (spec.capacity_rps * 0.9) + 500
+    assert e.agg.p99_ms < bound_ms and e.agg.timed_out_rps == 0
+    a = e.agg
+    assert a.served_rps == pytest.approx(a.capacity_rps, rel=0.01)
+    assert a.rejected_rps == pytest.approx(a.offered_rps - a.capacity_rps, rel=0.05)
 
 
-def test_no_ready_servers_drops_everything():
+def test_no_ready_servers_rejects_everything():
     e = engine("development")
     e.submit(C.Scale(replicas=0))
     e.step(10)
     a = e.agg
     assert a.ready == 0 and a.offered_rps > 0
-    assert a.dropped_rps == pytest.approx(a.offered_rps) and a.error_rate == 1.0
+    assert a.rejected_rps == pytest.approx(a.offered_rps) and a.error_rate == 1.0
+    assert any(ev.data.get("share") == 1.0 for ev in events_of(e, "requests.rejected"))
 
 
 # ----------------------------------------------------------------------------- scaling
@@ -452,9 +468,11 @@ def test_error_budget_accounting():
 
 
 def test_binned_fleet_mixture_matches_brute_force():
-    """The fleet p50/p99 from binned servers is within 3% of the exact mixture over all servers."""
+    """The fleet p50/p99 from binned servers is within 3% of the exact mixture over all servers
+    (each server's own M/M/c/K response-time distribution, weighted by its completions)."""
     from devsim_tui.config.schema import ServerSpec
     from devsim_tui.sim.fleet import Fleet
+    from devsim_tui.sim.queueing import mmck
 
     f = Fleet(ServerSpec(), ["a", "b"], "web", np.random.default_rng(0), 60)
     f.add(0.0, 500, 0, 0.0)
@@ -463,19 +481,21 @@ def test_binned_fleet_mixture_matches_brute_force():
     f.cap_factor = np.where(i % 7 == 0, 0.7, np.where(i % 5 == 0, 0.9, 1.0))
     f.lat_extra_ms = np.where(i % 11 == 0, 35.0, 0.0)
     f.refresh_flags()
-    tick = f.step(1.0, 1.0, 500 * 55.0, 4.0, 0.0, False)
+    for k in range(30):  # into the steady state
+        tick = f.step(1.0 + k, 1.0, 500 * 55.0, 4.0, 0.0, False)
 
-    cap = f.c * f.mu * f.cap_factor
-    rho = np.minimum(55.0 / cap, 0.995)
-    svc = 1000.0 / (f.mu * f.cap_factor)
-    shift = f.lat_extra_ms + 4.0
-    pw = f.table.wait_probability(rho)
-    k = f.c * (1 - rho)
     grid = np.linspace(0, 3000, 30001)
-    x = np.maximum(grid[None, :] - shift[:, None], 0) / svc[:, None]
-    surv = (1 - pw[:, None]) * np.exp(-x) + pw[:, None] * (
-        k[:, None] * np.exp(-x) - np.exp(-k[:, None] * x)) / (k[:, None] - 1)
-    surv = np.where(grid[None, :] < shift[:, None], 1.0, surv).mean(axis=0)
+    surv = np.zeros_like(grid)
+    weight = f.served_rps  # no errors, no timeouts: completions
+    K = f.c + f.spec.max_queue
+    for cf in np.unique(f.cap_factor):
+        m = mmck(55.0, f.mu * cf, f.c, K)
+        for lat in np.unique(f.lat_extra_ms):
+            sel = (f.cap_factor == cf) & (f.lat_extra_ms == lat)
+            shift = lat + 4.0
+            s = np.where(grid < shift, 1.0, m.survival(np.maximum(grid - shift, 0) / 1000.0))
+            surv += weight[sel].sum() * s
+    surv /= weight.sum()
     exact50 = grid[np.argmax(surv <= 0.5)]
     exact99 = grid[np.argmax(surv <= 0.01)]
     assert tick.p50_ms == pytest.approx(exact50, rel=0.03)

@@ -48,7 +48,8 @@ def test_scrape_serves_fleet_server_and_database_metrics(profile):
                 name in ("devsim_servers", "devsim_servers_desired", "devsim_db_up",
                          "devsim_db_writable", "devsim_db_connections", "devsim_db_max_connections",
                          "devsim_server_up", "devsim_cache_node_up", "devsim_alerts",
-                         "devsim_info", "devsim_db_queries_per_second"), name
+                         "devsim_info", "devsim_db_queries_per_second",
+                         "devsim_requests_in_flight"), name
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (CI installs it)")

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from helpers import REPO, run_cli
 
 
@@ -31,8 +32,16 @@ def test_simulate_writes_ticks_events_and_summary(tmp_path):
     assert len(ticks) == 600
     t = ticks[-1]
     assert set(t["fleet"]) >= {"ready", "total", "desired", "offered_rps", "served_rps",
-                               "errored_rps", "dropped_rps", "p50_ms", "p99_ms", "error_rate",
-                               "cpu"}
+                               "errored_rps", "timed_out_rps", "rejected_rps", "reset_rps",
+                               "queued", "p50_ms", "p99_ms", "error_rate", "cpu"}
+    # every request is accounted for, tick by tick: outcomes plus what the queues gained
+    prev = ticks[0]["fleet"]["queued"]
+    for rec in ticks[1:]:
+        fl = rec["fleet"]
+        out = sum(fl[k] for k in ("served_rps", "errored_rps", "timed_out_rps", "rejected_rps",
+                                  "reset_rps")) + fl["queued"] - prev
+        assert out == pytest.approx(fl["offered_rps"], abs=0.01)
+        prev = fl["queued"]
     assert set(t["db"]) >= {"primary", "max_lag_bytes", "max_lag_s", "connections"}
     types = [x["type"] for x in recs if x["kind"] == "event"]
     assert "db.node.crashed" in types and "db.failover.promoted" in types

@@ -58,12 +58,44 @@ class ServerSpec(Strict):
     response_kb_out: Real = Field(12.0, ge=0)
     startup_seconds: Real = Field(20.0, ge=0, description="Start-up delay before Ready")
     max_queue: Count = Field(
-        200, ge=0, description="Requests queued per server before new ones are dropped"
+        200, ge=0, le=20000,
+        description="Requests queued per server (beyond its workers); arrivals finding the queue "
+        "full are rejected with HTTP 503"
     )
     timeout_ms: Real = Field(
-        5000.0, gt=0, description="Requests waiting longer than this fail (errors)"
+        5000.0, gt=0, description="Client timeout: requests whose response takes longer fail as "
+        "timeouts"
     )
     base_error_rate: Real = Field(0.0005, ge=0, le=1, description="Errors of a healthy server")
+
+
+class FleetVariation(Strict):
+    """How servers of one deployment differ, as in a real fleet (set all to 0 for identical
+    servers). Drawn from the simulation seed: the same seed gives the same fleet."""
+
+    capacity_spread: Real = Field(
+        0.03, ge=0, le=0.5, description="Per-server capacity factor, drawn once when the pod is "
+        "created: log-normal with this standard deviation (hardware, node neighbours)"
+    )
+    capacity_wander: Real = Field(
+        0.02, ge=0, le=0.5, description="Slow per-server capacity noise (GC, noisy neighbours): "
+        "standard deviation"
+    )
+    wander_seconds: Real = Field(
+        120.0, gt=0, description="Correlation time of the capacity noise and balancer imbalance"
+    )
+    balance_noise: Real = Field(
+        0.03, ge=0, le=0.5, description="Load balancer imperfection: standard deviation of a "
+        "server's share of traffic around its fair share"
+    )
+    hot_per_hour: Real = Field(
+        0.5, ge=0, description="How often (per simulated hour) one server runs hot for a while "
+        "(a noisy neighbour steals CPU: its capacity drops)"
+    )
+    hot_capacity: Real = Field(
+        0.8, gt=0, le=1, description="Capacity factor of the hot server while it is hot"
+    )
+    hot_seconds: Real = Field(300.0, gt=0, description="How long a server stays hot")
 
 
 class AppSpec(Strict):
@@ -76,6 +108,12 @@ class AppSpec(Strict):
         default_factory=lambda: ["local"], min_length=1, description="Where servers are placed"
     )
     server: ServerSpec = Field(default_factory=ServerSpec)
+    load_balancing: Literal["round-robin", "least-connections"] = Field(
+        "round-robin", description="How the load balancer spreads requests over ready servers: "
+        "round-robin gives each the same share whatever its speed; least-connections sends "
+        "fewer to slower or backed-up servers (nginx least_conn, Envoy LEAST_REQUEST)"
+    )
+    variation: FleetVariation = Field(default_factory=FleetVariation)
 
 
 # --------------------------------------------------------------------------- scaling (HPA names)

@@ -161,7 +161,8 @@ class AnomalyController:
         if len(fleet):
             # sampled at the update tick only (a max over servers costs a few numpy calls)
             values[f"{svc}.max_server_cpu"] = float(fleet.cpu.max())
-            values[f"{svc}.max_server_p99"] = float(fleet.p99_ms.max())
+            p99 = fleet.p99_ms[fleet.p99_ms == fleet.p99_ms]  # ready servers (others: NaN)
+            values[f"{svc}.max_server_p99"] = float(p99.max()) if len(p99) else 0.0
             values[f"{svc}.max_server_error_rate"] = float(fleet.error_rate.max())
             values[f"{svc}.max_server_memory"] = float(fleet.memory_mb.max())
             values[f"{svc}.max_server_disk"] = float(fleet.disk_gb.max()) * 100.0 \

@@ -513,8 +513,7 @@ class ChaosController:
             mask = f.active_mask() & (f.region == r)
             fault.server_ids = f.ids[mask].copy()
             fault.targets = [f.names[i] for i in np.flatnonzero(mask)]
-            f.set_state(mask, CRASHED, np.inf)
-            f.backlog = np.where(mask, 0.0, f.backlog)
+            f.set_state(mask, CRASHED, np.inf)  # their requests' connections are reset
             f.regions_down = f.regions_down | {r}
             crashed = []
             for node in e.db.nodes:

@@ -54,7 +54,8 @@ class Engine:
 
         sim = profile.simulation
         self.fleet = Fleet(profile.app.server, profile.app.regions, profile.app.service,
-                           self.rng, min(sim.history_ticks, 600))
+                           self.rng, min(sim.history_ticks, 600), profile.app.variation,
+                           profile.app.load_balancing, self.seed, self.dt)
         self.db = Database.build(profile.database, self.rng, self.emit, self.t0_abs)
         self.cache = Cache.build(profile.cache, self.emit) if profile.cache.enabled else None
         self.scaler = profile.scaling.scaler
@@ -86,6 +87,11 @@ class Engine:
 
         self.offered_total = 0.0
         self.failed_total = 0.0
+        self.served_total = 0.0
+        self.kind_totals = [0.0, 0.0, 0.0]  # rejected, timed out, reset since the start
+        self._reset_seen = 0.0  # fleet.reset_sum already counted
+        self._rejecting_since: float | None = None  # rejections reported, last seen at
+        self._rejected_at = 0.0
         self.p99_ok_ticks = 0
         self._last_rotate = math.floor(self.t0_abs / (profile.app.server.log_rotation_hours * HOUR))
 
@@ -217,6 +223,7 @@ class Engine:
             self.emit(t, "server.oom_killed", _names_msg(oom, f"OOMKilled at the "
                       f"{self.memory_limit_mb:.0f} MiB memory limit"), "error",
                       oom[0] if len(oom) == 1 else None, servers=oom)
+        self._report_rejections(t, ft)
         fleet.record_history()
 
         if self.hpa is not None and self.hpa.due(t):
@@ -226,6 +233,7 @@ class Engine:
         if gone:
             self.emit(t, "server.terminated", _names_msg(gone, "terminated"), "info",
                       servers=gone)
+        self._report_resets(t)
 
         agg = self._aggregate(ft, dbr)
         for ctl in self.controllers:
@@ -264,6 +272,35 @@ class Engine:
             type_, verb, sev = labels[key]
             self.emit(self.t, type_, _names_msg(names, verb), sev,
                       names[0] if len(names) == 1 else None, servers=names)
+
+    def _report_resets(self, t: float) -> None:
+        """One event per container death that took requests with it (kill, crash, OOM,
+        restart, grace period over): their connections were reset."""
+        for names, count in self.fleet.resets:
+            n = round(count)
+            what = f"{n} in-flight and queued request{'s' if n != 1 else ''}"
+            self.emit(t, "server.connections_reset",
+                      _names_msg(names, f"died holding {what}: connections reset"), "error",
+                      names[0] if len(names) == 1 else None, servers=names, requests=count)
+        self.fleet.resets.clear()
+
+    def _report_rejections(self, t: float, ft) -> None:
+        """`requests.rejected` when servers start answering 503 (queue full, or no ready
+        server), `requests.rejected.cleared` after a minute without any."""
+        if ft.rejected * self.dt >= 1.0:
+            if self._rejecting_since is None:
+                self._rejecting_since = t
+                full = ft.rejected / ft.offered if ft.offered > 0 else 1.0
+                why = ("server queues full" if np.count_nonzero(self.fleet.state == READY)
+                       else "no ready server")
+                self.emit(t, "requests.rejected", f"{why}: {ft.rejected:.0f} req/s rejected "
+                          f"with HTTP 503 ({full:.1%} of requests)", "warning",
+                          rps=ft.rejected, share=full)
+            self._rejected_at = t
+        elif self._rejecting_since is not None and t - self._rejected_at >= 60.0:
+            self.emit(t, "requests.rejected.cleared", "no request rejected for 60 s "
+                      f"(rejections began at {self.clock(self._rejecting_since)})", "info")
+            self._rejecting_since = None
 
     def _hpa_sync(self, t: float) -> None:
         fleet = self.fleet
@@ -380,18 +417,29 @@ class Engine:
         ready = int(np.count_nonzero(fleet.state == READY))
         total = len(fleet)
         dt = self.dt
+        queued = float(fleet.queue.sum())
         if ft is not None:
-            failed = (ft.errored + ft.dropped) * dt
+            reset = (fleet.reset_sum - self._reset_seen) / dt
+            self._reset_seen = fleet.reset_sum
+            failed = (ft.errored + ft.timed_out + ft.rejected + reset) * dt
             self.offered_total += ft.offered * dt
             self.failed_total += failed
-            offered, served, errored, dropped = ft.offered, ft.served, ft.errored, ft.dropped
+            self.served_total += ft.served * dt
+            kt = self.kind_totals
+            kt[0] += ft.rejected * dt
+            kt[1] += ft.timed_out * dt
+            kt[2] += reset * dt
+            offered, served, errored = ft.offered, ft.served, ft.errored
+            timed_out, rejected, capacity = ft.timed_out, ft.rejected, ft.capacity
             p50, p99, mean = ft.p50_ms, ft.p99_ms, ft.mean_ms
             cpu, mem_mb = ft.cpu, ft.memory_mb
             if p99 <= self.profile.slo.p99_latency_ms:
                 self.p99_ok_ticks += 1
         else:
-            offered = served = errored = dropped = p50 = p99 = mean = cpu = mem_mb = 0.0
-        err_rate = min(1.0, (errored + dropped) / offered) if offered > 0 else 0.0
+            offered = served = errored = timed_out = rejected = reset = capacity = 0.0
+            p50 = p99 = mean = cpu = mem_mb = 0.0
+        bad = errored + timed_out + rejected + reset
+        err_rate = min(1.0, bad / offered) if offered > 0 else (1.0 if bad > 0 else 0.0)
         slo = self.profile.slo
         budget_requests = slo.error_budget * self.profile.traffic.baseline_rps * slo.window_days \
             * DAY
@@ -404,7 +452,8 @@ class Engine:
         nodes = self.db.nodes
         return Aggregates(
             ready=ready, total=total, desired=self.desired,
-            offered_rps=offered, served_rps=served, errored_rps=errored, dropped_rps=dropped,
+            offered_rps=offered, served_rps=served, errored_rps=errored,
+            timed_out_rps=timed_out, rejected_rps=rejected, reset_rps=reset,
             p50_ms=p50, p99_ms=p99, mean_ms=mean, error_rate=err_rate,
             cpu=cpu, memory_pct=mem_mb * 100.0 / server.memory_request_mb,
             disk_pct=float(fleet.disk_gb.max()) * 100.0 / server.disk_gb if total else 0.0,
@@ -422,6 +471,9 @@ class Engine:
             lost_writes=self.db.lost_writes,
             restore_point_age_s=self.db.restore_point_age(self.t),
             offered_total=self.offered_total, failed_total=self.failed_total,
+            served_total=self.served_total, queued=queued, capacity_rps=capacity,
+            rejected_total=self.kind_totals[0], timed_out_total=self.kind_totals[1],
+            reset_total=self.kind_totals[2],
         )
 
     def clock(self, t: float | None = None) -> str:

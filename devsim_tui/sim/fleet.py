@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devsim_tui.config.schema import ServerSpec
-from devsim_tui.sim.queueing import RHO_MAX, LatencyTable
+from devsim_tui.config.schema import FleetVariation, ServerSpec
+from devsim_tui.sim.queueing import queue_table
 from devsim_tui.sim.snapshot import CRASHED, DRAINING, READY, STARTING, TERMINATED, FleetView
 
 DRAIN_SECONDS = 5.0
@@ -21,11 +21,17 @@ METRIC_DELAY_SECONDS = 15.0  # metrics-server has no sample for a pod younger th
 MIX_GROUPS = 16  # servers binned by p99 for the fleet-wide percentile mixture
 MIX_GRID = 96  # log-spaced points: ~4% apart, linear interpolation between them
 HISTORY_FIELDS = ("cpu", "memory_mb", "rps", "p99_ms", "error_rate")
+NOISE_TICKS = 4096  # length of the periodic noise bank (ticks); a power of two
+NOISE_LANES = 64  # independent noise series in the bank
+NEWTON_TOL = 1e-3  # requests: residual of the implicit queue step
+SNAP_REQUESTS = 0.25  # a server whose step ends this close to its steady state lands on it
+VARIATION_EVERY = 8  # ticks between refreshes of the slow per-server noise
 
 # Columns that carry per-server state (all have one row per server, same order).
 STATE_COLUMNS = (
-    "ids", "state", "version", "region", "started_at", "ready_at", "until", "backlog",
+    "ids", "state", "version", "region", "started_at", "ready_at", "until", "queue",
     "disk_gb", "leak_mb", "served_total", "errors_total", "restarts",
+    "het", "wander_at", "balance_at",  # fleet variation: capacity factor, noise bank positions
     # fault knobs (chaos sets them; neutral values here)
     "cap_factor", "err_extra", "lat_extra_ms", "cpu_extra", "leak_rate_mb_s", "crash_loop",
     "disk_fill_gb",  # chaos: a filler file that log rotation does not remove
@@ -35,35 +41,71 @@ KNOBS = ("cap_factor", "err_extra", "lat_extra_ms", "cpu_extra", "leak_rate_mb_s
 # Columns each tick recomputes from the state.
 OUTPUT_COLUMNS = ("cpu", "memory_mb", "rps", "served_rps", "p99_ms", "error_rate")
 DTYPES = {"ids": np.int64, "state": np.int8, "version": np.int16, "region": np.int16,
-          "restarts": np.int32, "crash_loop": np.bool_}
-NEUTRAL = {"cap_factor": 1.0, "disk_gb": 1.5}
+          "restarts": np.int32, "crash_loop": np.bool_, "wander_at": np.int64,
+          "balance_at": np.int64}
+NEUTRAL = {"cap_factor": 1.0, "disk_gb": 1.5, "het": 1.0, "p99_ms": np.nan}
+NO_VARIATION = FleetVariation(capacity_spread=0.0, capacity_wander=0.0, balance_noise=0.0,
+                              hot_per_hour=0.0)
 
 
 @dataclass
 class FleetTick:
-    """Fleet totals of one tick (requests per second)."""
+    """Fleet totals of one tick (requests per second); every offered request is served,
+    errored, timed out or rejected this tick, or still queued (`queued`, requests)."""
 
     offered: float
-    served: float
-    errored: float
-    dropped: float
+    served: float  # completed successfully
+    errored: float  # completed with an error (5xx, database errors)
+    timed_out: float  # completed after the client's timeout: the client saw a failure
+    rejected: float  # HTTP 503: the server's queue was full, or no server was ready
     p50_ms: float
     p99_ms: float
     mean_ms: float
     cpu: float  # mean over ready servers, 0..1
     memory_mb: float  # mean over ready servers
+    capacity: float  # completions per second the serving servers can make
+
+
+def _noise_bank(rng: np.random.Generator, ticks: float) -> np.ndarray:
+    """Periodic, smooth, unit-variance noise: NOISE_TICKS x NOISE_LANES, flattened.
+
+    White noise low-pass filtered in the frequency domain (a Gaussian filter whose correlation
+    time is `ticks`), so every lane wraps around without a jump.
+    """
+    white = rng.standard_normal((NOISE_TICKS, NOISE_LANES))
+    spec = np.fft.rfft(white, axis=0)
+    k = np.arange(spec.shape[0])[:, None]
+    spec *= np.exp(-0.5 * (2.0 * np.pi * k * max(ticks, 1.0) / NOISE_TICKS) ** 2)
+    out = np.fft.irfft(spec, n=NOISE_TICKS, axis=0)
+    out -= out.mean(axis=0)
+    out /= np.maximum(out.std(axis=0), 1e-12)
+    return out.ravel()
 
 
 class Fleet:
     def __init__(self, spec: ServerSpec, regions: list[str], prefix: str,
-                 rng: np.random.Generator, history_ticks: int):
+                 rng: np.random.Generator, history_ticks: int,
+                 variation: FleetVariation | None = None, balancing: str = "round-robin",
+                 seed: int = 0, dt: float = 1.0):
         self.spec = spec
         self.regions = regions
         self.prefix = prefix
         self.rng = rng
         self.c = spec.workers
         self.mu = spec.capacity_rps / spec.workers  # per worker
-        self.table = LatencyTable(self.c)
+        self.K = spec.workers + spec.max_queue
+        self.table = queue_table(self.c, self.K)
+        self.variation = var = variation or NO_VARIATION
+        self.least_conn = balancing == "least-connections"
+        # Fleet variation has its own generator (from the seed): the engine's other draws are
+        # the same whether it is on or off.
+        self.var_rng = np.random.default_rng([int(seed), 0x5EED])
+        self._bank = _noise_bank(self.var_rng, var.wander_seconds / dt) \
+            if var.capacity_wander or var.balance_noise else None
+        self.hot_id = -1
+        self.hot_until = 0.0
+        self._var_cache: tuple[np.ndarray, np.ndarray | None] | None = None
+        self.ticks = 0
         self.next_id = 1
         self._has_terminated = False
         self.hist_len = history_ticks
@@ -71,7 +113,6 @@ class Fleet:
         self._empty()
         self._names: tuple[str, ...] = ()
         self._faulted = False
-        self._backlogged = False
         self._dirty = True  # lifecycle states changed since the caches below were computed
         self._next_transition = 0.0
         self._active = 0
@@ -79,6 +120,10 @@ class Fleet:
         # (releases.py fills it; a missing version is a healthy one).
         self.version_traits: dict[int, dict[str, float]] = {}
         self.regions_down: set[int] = set()  # chaos region outage: nothing is scheduled there
+        # Requests whose connections were reset (kills, crashes, OOM, restarts) since the
+        # start, and the resets not yet reported as events: (servers, requests).
+        self.reset_sum = 0.0
+        self.resets: list[tuple[list[str], float]] = []
 
     def _empty(self) -> None:
         for name in STATE_COLUMNS + OUTPUT_COLUMNS:
@@ -128,6 +173,15 @@ class Fleet:
         for knob in KNOBS:
             if knob in traits:
                 cols[knob] = np.full(count, traits[knob])
+        var, vr = self.variation, self.var_rng
+        if var.capacity_spread:
+            cols["het"] = np.exp(var.capacity_spread * vr.standard_normal(count))
+        if self._bank is not None:
+            lanes = NOISE_LANES
+            cols["wander_at"] = (vr.integers(0, NOISE_TICKS, count) * lanes
+                                 + vr.integers(0, lanes, count))
+            cols["balance_at"] = (vr.integers(0, NOISE_TICKS, count) * lanes
+                                  + vr.integers(0, lanes, count))
         for name in STATE_COLUMNS + OUTPUT_COLUMNS:
             old = getattr(self, name)
             new = cols.get(name)
@@ -184,9 +238,44 @@ class Fleet:
         return names
 
     def set_state(self, mask: np.ndarray, state: int, until: float | np.ndarray = 0.0) -> None:
+        """Move servers to a lifecycle state. A container that dies or restarts (CRASHED,
+        STARTING, TERMINATED) resets the connections of every request in it, and a new
+        container's counters start at 0; a DRAINING one finishes what it holds."""
+        if state in (CRASHED, STARTING, TERMINATED):
+            fresh = mask & (self.state != state)
+            if fresh.any():
+                self.reset(fresh)
+                self.served_total = np.where(fresh, 0.0, self.served_total)
+                self.errors_total = np.where(fresh, 0.0, self.errors_total)
         self.state = np.where(mask, np.int8(state), self.state)
         self.until = np.where(mask, until, self.until)
         self._dirty = True
+
+    def reset(self, mask: np.ndarray) -> float:
+        """Reset the connections of every request in (or queued at) the masked servers: they
+        fail as `reset`. Returns how many."""
+        total = self._count_reset(np.where(mask, self.queue, 0.0))
+        self.queue = np.where(mask, 0.0, self.queue)
+        return total
+
+    def _count_reset(self, lost: np.ndarray) -> float:
+        total = float(lost.sum())
+        if total > 0:
+            self.reset_sum += total
+            self.resets.append(([self._names[i] for i in np.flatnonzero(lost > 0)], total))
+        return total
+
+    @property
+    def backlog(self) -> np.ndarray:
+        """Requests in each server (in service and queued)."""
+        return self.queue
+
+    @backlog.setter
+    def backlog(self, value: np.ndarray) -> None:
+        # Code that empties a server (a process restart) resets the requests that vanish.
+        value = np.asarray(value, np.float64)
+        self._count_reset(np.maximum(self.queue - value, 0.0))
+        self.queue = value
 
     def _refresh(self) -> None:
         """Recompute the cached replica count and the time of the next lifecycle transition."""
@@ -241,6 +330,7 @@ class Fleet:
         if terminated.any():
             self._has_terminated = True
             out["terminated"] = [names[i] for i in np.flatnonzero(terminated)]
+            self.reset(terminated)  # still unfinished when the grace period ended: SIGKILL
             s = np.where(terminated, np.int8(TERMINATED), s)
         if restarting.any():
             out["restarting"] = [names[i] for i in np.flatnonzero(restarting)]
@@ -261,154 +351,263 @@ class Fleet:
         # Kubernetes restarts a crashed container with an exponential back-off (10 s, 20 s, ...).
         backoff = CRASH_BACKOFF_SECONDS * np.minimum(2.0 ** self.restarts, 30.0)
         self.set_state(mask, CRASHED, t + backoff)
-        self.backlog = np.where(mask, 0.0, self.backlog)
 
     def refresh_flags(self) -> None:
         """Recompute whether any server deviates from the healthy default (faults, leaks).
 
-        Call after changing fault knobs. Healthy fleets take the uniform path in `step`: every
-        ready server gets the same load and behaves identically, so per-server figures are
-        computed once as scalars and broadcast.
+        Call after changing fault knobs: memory leaks and the OOM check run only then.
         """
         self._faulted = bool(
             (self.cap_factor != 1.0).any() or self.err_extra.any() or self.lat_extra_ms.any()
             or self.cpu_extra.any() or self.leak_rate_mb_s.any() or self.leak_mb.any()
             or self.crash_loop.any())
 
+    def _variation(self) -> np.ndarray:
+        """Each server's capacity factor from fleet variation (its drawn factor times the slow
+        noise) and its load balancer weight noise. Both move slowly: refreshed every
+        VARIATION_EVERY ticks, and when servers come or go."""
+        if self._var_cache is not None and len(self._var_cache[0]) == len(self) \
+                and self.ticks % VARIATION_EVERY:
+            return self._var_cache
+        var = self.variation
+        f = self.het
+        bal = None
+        if self._bank is not None:
+            mask = NOISE_TICKS * NOISE_LANES - 1
+            shift = self.ticks * NOISE_LANES
+            if var.capacity_wander:
+                f = f * np.maximum(1.0 + var.capacity_wander
+                                   * self._bank[(self.wander_at + shift) & mask], 0.5)
+            if var.balance_noise:
+                bal = np.maximum(1.0 + var.balance_noise
+                                 * self._bank[(self.balance_at + shift) & mask], 0.1)
+        self._var_cache = (f, bal)
+        return self._var_cache
+
+    def _hot(self, t: float, dt: float) -> None:
+        """Now and then one ready server runs hot for a while (a noisy neighbour)."""
+        var = self.variation
+        if self.hot_id >= 0 and t >= self.hot_until:
+            self.hot_id = -1
+        u = float(self.var_rng.random())
+        if self.hot_id < 0 and u < var.hot_per_hour * dt / 3600.0:
+            ready = np.flatnonzero(self.state == READY)
+            if len(ready):
+                pick = ready[int(self.var_rng.integers(len(ready)))]
+                self.hot_id = int(self.ids[pick])
+                self.hot_until = t + var.hot_seconds * float(self.var_rng.uniform(0.5, 1.5))
+
     def step(self, t: float, dt: float, offered: float, extra_ms: float, extra_err: float,
              log_rotate: bool) -> FleetTick:
-        spec = self.spec
-        ready = self.state == READY
-        n_ready = int(np.count_nonzero(ready))
-        if n_ready == 0:
-            self._idle(ready, dt)
-            return FleetTick(offered, 0.0, 0.0, offered, 0.0, 0.0, 0.0, 0.0, 0.0)
-        ready_f = ready.astype(np.float64)
-        uniform = not (self._faulted or self._backlogged)
-        # Round-robin balancing over ready servers. On the uniform path the per-server values
-        # below are scalars; otherwise arrays. The same formulas serve both.
-        if uniform:
-            rps = offered / n_ready
-            cap_factor, backlog = 1.0, 0.0
-            err_extra = lat_extra = cpu_extra = 0.0
-        else:
-            rps = ready_f * (offered / n_ready)
-            cap_factor, backlog = self.cap_factor, self.backlog
-            err_extra, lat_extra, cpu_extra = self.err_extra, self.lat_extra_ms, self.cpu_extra
-        cap = self.c * self.mu * cap_factor  # requests/s each server can complete
-        arrivals = rps * dt
-        work = backlog + arrivals
-        processed = np.minimum(cap * dt, work)
-        queue = work - processed
-        dropped = np.maximum(queue - spec.max_queue, 0.0)
-        queue = queue - dropped
-        rho = np.minimum(rps / cap, RHO_MAX)
-        mean_u, p50_u, p99_u = self.table.lookup(rho)
-        svc_ms = 1000.0 / (self.mu * cap_factor)
-        add_ms = 1000.0 * queue / cap + lat_extra + extra_ms
-        mean_ms = mean_u * svc_ms + add_ms
-        p50 = p50_u * svc_ms + add_ms
-        p99 = p99_u * svc_ms + add_ms
-        # Requests whose response would exceed the client timeout fail (tail of R ~ wait + Exp).
-        tail = np.exp(-np.maximum(spec.timeout_ms - add_ms, 0.0)
-                      / np.maximum(mean_u * svc_ms, 1e-6))
-        err_p = np.minimum(spec.base_error_rate + err_extra + extra_err + tail, 1.0)
-        accepted = arrivals - dropped
-        errored = accepted * err_p
-        served = accepted - errored
-        util = np.minimum(spec.cpu_idle_fraction + (1.0 - spec.cpu_idle_fraction) * processed
-                          / (self.c * self.mu * dt) + cpu_extra, 1.0)
-        err_rate = np.where(arrivals > 0, (errored + dropped) / np.maximum(arrivals, 1e-12), 0.0)
+        """One tick of every server: M/M/c/K queues advanced by an implicit fluid step.
 
-        if uniform:
-            if queue > 0:
-                self._backlogged = True
-            self.backlog = ready_f * queue
-            totals = (float(arrivals) * n_ready, float(served) * n_ready,
-                      float(errored) * n_ready, float(dropped) * n_ready)
-            f_p50, f_p99, f_mean = float(p50), float(p99), float(mean_ms)
+        Each server's state is x, the mean number of requests in it. Over the tick it moves
+        towards the stationary value x* of its offered load by one backward-Euler step of the
+        pointwise stationary fluid flow approximation
+
+            dx/dt = lambda (1 - p_K(x)) - c mu U(x)
+
+        (arrivals accepted minus completions, both from the M/M/c/K whose stationary mean is
+        x). Completions never exceed c mu, a full queue rejects, a queue never overshoots its
+        steady state, and in steady state every figure is the M/M/c/K one. Where the queue
+        relaxes within the tick (most servers, most ticks) the step lands on x* directly and
+        completions take up the difference; the others are solved by Newton's method.
+        """
+        spec = self.spec
+        T = self.table
+        self.ticks += 1
+        st = self.state
+        ready = st == READY
+        n_ready = int(np.count_nonzero(ready))
+        het, bal = self._variation()
+        if self.variation.hot_per_hour:
+            self._hot(t, dt)
+            if self.hot_id >= 0:
+                het = het * np.where(self.ids == self.hot_id, self.variation.hot_capacity, 1.0)
+        faulted = self._faulted
+        f = self.cap_factor * het if faulted else het
+        cmu = self.c * self.mu
+        cap = np.maximum(cmu * f, 1e-9)  # completions/s each server can make
+        # The load balancer's split over ready servers.
+        if n_ready:
+            w = np.where(ready, cap if self.least_conn else 1.0, 0.0)
+            if bal is not None:
+                w = w * bal
+            lam = w * (offered / w.sum())
+            no_server = 0.0
         else:
-            queue = ready_f * queue
-            self.backlog = queue
-            self._backlogged = bool(queue.any())
-            totals = (float(arrivals.sum()), float(served.sum()), float(errored.sum()),
-                      float(dropped.sum()))
-            f_p50, f_p99, f_mean = self._fleet_latency(ready, rps, rho, mean_ms, p50, p99,
-                                                       svc_ms, add_ms)
-        starting = self.state == STARTING
-        self.rps = rps_a = ready_f * rps
-        self.served_rps = served_a = ready_f * (served / dt)
-        self.p99_ms = ready_f * p99
-        self.error_rate = ready_f * err_rate
-        self.cpu = np.where(starting, 0.35, ready_f * util)
-        if self._faulted:
+            lam = np.zeros(len(self))
+            no_server = offered * dt  # no endpoint: the ingress answers 503
+        A = lam * dt
+        C = cap * dt
+        x = self.queue
+        x_top = T.x_top
+        # Stationary state of the offered load, and the table there.
+        ws = T.w_star(lam / cap)
+        xs = x_top * ws * ws
+        i, fr = T.cell(ws)
+        lo = T.fast_lerp[:, i]
+        vals = lo + fr * (T.fast_lerp[:, i + 1] - lo)
+        P, p99_u = vals[0], vals[1]
+        dudx, cut = T.fast_near[:, i]
+        rejected = A * P
+        # Would the backward-Euler step land within SNAP_REQUESTS of x* (it stops short by
+        # gap / (1 + C dU/dx)), and does the catch-up fit in the spare capacity?
+        gap = x - xs
+        util = (A - rejected) / C
+        slack = np.minimum(util, 1.0 - util)
+        dev = np.abs(gap)
+        slow = np.flatnonzero((dev > SNAP_REQUESTS * (1.0 + C * dudx)) | (dev > 0.5 * C * slack))
+        done = A - rejected + gap
+        x1 = xs
+        if len(slow):
+            x1 = xs.copy()
+            k = slow
+            wk = self._solve(x[k], A[k], C[k], np.sqrt(x[k] * (1.0 / x_top)), ws[k])
+            Pk, Uk, _, _, p99k, cutk = T.at(wk)
+            rk = A[k] * Pk
+            dk = C[k] * Uk
+            xk = x[k] + A[k] - rk - dk
+            # Guards against the table's interpolation: never below 0, never above the top.
+            dk = dk + np.minimum(xk, 0.0)
+            rk = rk + np.maximum(xk - x_top, 0.0)
+            x1[k] = np.clip(xk, 0.0, x_top)
+            rejected = rejected.copy()
+            rejected[k] = rk
+            done[k] = dk
+            p99_u = p99_u.copy()
+            p99_u[k] = p99k
+            cut = cut.copy()
+            cut[k] = cutk
+            ws = ws.copy()
+            ws[k] = wk
+        self.queue = x1
+        # Response times of this tick's completions (ms); the client gives up at the timeout.
+        svc_ms = 1000.0 / (self.mu * f)
+        shift = self.lat_extra_ms + extra_ms if faulted else extra_ms
+        timeout = spec.timeout_ms
+        t_units = (timeout - shift) / svc_ms
+        late = np.flatnonzero(t_units < cut)
+        if len(late):
+            p_to = np.zeros(len(self))
+            p_to[late] = T.survival(ws[late], t_units[late])
+            timed_out = done * p_to
+            ok = done - timed_out
+        else:
+            timed_out, ok = None, done
+        err_p = spec.base_error_rate + extra_err
+        if faulted:
+            err_p = np.minimum(err_p + self.err_extra, 1.0)
+        else:
+            err_p = min(err_p, 1.0)
+        errored = ok * err_p
+        served = ok - errored
+        p99 = np.minimum(p99_u * svc_ms + shift, timeout)
+
+        failed = rejected + errored if timed_out is None else rejected + timed_out + errored
+        starting = st == STARTING
+        inv = 1.0 / dt
+        self.rps = lam
+        self.served_rps = served * inv
+        self.p99_ms = np.where(ready, p99, np.nan)
+        self.error_rate = np.divide(failed, A, out=np.zeros(len(self)), where=A > 0)
+        busy = np.minimum(spec.cpu_idle_fraction + (1.0 - spec.cpu_idle_fraction) / (cmu * dt)
+                          * done / het + (self.cpu_extra if faulted else 0.0), 1.0)
+        serving = ready | (st == DRAINING)
+        self.cpu = np.where(serving, busy, np.where(starting, 0.35, 0.0))
+        if faulted:
             self.leak_mb = self.leak_mb + self.leak_rate_mb_s * dt
-        alive = self.state != CRASHED
-        self.memory_mb = alive * (spec.memory_base_mb + self.leak_mb) + (
-            spec.memory_per_rps_mb * rps_a + 0.05 * self.backlog)
-        log_gb = served_a * (dt * spec.log_mb_per_1k_requests / 1000.0 / 1024.0)
+            base = (st != CRASHED) * (spec.memory_base_mb + self.leak_mb)
+        else:
+            base = (st != CRASHED) * spec.memory_base_mb
+        self.memory_mb = base + spec.memory_per_rps_mb * lam + 0.05 * x1
+        log_gb = served * (spec.log_mb_per_1k_requests / 1000.0 / 1024.0)
         self.disk_gb = (NEUTRAL["disk_gb"] + self.disk_fill_gb if log_rotate else self.disk_gb) \
             + log_gb
-        self.served_total = self.served_total + served_a * dt
-        self.errors_total = self.errors_total + ready_f * (errored + dropped)
+        self.served_total = self.served_total + served
+        self.errors_total = self.errors_total + failed
 
-        n_r = float(n_ready)
-        cpu_mean = float(util) if uniform else float((ready_f * util).sum()) / n_r
-        mem_mean = float((ready_f * self.memory_mb).sum()) / n_r
-        tot_in, tot_served, tot_err, tot_drop = totals
-        return FleetTick(tot_in / dt, tot_served / dt, tot_err / dt, tot_drop / dt,
-                         f_p50, f_p99, f_mean, cpu_mean, mem_mean)
+        ready_f = ready.astype(np.float64)
+        if n_ready:
+            cpu_mean = float(busy @ ready_f) / n_ready
+            mem_mean = float(self.memory_mb @ ready_f) / n_ready
+        else:
+            cpu_mean = mem_mean = 0.0
+        total_done = float(done.sum())
+        f_p50, f_p99, f_mean = self._fleet_latency(done, total_done, float(x1.sum()) * dt,
+                                                   ws, svc_ms, shift, p99, timeout)
+        return FleetTick(offered, float(served.sum()) * inv, float(errored.sum()) * inv,
+                         0.0 if timed_out is None else float(timed_out.sum()) * inv,
+                         (float(rejected.sum()) + no_server) * inv,
+                         f_p50, f_p99, f_mean, cpu_mean, mem_mean,
+                         float(cap @ serving.astype(np.float64)))
 
-    def _idle(self, ready: np.ndarray, dt: float) -> None:
-        zeros = np.zeros(len(self))
-        self.rps = self.served_rps = self.p99_ms = self.error_rate = zeros
-        self.cpu = np.where(self.state == STARTING, 0.35, self.spec.cpu_idle_fraction * ready)
-        self.leak_mb = self.leak_mb + self.leak_rate_mb_s * dt
-        self.memory_mb = (self.state != CRASHED) * (self.spec.memory_base_mb + self.leak_mb)
-        self.backlog = zeros
-        self._backlogged = False
+    def _solve(self, x, A, C, w0, ws) -> np.ndarray:
+        """The backward-Euler state of the given servers: the root w of
 
-    def _fleet_latency(self, ready, rps, rho, mean_ms, p50, p99, svc_ms, add_ms):
-        """Fleet-wide latency percentiles: the load-weighted mixture of the servers' distributions.
+            h(w) = x_top w^2 - x - A (1 - p_K(w)) + C U(w)
+
+        (h rises with w) between the start w0 and the steady state ws, by safeguarded Newton
+        (a step leaving the bracket bisects it)."""
+        T = self.table
+        x_top = T.x_top
+        G1 = T.G - 1
+        lo = np.minimum(w0, ws)
+        hi = np.maximum(w0, ws)
+        w = ws
+        for _ in range(30):
+            i, fr = T.cell(w)
+            a = T.rows[0:2, i]
+            d = T.rows[0:2, i + 1] - a
+            P = a[0] + fr * d[0]
+            U = a[1] + fr * d[1]
+            h = x_top * w * w - x - A * (1.0 - P) + C * U
+            if (np.abs(h) <= NEWTON_TOL).all():
+                break
+            dh = 2.0 * x_top * w + G1 * (A * d[0] + C * d[1])
+            lo = np.where(h < 0, w, lo)
+            hi = np.where(h > 0, w, hi)
+            step = w - h / np.maximum(dh, 1e-12)
+            w = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
+        return w
+
+    def _fleet_latency(self, done, total, in_system_s, w, svc_ms, shift, p99, timeout):
+        """Fleet-wide latency of this tick's completions: the mean by Little's law (time spent
+        in the servers over requests completed, plus the added latency), p50/p99 from the
+        mixture of the servers' response-time distributions weighted by completions.
 
         Servers are grouped into at most MIX_GROUPS bins of similar p99 (log-spaced), each bin
-        represented by its load-weighted parameters; the mixture's survival function is then
-        solved on a grid. Cost is independent of the fleet size, error a few percent at most.
+        represented by its completion-weighted state, service time and added latency; the
+        mixture's survival function is then solved on a grid. Cost is independent of the fleet
+        size, error a few percent at most. Capped at the client timeout.
         """
-        idx = np.flatnonzero(ready)
-        w = rps[idx]
-        total = w.sum()
         if total <= 0:
             return 0.0, 0.0, 0.0
-        mean = float((mean_ms[idx] * w).sum() / total)
-        p99r = p99[idx]
-        lo, hi = float(p99r.min()), float(p99r.max())
-        if hi - lo <= 1e-6 * max(hi, 1.0):
-            return float(p50[idx[0]]), hi, mean
-        span = np.log(hi) - np.log(max(lo, 1e-9))
-        g = np.minimum(((np.log(np.maximum(p99r, 1e-9)) - np.log(max(lo, 1e-9))) / span
-                        * MIX_GROUPS).astype(np.int64), MIX_GROUPS - 1)
-        wg = np.bincount(g, w, MIX_GROUPS)
+        scalar_shift = np.ndim(shift) == 0
+        added = shift if scalar_shift else float(shift @ done) / total
+        mean = min(1000.0 * in_system_s / total + added, timeout)
+        lo, hi = float(p99.min()), float(p99.max())
+        lo = max(lo, 1e-6)
+        span = max(np.log(hi) - np.log(lo), 1e-9)
+        g = np.minimum(((np.log(np.maximum(p99, lo)) - np.log(lo)) * (MIX_GROUPS / span))
+                       .astype(np.intp), MIX_GROUPS - 1)
+        wg = np.bincount(g, done, MIX_GROUPS)
         keep = wg > 0
         wg = wg[keep]
 
         def rep(values: np.ndarray) -> np.ndarray:
-            return np.bincount(g, w * values[idx], MIX_GROUPS)[keep] / wg
+            return np.bincount(g, done * values, MIX_GROUPS)[keep] / wg
 
-        r, svc, shift = rep(rho), rep(svc_ms), rep(add_ms)
-        pwait = self.table.wait_probability(r)
-        k = self.c * (1.0 - r)
-        grid = np.geomspace(max(float(p50[idx].min()), 1e-3) * 0.25, hi * 1.5, MIX_GRID)
-        x = np.maximum(grid[None, :] - shift[:, None], 0.0) / svc[:, None]
-        kk = np.where(np.abs(k - 1.0) < 1e-9, 1.0 + 1e-6, k)[:, None]
-        hypo = (kk * np.exp(-x) - np.exp(-kk * x)) / (kk - 1.0)
-        surv = (1.0 - pwait[:, None]) * np.exp(-x) + pwait[:, None] * hypo
-        surv = np.where(grid[None, :] < shift[:, None], 1.0, surv)
+        rw, svc = rep(w), rep(svc_ms)
+        sh = np.full(len(wg), shift) if scalar_shift else rep(shift)
+        grid = np.geomspace(lo * 0.1, hi * 1.5, MIX_GRID)
+        y = (grid[None, :] - sh[:, None]) / svc[:, None]
+        surv = self.table.survival(np.repeat(rw, MIX_GRID), y.ravel()).reshape(y.shape)
         mix = (wg / wg.sum()) @ surv
         # mix decreases along the grid: interpolate where it crosses 0.5 and 0.01
         q50 = float(np.interp(-0.5, -mix, grid))
         q99 = float(np.interp(-0.01, -mix, grid))
-        return q50, q99, mean
+        return min(q50, timeout), min(q99, timeout), mean
 
     def record_history(self) -> None:
         pos = self.hist_pos % self.hist_len

@@ -13,7 +13,8 @@ from devsim_tui.sim.snapshot import Aggregates
 
 # Numeric aggregates kept per tick (bools as 0/1, missing values as NaN).
 SERIES = (
-    "t", "ready", "total", "desired", "offered_rps", "served_rps", "errored_rps", "dropped_rps",
+    "t", "ready", "total", "desired", "offered_rps", "served_rps", "errored_rps",
+    "timed_out_rps", "rejected_rps", "reset_rps", "queued", "capacity_rps",
     "p50_ms", "p99_ms", "mean_ms", "error_rate", "cpu", "memory_pct", "disk_pct",
     "net_in_kbps", "net_out_kbps", "db_writable", "db_max_lag_bytes", "db_max_lag_s",
     "db_connections", "db_qps", "cache_hit_ratio", "build_time_s", "availability",

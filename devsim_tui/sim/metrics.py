@@ -34,7 +34,18 @@ METRICS: tuple[Metric, ...] = (
     # Fleet (the app tier behind its load balancer)
     M("devsim_requests_total", "counter", "Requests offered to the app tier", ("service",)),
     M("devsim_requests_failed_total", "counter",
-      "Requests that failed (errored or dropped)", ("service",)),
+      "Requests that failed (errored, timed out, rejected or reset)", ("service",)),
+    M("devsim_requests_served_total", "counter", "Requests completed successfully",
+      ("service",)),
+    M("devsim_requests_rejected_total", "counter",
+      "Requests rejected with HTTP 503 (server queue full, or no ready server)", ("service",)),
+    M("devsim_requests_timed_out_total", "counter",
+      "Requests that took longer than the client timeout", ("service",)),
+    M("devsim_requests_reset_total", "counter",
+      "Requests whose connection was reset by a dying server (kill, crash, OOM)",
+      ("service",)),
+    M("devsim_requests_in_flight", "gauge",
+      "Requests inside the servers (in service or queued)", ("service",)),
     M("devsim_request_error_ratio", "gauge",
       "Share of this tick's requests that failed", ("service",)),
     M("devsim_request_duration_p50_seconds", "gauge", "Median response time", ("service",)),
@@ -63,9 +74,11 @@ METRICS: tuple[Metric, ...] = (
       ("instance", "region", "version")),
     M("devsim_server_disk_utilization_ratio", "gauge", "Disk used",
       ("instance", "region", "version")),
-    M("devsim_server_requests_served_total", "counter", "Requests served",
+    M("devsim_server_requests_served_total", "counter",
+      "Requests served by the current container (starts at 0 when it restarts)",
       ("instance", "region", "version")),
-    M("devsim_server_request_errors_total", "counter", "Requests failed",
+    M("devsim_server_request_errors_total", "counter",
+      "Requests failed (errored, timed out, rejected) by the current container",
       ("instance", "region", "version")),
     M("devsim_server_request_duration_p99_seconds", "gauge", "99th percentile response time",
       ("instance", "region", "version")),
@@ -143,6 +156,11 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
 
     one("devsim_requests_total", a.offered_total)
     one("devsim_requests_failed_total", a.failed_total)
+    one("devsim_requests_served_total", a.served_total)
+    one("devsim_requests_rejected_total", a.rejected_total)
+    one("devsim_requests_timed_out_total", a.timed_out_total)
+    one("devsim_requests_reset_total", a.reset_total)
+    one("devsim_requests_in_flight", a.queued)
     one("devsim_request_error_ratio", a.error_rate)
     one("devsim_request_duration_p50_seconds", a.p50_ms / 1000.0)
     one("devsim_request_duration_p99_seconds", a.p99_ms / 1000.0)
@@ -185,7 +203,13 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
     if needed and len(fleet):
         labels = _server_labels(fleet, view.versions, view.regions)
         for name in needed:
-            out[name] = (labels, per_server[name]().tolist())
+            values = np.asarray(per_server[name](), np.float64)
+            if name == "devsim_server_request_duration_p99_seconds":
+                # a server that is not ready has no latency: no sample (not a 0)
+                keep = np.flatnonzero(~np.isnan(values))
+                out[name] = ([labels[i] for i in keep.tolist()], values[keep].tolist())
+            else:
+                out[name] = (labels, values.tolist())
 
     db_fields = {
         "devsim_db_up": lambda n: 1.0 if n.state in ("running", "backing-up") else 0.0,

@@ -136,3 +136,253 @@ class LatencyTable:
 
     def wait_probability(self, rho: np.ndarray) -> np.ndarray:
         return np.interp(rho, self.rho, self.pwait)
+
+
+# --------------------------------------------------------------------------- M/M/c/K
+#
+# A server with c workers and room for K = c + max_queue requests in the system: arrivals that
+# find K requests already there are rejected (HTTP 503). The stationary distribution is the
+# truncated birth-death chain p_n ~ a^n/n! (n <= c), p_c rho^(n-c) (c < n <= K), a = lambda/mu,
+# rho = a/c (Gross & Harris, "Fundamentals of Queueing Theory", section 2.5; Kleinrock,
+# "Queueing Systems" vol. 1, 3.7). It exists for every load, rho > 1 included. By PASTA an
+# arrival is rejected with probability p_K; an accepted one that finds n >= c requests waits for
+# n - c + 1 completions at rate c mu (an Erlang wait), then its own Exp(mu) service.
+#
+# Times below are in units of the mean service time 1/mu.
+
+RHO_TOP = 1000.0  # tables stop here; beyond it the queue is full (p_K -> 1 - 1/rho)
+
+
+def _log_factorials(n: int) -> np.ndarray:
+    """log(k!) for k = 0..n."""
+    return np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1, dtype=np.float64)))])
+
+
+def _stationary(rho: np.ndarray, c: int, K: int) -> np.ndarray:
+    """p_n for n = 0..K, one row per utilisation (rows sum to 1)."""
+    rho = np.maximum(np.asarray(rho, np.float64), 1e-300)[:, None]
+    n = np.arange(K + 1)[None, :]
+    lf = _log_factorials(c)
+    la = np.log(c * rho)
+    head = n[:, : c + 1] * la - lf[None, : c + 1]
+    tail = c * la - lf[c] + (n[:, c + 1:] - c) * np.log(rho)
+    logp = np.concatenate([head, tail], axis=1)
+    logp -= logp.max(axis=1, keepdims=True)
+    p = np.exp(logp)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _wait_phases(p: np.ndarray, c: int, K: int) -> np.ndarray:
+    """P(J = j), j = 0..K-c+1: completions an accepted arrival waits for (0 = a free worker)."""
+    acc = p[:, :K]  # arrivals finding K in the system are rejected
+    acc = acc / np.maximum(acc.sum(axis=1, keepdims=True), 1e-300)
+    j0 = acc[:, :c].sum(axis=1, keepdims=True)
+    return np.concatenate([j0, acc[:, c:]], axis=1)  # column j = n - c + 1 for n >= c
+
+
+def _phase_survival(jmax: int, y: np.ndarray, c: int) -> np.ndarray:
+    """F[j, y] = P(W_j + S > y): W_j ~ Erlang(j, rate c) (W_0 = 0), S ~ Exp(1) independent.
+
+    For c > 1, P(W + S > y) = P(W > y) + e^{-y} E[e^W; W <= y] and, for W ~ Erlang(j, c),
+    E[e^W; W <= y] = (c/(c-1))^j P(Erlang(j, c-1) <= y); Erlang tails are Poisson sums. For c = 1
+    the response is Erlang(j+1, 1).
+    """
+    y = np.asarray(y, np.float64)
+    j = np.arange(jmax + 1)
+
+    def upper(z: np.ndarray, kmax: int) -> np.ndarray:
+        """P(Poisson(z) >= k) for k = 0..kmax, columns over z (accurate in the far tail)."""
+        zmax = float(z.max(initial=0.0))
+        imax = int(max(kmax, zmax + 12.0 * math.sqrt(zmax + 1.0)) + 40)
+        i = np.arange(imax + 1)[:, None]
+        zz = np.maximum(z, 1e-300)[None, :]
+        logpmf = -zz + i * np.log(zz) - _log_factorials(imax)[:, None]
+        pmf = np.exp(logpmf)
+        pmf[:, z <= 0] = 0.0
+        pmf[0, z <= 0] = 1.0
+        tail = np.cumsum(pmf[::-1], axis=0)[::-1]
+        return np.minimum(tail[: kmax + 1], 1.0)
+
+    if c == 1:
+        return 1.0 - upper(y, jmax + 1)[1:]  # P(Poisson(y) < j+1)
+    below = 1.0 - upper(c * y, jmax)  # P(Erlang(j, c) > y) = P(Poisson(cy) < j)
+    up = upper((c - 1) * y, jmax)
+    with np.errstate(divide="ignore"):
+        log_up = np.log(up)
+    extra = np.exp(-y[None, :] + j[:, None] * math.log(c / (c - 1)) + log_up)
+    return np.clip(below + extra, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class MMCK:
+    """Steady-state M/M/c/K figures (times in seconds, rates per second)."""
+
+    lam: float
+    mu: float
+    c: int
+    K: int
+    rho: float  # offered utilisation lambda / (c mu), may exceed 1
+    p_reject: float  # share of arrivals rejected (queue full)
+    throughput: float  # completions per second = lambda (1 - p_reject) <= c mu
+    L: float  # mean number in the system
+    W: float  # mean response time of an accepted request (Little: L / throughput)
+    p50: float
+    p99: float
+    w_max: float  # the longest possible queueing wait's mean: (K - c + 1) / (c mu)
+
+    def survival(self, t: np.ndarray) -> np.ndarray:
+        """P(response time > t) for accepted requests, t in seconds."""
+        return _mmck_survival(np.atleast_1d(np.asarray(t, np.float64)) * self.mu,
+                              self.rho, self.c, self.K)
+
+
+def _mmck_survival(y: np.ndarray, rho: float, c: int, K: int) -> np.ndarray:
+    p = _stationary(np.array([rho]), c, K)
+    pj = _wait_phases(p, c, K)
+    return (pj @ _phase_survival(pj.shape[1] - 1, y, c))[0]
+
+
+def mmck(lam: float, mu: float, c: int, K: int) -> MMCK:
+    """M/M/c/K with arrival rate lam, per-worker service rate mu, c workers, K >= c places."""
+    if lam < 0 or mu <= 0 or c < 1 or K < c:
+        raise ValueError("need lam >= 0, mu > 0, c >= 1, K >= c")
+    rho = lam / (c * mu)
+    p = _stationary(np.array([rho]), c, K)[0]
+    pk = float(p[K])
+    L = float((np.arange(K + 1) * p).sum())
+    thr = lam * (1.0 - pk)
+    W = L / thr if thr > 0 else 1.0 / mu
+
+    def quantile(q: float) -> float:
+        lo, hi = 0.0, 1.0
+        while _mmck_survival(np.array([hi]), rho, c, K)[0] > 1.0 - q:
+            hi *= 2.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if _mmck_survival(np.array([mid]), rho, c, K)[0] > 1.0 - q:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi) / mu
+
+    return MMCK(lam, mu, c, K, rho, pk, thr, L, W, quantile(0.50), quantile(0.99),
+                (K - c + 1) / (c * mu))
+
+
+class QueueTable:
+    """M/M/c/K figures of one server as tables the engine reads with a few array operations.
+
+    The state of a server is x, the mean number of requests in it. `w = sqrt(x / x_top)` indexes
+    a uniform grid (dense where x is small): per grid point the rejection probability, the
+    utilisation of the workers, mean/p50/p99 response time and the response-time survival
+    function, all of the M/M/c/K whose stationary mean is x (the "equivalent load" of the
+    pointwise stationary fluid flow approximation). `v = rho / (1 + rho)` indexes a second
+    uniform grid giving the stationary w of an offered load. Built once per (c, K).
+    """
+
+    G = 1025  # points on the state grid
+    GV = 4001  # points on the load grid
+    Y = 320  # points on the response-time grid of the survival table
+
+    def __init__(self, c: int, K: int):
+        self.c, self.K = c, K
+        v_top = RHO_TOP / (1.0 + RHO_TOP)
+        self.v_top = v_top
+        # Fine load grid: L(rho), to invert.
+        vf = np.linspace(0.0, v_top, 5 * (self.GV - 1) + 1)
+        rf = vf / (1.0 - vf)
+        Lf = np.concatenate([self._mean_number(rf[i:i + 2000])
+                             for i in range(0, len(rf), 2000)])
+        Lf = np.maximum.accumulate(Lf)
+        self.x_top = x_top = float(Lf[-1])
+        # Load grid -> stationary w.
+        self.w_of_v = np.sqrt(Lf[::5] / x_top)
+        # State grid -> equivalent load -> figures.
+        w = np.linspace(0.0, 1.0, self.G)
+        rho = np.interp(x_top * w * w, Lf, rf)
+        self.rho = rho
+        p = _stationary(rho, c, K)
+        pk = p[:, K]
+        util = rho * (1.0 - pk)  # busy share of the workers: lambda (1 - p_K) / (c mu)
+        pj = _wait_phases(p, c, K)
+        jmax = pj.shape[1] - 1
+        mean = 1.0 + (pj * np.arange(jmax + 1)).sum(axis=1) / c
+        # Response-time grid: the wait is at most ~(jmax + a few sqrt(jmax)) / c, service tail 40.
+        self.y_top = y_top = (jmax + 8.0 * math.sqrt(jmax + 1.0)) / c + 40.0
+        u = np.linspace(0.0, 1.0, self.Y)
+        self.y = y = y_top * u * u
+        surv = np.clip(pj @ _phase_survival(jmax, y, c), 0.0, 1.0)
+        surv = np.minimum.accumulate(surv, axis=1)
+        surv[:, 0] = 1.0
+        self.surv = surv
+
+        def quantile(q: float) -> np.ndarray:
+            # first grid index where S <= 1-q, then linear interpolation within the cell
+            target = 1.0 - q
+            k = np.argmax(surv <= target, axis=1)
+            k = np.maximum(k, 1)
+            s0 = surv[np.arange(self.G), k - 1]
+            s1 = surv[np.arange(self.G), k]
+            f = np.where(s0 > s1, (s0 - target) / np.maximum(s0 - s1, 1e-300), 0.0)
+            return y[k - 1] + f * (y[k] - y[k - 1])
+
+        cut = np.argmax(surv <= 1e-9, axis=1)
+        p50, p99, ycut = quantile(0.50), quantile(0.99), y[np.maximum(cut, 1)]
+        self.rows = np.stack([pk, util, mean, p50, p99, ycut])
+        # 0 p_K, 1 U, 2 mean, 3 p50, 4 p99, 5 cut (responses beyond it: < 1e-9)
+        # What the engine reads every tick at the stationary state: p_K and p99 (interpolated),
+        # dU/dx (how fast the queue relaxes) and the cut (nearest grid point is enough).
+        dudx = np.gradient(util, x_top * w * w)
+        self.fast_lerp = np.stack([pk, p99])
+        self.fast_near = np.stack([dudx, ycut])
+
+    def _mean_number(self, rho: np.ndarray) -> np.ndarray:
+        p = _stationary(rho, self.c, self.K)
+        return p @ np.arange(self.K + 1)
+
+    # -- lookups (vectorised, no searching: every grid is uniform in its coordinate)
+
+    def w_star(self, rho: np.ndarray) -> np.ndarray:
+        """Stationary w for offered utilisations rho (>= 0)."""
+        v = rho / (1.0 + rho)
+        f = np.minimum(v * ((self.GV - 1) / self.v_top), self.GV - 1.000001)
+        i = f.astype(np.intp)
+        f -= i
+        a = self.w_of_v
+        lo = a[i]
+        return lo + f * (a[i + 1] - lo)
+
+    def cell(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        f = np.minimum(np.maximum(w, 0.0) * (self.G - 1), self.G - 1.000001)
+        i = f.astype(np.intp)
+        return i, f - i
+
+    def at(self, w: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+        """Interpolated table rows at states w: shape (rows, len(w))."""
+        i, f = self.cell(w)
+        t = self.rows[rows]
+        lo = t[:, i]
+        return lo + f * (t[:, i + 1] - lo)
+
+    def survival(self, w: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """P(response > y service times) at states w (bilinear in the two grids)."""
+        i, f = self.cell(w)
+        g = np.minimum(np.sqrt(np.maximum(y, 0.0) / self.y_top) * (self.Y - 1), self.Y - 1.000001)
+        k = g.astype(np.intp)
+        g -= k
+        s = self.surv
+        top = s[i, k] + g * (s[i, k + 1] - s[i, k])
+        bot = s[i + 1, k] + g * (s[i + 1, k + 1] - s[i + 1, k])
+        out = top + f * (bot - top)
+        return np.where(y <= 0.0, 1.0, out)
+
+
+_TABLES: dict[tuple[int, int], QueueTable] = {}
+
+
+def queue_table(c: int, K: int) -> QueueTable:
+    """The (shared, read-only) table of an M/M/c/K server."""
+    t = _TABLES.get((c, K))
+    if t is None:
+        t = _TABLES[(c, K)] = QueueTable(c, K)
+    return t

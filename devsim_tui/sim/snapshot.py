@@ -33,8 +33,8 @@ class FleetView:
     net_out_kbps: np.ndarray
     rps: np.ndarray  # requests/s routed to the server (offered)
     served_rps: np.ndarray
-    p99_ms: np.ndarray
-    error_rate: np.ndarray  # (errored + dropped) / offered, 0..1
+    p99_ms: np.ndarray  # NaN where the server is not ready (no latency to show)
+    error_rate: np.ndarray  # (errored + timed out + rejected) / offered, 0..1
     served_total: np.ndarray
     errors_total: np.ndarray
     uptime_s: np.ndarray
@@ -111,9 +111,11 @@ class Aggregates:
     total: int
     desired: int
     offered_rps: float
-    served_rps: float
-    errored_rps: float
-    dropped_rps: float
+    served_rps: float  # completed successfully (never above capacity_rps)
+    errored_rps: float  # completed with an error (5xx, database errors)
+    timed_out_rps: float  # completed after the client's timeout
+    rejected_rps: float  # HTTP 503: queue full, or no ready server
+    reset_rps: float  # in flight or queued when their server died (kill, crash, OOM)
     p50_ms: float
     p99_ms: float
     mean_ms: float
@@ -138,6 +140,12 @@ class Aggregates:
     restore_point_age_s: float | None
     offered_total: float = 0.0  # requests offered since the start (a counter)
     failed_total: float = 0.0  # requests failed since the start (a counter)
+    served_total: float = 0.0  # requests served since the start (a counter)
+    queued: float = 0.0  # requests in the servers now (in service or queued), a state
+    capacity_rps: float = 0.0  # completions/s the serving servers can make
+    rejected_total: float = 0.0  # counters since the start, by failure kind
+    timed_out_total: float = 0.0
+    reset_total: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}

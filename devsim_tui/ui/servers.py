@@ -184,14 +184,15 @@ def row_cells(snap: Snapshot, i: int) -> tuple[list[str], tuple[str, ...], bool]
     cpu = round(float(f.cpu[i]) * 100)
     mem = round(float(f.memory_pct[i]))
     rps = round(float(f.rps[i]))
-    p99 = round(float(f.p99_ms[i]))
+    p99_ms = float(f.p99_ms[i])
+    p99 = round(p99_ms) if p99_ms == p99_ms else -1  # NaN: not ready, no latency to show
     err10 = round(float(f.error_rate[i]) * 1000)
     cells = [
         f.names[i],
         STATE_NAMES[state] if state < len(STATE_NAMES) else "?",
         snap.versions[version] if version < len(snap.versions) else "?",
         snap.regions[region] if region < len(snap.regions) else "?",
-        f"{cpu}%", f"{mem}%", f"{rps}", f"{p99}ms", f"{err10 / 10:.1f}%",
+        f"{cpu}%", f"{mem}%", f"{rps}", f"{p99}ms" if p99 >= 0 else "-", f"{err10 / 10:.1f}%",
     ]
     return cells, (cpu, mem, p99, err10, state), state in (READY, STARTING)
 
