@@ -23,6 +23,8 @@ class Command(BaseModel):
     positional: ClassVar[tuple[str, ...]] = ()
     summary: ClassVar[str] = ""
     hurts: ClassVar[bool] = False  # the UI asks for confirmation before sending it
+    #: The rest of the line, as typed, is its one positional field (quotes optional).
+    free_text: ClassVar[bool] = False
 
     def args(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -130,7 +132,8 @@ class Unsilence(Command):
 class DeclareRootCause(Command):
     name = "declare-root-cause"
     positional = ("text",)
-    summary = "Drill: declare the root cause found, e.g. 'declare-root-cause \"TLS cert expired\"'"
+    free_text = True
+    summary = "Drill: declare the root cause found, in words: 'declare-root-cause the TLS cert expired'"
     text: str = Field(min_length=1, max_length=500)
 
 
@@ -246,6 +249,13 @@ def parse_line(line: str) -> Command:
 
     Positional words fill the command's fields in order; `key=value` words name a field.
     """
+    head, _, tail = line.strip().lstrip(":").strip().partition(" ")
+    load_feature_commands()
+    free = lookup(ALIASES.get(head, head))
+    if free is not None and free.free_text:
+        # Free text (a root cause in words): apostrophes and all, no shell quoting needed.
+        text = _unquote(tail.strip())
+        return build(free.name, {free.positional[0]: text} if text else {})
     try:
         words = shlex.split(line.strip().lstrip(":"))
     except ValueError as exc:
@@ -253,7 +263,6 @@ def parse_line(line: str) -> Command:
     if not words:
         raise CommandError("empty command")
     name, rest = words[0], words[1:]
-    load_feature_commands()
     name = ALIASES.get(name, name)
     cls = lookup(name)
     if cls is None:
@@ -269,6 +278,13 @@ def parse_line(line: str) -> Command:
         else:
             raise CommandError(f"{name}: too many arguments ({word!r})")
     return build(name, args)
+
+
+def _unquote(text: str) -> str:
+    """`'text'` or `"text"` -> text (quotes around the whole free text are optional)."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1].strip()
+    return text
 
 
 ALIASES = {"speed": "set-speed", "ack": "ack-alert", "restart": "restart-node",

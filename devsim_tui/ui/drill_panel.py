@@ -11,7 +11,6 @@ so no pane can leak it by accident. This module never touches the engine's inter
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from rich.style import Style
@@ -19,7 +18,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from devsim_tui.drill.views import (
@@ -28,6 +26,7 @@ from devsim_tui.drill.views import (
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.events import Event
 from devsim_tui.ui.app import ControlRoomApp, Pane, UI_COMMANDS, create_app
+from devsim_tui.ui.debrief import DebriefScreen
 from devsim_tui.ui.help import HelpScreen
 
 #: Drill commands anyone at the keyboard may send; the rest of C.DRILL_COMMANDS is the
@@ -133,6 +132,13 @@ def drill_lines(state: dict[str, Any], facilitator: bool) -> list[list[tuple[str
         head += [(f"T+{fmt_clock(t)}", "key"), (f" of {fmt_clock(duration)} · ", "dim"),
                  (f"{fmt_clock(state['remaining'])} left", "info")]
     lines.append(head)
+    if state.get("situation"):
+        # The participants' brief: the situation, never the cause (drill.brief).
+        lines.append([("Brief", "head"), ("  the situation as the team knows it", "dim")])
+        lines.append([(" " + state["situation"], "")])
+        roles = state.get("roles") or []
+        if roles:
+            lines.append([(" roles: ", "dim"), (" · ".join(r["name"] for r in roles), "")])
     lines.append([("Objectives", "head")])
     for ob in state["objectives"]:
         mark, level = STATUS_MARK.get(ob["status"], ("?", "dim"))
@@ -164,12 +170,13 @@ def drill_lines(state: dict[str, Any], facilitator: bool) -> list[list[tuple[str
     for h in hints["revealed"]:
         lines.append([(f" {fmt_clock(h['t'])} ", "dim"), (h["text"], "info")])
     if state["remedies"]:
-        lines.append([("Remedies", "head"), ("  remedy NAME", "dim")])
+        lines.append([("Operator actions", "head"), ("  remedy NAME", "dim")])
         for r in state["remedies"]:
             lines.append([(f" {r['name']}", "key"), (f"  {r['summary']}", "dim")])
     rc = state["root_cause"]
     judged = state["ended"] or facilitator
-    lines.append([("Root cause", "head"), ("  declare-root-cause TEXT", "dim")])
+    lines.append([("Root cause", "head"),
+                  ("  declare-root-cause TEXT (your own words; judged at the end)", "dim")])
     for d in rc["declarations"]:
         row = [(f" {fmt_clock(d['t'])} ", "dim"), (repr(d["text"]), "")]
         if judged:
@@ -262,24 +269,6 @@ class DrillPanel(VerticalScroll):
         return f"{met}/{len(state['objectives'])} met · {view} view"
 
 
-class DrillEndScreen(ModalScreen[None]):
-    """The score and where the recording and report went."""
-
-    BINDINGS = [Binding("escape,enter,q", "dismiss", "Close")]
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="drill-end-box") as box:
-            box.border_title = "Drill over — esc to close"
-            yield Static(self.text, id="drill-end-body", markup=False)
-
-    async def action_dismiss(self, result=None) -> None:
-        self.dismiss(None)
-
-
 # ---------------------------------------------------------------------- the app
 
 
@@ -340,7 +329,7 @@ class DrillControlRoom(ControlRoomApp):
         if self.report_prefix:
             lines += [f"written:   {p}" for p in write_report(self.result, self.report_prefix)]
         self.outcome = "\n".join(lines)
-        self.push_screen(DrillEndScreen(self.outcome))
+        self.push_screen(DebriefScreen(self.result, self.outcome))
 
     # ------------------------------------------------------------------ who may do what
 
@@ -373,11 +362,24 @@ class DrillControlRoom(ControlRoomApp):
         super().step(ticks)
 
     def run_line(self, line: str) -> None:
-        try:
-            name = shlex.split(line.strip().lstrip(":").strip() or "-")[0]
-        except ValueError:
-            name = ""
-        if self._facilitator_only(C.ALIASES.get(name, name)):
+        text = line.strip().lstrip(":").strip()
+        name = text.split(None, 1)[0] if text else ""
+        name = C.ALIASES.get(name, name)
+        if self._facilitator_only(name):
+            return
+        cls = C.lookup(name)
+        if cls is not None and cls.free_text and not self.observer and self.world is not None:
+            # A root cause in the participant's own words: apostrophes and all, no quoting
+            # (the control room's line splits words like a shell).
+            try:
+                cmd = C.parse_line(text)
+            except C.CommandError as exc:
+                self.world.submit_line(text)
+                self.notify(str(exc), severity="error", title="command rejected")
+                return
+            self.submit(cmd)
+            self.notify(f"root cause declared: \u201c{cmd.text}\u201d (judged at the end)",
+                        title="declared")
             return
         super().run_line(line)
 
