@@ -91,7 +91,7 @@ class Recorder:
         self._write(head, sync=True)
 
     def _write(self, obj: dict[str, Any], sync: bool = False) -> None:
-        if self.f is None:
+        if self.f is None or self.f.closed:  # closed: nothing follows the end line
             return
         self.f.write(_encode(obj) + "\n")
         self.f.flush()

@@ -1204,6 +1204,10 @@ def run_app(args: argparse.Namespace) -> int:
                      no_confirm=bool(getattr(args, "no_confirm", False)),
                      observer=bool(getattr(args, "observer", False)), background=True,
                      record=record)
+    if record is not None:
+        from devsim_tui.drill.session import close_on_hangup
+
+        close_on_hangup(lambda: app.world)  # an SSH seat hung up: the end line first
     result = None
     try:
         result = app.run()
