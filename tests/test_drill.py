@@ -155,13 +155,6 @@ def test_no_participant_visible_string_names_the_hidden_cause(path):
     assert s.root_cause.judge(s.root_cause.summary)
 
 
-def test_the_cause_scan_catches_a_leak(tmp_path):
-    path = _scenario("remedies:\n  throttle-cpu-hog: {summary: stop the cpu hog, stops: [hog]}\n",
-                     tmp_path)
-    s = load_scenario(path).scenario
-    assert s.cause_leaks() == ["throttle-cpu-hog", "stop the cpu hog"]
-
-
 def test_shipped_scenario_without_responder_is_not_won():
     session, reason = _run("tls-certificate-expiry", steps=[])
     assert reason == "time"
@@ -569,3 +562,12 @@ def test_drill_show_prints_the_brief_and_the_sheet_on_request(capsys):
         assert part in sheet, part
     js = json.loads(cli(capsys, "drill", "show", "replication-lag-stale-reads", "--json").stdout)
     assert "root_cause" not in js and "batch" not in json.dumps(js)
+
+
+def test_validate_names_the_field_that_gives_the_cause_away(tmp_path, capsys):
+    path = _scenario("remedies:\n  throttle-cpu-hog: {summary: x, stops: [hog]}\n", tmp_path)
+    path.write_text(path.read_text().replace("title: t\n", "title: the CPU hog\n"))
+    r = cli(capsys, "drill", "validate", str(path))
+    assert r.returncode == 2
+    assert f"{path}:1: title: participants read this, and it names the hidden cause" in r.stderr
+    assert f"{path}:20: remedies.throttle-cpu-hog:" in r.stderr

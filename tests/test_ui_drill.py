@@ -371,7 +371,7 @@ async def test_replay_is_read_only_but_its_clock_moves(replay_app):
         await pilot.pause()
         await seek(pilot, "seek 5m")
         before = list(app.world.session.commands)
-        for line in ("scale 3", "end-drill", "remedy renew-certificate", "ack-alert all"):
+        for line in ("scale 3", "end-drill", "remedy redeploy-edge-config", "ack-alert all"):
             await type_line(pilot, line)
         await pilot.press("a", "b", "h", "E")
         await pilot.pause()

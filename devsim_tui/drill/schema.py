@@ -332,20 +332,27 @@ class Scenario(Strict):
         """Every signal the incident's injects declare (detection is one of these)."""
         return list(dict.fromkeys(x for i in self.injects if i.is_incident for x in i.signals))
 
-    def participant_strings(self) -> list[str]:
-        """Everything of this scenario a participant can read before or during the drill: the
-        title, brief, roles, objectives, the operator actions, messages and decoy alerts
-        (hints are the facilitator's to give, and may point at the cause)."""
-        out = [self.title, self.summary]
-        out += [x for r in self.roles for x in (r.name, r.duties)]
-        out += [o.title for o in self.objectives]
-        out += [x for name, r in self.remedies.items() for x in (name, r.summary)]
-        for i in self.injects:
+    def participant_fields(self) -> list[tuple[tuple, str]]:
+        """(field path, text) of everything a participant can read before or during the
+        drill: the title, brief, roles, objectives, the operator actions, messages and decoy
+        alerts (hints are the facilitator's to give, and may point at the cause)."""
+        out: list[tuple[tuple, str]] = [(("title",), self.title), (("summary",), self.summary)]
+        for k, r in enumerate(self.roles):
+            out += [(("roles", k, "name"), r.name), (("roles", k, "duties"), r.duties)]
+        out += [(("objectives", k, "title"), o.title) for k, o in enumerate(self.objectives)]
+        for name, r in self.remedies.items():
+            out += [(("remedies", name), name), (("remedies", name, "summary"), r.summary)]
+        for k, i in enumerate(self.injects):
             if i.message is not None:
-                out += [i.message.source, i.message.text]
+                out += [(("injects", k, "message", "source"), i.message.source),
+                        (("injects", k, "message", "text"), i.message.text)]
             if i.alert is not None:
-                out += [i.alert.name, i.alert.summary]
-        return [x for x in out if x]
+                out += [(("injects", k, "alert", "name"), i.alert.name),
+                        (("injects", k, "alert", "summary"), i.alert.summary)]
+        return [(path, x) for path, x in out if x]
+
+    def participant_strings(self) -> list[str]:
+        return [x for _, x in self.participant_fields()]
 
     def cause_leaks(self) -> list[str]:
         """Participant-visible strings that would be accepted as the root cause (each would
@@ -478,6 +485,10 @@ def _cross_check(s: Scenario, locator: Locator, filename: str) -> list[str]:
     for name, remedy in s.remedies.items():
         for k, ref in enumerate(remedy.stops):
             known(("remedies", name, "stops", k), ref)
+    for path, text in s.participant_fields():
+        if s.root_cause.judge(text):
+            bad(path, "participants read this, and it names the hidden cause (it would be "
+                "accepted by root_cause.accepted): phrase it by symptom")
     if s.headline not in s.incident_signals():
         bad(("headline",), f"'{s.headline}' is not among the signals the incident's injects "
             "declare (" + (", ".join(s.incident_signals()) or "none") + ")")

@@ -140,7 +140,7 @@ class DeclareRootCause(Command):
 class Remedy(Command):
     name = "remedy"
     positional = ("name",)
-    summary = "Drill: apply one of the scenario's named fixes (renew-certificate, ...)"
+    summary = "Drill: take one of the scenario's operator actions (`drill show` lists them)"
     name_: str = Field(alias="name", min_length=1)
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

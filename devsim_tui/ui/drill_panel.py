@@ -196,6 +196,8 @@ def facilitator_lines(state: dict[str, Any]) -> list[list[tuple[str, str]]]:
     lines = [[("Facilitator", "head"), ("  hidden from participants", "dim")]]
     if state.get("notes"):
         lines.append([(" notes: ", "dim"), (" ".join(str(state["notes"]).split()), "fac")])
+    if state.get("headline"):
+        lines.append([(" headline alert: ", "dim"), (state["headline"], "fac")])
     lines.append([(" injects ", "dim"), (f"{inj['fired']} fired · {inj['pending']} pending · "
                                          f"{inj['total']} total", "")])
     for i in inj.get("list", ()):
