@@ -60,7 +60,8 @@ def sparkline(values: np.ndarray, width: int = WIDTH, lo: float | None = None,
     return "".join(out)
 
 
-def _charts(result: Result) -> list[tuple[str, str, str]]:
+def charts(result: Result) -> list[tuple[str, str, str]]:
+    """(metric, label, range) of the metrics worth charting (the report, the debrief)."""
     rec = result.recording
     if not rec.ticks:
         return []
@@ -215,13 +216,13 @@ def markdown(result: Result) -> str:
             a(f"| {fmt_t(x['t'])} | `{x['line']}` | {x['by'] or '-'} | "
               f"{'yes' if x['applied'] else 'no'} | {effect.replace('|', '/')} |")
         a("")
-    charts = _charts(result)
-    if charts:
+    shown = charts(result)
+    if shown:
         a("### Key metrics over the drill")
         a("")
         a("```")
         rec = result.recording
-        for name, label, rng in charts:
+        for name, label, rng in shown:
             t, v = rec.series(name)
             keep = t >= warm
             a(f"{label:<24} {sparkline(v[keep])}  {rng}")
@@ -235,7 +236,7 @@ def markdown(result: Result) -> str:
             a("")
             a("```")
             t0 = i["t"] + warm
-            for name, label, _ in charts:
+            for name, label, _ in shown:
                 t, v = rec.series(name)
                 keep = (t >= t0 - AROUND_S) & (t <= t0 + AROUND_S)
                 a(f"{label:<24} {sparkline(v[keep])}")
@@ -378,7 +379,7 @@ def write_report(result: Result, prefix: str, svg: bool = False) -> list[str]:
             warm = float(result.recording.header.get("warmup", 0.0))
             marks = [(i["t"], f"inject {i['id']}") for i in result.data["injects"]]
             marks += [(x["t"], x["line"]) for x in result.data["actions"] if x["applied"]]
-            for name, label, _ in _charts(result):
+            for name, label, _ in charts(result):
                 t, v = result.recording.series(name)
                 keep = t >= warm
                 f = base.with_name(f"{base.name}-{name}.svg")

@@ -21,7 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from devsim_tui.drill.controller import fmt_t
-from devsim_tui.drill.report import _charts, helped_text, timeline, verdict
+from devsim_tui.drill.report import charts, helped_text, timeline, verdict
 from devsim_tui.ui.renderables import spark_rows
 
 #: Timeline rows that mark the incident's phases, and the letter each leaves under the charts.
@@ -83,7 +83,7 @@ def debrief_lines(result: Any, width: int = 100, outcome: str = "") -> list[Line
     warm = float(rec.header.get("warmup", 0.0))
     marks = phase_marks(d)
     cw = max(20, width - 28)
-    for name, label, rng in _charts(result):
+    for name, label, rng in charts(result):
         t, v = rec.series(name)
         keep = t >= warm
         t, v = t[keep] - warm, v[keep]
