@@ -38,7 +38,7 @@ from devsim_tui.drill.controller import DECOY_SOURCE, acked_alert, is_detection
 from devsim_tui.drill.recording import Recording
 from devsim_tui.drill.schema import LoadedScenario, parse_scenario
 
-HELP_WINDOW_S = 300.0
+HELP_WINDOW_S = 900.0  # a base backup takes 10 minutes
 HOLD_S = 60.0
 HURT_WINDOW_S = 120.0
 
@@ -269,7 +269,7 @@ def _actions(rec: Recording, s, warm: float) -> list[dict[str, Any]]:
     # Credit goes to the latest action before a recovery: an earlier one helped only if the
     # recovery came before the next action on the estate.
     ks = [a["_k"] for a in out if a["applied"] and a["_estate"]]
-    targets = _targets(s)
+    targets = _targets(s, rec.header.get("metrics", ()))
     for a in out:
         k, on_estate = a.pop("_k"), a.pop("_estate")
         if not a["applied"]:
@@ -283,17 +283,15 @@ def _actions(rec: Recording, s, warm: float) -> list[dict[str, Any]]:
     return out
 
 
-def _targets(s) -> list[tuple[str, str | None, str]]:
+def _targets(s, recorded) -> list[tuple[str, str | None, str]]:
     """Per objective (in the recorded bit order): its kind, the recorded metric its condition
     reads first (None for a root cause or a signal not recorded per tick), and its title."""
-    from devsim_tui.drill.recording import METRICS
-
     out = []
     for o in s.objectives:
         metric = None
         if o.condition is not None:
             metric = next((n for n, arg in conditions.parse(o.condition).signals()
-                           if arg is None and n in METRICS), None)
+                           if arg is None and n in recorded), None)
         kind = "root_cause" if o.root_cause else o.kind
         out.append((kind, metric, o.title))
     return out
