@@ -369,21 +369,14 @@ class DrillControlRoom(ControlRoomApp):
         name = C.ALIASES.get(name, name)
         if self._facilitator_only(name):
             return
-        cls = C.lookup(name)
-        if cls is not None and cls.free_text and not self.observer and self.world is not None:
-            # A root cause in the participant's own words: apostrophes and all, no quoting
-            # (the control room's line splits words like a shell).
-            try:
-                cmd = C.parse_line(text)
-            except C.CommandError as exc:
-                self.world.submit_line(text)
-                self.notify(str(exc), severity="error", title="command rejected")
-                return
-            self.submit(cmd)
-            self.notify(f"root cause declared: \u201c{cmd.text}\u201d (judged at the end)",
-                        title="declared")
-            return
         super().run_line(line)
+        if name == C.DeclareRootCause.name and not self.observer:
+            try:
+                said = C.parse_line(text).text
+            except C.CommandError:
+                return  # refused, and said so
+            self.notify(f"root cause declared: \u201c{said}\u201d (judged at the end)",
+                        title="declared")
 
     def needs_confirm(self, cmd: C.Command) -> bool:
         return isinstance(cmd, C.EndDrill) and not self.no_confirm or super().needs_confirm(cmd)
