@@ -259,6 +259,25 @@ def test_quitting_the_control_room_closes_its_recording(tmp_path, pty_env):
     assert replay(rec).ok
 
 
+def test_a_hung_up_seat_closes_its_recording(tmp_path, pty_env):
+    """`serve ssh` ends a seat with SIGHUP (so does a dropped line): the recording still gets
+    its end line, "seat hung up", and the process dies of the hang-up as before."""
+    path = tmp_path / "seat.rec"
+    run = PtyRun("--profile", "development", "--seed", str(SEED), "--speed", "max",
+                 "--record", str(path), cwd=REPO, env=pty_env)
+    try:
+        wait_until(lambda: text_of(path).count('"kind":"tick"') > 50, what="50 ticks")
+        os.killpg(run.proc.pid, signal.SIGHUP)
+        run.proc.wait(timeout=30)
+        assert run.proc.returncode == -signal.SIGHUP
+    finally:
+        run.close()
+    rec = read(path)
+    assert rec.complete and rec.end["reason"] == "seat hung up"
+    assert text_of(path).rstrip().splitlines()[-1].startswith('{"kind":"end"')
+    assert replay(rec).ok
+
+
 def test_record_into_a_missing_directory_fails_before_the_screen(tmp_path):
     r = run_cli("--record", str(tmp_path / "no" / "such" / "x.rec"))
     assert r.returncode == 2 and "--record" in r.stderr and "no such directory" in r.stderr

@@ -14,8 +14,9 @@ from devsim_tui.drill.runner import DrillSession
 from devsim_tui.drill.schema import load_scenario, resolve
 from devsim_tui.sim import commands as C
 from devsim_tui.ui.drill_panel import (
-    DrillEndScreen, DrillPanel, DrillSummary, create_drill_app, drill_lines, participant_events,
+    DrillPanel, DrillSummary, create_drill_app, drill_lines, participant_events,
 )
+from devsim_tui.ui.debrief import DebriefScreen, debrief_lines
 from devsim_tui.ui.format import next_speed
 from devsim_tui.ui.help import HelpScreen, command_rows
 
@@ -96,7 +97,7 @@ async def test_facilitator_keys_and_lines_reach_the_drill(drill_app):
         assert "drill.ended" in drill_events(app)
         assert app.world.drill_state()["end_reason"] == "facilitator"
         await pilot.pause()
-        assert isinstance(app.screen, DrillEndScreen)
+        assert isinstance(app.screen, DebriefScreen)
         assert "objectives met" in app.outcome and "--record" in app.outcome
 
 
@@ -120,7 +121,7 @@ async def test_end_drill_asks_first_and_writes_the_report(drill_app, tmp_path):
         await type_line(pilot, "end-drill")
         await pilot.press("y")
         await tick(pilot)
-        assert isinstance(app.screen, DrillEndScreen)
+        assert isinstance(app.screen, DebriefScreen)
         assert (tmp_path / "tls.md").exists() and rec.exists()
         assert f"devsim-tui drill report {rec}" in app.outcome
 
@@ -153,7 +154,7 @@ async def test_participant_cannot_drive_the_drill_and_sees_no_hidden_parts(drill
                                                              "drill.root_cause."))]
         assert "drill.message" in {ev.type for ev in seen}
         # Participant commands do reach the drill.
-        await type_line(pilot, "remedy renew-certificate")
+        await type_line(pilot, "remedy redeploy-edge-config")
         await tick(pilot)
         assert "drill.remedy" in drill_events(app)
 
@@ -169,6 +170,66 @@ async def test_participant_sees_the_verdict_after_the_end(drill_app):
         await pilot.pause()
         assert "wrong" in text_of(app)
         assert "certificate expired" not in text_of(app)  # the true cause stays hidden
+        assert isinstance(app.screen, DebriefScreen)  # the score, for everyone, at the end
+
+
+async def test_a_root_cause_is_declared_in_free_text_from_the_pane(drill_app):
+    """The line the issue's participant typed, and one with an apostrophe (no shell quoting)."""
+    app = drill_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        await type_line(pilot, "declare-root-cause the edge's TLS cert expired")
+        await type_line(pilot, ":declare-root-cause bad release v2.14.5 raised the error rate")
+        await tick(pilot)
+        texts = [d["text"] for d in app.world.session.drill.declarations]
+        assert texts[-2:] == ["the edge's TLS cert expired",
+                              "bad release v2.14.5 raised the error rate"]
+        assert [d["correct"] for d in app.world.session.drill.declarations][-2:] == [True, False]
+        assert "too many arguments" not in " ".join(n.message for n in app._notifications)
+        assert "judged at the end" in text_of(app)
+
+
+def test_the_pane_shows_the_brief_never_the_cause(drill_app):
+    from devsim_tui.drill.brief import brief
+
+    session = session_at()
+    lines = drill_lines(session.drill.state(), facilitator=False)
+    text = "\n".join("".join(p for p, _ in line) for line in lines)
+    b = brief(session.loaded)
+    assert b["situation"].split(".")[0] in text and "Brief" in text
+    assert "Operator actions" in text and "flush-cdn-cache" in text
+    assert not session.loaded.scenario.root_cause.judge(text.replace("the HPA is broken", ""))
+
+
+def finished_session() -> DrillSession:
+    """The certificate drill played to the end by its answer key (score, charts, timeline)."""
+    from devsim_tui.drill.runner import Responder, load_responder, run_headless
+    from helpers import REPO
+
+    session = DrillSession(load_scenario(resolve(SCENARIO)), seed=SEED)
+    run_headless(session, Responder(load_responder(
+        REPO / "drills" / "responders" / f"{SCENARIO}.yaml"), session))
+    return session
+
+
+def test_debrief_view(snap_compare, drill_app, settle):
+    assert snap_compare(drill_app(facilitator=True, session=finished_session()),
+                        terminal_size=(140, 60), run_before=settle)
+
+
+def test_debrief_lines_mark_the_phases_and_what_helped():
+    from devsim_tui.drill.score import score_session
+
+    result = score_session(finished_session())
+    lines = debrief_lines(result, 100)
+    text = "\n".join("".join(p for p, _ in line) for line in lines)
+    for part in ("INJECT cert-expires", "DETECTED by HighErrorRate", "ACKNOWLEDGED",
+                 "MITIGATED", "RESOLVED", "What helped", "remedy redeploy-edge-config",
+                 "error_rate 100.00%", "root cause: named at", "error rate"):
+        assert part in text, part
+    marks = [line for line in lines if line and line[-1][1] == "mark"
+             and set(line[-1][0]) <= set(" IDAMR*")]
+    assert marks and all({"I", "D"} <= set(m[-1][0]) for m in marks)
 
 
 async def test_help_palette_and_completion_list_the_drill_commands(drill_app):
@@ -177,9 +238,10 @@ async def test_help_palette_and_completion_list_the_drill_commands(drill_app):
         await pilot.pause()
         names = app._command_names()
         assert {"remedy", "declare-root-cause"} <= set(names) and "hint" not in names
-        assert app._arguments("remedy") == ["renew-certificate"]
+        assert app._arguments("remedy") == ["redeploy-edge-config", "flush-cdn-cache",
+                                            "restart-load-balancer"]
         titles = [e[0] for e in app.palette_entries()]
-        assert "remedy renew-certificate" in titles and "hint" not in titles
+        assert "remedy redeploy-edge-config" in titles and "hint" not in titles
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
@@ -309,7 +371,7 @@ async def test_replay_is_read_only_but_its_clock_moves(replay_app):
         await pilot.pause()
         await seek(pilot, "seek 5m")
         before = list(app.world.session.commands)
-        for line in ("scale 3", "end-drill", "remedy renew-certificate", "ack-alert all"):
+        for line in ("scale 3", "end-drill", "remedy redeploy-edge-config", "ack-alert all"):
             await type_line(pilot, line)
         await pilot.press("a", "b", "h", "E")
         await pilot.pause()

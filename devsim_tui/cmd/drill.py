@@ -22,11 +22,14 @@ def add_parser(subparsers) -> None:
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=_list)
 
-    show = actions.add_parser("show", help="a scenario's briefing (or the facilitator's view)")
+    show = actions.add_parser("show", help="a scenario's participant brief (or the "
+                              "facilitator's sheet)")
     show.add_argument("scenario", help="a shipped scenario's name or a PATH.yaml")
     show.add_argument("--facilitator", action="store_true",
-                      help="include the hidden notes, root cause, injects and remedies")
-    show.add_argument("--json", action="store_true", help="the validated scenario as JSON")
+                      help="the facilitator's sheet: the hidden cause, accepted declarations, "
+                      "injects and their signals, what each action does, hints")
+    show.add_argument("--json", action="store_true", help="the brief as JSON (with "
+                      "--facilitator: the whole validated scenario)")
     show.set_defaults(func=_show)
 
     val = actions.add_parser("validate", help="check scenario files (FILE:LINE errors, exit 2)")
@@ -99,7 +102,7 @@ def _list(args: argparse.Namespace) -> int:
     for path in list_shipped():
         s = load_scenario(path, check_profile=False).scenario
         rows.append({"name": path.stem, "title": s.title, "profile": s.profile,
-                     "difficulty": s.difficulty, "duration_s": s.duration, "tags": s.tags})
+                     "difficulty": s.difficulty, "duration_s": s.duration})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -112,82 +115,17 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from devsim_tui.config.durations import format_duration
+    from devsim_tui.drill.brief import brief, brief_text, sheet_text
     from devsim_tui.drill.schema import load_scenario, resolve
 
     loaded = load_scenario(resolve(args.scenario))
-    s = loaded.scenario
     if args.json:
-        data = s.model_dump(mode="json")
-        if not args.facilitator:
-            data = _participant_view(data)
+        data = (loaded.scenario.model_dump(mode="json") if args.facilitator
+                else brief(loaded))
         print(json.dumps(data, indent=2))
         return 0
-    print(f"{s.title}  [{loaded.name}: {s.profile}, {s.difficulty}, "
-          f"{format_duration(s.duration)}]")
-    print()
-    print(s.summary)
-    print()
-    print("Roles:")
-    for r in s.roles:
-        print(f"  {r.name}" + (f": {r.duties}" if r.duties else ""))
-    print("Objectives:")
-    for o in s.objectives:
-        extra = f" (by {format_duration(o.deadline)})" if o.deadline is not None else ""
-        print(f"  [{o.id}] {o.title}{extra}")
-    if s.remedies:
-        print("Named remedies (`remedy NAME`):")
-        for name, r in s.remedies.items():
-            print(f"  {name}: {r.summary}")
-    print(f"Hints available on request (`hint`): {len(s.hints)}")
-    if args.facilitator:
-        print()
-        print("FACILITATOR ONLY")
-        print(f"Notes: {s.facilitator_notes}")
-        print(f"Root cause: {s.root_cause.summary}  (declarations matching /"
-              f"{s.root_cause.match}/ count)")
-        print("Injects:")
-        for i in s.injects:
-            when = []
-            if i.after:
-                when.append(f"after {i.after}")
-            if i.at is not None:
-                when.append(f"+{format_duration(i.at)}" if i.after else
-                            f"at {format_duration(i.at)}")
-            if i.when:
-                when.append(f"when {i.when}")
-            what = list(i.do)
-            if i.message:
-                what.append(f"message from {i.message.source}")
-            if i.alert:
-                what.append(f"decoy alert {i.alert.name}")
-            print(f"  [{i.id}] {' '.join(when) or 'on request (inject-next)'}: "
-                  f"{'; '.join(what)}" + (f"  -- {i.note}" if i.note else ""))
-        print("Objective conditions:")
-        for o in s.objectives:
-            cond = "a matching declare-root-cause" if o.root_cause else o.condition
-            print(f"  [{o.id}] {o.kind}/{o.effective_stage}: {cond}")
-        if s.hints:
-            print("Hints:")
-            for h in s.hints:
-                auto = f" (auto at {format_duration(h.at)})" if h.at is not None else ""
-                auto += f" (auto when {h.when})" if h.when else ""
-                print(f"  [{h.id}]{auto} {h.text}")
-        if s.expected:
-            print("Expected remediations:")
-            for x in s.expected:
-                print(f"  /{x.match}/: {x.why}")
+    print(sheet_text(loaded) if args.facilitator else brief_text(loaded))
     return 0
-
-
-def _participant_view(data: dict) -> dict:
-    hidden = ("facilitator_notes", "root_cause", "injects", "expected", "contributing_factors",
-              "action_items")
-    out = {k: v for k, v in data.items() if k not in hidden}
-    out["hints"] = len(data.get("hints", []))
-    out["objectives"] = [{"id": o["id"], "title": o["title"]} for o in data["objectives"]]
-    out["remedies"] = {k: v["summary"] for k, v in data.get("remedies", {}).items()}
-    return out
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -15,7 +15,6 @@ Never imports the UI.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,32 @@ if TYPE_CHECKING:
 #: Alerts the drill raises itself (decoys) carry this source; scoring never counts them as
 #: detection.
 DECOY_SOURCE = "drill"
+
+
+def event_dict_of(ev: Any) -> dict[str, Any]:
+    return {"type": ev.type, "t": ev.t, "data": ev.data}
+
+
+def is_detection(ev: dict[str, Any], signals: set[str] | frozenset[str]) -> bool:
+    """Whether an event is one of the signals the incident's injects declare: a (non-decoy)
+    alert among them, a detector finding if `finding` is, an event whose type `event:TYPE`
+    names. An unrelated alert is not detection."""
+    data = ev.get("data") or {}
+    if ev["type"] == "alert.firing":
+        return data.get("source") != DECOY_SOURCE and data.get("alert") in signals
+    if ev["type"] == "detector.finding":
+        return "finding" in signals
+    return f"event:{ev['type']}" in signals
+
+
+def acked_alert(ev: dict[str, Any]) -> str | None:
+    """The alert a responder acknowledged by name (`ack-alert NAME`, not `all`): they called it
+    related to the incident, so its firing counts as detection."""
+    data = ev.get("data") or {}
+    if ev["type"] != "command.applied" or data.get("command") != "ack-alert":
+        return None
+    name = (data.get("args") or {}).get("alert")
+    return None if name in (None, "all") else str(name)
 
 
 @dataclass
@@ -83,6 +108,7 @@ class DrillController:
         self.decoys: dict[str, float] = {}  # decoy alert name -> drill time it stops
         self.detected_at: float | None = None
         self.acked_at: float | None = None
+        self._firing: dict[str, float] = {}  # alert name -> when it fired in the incident
         # Event seq ranges emitted while the drill applied inject commands (chaos.injected,
         # command.applied...): a participant view hides them, a facilitator view shows them.
         self.hidden_seqs: list[tuple[int, int]] = []
@@ -146,12 +172,11 @@ class DrillController:
         return None
 
     def _declare(self, text: str) -> str | None:
-        pattern = re.compile(self.scenario.root_cause.match, re.IGNORECASE)
-        correct = bool(pattern.search(text))
+        correct = self.scenario.root_cause.judge(text)
         self.declarations.append({"t": self.drill_t, "text": text, "correct": correct})
         if correct and self.root_cause_found_at is None:
             self.root_cause_found_at = self.drill_t
-        verdict = "matches the cause" if correct else "does not match the cause"
+        verdict = "names the cause" if correct else "does not name the cause"
         self._emit("drill.root_cause." + ("correct" if correct else "incorrect"),
                    f"root cause declared: {text!r} ({verdict})", "info", text=text,
                    correct=correct)
@@ -278,7 +303,7 @@ class DrillController:
 
     def _watch_events(self) -> None:
         """Detection and acknowledgement as they happen (for the panel; the report recomputes
-        them from the recording)."""
+        them from the recording with the same rule, `is_detection`)."""
         events = self.engine.events.since(self._seen_seq)
         if events:
             self._seen_seq = events[-1].seq
@@ -286,17 +311,32 @@ class DrillController:
         if first is None or first.fired_t is None:
             return
         t0 = first.fired_t + self.start_t
+        signals = self.incident_signals()
         for ev in events:
+            if ev.type == "alert.firing" and ev.t >= t0 - 1e-9 \
+                    and ev.data.get("source") != DECOY_SOURCE:
+                for key in (ev.data.get("alert"), ev.data.get("id")):
+                    self._firing.setdefault(str(key), ev.t)
             if ev.t < t0 - 1e-9:
                 continue
-            if self.detected_at is None and (
-                    (ev.type == "alert.firing" and ev.data.get("source") != DECOY_SOURCE)
-                    or ev.type == "detector.finding"
-                    or ev.type in self.scenario.detection_events):
-                self.detected_at = ev.t - self.start_t
-            elif (self.acked_at is None and self.detected_at is not None
-                  and ev.type == "command.applied" and ev.data.get("command") == "ack-alert"):
+            when = None
+            if is_detection(event_dict_of(ev), signals):
+                when = ev.t
+            else:
+                related = acked_alert(event_dict_of(ev))
+                if related is not None and related in self._firing:
+                    when = self._firing[related]  # the responder called it related
+            if when is not None and (self.detected_at is None
+                                     or when - self.start_t < self.detected_at):
+                self.detected_at = when - self.start_t
+            if (self.acked_at is None and self.detected_at is not None
+                    and ev.type == "command.applied" and ev.data.get("command") == "ack-alert"):
                 self.acked_at = ev.t - self.start_t
+
+    def incident_signals(self) -> set[str]:
+        """The signals of the incident injects that have fired (the ground truth of detection)."""
+        return {x for i in self.injects if i.status == "fired" and i.spec.is_incident
+                for x in i.spec.signals}
 
     def _auto_hints(self, half: float) -> None:
         done = {h["id"] for h in self.revealed}
@@ -406,6 +446,9 @@ class DrillController:
         s = self.scenario
         return {
             "scenario": self.loaded.name, "title": s.title, "difficulty": s.difficulty,
+            # The participants' brief (drill.brief): the situation and who is who.
+            "situation": " ".join(s.summary.split()),
+            "roles": [{"name": r.name, "duties": r.duties} for r in s.roles],
             "started": self.started, "ended": self.ended, "end_reason": self.end_reason,
             "drill_t": self.drill_t,  # negative during the warm-up
             "warming_up": not self.started,
@@ -441,6 +484,7 @@ class DrillController:
         out = self.state()
         out["notes"] = self.scenario.facilitator_notes
         out["root_cause"]["summary"] = self.scenario.root_cause.summary
+        out["headline"] = self.scenario.headline
         out["injects"]["list"] = [{"id": i.spec.id, "status": i.status, "fired_t": i.fired_t,
                                    "faults": list(i.fault_ids), "errors": list(i.errors),
                                    "note": i.spec.note} for i in self.injects]

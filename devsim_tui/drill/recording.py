@@ -40,7 +40,8 @@ FORMAT = 1
 METRICS = ("p99_ms", "error_rate", "ready", "desired", "offered_rps", "db_writable",
            "db_max_lag_s", "cache_hit_ratio", "disk_pct", "memory_pct", "cpu",
            "error_budget_burned", "lost_writes", "failed_total", "offered_total",
-           "consumer_lag_s", "lost_events", "bad_pods", "build_time_s")
+           "consumer_lag_s", "lost_events", "bad_pods", "build_time_s", "db_nodes_down",
+           "restore_point_age_s")
 FSYNC_EVERY_S = 1.0
 
 
@@ -94,7 +95,7 @@ class Recorder:
         self._write(head, sync=True)
 
     def _write(self, obj: dict[str, Any], sync: bool = False) -> None:
-        if self.f is None:
+        if self.f is None or self.f.closed:  # closed: nothing follows the end line
             return
         self.f.write(_encode(obj) + "\n")
         self.f.flush()

@@ -60,7 +60,8 @@ def sparkline(values: np.ndarray, width: int = WIDTH, lo: float | None = None,
     return "".join(out)
 
 
-def _charts(result: Result) -> list[tuple[str, str, str]]:
+def charts(result: Result) -> list[tuple[str, str, str]]:
+    """(metric, label, range) of the metrics worth charting (the report, the debrief)."""
     rec = result.recording
     if not rec.ticks:
         return []
@@ -139,9 +140,9 @@ def markdown(result: Result) -> str:
     if helped:
         for x in helped:
             a(f"- {fmt_t(x['t'])} `{x['line']}`" + (f" ({x['by']})" if x["by"] else "")
-              + " was followed by recovery")
+              + f" helped: {helped_text(x)}")
     else:
-        a("- No action was followed by a recovery.")
+        a("- No action moved a metric toward an objective.")
     for x in d["expected"]:
         mark = "x" if x["done"] else " "
         when = f" at {fmt_t(x['t'])}" if x["done"] else ""
@@ -163,38 +164,20 @@ def markdown(result: Result) -> str:
     a("")
     a("## Responders")
     a("")
-    by: dict[str, int] = {}
-    for x in d["actions"]:
-        by[x["by"] or "(unattributed)"] = by.get(x["by"] or "(unattributed)", 0) + 1
-    roles = {r.name: r.duties for r in s.roles}
-    for name in list(roles) + [n for n in by if n not in roles]:
-        duties = f": {roles[name]}" if roles.get(name) else ""
-        n = by.get(name, 0)
-        a(f"- {name}{duties} ({n} action{'' if n == 1 else 's'})")
+    for r in d["responders"]:
+        duties = {x.name: x.duties for x in s.roles}.get(r["role"])
+        duties = f" ({duties})" if duties else ""
+        if r["held"]:
+            n = r["actions"]
+            a(f"- {r['who']}, as {r['role']}{duties}: {n} action{'' if n == 1 else 's'}")
+        else:
+            a(f"- {r['role']}{duties}: nobody held this role")
     a("")
     a("## Timeline")
     a("")
     a("| drill time | what |")
     a("|---|---|")
-    rows: list[tuple[float, str]] = []
-    for i in d["injects"]:
-        rows.append((i["t"], f"inject {i['id']}"))
-    for al in d["alerts"]:
-        rows.append((al["t"], f"alert {al['message']}" + (" (decoy)" if al["decoy"] else "")))
-    for h in d["hints"]:
-        rows.append((h["t"], f"hint ({h['how']}): {h['text']}"))
-    for x in d["actions"]:
-        who = f" by {x['by']}" if x["by"] else ""
-        res = "" if x["applied"] else f" (rejected: {x['result']})"
-        rows.append((x["t"], f"`{x['line']}`{who}{res}"))
-    for o in d["objectives"]:
-        if o["status"] == "met":
-            rows.append((o["met_t"], f"objective met: {o['title']}"))
-        elif o["status"] == "failed":
-            rows.append((o["failed_t"], f"objective failed: {o['title']} ({o['reason']})"))
-    if d["ended"]["t"] is not None:
-        rows.append((d["ended"]["t"], f"drill ended ({d['ended']['reason']})"))
-    for t, text in sorted(rows, key=lambda r: (r[0] if r[0] is not None else math.inf)):
+    for t, text in timeline(d):
         a(f"| {fmt_t(t)} | {text.replace('|', '/')} |")
     a("")
     a("## How we did")
@@ -218,23 +201,28 @@ def markdown(result: Result) -> str:
     a("")
     a(f"Hints used: {len(d['hints'])} of {len(s.hints)}. Root-cause declarations: "
       + (", ".join(f"{fmt_t(x['t'])} \u201c{x['text']}\u201d "
-                   f"({'correct' if x['correct'] else 'wrong'})"
+                   f"({'right' if x['correct'] else 'wrong'})"
                    for x in d["root_cause_declarations"]) or "none") + ".")
+    a("")
+    a(f"Root cause verdict: {verdict(d)}")
     a("")
     if d["actions"]:
         a("| drill time | action | by | applied | effect |")
         a("|---|---|---|---|---|")
         for x in d["actions"]:
+            effect = (f"helped: {helped_text(x)}" if x["effect"] == "helped"
+                      else x["effect"] + (f" ({x['metric']['objective']})"
+                                          if x["effect"] == "hurt" else ""))
             a(f"| {fmt_t(x['t'])} | `{x['line']}` | {x['by'] or '-'} | "
-              f"{'yes' if x['applied'] else 'no'} | {x['effect']} |")
+              f"{'yes' if x['applied'] else 'no'} | {effect.replace('|', '/')} |")
         a("")
-    charts = _charts(result)
-    if charts:
+    shown = charts(result)
+    if shown:
         a("### Key metrics over the drill")
         a("")
         a("```")
         rec = result.recording
-        for name, label, rng in charts:
+        for name, label, rng in shown:
             t, v = rec.series(name)
             keep = t >= warm
             a(f"{label:<24} {sparkline(v[keep])}  {rng}")
@@ -248,7 +236,7 @@ def markdown(result: Result) -> str:
             a("")
             a("```")
             t0 = i["t"] + warm
-            for name, label, _ in charts:
+            for name, label, _ in shown:
                 t, v = rec.series(name)
                 keep = (t >= t0 - AROUND_S) & (t <= t0 + AROUND_S)
                 a(f"{label:<24} {sparkline(v[keep])}")
@@ -267,6 +255,61 @@ def markdown(result: Result) -> str:
         a(f"- [ ] {it}")
     a("")
     return "\n".join(L)
+
+
+def helped_text(x: dict[str, Any]) -> str:
+    """`error_rate 100.00% -> 0.40%, toward "error rate below 1%..."` for a helping action."""
+    m = x.get("metric") or {}
+    fmt = next((f for n, _, f in CHARTS if n == m.get("name")), "{:.3g}")
+    toward = f"toward \u201c{m.get('objective')}\u201d"
+    if m.get("name") is None or m.get("before") is None or m.get("after") is None:
+        return toward
+    return f"{m['name']} {fmt.format(m['before'])} \u2192 {fmt.format(m['after'])}, {toward}"
+
+
+def verdict(d: dict[str, Any]) -> str:
+    decl = d["root_cause_declarations"]
+    if not decl:
+        return "no root cause was declared."
+    if d["root_cause"]["found"]:
+        first = next(x for x in decl if x["correct"])
+        return (f"named at {fmt_t(first['t'])} (\u201c{first['text']}\u201d); the cause: "
+                f"{d['root_cause']['summary']}")
+    return (f"not named ({len(decl)} declaration{'' if len(decl) == 1 else 's'}, none right); "
+            f"the cause: {d['root_cause']['summary']}")
+
+
+def timeline(d: dict[str, Any]) -> list[tuple[float | None, str]]:
+    """The scored timeline, in drill time: injects, alerts, detection, acknowledgement,
+    actions, hints, objectives, mitigation, resolution and the end (report and debrief)."""
+    rows: list[tuple[float | None, str]] = []
+    tm = d["timings"]
+    for i in d["injects"]:
+        rows.append((i["t"], f"INJECT {i['id']}" + ("" if i["incident"] else " (context)")))
+    for al in d["alerts"]:
+        rows.append((al["t"], f"alert {al['message']}" + (" (decoy)" if al["decoy"] else "")))
+    if tm["detected"] is not None:
+        rows.append((tm["detected"], f"DETECTED by {tm['detected_by']}"))
+    if tm["acknowledged"] is not None:
+        rows.append((tm["acknowledged"], "ACKNOWLEDGED"))
+    for h in d["hints"]:
+        rows.append((h["t"], f"hint ({h['how']}): {h['text']}"))
+    for x in d["actions"]:
+        who = f" by {x['by']}" if x["by"] else ""
+        res = "" if x["applied"] else f" (rejected: {x['result']})"
+        rows.append((x["t"], f"`{x['line']}`{who}{res}"))
+    for o in d["objectives"]:
+        if o["status"] == "met":
+            rows.append((o["met_t"], f"objective met: {o['title']}"))
+        elif o["status"] == "failed":
+            rows.append((o["failed_t"], f"objective failed: {o['title']} ({o['reason']})"))
+    if tm["mitigated"] is not None:
+        rows.append((tm["mitigated"], "MITIGATED (the symptoms' objectives restored)"))
+    if tm["resolved"] is not None:
+        rows.append((tm["resolved"], "RESOLVED (every objective restored)"))
+    if d["ended"]["t"] is not None:
+        rows.append((d["ended"]["t"], f"drill ended ({d['ended']['reason']})"))
+    return sorted(rows, key=lambda r: (r[0] if r[0] is not None else math.inf))
 
 
 def svg_chart(t: np.ndarray, v: np.ndarray, label: str, marks: list[tuple[float, str]],
@@ -336,7 +379,7 @@ def write_report(result: Result, prefix: str, svg: bool = False) -> list[str]:
             warm = float(result.recording.header.get("warmup", 0.0))
             marks = [(i["t"], f"inject {i['id']}") for i in result.data["injects"]]
             marks += [(x["t"], x["line"]) for x in result.data["actions"] if x["applied"]]
-            for name, label, _ in _charts(result):
+            for name, label, _ in charts(result):
                 t, v = result.recording.series(name)
                 keep = t >= warm
                 f = base.with_name(f"{base.name}-{name}.svg")
@@ -369,6 +412,7 @@ def summary_text(result: Result) -> str:
     ]
     for o in d["objectives"]:
         lines.append(f"  [{'x' if o['status'] == 'met' else ' '}] {o['title']} ({o['status']})")
+    lines.append(f"  root cause: {verdict(d)}")
     if d["failed_injects"]:
         lines.append(f"  {len(d['failed_injects'])} inject command(s) failed: "
                      + "; ".join(f["error"] for f in d["failed_injects"]))

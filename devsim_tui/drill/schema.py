@@ -29,6 +29,8 @@ from devsim_tui.errors import ConfigError, UserError
 from devsim_tui.sim import commands as C
 
 _ID = r"[a-z0-9][a-z0-9-]{0,39}"
+#: What an inject declares it makes fire: an alert name, `finding`, or `event:TYPE`.
+SIGNAL = r"[A-Za-z][A-Za-z0-9_]*|finding|event:[a-z][a-z0-9_.]*"
 
 
 class Strict(BaseModel):
@@ -95,11 +97,22 @@ class Inject(Strict):
     incident: bool | None = Field(
         None, description="part of the incident being scored (default: when it runs commands)")
     note: str = Field("", description="facilitator-only: what it is for")
+    signals: list[str] = Field(
+        default_factory=list, description="what it makes fire, the ground truth of detection: "
+        "alert names, `finding` (an anomaly-detector finding) or `event:TYPE`")
 
     _at = field_validator("at", mode="before")(
         classmethod(lambda cls, v: None if v is None else _duration(v)))
     _when = field_validator("when")(classmethod(lambda cls, v: None if v is None
                                                 else _condition(v)))
+
+    @field_validator("signals")
+    @classmethod
+    def _signals(cls, v: list[str]) -> list[str]:
+        for x in v:
+            if not re.fullmatch(SIGNAL, x):
+                raise ValueError(f"signal {x!r}: an alert name, `finding` or `event:TYPE`")
+        return v
 
     @field_validator("do", mode="before")
     @classmethod
@@ -142,7 +155,7 @@ class Objective(Strict):
     id: str = Field(pattern=f"^{_ID}$")
     title: str = Field(min_length=1)
     condition: str | None = None
-    root_cause: bool = Field(False, description="met by a declare-root-cause that matches")
+    root_cause: bool = Field(False, description="met by a declare-root-cause the judge accepts")
     kind: Literal["achieve", "maintain"] = "achieve"
     stage: Literal["mitigate", "resolve"] | None = Field(
         None, description="what meeting it means: mitigated (default) or resolved (the default "
@@ -173,27 +186,66 @@ class Objective(Strict):
         return self.stage or ("resolve" if self.root_cause else "mitigate")
 
 
+_WORD = re.compile(r"[a-z0-9]+(?:\.[a-z0-9]+)*%?")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of a free text as the root-cause judge reads them: letters and digits,
+    dots kept inside a word (`v2.14.5`), everything else a separator (`crash-loop` is two)."""
+    return _WORD.findall(text.lower())
+
+
 class RootCause(Strict):
+    """The hidden cause (facilitator's sheet) and the free-text declarations that name it.
+
+    Each `accepted` entry is words that must all appear in a declaration, in any order; a word
+    may list synonyms with `|` (`release|deploy|version`), end in `*` to match any word that
+    starts with it (`cert*`), and join words with `-` to ask for them side by side
+    (`max-replicas`). A declaration naming any one entry is right; case does not matter."""
+
     summary: str = Field(min_length=1, description="hidden: the true cause, for the report")
-    match: str = Field(description="regex a correct declaration matches (case-insensitive)")
+    accepted: list[str] = Field(min_length=1, description="what a right declaration names")
     injects: list[str] = Field(default_factory=list, description="the injects that are it")
 
-    @field_validator("match")
+    @field_validator("accepted")
     @classmethod
-    def _regex(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
+    def _entries(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            for group in entry.split():
+                for alt in group.split("|"):
+                    if not words(alt.rstrip("*")):
+                        raise ValueError(f"{entry!r}: {alt!r} has no word to match")
         return v
+
+    def judge(self, text: str) -> bool:
+        """Whether a free-text declaration names the cause (one `accepted` entry in full)."""
+        said = words(text)
+        return any(all(_group_in(group, said) for group in entry.split())
+                   for entry in self.accepted)
+
+
+def _group_in(group: str, said: list[str]) -> bool:
+    for alt in group.split("|"):
+        prefix = alt.endswith("*")
+        want = words(alt.rstrip("*"))
+        n = len(want)
+        for i in range(len(said) - n + 1):
+            got = said[i:i + n]
+            if got[:-1] == want[:-1] and (got[-1].startswith(want[-1]) if prefix
+                                          else got[-1] == want[-1]):
+                return True
+    return False
 
 
 class Remedy(Strict):
-    """A fix the participants can apply by name (`remedy NAME`): what it stands for in reality
-    (renewing a certificate, truncating a log) is in `summary`; what it does to the simulation
-    is stopping the named injects' faults and running engine commands."""
+    """An operator action the participants can take by name (`remedy NAME`). Its name and
+    `summary` are what participants see, so they name an ordinary action (never the cause:
+    `pause-scheduled-jobs`, not `stop-batch-job`), and a scenario offers several, only some of
+    which address the cause. What it does to the simulation is the facilitator's: stopping the
+    named injects' faults and running engine commands (neither: it changes nothing here)."""
 
-    summary: str = Field(min_length=1)
+    summary: str = Field(min_length=1, description="what participants see it does")
+    note: str = Field("", description="facilitator-only: why it helps, or why not")
     stops: list[str] = Field(default_factory=list, description="injects whose faults it stops")
     do: list[str] = Field(default_factory=list)
 
@@ -207,11 +259,6 @@ class Remedy(Strict):
     def _do_lines(cls, v: list[str]) -> list[str]:
         return [_command_line(x) for x in v]
 
-    @model_validator(mode="after")
-    def _something(self) -> Remedy:
-        if not (self.stops or self.do):
-            raise ValueError("a remedy needs stops or do")
-        return self
 
 
 class Expected(Strict):
@@ -231,10 +278,13 @@ class Expected(Strict):
 
 
 class Scenario(Strict):
-    title: str = Field(min_length=1)
-    summary: str = Field(min_length=1, description="the briefing participants get")
+    title: str = Field(min_length=1, description="participant-visible (drill list): no cause")
+    summary: str = Field(min_length=1, description="the participants' brief: the situation, "
+                                                   "never the cause")
     facilitator_notes: str = Field(min_length=1, description="hidden from participants")
     root_cause: RootCause
+    headline: str = Field(pattern=f"^(?:{SIGNAL})$", description="the signal the incident "
+                          "must raise whenever its inject lands (one of its `signals`)")
     profile: str = Field(min_length=1, description="built-in name or path (relative to this "
                                                    "file)")
     overrides: dict[str, Any] = Field(default_factory=dict, description="dotted profile "
@@ -254,9 +304,6 @@ class Scenario(Strict):
     objectives: list[Objective] = Field(min_length=1)
     remedies: dict[str, Remedy] = Field(default_factory=dict)
     expected: list[Expected] = Field(default_factory=list)
-    detection_events: list[str] = Field(
-        default_factory=list, description="event types that also count as detection (a "
-        "monitoring warning without an alert rule, e.g. kafka.consumer_lag)")
 
     _d = field_validator("duration", mode="before")(classmethod(lambda cls, v: _duration(v)))
     _w = field_validator("warmup", mode="before")(classmethod(lambda cls, v: _duration(v)))
@@ -281,6 +328,37 @@ class Scenario(Strict):
 
     def first_incident(self) -> Inject | None:
         return next((i for i in self.injects if i.is_incident), None)
+
+    def incident_signals(self) -> list[str]:
+        """Every signal the incident's injects declare (detection is one of these)."""
+        return list(dict.fromkeys(x for i in self.injects if i.is_incident for x in i.signals))
+
+    def participant_fields(self) -> list[tuple[tuple, str]]:
+        """(field path, text) of everything a participant can read before or during the
+        drill: the title, brief, roles, objectives, the operator actions, messages and decoy
+        alerts (hints are the facilitator's to give, and may point at the cause)."""
+        out: list[tuple[tuple, str]] = [(("title",), self.title), (("summary",), self.summary)]
+        for k, r in enumerate(self.roles):
+            out += [(("roles", k, "name"), r.name), (("roles", k, "duties"), r.duties)]
+        out += [(("objectives", k, "title"), o.title) for k, o in enumerate(self.objectives)]
+        for name, r in self.remedies.items():
+            out += [(("remedies", name), name), (("remedies", name, "summary"), r.summary)]
+        for k, i in enumerate(self.injects):
+            if i.message is not None:
+                out += [(("injects", k, "message", "source"), i.message.source),
+                        (("injects", k, "message", "text"), i.message.text)]
+            if i.alert is not None:
+                out += [(("injects", k, "alert", "name"), i.alert.name),
+                        (("injects", k, "alert", "summary"), i.alert.summary)]
+        return [(path, x) for path, x in out if x]
+
+    def participant_strings(self) -> list[str]:
+        return [x for _, x in self.participant_fields()]
+
+    def cause_leaks(self) -> list[str]:
+        """Participant-visible strings that would be accepted as the root cause (each would
+        give the answer away)."""
+        return [x for x in self.participant_strings() if self.root_cause.judge(x)]
 
 
 # --------------------------------------------------------------------------- loading
@@ -408,8 +486,13 @@ def _cross_check(s: Scenario, locator: Locator, filename: str) -> list[str]:
     for name, remedy in s.remedies.items():
         for k, ref in enumerate(remedy.stops):
             known(("remedies", name, "stops", k), ref)
-    if any(o.root_cause for o in s.objectives) and not s.root_cause.match:
-        bad(("root_cause", "match"), "a root_cause objective needs a match pattern")
+    for path, text in s.participant_fields():
+        if s.root_cause.judge(text):
+            bad(path, "participants read this, and it names the hidden cause (it would be "
+                "accepted by root_cause.accepted): phrase it by symptom")
+    if s.headline not in s.incident_signals():
+        bad(("headline",), f"'{s.headline}' is not among the signals the incident's injects "
+            "declare (" + (", ".join(s.incident_signals()) or "none") + ")")
     if s.first_incident() is None:
         bad(("injects",), "no inject changes the estate (an incident needs `do` commands or "
             "incident: true)")

@@ -2,8 +2,9 @@
 
 Definitions (all in drill time; the incident starts when the first incident inject fires):
 
-* detect: the first `alert.firing` (not a drill decoy) or `detector.finding` at or after the
-  incident start;
+* detect: the first signal the fired incident injects declare (`signals`: alerts, detector
+  findings, event types) at or after the incident start, or an alert the responders acknowledged
+  by name (they called it related); an unrelated alert or a decoy never counts;
 * acknowledge: the first applied `ack-alert` at or after detection;
 * mitigate: when every mitigate-stage achieve objective was restored, i.e. the latest start of
   the condition streak that met each (a `for 5m` objective is restored when the 5 minutes began);
@@ -11,10 +12,13 @@ Definitions (all in drill time; the incident starts when the first incident inje
   included);
 * impact: error budget burned, requests failed and offered, writes lost (RPO) and events lost,
   as differences between the drill's start and its end;
-* each participant action: its time, whether the engine applied it, whether it matches an
-  expected remediation, and its effect: "helped" if an objective condition that was false when
-  it applied became true within HELP_WINDOW_S and held for HOLD_S, "hurt" if one that was true
-  became false within HURT_WINDOW_S, else "no visible effect".
+* each participant action: its time, who sent it, whether the engine applied it, and its
+  effect. Only actions on the estate are judged (not acknowledgements, declarations, hints or the
+  clock): "helped" if the metric of an objective that was not holding when it applied moved
+  toward that objective within HELP_WINDOW_S (the condition became true and held HOLD_S, before
+  the next action), naming the metric and its values; "hurt" if one that held broke within
+  HURT_WINDOW_S; else "no visible effect";
+* objectives still pending when the drill ended are "not met".
 
 Everything is computed from a `Recording`, so a live run and `drill report FILE` agree.
 Never imports the UI.
@@ -29,11 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from devsim_tui.drill.controller import DECOY_SOURCE
+from devsim_tui.drill import conditions
+from devsim_tui.drill.controller import DECOY_SOURCE, acked_alert, is_detection
 from devsim_tui.drill.recording import Recording
 from devsim_tui.drill.schema import LoadedScenario, parse_scenario
 
-HELP_WINDOW_S = 300.0
+HELP_WINDOW_S = 900.0  # a base backup takes 10 minutes
 HOLD_S = 60.0
 HURT_WINDOW_S = 120.0
 
@@ -76,20 +81,18 @@ def score_recording(rec: Recording, loaded: LoadedScenario | None = None) -> Res
     incident = next((i for i in injects if i["incident"]), None)
     t0_abs = incident["t"] + warm if incident is not None else None
 
-    extra = set(s.detection_events)
-
-    def is_detection(ev: dict) -> bool:
-        return (ev["type"] == "alert.firing" and ev.get("data", {}).get("source")
-                != DECOY_SOURCE) or ev["type"] == "detector.finding" or ev["type"] in extra
-
-    detection = first(is_detection, t0_abs) if t0_abs is not None else None
+    fired = {i["id"] for i in injects}
+    signals = {x for i in s.injects if i.is_incident and i.id in fired for x in i.signals}
+    detection = _detection(events, signals, t0_abs) if t0_abs is not None else None
     ack = None
     if detection is not None:
         ack = first(lambda ev: ev["type"] == "command.applied"
                     and ev.get("data", {}).get("command") == "ack-alert", detection["t"])
 
     objectives = {o.id: {"id": o.id, "title": o.title, "kind": o.kind,
-                         "stage": o.effective_stage, "status": "pending", "met_t": None,
+                         "stage": o.effective_stage,
+                         "status": "not met" if rec.complete or ended else "pending",
+                         "met_t": None,
                          "restored_t": None, "failed_t": None, "reason": None}
                   for o in s.objectives}
     for ev in events:
@@ -162,12 +165,13 @@ def score_recording(rec: Recording, loaded: LoadedScenario | None = None) -> Res
         "max_consumer_lag_s": peak("consumer_lag_s"),
     }
 
-    actions = _actions(rec, s, warm, objectives)
+    actions = _actions(rec, s, warm)
     hints = [{"id": ev["data"]["id"], "t": dt(ev["t"]), "how": ev["data"]["how"],
               "text": ev["data"]["text"]} for ev in events if ev["type"] == "drill.hint"]
     declarations = [{"t": dt(ev["t"]), "text": ev["data"]["text"],
                      "correct": ev["data"]["correct"]}
                     for ev in events if ev["type"].startswith("drill.root_cause.")]
+    responders = _responders(actions, s)
     expected = []
     for x in s.expected:
         pat = re.compile(x.match, re.IGNORECASE)
@@ -194,15 +198,46 @@ def score_recording(rec: Recording, loaded: LoadedScenario | None = None) -> Res
         "objectives_met": met, "objectives_total": len(objectives),
         "actions": actions, "expected": expected, "hints": hints,
         "root_cause_declarations": declarations, "alerts": alerts,
+        "responders": responders, "signals": sorted(signals), "headline": s.headline,
+        "root_cause": {"found": any(x["correct"] for x in declarations),
+                       "summary": s.root_cause.summary},
     }
     return Result(loaded, rec, data)
 
 
-def _actions(rec: Recording, s, warm: float, objectives: dict) -> list[dict[str, Any]]:
+def _detection(events: list[dict], signals: set[str], t0: float) -> dict | None:
+    """The first declared signal after t0, or an alert the responders acked by name (then its
+    firing time: they saw it and called it related), whichever came first."""
+    firing: dict[str, dict] = {}
+    best = None
+    for ev in events:
+        if ev["t"] < t0 - 1e-9:
+            continue
+        data = ev.get("data") or {}
+        if ev["type"] == "alert.firing" and data.get("source") != DECOY_SOURCE:
+            for key in (data.get("alert"), data.get("id")):
+                firing.setdefault(str(key), ev)
+        hit = ev if is_detection(ev, signals) else None
+        if hit is None:
+            related = acked_alert(ev)
+            if related is not None and related in firing:
+                hit = {**firing[related], "message": firing[related]["message"]
+                       + " (acknowledged as related)"}
+        if hit is not None and (best is None or hit["t"] < best["t"]):
+            best = hit  # an ack after the signal may still name an earlier alert as related
+    return best
+
+
+#: Commands that act on the drill or the people, not on the estate: never "helped".
+NOT_ON_THE_ESTATE = frozenset({"ack-alert", "silence", "unsilence", "declare-root-cause", "hint",
+                               "inject-next", "skip-inject", "end-drill", "pause", "set-speed",
+                               "step"})
+
+
+def _actions(rec: Recording, s, warm: float) -> list[dict[str, Any]]:
     """Participant and facilitator commands with their outcome and effect."""
     bits_t = np.array([tk["t"] for tk in rec.ticks], dtype=float)
     bits = [tk["o"] for tk in rec.ticks]
-    kinds = [o.kind for o in s.objectives]
     tick_s = float(rec.header.get("tick_seconds", 1.0))
     out = []
     for k, tk in enumerate(rec.ticks):
@@ -225,18 +260,40 @@ def _actions(rec: Recording, s, warm: float, objectives: dict) -> list[dict[str,
             t = tk["t"] - tick_s  # applied at the tick's start boundary, stamped with that time
             line = c["line"] if "line" in c else " ".join(  # a refused line is kept as typed
                 [c["name"]] + [_arg(v) for v in c["args"].values()])
+            name = c.get("name") or line.split()[0]
             out.append({"t": round(t - warm, 6), "line": line, "by": c.get("by"),
                         "applied": applied,
                         "result": outcome["message"] if outcome is not None else None,
-                        "effect": "rejected", "_k": k})
+                        "effect": "rejected", "metric": None, "_k": k,
+                        "_estate": name not in NOT_ON_THE_ESTATE})
     # Credit goes to the latest action before a recovery: an earlier one helped only if the
-    # recovery came before the next action.
-    ks = [a["_k"] for a in out if a["applied"]]
+    # recovery came before the next action on the estate.
+    ks = [a["_k"] for a in out if a["applied"] and a["_estate"]]
+    targets = _targets(s, rec.header.get("metrics", ()))
     for a in out:
-        k = a.pop("_k")
-        if a["applied"]:
-            later = [x for x in ks if x > k]
-            a["effect"] = _effect(bits_t, bits, k, kinds, later[0] if later else len(bits))
+        k, on_estate = a.pop("_k"), a.pop("_estate")
+        if not a["applied"]:
+            continue
+        if not on_estate:
+            a["effect"] = "not an action on the estate"
+            continue
+        later = [x for x in ks if x > k]
+        a["effect"], a["metric"] = _effect(rec, bits_t, bits, k, targets,
+                                           later[0] if later else len(bits))
+    return out
+
+
+def _targets(s, recorded) -> list[tuple[str, str | None, str]]:
+    """Per objective (in the recorded bit order): its kind, the recorded metric its condition
+    reads first (None for a root cause or a signal not recorded per tick), and its title."""
+    out = []
+    for o in s.objectives:
+        metric = None
+        if o.condition is not None:
+            metric = next((n for n, arg in conditions.parse(o.condition).signals()
+                           if arg is None and n in recorded), None)
+        kind = "root_cause" if o.root_cause else o.kind
+        out.append((kind, metric, o.title))
     return out
 
 
@@ -245,21 +302,63 @@ def _arg(v: Any) -> str:
     return f'"{text}"' if " " in text else text
 
 
-def _effect(ts: np.ndarray, bits: list[str], k: int, kinds: list[str], next_k: int) -> str:
+def _effect(rec: Recording, ts: np.ndarray, bits: list[str], k: int,
+            targets: list[tuple[str, str | None, str]],
+            next_k: int) -> tuple[str, dict[str, Any] | None]:
     before = bits[k - 1] if k > 0 else bits[k]
     t0 = ts[k]
     window = [j for j in range(k, min(next_k, len(bits))) if ts[j] - t0 <= HELP_WINDOW_S]
     for i, b in enumerate(before):
-        if b == "1" or kinds[i] == "maintain":
+        kind, metric, title = targets[i]
+        if b == "1" or kind != "achieve":
             continue
         j = next((j for j in window if bits[j][i] == "1"), None)
         if j is None:
             continue
         held = [bits[m][i] for m in range(j, len(bits)) if ts[m] - ts[j] <= HOLD_S]
-        if all(x == "1" for x in held):
-            return "helped"
+        if not all(x == "1" for x in held):
+            continue
+        moved = None
+        if metric is not None:
+            _, v = rec.series(metric)
+            a, b2 = v[max(k - 1, 0)], v[j]
+            moved = {"name": metric, "before": None if np.isnan(a) else float(a),
+                     "after": None if np.isnan(b2) else float(b2), "objective": title}
+        else:
+            moved = {"name": None, "before": None, "after": None, "objective": title}
+        return "helped", moved
     for i, b in enumerate(before):
+        kind, metric, title = targets[i]
+        if kind == "root_cause":
+            continue
         if b == "1" and any(bits[j][i] == "0" for j in range(k, len(bits))
                             if ts[j] - t0 <= HURT_WINDOW_S):
-            return "hurt"
-    return "no visible effect"
+            return "hurt", {"name": metric, "before": None, "after": None, "objective": title}
+    return "no visible effect", None
+
+
+def _responders(actions: list[dict], s) -> list[dict[str, Any]]:
+    """Who acted (each `by`: a seat and its role, a scripted role, the local seat), with how
+    many actions, then the scenario's roles nobody held."""
+    roles = {r.name: r.duties for r in s.roles}
+    seen: dict[str, dict[str, Any]] = {}
+    for a in actions:
+        who = a["by"] or "(unattributed)"
+        r = seen.setdefault(who, {"who": who, "role": _role_of(who, roles), "actions": 0,
+                                  "held": True})
+        r["actions"] += 1
+    held = {r["role"] for r in seen.values()}
+    out = list(seen.values())
+    out += [{"who": None, "role": name, "actions": 0, "held": False}
+            for name in roles if name not in held]
+    return out
+
+
+def _role_of(who: str, roles: dict[str, str]) -> str:
+    """`alice (operator)` -> operator; a scripted responder's `by` is a scenario role."""
+    if who in roles:
+        return who
+    if who.endswith(")") and " (" in who:
+        return who[who.rindex(" (") + 2:-1]
+    return {"participant": "participant (local seat)",
+            "facilitator": "facilitator"}.get(who, who)

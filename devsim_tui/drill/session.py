@@ -141,6 +141,30 @@ class RecordedSession(LocalWorld):
         self.recorder.close(reason or self.end_reason or "stopped", self.engine.tick)
 
 
+def close_on_hangup(current: Any, reason: str = "seat hung up") -> None:
+    """Close the recording of `current()` (a recorded world, or anything else: then nothing)
+    with `reason` when the terminal hangs up, then die of SIGHUP as before.
+
+    SIGHUP's default action kills the process before any `finally` runs, so a seat that
+    `serve ssh` hangs up (or whose SSH line dropped) would leave its recording without an end
+    line. Only the main thread may set a handler; elsewhere this does nothing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal,
+                                                                                "SIGHUP"):
+        return
+
+    def hung_up(signum: int, _frame: Any) -> None:
+        world = current()
+        if world is not None and hasattr(world, "recorder"):
+            world.close(reason)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGHUP, hung_up)
+
+
 def recording_path(directory: str | os.PathLike[str], stem: str) -> str:
     """A new file in `directory` for one session: STEM-YYYYmmddTHHMMSS-a1b2.rec (servers that
     record each seat, `serve ssh --record DIR`). The wall clock only names the file."""

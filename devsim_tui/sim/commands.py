@@ -49,6 +49,8 @@ class Command(BaseModel):
     positional: ClassVar[tuple[str, ...]] = ()
     summary: ClassVar[str] = ""
     hurts: ClassVar[bool] = False  # the UI asks for confirmation before sending it
+    #: The rest of the line, as typed, is its one positional field (quotes optional).
+    free_text: ClassVar[bool] = False
 
     @model_validator(mode="before")
     @classmethod
@@ -170,14 +172,15 @@ class Unsilence(Command):
 class DeclareRootCause(Command):
     name = "declare-root-cause"
     positional = ("text",)
-    summary = "Drill: declare the root cause found, e.g. 'declare-root-cause \"TLS cert expired\"'"
+    free_text = True
+    summary = "Drill: declare the root cause found, in words: 'declare-root-cause the TLS cert expired'"
     text: str = Field(min_length=1, max_length=500)
 
 
 class Remedy(Command):
     name = "remedy"
     positional = ("name",)
-    summary = "Drill: apply one of the scenario's named fixes (renew-certificate, ...)"
+    summary = "Drill: take one of the scenario's operator actions (`drill show` lists them)"
     name_: str = Field(alias="name", min_length=1)
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -299,6 +302,13 @@ def parse_line(line: str) -> Command:
     if len(line) > MAX_LINE_CHARS:
         raise CommandError(f"command line too long ({len(line)} characters, at most "
                            f"{MAX_LINE_CHARS})")
+    head, _, tail = line.strip().lstrip(":").strip().partition(" ")
+    load_feature_commands()
+    free = lookup(ALIASES.get(head, head))
+    if free is not None and free.free_text:
+        # Free text (a root cause in words): apostrophes and all, no shell quoting needed.
+        text = _unquote(tail.strip())
+        return build(free.name, {free.positional[0]: text} if text else {})
     try:
         words = shlex.split(line.strip().lstrip(":"))
     except ValueError as exc:
@@ -306,7 +316,6 @@ def parse_line(line: str) -> Command:
     if not words:
         raise CommandError("empty command")
     name, rest = words[0], words[1:]
-    load_feature_commands()
     name = ALIASES.get(name, name)
     cls = lookup(name)
     if cls is None:
@@ -322,6 +331,13 @@ def parse_line(line: str) -> Command:
         else:
             raise CommandError(f"{name}: too many arguments ({word!r})")
     return build(name, args)
+
+
+def _unquote(text: str) -> str:
+    """`'text'` or `"text"` -> text (quotes around the whole free text are optional)."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1].strip()
+    return text
 
 
 ALIASES = {"speed": "set-speed", "ack": "ack-alert", "restart": "restart-node",

@@ -688,8 +688,10 @@ class ControlRoomApp(App[int]):
         if self.world is None:  # typed during start-up: run it once the world is built
             self._early_lines.append(text)
             return
-        try:
-            words = shlex.split(text)
+        head = text.split(None, 1)[0]
+        free = C.lookup(C.ALIASES.get(head, head))
+        try:  # free text (a root cause in words) is not split like a shell line
+            words = [head] if free is not None and free.free_text else shlex.split(text)
         except ValueError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -1207,6 +1209,10 @@ def run_app(args: argparse.Namespace) -> int:
                      no_confirm=bool(getattr(args, "no_confirm", False)),
                      observer=bool(getattr(args, "observer", False)), background=True,
                      record=record)
+    if record is not None:
+        from devsim_tui.drill.session import close_on_hangup
+
+        close_on_hangup(lambda: app.world)  # an SSH seat hung up: the end line first
     result = None
     try:
         result = app.run()

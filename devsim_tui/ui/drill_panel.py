@@ -11,7 +11,6 @@ so no pane can leak it by accident. This module never touches the engine's inter
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from rich.style import Style
@@ -19,7 +18,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from devsim_tui.drill.views import (
@@ -28,6 +26,7 @@ from devsim_tui.drill.views import (
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.events import Event
 from devsim_tui.ui.app import ControlRoomApp, Pane, UI_COMMANDS, create_app
+from devsim_tui.ui.debrief import DebriefScreen
 from devsim_tui.ui.help import HelpScreen
 
 #: Drill commands anyone at the keyboard may send; the rest of C.DRILL_COMMANDS is the
@@ -133,6 +132,13 @@ def drill_lines(state: dict[str, Any], facilitator: bool) -> list[list[tuple[str
         head += [(f"T+{fmt_clock(t)}", "key"), (f" of {fmt_clock(duration)} · ", "dim"),
                  (f"{fmt_clock(state['remaining'])} left", "info")]
     lines.append(head)
+    if state.get("situation"):
+        # The participants' brief: the situation, never the cause (drill.brief).
+        lines.append([("Brief", "head"), ("  the situation as the team knows it", "dim")])
+        lines.append([(" " + state["situation"], "")])
+        roles = state.get("roles") or []
+        if roles:
+            lines.append([(" roles: ", "dim"), (" · ".join(r["name"] for r in roles), "")])
     lines.append([("Objectives", "head")])
     for ob in state["objectives"]:
         mark, level = STATUS_MARK.get(ob["status"], ("?", "dim"))
@@ -164,12 +170,13 @@ def drill_lines(state: dict[str, Any], facilitator: bool) -> list[list[tuple[str
     for h in hints["revealed"]:
         lines.append([(f" {fmt_clock(h['t'])} ", "dim"), (h["text"], "info")])
     if state["remedies"]:
-        lines.append([("Remedies", "head"), ("  remedy NAME", "dim")])
+        lines.append([("Operator actions", "head"), ("  remedy NAME", "dim")])
         for r in state["remedies"]:
             lines.append([(f" {r['name']}", "key"), (f"  {r['summary']}", "dim")])
     rc = state["root_cause"]
     judged = state["ended"] or facilitator
-    lines.append([("Root cause", "head"), ("  declare-root-cause TEXT", "dim")])
+    lines.append([("Root cause", "head"),
+                  ("  declare-root-cause TEXT (your own words; judged at the end)", "dim")])
     for d in rc["declarations"]:
         row = [(f" {fmt_clock(d['t'])} ", "dim"), (repr(d["text"]), "")]
         if judged:
@@ -189,6 +196,8 @@ def facilitator_lines(state: dict[str, Any]) -> list[list[tuple[str, str]]]:
     lines = [[("Facilitator", "head"), ("  hidden from participants", "dim")]]
     if state.get("notes"):
         lines.append([(" notes: ", "dim"), (" ".join(str(state["notes"]).split()), "fac")])
+    if state.get("headline"):
+        lines.append([(" headline alert: ", "dim"), (state["headline"], "fac")])
     lines.append([(" injects ", "dim"), (f"{inj['fired']} fired · {inj['pending']} pending · "
                                          f"{inj['total']} total", "")])
     for i in inj.get("list", ()):
@@ -262,24 +271,6 @@ class DrillPanel(VerticalScroll):
         return f"{met}/{len(state['objectives'])} met · {view} view"
 
 
-class DrillEndScreen(ModalScreen[None]):
-    """The score and where the recording and report went."""
-
-    BINDINGS = [Binding("escape,enter,q", "dismiss", "Close")]
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="drill-end-box") as box:
-            box.border_title = "Drill over — esc to close"
-            yield Static(self.text, id="drill-end-body", markup=False)
-
-    async def action_dismiss(self, result=None) -> None:
-        self.dismiss(None)
-
-
 # ---------------------------------------------------------------------- the app
 
 
@@ -340,7 +331,7 @@ class DrillControlRoom(ControlRoomApp):
         if self.report_prefix:
             lines += [f"written:   {p}" for p in write_report(self.result, self.report_prefix)]
         self.outcome = "\n".join(lines)
-        self.push_screen(DrillEndScreen(self.outcome))
+        self.push_screen(DebriefScreen(self.result, self.outcome))
 
     # ------------------------------------------------------------------ who may do what
 
@@ -373,13 +364,19 @@ class DrillControlRoom(ControlRoomApp):
         super().step(ticks)
 
     def run_line(self, line: str) -> None:
-        try:
-            name = shlex.split(line.strip().lstrip(":").strip() or "-")[0]
-        except ValueError:
-            name = ""
-        if self._facilitator_only(C.ALIASES.get(name, name)):
+        text = line.strip().lstrip(":").strip()
+        name = text.split(None, 1)[0] if text else ""
+        name = C.ALIASES.get(name, name)
+        if self._facilitator_only(name):
             return
         super().run_line(line)
+        if name == C.DeclareRootCause.name and not self.observer:
+            try:
+                said = C.parse_line(text).text
+            except C.CommandError:
+                return  # refused, and said so
+            self.notify(f"root cause declared: \u201c{said}\u201d (judged at the end)",
+                        title="declared")
 
     def needs_confirm(self, cmd: C.Command) -> bool:
         return isinstance(cmd, C.EndDrill) and not self.no_confirm or super().needs_confirm(cmd)
