@@ -182,7 +182,7 @@ def test_hpa_scales_up_within_policy_limits_and_says_so():
 
 def test_predictive_mode_says_which_scaler_runs():
     e = engine("experimental")
-    assert "predictive scaler not yet available" in e.snapshot.scaler
+    assert "predictive mode: set scaler: predictive" in e.snapshot.scaler
     assert e.snapshot.scaling_mode == "predictive"
 
 
