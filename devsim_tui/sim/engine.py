@@ -443,6 +443,7 @@ class Engine:
             lost_writes=self.db.lost_writes,
             restore_point_age_s=self.db.restore_point_age(self.t),
             offered_total=self.offered_total, failed_total=self.failed_total,
+            forecast_rps=self.predictive.forecast_rps if self.predictive is not None else None,
         )
 
     def clock(self, t: float | None = None) -> str:

@@ -9,15 +9,16 @@ How it decides, at every HPA sync (see docs/autoscaling.md):
    seasonality (`river.time_series.HoltWinters`, multiplicative; the season is one day of the
    traffic pattern in simulated seconds), a Holt linear-trend model (the same class without a
    season) and persistence (the last value). Each model's forecast for a sample is kept until
-   the sample arrives; its absolute percentage error feeds an exponentially weighted mean per
-   model (`ERROR_HALF_LIFE_STEPS`). The model with the lowest recent error is used.
-3. **Gate.** `confidence` = 1 - that model's recent error. Below `min_confidence` the scaler
-   says so (label `predictive (HPA fallback)`) and acts exactly like the HPA.
+   the sample arrives; its absolute error feeds an exponentially weighted mean per model
+   (`ERROR_HALF_LIFE_STEPS`), taken relative to the mean rate of the last half day: the model's
+   recent relative error. The model with the lowest recent error is used.
+3. **Gate.** `confidence` = 1 - that model's recent error. Below `min_confidence` (0.75) the
+   scaler says so (label `predictive NN% (HPA fallback)`) and acts exactly like the HPA.
 4. **Need.** The CPU cost of a request per pod is learned online from the fleet's own
    utilisation (`beta` = (CPU - idle) x ready pods / rps, sampled while no pod is saturated),
-   so the forecast's peak within the lead time converts to the replicas that keep CPU at the
-   HPA's target: `ceil(beta x forecast / (target - idle))`. A need that the current size covers
-   within the HPA's tolerance is no need (the HPA's own dead band).
+   so the forecast's peak within the lead time converts to the replicas that keep CPU inside
+   the HPA's dead band: `ceil(beta x forecast / (target x (1 + tolerance) - idle))`. When the
+   current size already keeps it there, there is no need (the HPA would not act either).
 5. **Combine.** desired = max(HPA recommendation, need): the need enters the HPA controller as a
    floor on its recommendation, so the stabilization windows and the scale-up and scale-down
    policies of `behavior` apply to the result exactly as to the HPA's own; the HPA stays the
@@ -48,7 +49,7 @@ DAY = 86400.0
 #: samples (8 samples = 2 minutes at the default 15 s sync).
 ERROR_HALF_LIFE_STEPS = 8
 #: Act on the forecast only while it has recently been this good (1 - mean abs. % error).
-DEFAULT_MIN_CONFIDENCE = 0.9
+DEFAULT_MIN_CONFIDENCE = 0.75
 #: Below this many samples a season is too short to model; above, too long to keep.
 MIN_SEASON_STEPS, MAX_SEASON_STEPS = 8, 20_000
 #: Samples with the fleet's CPU above this are saturated: no information about cost per request.
@@ -103,7 +104,13 @@ class Forecaster:
         self.models["holt"] = HoltWinters(alpha=0.5, beta=0.1)
         self.models["persistence"] = _Persistence()
         self._decay = 0.5 ** (1.0 / ERROR_HALF_LIFE_STEPS)
-        self.error: dict[str, float] = {name: 1.0 for name in self.models}
+        self.error: dict[str, float] = {name: 0.0 for name in self.models}
+        self._level: dict[str, float] = {name: 0.0 for name in self.models}
+        self._level_weight: dict[str, float] = {name: 0.0 for name in self.models}
+        # Errors are weighed against the traffic of a longer span (half a day, or 4 error
+        # half-lives without a season), so quiet hours do not make small misses look large.
+        level_half_life = max(4 * ERROR_HALF_LIFE_STEPS, (self.season_steps or 0) // 2)
+        self._level_decay = 0.5 ** (1.0 / level_half_life)
         self._weight: dict[str, float] = {name: 0.0 for name in self.models}
         # Forecasts waiting for their sample: per model, a deque of forecasts made at each step,
         # the oldest being the one made `horizon` steps before the next sample.
@@ -123,9 +130,12 @@ class Forecaster:
             pending = self._pending[name]
             if len(pending) >= self.horizon:
                 guess = pending.popleft()
-                ape = abs(guess - y) / (y + _EPS)
-                self.error[name] = self._decay * self.error[name] + (1 - self._decay) * ape
-                self._weight[name] = self._decay * self._weight[name] + (1 - self._decay)
+                d = self._decay
+                self.error[name] = d * self.error[name] + (1 - d) * abs(guess - y)
+                self._weight[name] = d * self._weight[name] + (1 - d)
+            dl = self._level_decay
+            self._level[name] = dl * self._level[name] + (1 - dl) * y
+            self._level_weight[name] = dl * self._level_weight[name] + (1 - dl)
             model.learn_one(y + _EPS)
         self.samples += 1
         for name, model in self.models.items():
@@ -136,12 +146,15 @@ class Forecaster:
                 self._pending[name].clear()
 
     def recent_error(self, name: str) -> float:
-        """Mean absolute percentage error of the model's lead-time forecasts (1.0 if unknown)."""
-        weight = self._weight[name]
-        # Bias-corrected like Adam's moments: early errors are not diluted by the prior of 1.0.
-        if weight <= 0:
+        """Recent absolute error of the model's lead-time forecasts relative to the traffic's
+        level: the exponentially weighted mean of |forecast - actual| (half-life
+        `ERROR_HALF_LIFE_STEPS`) over the mean rate of the last half day, so that quiet hours
+        with few requests do not blow the percentage up; 1.0 while unknown."""
+        if self._weight[name] <= 0 or self._level_weight[name] <= 0:
             return 1.0
-        return (self.error[name] - (1 - weight) * 1.0) / weight
+        error = self.error[name] / self._weight[name]
+        level = self._level[name] / self._level_weight[name]
+        return error / max(level, _EPS)
 
     def best(self) -> str:
         ready = [n for n in self.models if self._ready(n) and self._weight[n] > 0]
@@ -235,10 +248,18 @@ class PredictiveScaler:
             load = self.beta * forecast.peak
             ratio = (self.idle + load / current) / self.target
             if ratio > 1.0 + self.tolerance:
-                need = math.ceil(load / (self.target - self.idle) - 1e-9)
+                # Enough pods that the forecast's CPU stays inside the HPA's own dead band
+                # (target x (1 + tolerance)), where the HPA would not act either.
+                top = self.target * (1.0 + self.tolerance)
+                need = math.ceil(load / (top - self.idle) - 1e-9)
         gated = forecast.confidence < self.min_confidence
         self.last = PredictiveAdvice(forecast, need, gated, self.beta)
         return self.last
+
+    @property
+    def forecast_rps(self) -> float | None:
+        """The latest forecast of the request rate one lead time ahead."""
+        return self.last.forecast.at_lead if self.last is not None else None
 
     def label(self) -> str:
         advice = self.last

@@ -138,6 +138,7 @@ class Aggregates:
     restore_point_age_s: float | None
     offered_total: float = 0.0  # requests offered since the start (a counter)
     failed_total: float = 0.0  # requests failed since the start (a counter)
+    forecast_rps: float | None = None  # predictive scaler: request rate forecast one lead ahead
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
