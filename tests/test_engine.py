@@ -198,8 +198,11 @@ def test_hpa_scales_up_within_policy_limits_and_says_so():
 
 def test_predictive_mode_says_which_scaler_runs():
     e = engine("experimental")
-    assert "predictive scaler not yet available" in e.snapshot.scaler
+    e.step(16)
+    assert e.snapshot.scaler.startswith("predictive ")
     assert e.snapshot.scaling_mode == "predictive"
+    e = engine("experimental", scaling__scaler="hpa")
+    assert "predictive mode: set scaler: predictive" in e.snapshot.scaler
 
 
 def test_scale_down_drains_newest_not_ready_first():

@@ -92,7 +92,33 @@ def load_profile(
         layer = _expand_dotted(overrides)
         data = deep_merge(data, layer)
         locator = Locator.from_data(layer, OVERRIDES_SOURCE).layered(locator)
-    return validate(Profile, data, locator)
+    profile = validate(Profile, data, locator)
+    if profile.traffic.trace is not None:
+        profile = _with_trace(profile, locator)
+    return profile
+
+
+def _with_trace(profile: Profile, locator: Locator) -> Profile:
+    """The profile with `traffic.trace` made absolute and the trace checked now, so that a
+    missing or broken file is a FILE:LINE error at load time rather than when the engine starts.
+    A relative path is taken from the directory of the file that wrote it (the working
+    directory for overrides); a bare name may also be a built-in trace (e.g. nyc_taxi.csv)."""
+    from devsim_tui.sim.traffic import builtin_traces, load_trace, resolve_trace
+
+    where = locator.locate(("traffic", "trace"))
+    base = Path.cwd() if where.file == OVERRIDES_SOURCE else Path(where.file).parent
+    ref = profile.traffic.trace or ""
+    path = resolve_trace(ref, base)
+    at = f"{where.prefix()}: traffic.trace"
+    if not path.is_file():
+        shipped = ", ".join(builtin_traces()) or "none"
+        raise ConfigError([f"{at}: trace file not found: {path} (built-in traces: {shipped})"])
+    try:
+        load_trace(path)
+    except UserError as exc:
+        raise ConfigError([f"{exc} (the trace of {at})"]) from None
+    traffic = profile.traffic.model_copy(update={"trace": str(path.resolve())})
+    return profile.model_copy(update={"traffic": traffic})
 
 
 def _load_layers(source: Path, chain: list[tuple[Path, str]]) -> tuple[dict[str, Any], Locator]:

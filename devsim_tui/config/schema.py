@@ -140,10 +140,10 @@ class ScalingSpec(Strict):
     mode: Literal["horizontal-autoscaling", "manual", "predictive"] = Field(
         description="What the seed asks for: horizontal auto-scaling, manual, AI predictive"
     )
-    scaler: Literal["hpa", "manual"] = Field(
+    scaler: Literal["hpa", "predictive", "manual"] = Field(
         "hpa",
-        description="The scaler the engine runs now (predictive mode runs the HPA until the "
-        "predictive scaler exists; the UI shows which)",
+        description="The scaler the engine runs: the HPA, the predictive scaler (the HPA's "
+        "decision raised to a traffic forecast's need) or none",
     )
     minReplicas: Count = Field(1, ge=0)
     maxReplicas: Count = Field(10, ge=1, le=100_000)
@@ -189,6 +189,31 @@ class TrafficSpec(Strict):
     bursts: BurstSpec = Field(default_factory=BurstSpec)
     read_fraction: Real = Field(0.8, ge=0, le=1, description="Share of DB queries that read")
     queries_per_request: Real = Field(2.0, ge=0)
+    shape: Literal["diurnal", "morning-ramp", "weekly", "flash-crowd"] = Field(
+        "diurnal",
+        description="Synthetic load shape around baseline_rps: a cosine day, a quiet night and "
+        "a steep morning ramp, a day with quieter weekends, or flat with sudden flash crowds",
+    )
+    trace: str | None = Field(
+        None,
+        description="Replay a `timestamp,value` CSV (path relative to this file, or a built-in "
+        "trace such as nyc_taxi.csv) instead of the synthetic shape",
+    )
+    peak_rps: Real | None = Field(
+        None, gt=0, description="With trace: the trace is scaled so its maximum is this rate"
+    )
+    time_scale: Real = Field(
+        1.0, gt=0, le=100_000,
+        description="Seconds of the traffic pattern (trace or shape) played per simulated second",
+    )
+
+    @model_validator(mode="after")
+    def _trace_fields(self) -> TrafficSpec:
+        if self.trace is not None and self.peak_rps is None:
+            raise ValueError("a trace needs peak_rps (the rate its maximum is scaled to)")
+        if self.trace is None and self.peak_rps is not None:
+            raise ValueError("peak_rps only applies with a trace")
+        return self
 
 
 class SLOSpec(Strict):

@@ -553,6 +553,8 @@ class HPADecision:
     utilization_percent: int | None  # current CPU utilization, None when it could not be read
     reason: str  # the ScalingLimited (or ScalingActive on failure) condition reason
     stabilized: int  # the recommendation after the stabilization windows
+    floor: int | None = None  # a lower bound on the recommendation (the predictive scaler's)
+    hpa_desired: int | None = None  # what the HPA alone would set now (without the floor)
 
 
 class HPAController:
@@ -657,8 +659,15 @@ class HPAController:
         ready: np.ndarray,
         hot: np.ndarray,
         has_metric: np.ndarray,
+        *,
+        floor: int | None = None,
     ) -> HPADecision:
-        """One reconcile: compute, stabilize, rate-limit and record the decision."""
+        """One reconcile: compute, stabilize, rate-limit and record the decision.
+
+        `floor` (the predictive scaler's need) raises the replica calculator's recommendation
+        before stabilization: desired = max(HPA, floor), then the same windows and policies.
+        The decision also carries what the HPA alone would have set (`hpa_desired`).
+        """
         now_s = float(now_s)
         current = int(current_replicas)
         self._last_sync = now_s
@@ -695,22 +704,29 @@ class HPAController:
                 # The controller keeps the current size and records nothing when the metric fails.
                 return HPADecision(current, current, None, "FailedGetResourceMetric", current)
             ages = [(now_s - t, r) for t, r in self._recommendations]
-            stabilized = _stabilize(
-                current, raw, ages, self.scale_up_rules.window, self.scale_down_rules.window
-            )
-            self._recommendations.append((now_s, raw))
             up_events, down_events = self._event_ages(now_s)
-            desired, reason = _rate_limit(
-                current,
-                stabilized,
-                self.min_replicas,
-                self.max_replicas,
-                self.scale_up_rules,
-                self.scale_down_rules,
-                up_events,
-                down_events,
+
+            def settle(recommended: int) -> tuple[int, int, str]:
+                stable = _stabilize(
+                    current, recommended, ages, self.scale_up_rules.window,
+                    self.scale_down_rules.window,
+                )
+                limited, why = _rate_limit(
+                    current, stable, self.min_replicas, self.max_replicas,
+                    self.scale_up_rules, self.scale_down_rules, up_events, down_events,
+                )
+                return stable, limited, why
+
+            stabilized, desired, reason = settle(raw)
+            hpa_desired = desired
+            recommended = raw
+            if floor is not None and floor > raw:
+                recommended = int(floor)
+                stabilized, desired, reason = settle(recommended)
+            self._recommendations.append((now_s, recommended))
+            decision = HPADecision(
+                desired, raw, utilization, reason, stabilized, floor, hpa_desired
             )
-            decision = HPADecision(desired, raw, utilization, reason, stabilized)
 
         if decision.desired != current:
             self._events.append((now_s, decision.desired - current))

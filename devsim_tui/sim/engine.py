@@ -25,6 +25,8 @@ from devsim_tui.sim.extensions import FACTORIES, load_builtin
 from devsim_tui.sim.fleet import METRIC_DELAY_SECONDS, Fleet
 from devsim_tui.sim.history import History
 from devsim_tui.sim.metrics import engine_sampler
+from devsim_tui.sim.predictive import PredictiveScaler
+from devsim_tui.sim.traffic import TrafficModel
 from devsim_tui.sim.snapshot import (
     CRASHED, DRAINING, READY, STARTING, Aggregates, Snapshot,
 )
@@ -59,7 +61,8 @@ class Engine:
         self.db = Database.build(profile.database, self.rng, self.emit, self.t0_abs)
         self.cache = Cache.build(profile.cache, self.emit) if profile.cache.enabled else None
         self.scaler = profile.scaling.scaler
-        self.hpa = HPAController(profile.scaling) if self.scaler == "hpa" else None
+        self.hpa = HPAController(profile.scaling) if self.scaler != "manual" else None
+        self.predictive: PredictiveScaler | None = None
         self.hpa_info: dict[str, Any] = {}
         self.desired = profile.scaling.initial
         self.alerts = AlertEngine(default_rules(profile),
@@ -76,6 +79,10 @@ class Engine:
         self.controllers = [factory(self) for factory in FACTORIES]
         self._handlers = {cls: ctl for ctl in self.controllers for cls in ctl.commands}
 
+        self.traffic_model = TrafficModel(profile.traffic, self.seed, self.t0_abs)
+        if self.scaler == "predictive":
+            self.predictive = PredictiveScaler(profile, self.traffic_model.level, self.seed,
+                                               metric_window_s=HPA_METRIC_WINDOW_S)
         self._noise = 0.0
         self._burst_until = -1.0
         self._burst_mult = 1.0
@@ -226,6 +233,8 @@ class Engine:
         self._report_rejections(t, ft)
         fleet.record_history()
 
+        if self.predictive is not None:
+            self.predictive.observe(ft.offered, ft.cpu, n_ready)
         if self.hpa is not None and self.hpa.due(t):
             self._hpa_sync(t)
         self._reconcile(t)
@@ -247,8 +256,7 @@ class Engine:
 
     def _traffic(self, t_abs: float) -> float:
         tr = self.profile.traffic
-        hour = (t_abs % DAY) / HOUR
-        diurnal = 1.0 + tr.diurnal_amplitude * math.cos(2 * math.pi * (hour - tr.peak_hour) / 24)
+        base = self.traffic_model.level(self.t)
         # AR(1) noise: traffic wanders smoothly instead of jumping every tick.
         z = float(self.rng.standard_normal())
         self._noise = 0.95 * self._noise + math.sqrt(1 - 0.95 ** 2) * z
@@ -260,7 +268,7 @@ class Engine:
             self.emit(self.t, "traffic.burst", f"traffic burst x{b.multiplier:g} for "
                       f"{b.duration_seconds:.0f}s", "info", multiplier=b.multiplier)
         burst = self._burst_mult if self.t < self._burst_until else 1.0
-        lam = tr.baseline_rps * diurnal * (1.0 + tr.noise * self._noise) * burst
+        lam = base * (1.0 + tr.noise * self._noise) * burst
         return max(lam * self.traffic_factor, 0.0)
 
     def _report_lifecycle(self, changes: dict[str, list[str]]) -> None:
@@ -315,14 +323,30 @@ class Engine:
         ready, hot = self.hpa.readiness_flags(age, is_ready, since, HPA_METRIC_WINDOW_S)
         has_metric = (s[pods] != CRASHED) & (age >= METRIC_DELAY_SECONDS)
         usage = fleet.cpu[pods] * server.cpu_request_millicores
+        advice = self.predictive.advise(self.desired) if self.predictive is not None else None
         try:
             d = self.hpa.sync(t, self.desired, float(server.cpu_request_millicores), usage,
-                              ready, hot, has_metric)
+                              ready, hot, has_metric,
+                              floor=advice.floor if advice is not None else None)
         except ValueError as exc:
             self.emit(t, "scale.hpa.error", f"HPA: {exc}", "warning")
             return
         self.hpa_info = {"utilization": d.utilization_percent, "raw_desired": d.raw_desired,
                          "reason": d.reason, "target": spec.targetCPUUtilizationPercentage}
+        if advice is not None:
+            self.hpa_info.update(self.predictive.info(), hpa_desired=d.hpa_desired)
+            if d.desired > self.desired and d.hpa_desired is not None \
+                    and d.desired > d.hpa_desired:
+                fc = advice.forecast
+                self.emit(t, "scale.ahead", f"ScaleAhead: {self.desired} -> {d.desired} "
+                          f"replicas: forecast {fc.peak:,.0f} rps within {self.predictive.lead_s:.0f}"
+                          f" s ({fc.model}, confidence {fc.confidence:.0%}) needs {advice.need} "
+                          f"at {spec.targetCPUUtilizationPercentage}% CPU; the HPA alone: "
+                          f"{d.hpa_desired}", "info", None, old=self.desired, new=d.desired,
+                          hpa=d.hpa_desired, forecast_rps=fc.peak, confidence=fc.confidence,
+                          model=fc.model)
+                self.desired = d.desired
+                return
         if d.desired != self.desired:
             self.emit(t, "scale.hpa", f"HPA: {self.desired} -> {d.desired} replicas (CPU "
                       f"{d.utilization_percent}% vs target {spec.targetCPUUtilizationPercentage}"
@@ -370,10 +394,10 @@ class Engine:
         spec = self.profile.scaling
         if cmd.replicas > spec.maxReplicas:
             return f"above maxReplicas ({spec.maxReplicas})"
-        if self.scaler == "hpa" and cmd.replicas < spec.minReplicas:
+        if self.hpa is not None and cmd.replicas < spec.minReplicas:
             return f"below minReplicas ({spec.minReplicas}) of the HPA"
         self.desired = cmd.replicas
-        if self.scaler == "hpa":
+        if self.hpa is not None:
             self.emit(self.t, "scale.manual", f"scaled to {cmd.replicas}; the HPA will "
                       "re-evaluate at its next sync", "warning", replicas=cmd.replicas)
         return None
@@ -406,8 +430,10 @@ class Engine:
 
     def _scaler_label(self) -> str:
         mode = self.profile.scaling.mode
+        if self.predictive is not None:
+            return self.predictive.label()
         if self.scaler == "hpa":
-            return "HPA" + (" (predictive scaler not yet available)" if mode == "predictive"
+            return "HPA" + (" (predictive mode: set scaler: predictive)" if mode == "predictive"
                             else "")
         return "manual"
 
@@ -474,6 +500,7 @@ class Engine:
             served_total=self.served_total, queued=queued, capacity_rps=capacity,
             rejected_total=self.kind_totals[0], timed_out_total=self.kind_totals[1],
             reset_total=self.kind_totals[2],
+            forecast_rps=self.predictive.forecast_rps if self.predictive is not None else None,
         )
 
     def clock(self, t: float | None = None) -> str:

@@ -18,7 +18,8 @@ SERIES = (
     "p50_ms", "p99_ms", "mean_ms", "error_rate", "cpu", "memory_pct", "disk_pct",
     "net_in_kbps", "net_out_kbps", "db_writable", "db_max_lag_bytes", "db_max_lag_s",
     "db_connections", "db_qps", "cache_hit_ratio", "build_time_s", "availability",
-    "error_budget_burned", "burn_rate_1h", "lost_writes", "offered_total", "failed_total",
+    "error_budget_burned", "burn_rate_1h", "lost_writes", "forecast_rps", "offered_total",
+    "failed_total",
 )
 INDEX = {name: i for i, name in enumerate(SERIES)}
 NODE_SERIES = ("qps", "cpu", "lag_seconds", "connections")

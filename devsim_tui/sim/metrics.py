@@ -55,6 +55,9 @@ METRICS: tuple[Metric, ...] = (
     M("devsim_offered_requests_per_second", "gauge", "Offered load this tick", ("service",)),
     M("devsim_servers", "gauge", "App servers by lifecycle state", ("service", "state")),
     M("devsim_servers_desired", "gauge", "Replicas the scaler wants", ("service",)),
+    M("devsim_forecast_requests_per_second", "gauge",
+      "Predictive scaler: offered request rate forecast one scale-up lead time ahead",
+      ("service",)),
     M("devsim_cpu_utilization_ratio", "gauge",
       "Mean CPU utilisation of ready servers (of the request)", ("service",)),
     M("devsim_memory_utilization_ratio", "gauge",
@@ -167,6 +170,7 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
     one("devsim_request_duration_mean_seconds", a.mean_ms / 1000.0)
     one("devsim_offered_requests_per_second", a.offered_rps)
     one("devsim_servers_desired", a.desired)
+    one("devsim_forecast_requests_per_second", getattr(a, "forecast_rps", None))
     one("devsim_cpu_utilization_ratio", a.cpu)
     one("devsim_memory_utilization_ratio", a.memory_pct / 100.0)
     one("devsim_disk_utilization_ratio", a.disk_pct / 100.0)

@@ -146,6 +146,7 @@ class Aggregates:
     rejected_total: float = 0.0  # counters since the start, by failure kind
     timed_out_total: float = 0.0
     reset_total: float = 0.0
+    forecast_rps: float | None = None  # predictive scaler: request rate forecast one lead ahead
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}

@@ -58,6 +58,8 @@ def metrics_for(snap: Snapshot, slo_p99_ms: float) -> list[Metric]:
         Metric("Network", ("net_in_kbps", "net_out_kbps"), "B/s",
                lambda v: si(v * 125.0, "B/s")),
         Metric("Requests", ("offered_rps",), "rps", lambda v: si(v, "/s")),
+        *([Metric("Forecast", ("forecast_rps",), "rps", lambda v: si(v, "/s"))]
+          if snap.agg.forecast_rps is not None else []),
         Metric("p99", ("p99_ms",), "ms", lambda v: f"{v:.0f}ms", warn=0.8 * slo_p99_ms,
                bad=slo_p99_ms),
         Metric("Errors", ("error_rate",), "%", _pct(100, 2), floor=0.0, warn=0.01, bad=0.05),
