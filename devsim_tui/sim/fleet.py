@@ -20,6 +20,7 @@ CRASH_BACKOFF_SECONDS = 10.0
 METRIC_DELAY_SECONDS = 15.0  # metrics-server has no sample for a pod younger than this
 MIX_GROUPS = 16  # servers binned by p99 for the fleet-wide percentile mixture
 MIX_GRID = 96  # log-spaced points: ~4% apart, linear interpolation between them
+MIX_SAMPLE = 1024  # servers the fleet percentiles are computed from, at most
 HISTORY_FIELDS = ("cpu", "memory_mb", "rps", "p99_ms", "error_rate")
 NOISE_TICKS = 4096  # length of the periodic noise bank (ticks); a power of two
 NOISE_LANES = 64  # independent noise series in the bank
@@ -44,6 +45,7 @@ DTYPES = {"ids": np.int64, "state": np.int8, "version": np.int16, "region": np.i
           "restarts": np.int32, "crash_loop": np.bool_, "wander_at": np.int64,
           "balance_at": np.int64}
 NEUTRAL = {"cap_factor": 1.0, "disk_gb": 1.5, "het": 1.0, "p99_ms": np.nan}
+_UNIT_GRID = np.linspace(0.0, 1.0, MIX_GRID)
 NO_VARIATION = FleetVariation(capacity_spread=0.0, capacity_wander=0.0, balance_noise=0.0,
                               hot_per_hour=0.0)
 
@@ -82,6 +84,19 @@ def _noise_bank(rng: np.random.Generator, ticks: float) -> np.ndarray:
     return out.ravel()
 
 
+@dataclass
+class _Masks:
+    state: np.ndarray
+    n_ready: int
+    ready_f: np.ndarray
+    serving_f: np.ndarray
+    alive_f: np.ndarray
+    alive_mb: np.ndarray
+    nan_unready: np.ndarray  # 1 where ready, NaN elsewhere (no latency to show)
+    starting_cpu: np.ndarray  # what a starting pod burns
+    zeros: np.ndarray
+
+
 class Fleet:
     def __init__(self, spec: ServerSpec, regions: list[str], prefix: str,
                  rng: np.random.Generator, history_ticks: int,
@@ -105,6 +120,8 @@ class Fleet:
         self.hot_id = -1
         self.hot_until = 0.0
         self._var_cache: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._mask_cache: _Masks | None = None
+        self._speed_cache: tuple | None = None
         self.ticks = 0
         self.next_id = 1
         self._has_terminated = False
@@ -362,13 +379,13 @@ class Fleet:
             or self.cpu_extra.any() or self.leak_rate_mb_s.any() or self.leak_mb.any()
             or self.crash_loop.any())
 
-    def _variation(self) -> np.ndarray:
+    def _variation(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Each server's capacity factor from fleet variation (its drawn factor times the slow
         noise) and its load balancer weight noise. Both move slowly: refreshed every
         VARIATION_EVERY ticks, and when servers come or go."""
-        if self._var_cache is not None and len(self._var_cache[0]) == len(self) \
-                and self.ticks % VARIATION_EVERY:
-            return self._var_cache
+        vc = self._var_cache
+        if vc is not None and vc[2] is self.ids and self.ticks % VARIATION_EVERY:
+            return vc[0], vc[1]
         var = self.variation
         f = self.het
         bal = None
@@ -381,8 +398,8 @@ class Fleet:
             if var.balance_noise:
                 bal = np.maximum(1.0 + var.balance_noise
                                  * self._bank[(self.balance_at + shift) & mask], 0.1)
-        self._var_cache = (f, bal)
-        return self._var_cache
+        self._var_cache = (f, bal, self.ids)
+        return f, bal
 
     def _hot(self, t: float, dt: float) -> None:
         """Now and then one ready server runs hot for a while (a noisy neighbour)."""
@@ -416,55 +433,63 @@ class Fleet:
         spec = self.spec
         T = self.table
         self.ticks += 1
-        st = self.state
-        ready = st == READY
-        n_ready = int(np.count_nonzero(ready))
+        m = self._masks()
+        n_ready = m.n_ready
         het, bal = self._variation()
         if self.variation.hot_per_hour:
             self._hot(t, dt)
+        faulted = self._faulted
+        cmu = self.c * self.mu
+        # Per-server speeds: they change only when the variation is refreshed, a server runs
+        # hot or cools down, or a fault changes capacity.
+        key = (het, self.hot_id, self.cap_factor if faulted else None, dt)
+        sp = self._speed_cache
+        if sp is None or sp[0][0] is not het or sp[0][1] != self.hot_id \
+                or sp[0][2] is not key[2] or sp[0][3] != dt:
             if self.hot_id >= 0:
                 het = het * np.where(self.ids == self.hot_id, self.variation.hot_capacity, 1.0)
-        faulted = self._faulted
-        f = self.cap_factor * het if faulted else het
-        cmu = self.c * self.mu
-        cap = np.maximum(cmu * f, 1e-9)  # completions/s each server can make
+            f = self.cap_factor * het if faulted else het
+            C = np.maximum((cmu * dt) * f, 1e-9)  # completions each server can make per tick
+            sp = self._speed_cache = (key, f, C, 1.0 / C, (1000.0 / self.mu) / f,
+                                      ((1.0 - spec.cpu_idle_fraction) / (cmu * dt)) / het,
+                                      float(f.min(initial=1.0)))
+        _, f, C, inv_C, svc_ms, busy_k, f_min = sp
         # The load balancer's split over ready servers.
         if n_ready:
-            w = np.where(ready, cap if self.least_conn else 1.0, 0.0)
+            w = C * m.ready_f if self.least_conn else m.ready_f
             if bal is not None:
                 w = w * bal
-            lam = w * (offered / w.sum())
+            A = w * (offered * dt / w.sum())  # arrivals this tick
             no_server = 0.0
         else:
-            lam = np.zeros(len(self))
+            A = m.zeros
             no_server = offered * dt  # no endpoint: the ingress answers 503
-        A = lam * dt
-        C = cap * dt
         x = self.queue
         x_top = T.x_top
         # Stationary state of the offered load, and the table there.
-        ws = T.w_star(lam / cap)
+        ws = T.w_star(A * inv_C)
         xs = x_top * ws * ws
         i, fr = T.cell(ws)
-        lo = T.fast_lerp[:, i]
-        vals = lo + fr * (T.fast_lerp[:, i + 1] - lo)
-        P, p99_u = vals[0], vals[1]
-        dudx, cut = T.fast_near[:, i]
+        j = i + 1
+        P = T.pk[i]
+        P += fr * (T.pk[j] - P)
+        p99_u = T.p99[i]
+        p99_u += fr * (T.p99[j] - p99_u)
         rejected = A * P
+        accepted = A - rejected
         # Would the backward-Euler step land within SNAP_REQUESTS of x* (it stops short by
-        # gap / (1 + C dU/dx)), and does the catch-up fit in the spare capacity?
+        # gap / (1 + C dU/dx)), and does the catch-up fit in the spare capacity? Then land on
+        # x*: completions take up the difference.
         gap = x - xs
-        util = (A - rejected) / C
-        slack = np.minimum(util, 1.0 - util)
-        dev = np.abs(gap)
-        slow = np.flatnonzero((dev > SNAP_REQUESTS * (1.0 + C * dudx)) | (dev > 0.5 * C * slack))
-        done = A - rejected + gap
+        limit = np.minimum(SNAP_REQUESTS * (1.0 + C * T.dudx[i]),
+                           0.5 * np.minimum(accepted, C - accepted))
+        slow = np.flatnonzero(np.abs(gap) > limit)
+        done = accepted + gap
         x1 = xs
         if len(slow):
-            x1 = xs.copy()
             k = slow
             wk = self._solve(x[k], A[k], C[k], np.sqrt(x[k] * (1.0 / x_top)), ws[k])
-            Pk, Uk, _, _, p99k, cutk = T.at(wk)
+            Pk, Uk, _, _, p99k, _ = T.at(wk)
             rk = A[k] * Pk
             dk = C[k] * Uk
             xk = x[k] + A[k] - rk - dk
@@ -472,22 +497,23 @@ class Fleet:
             dk = dk + np.minimum(xk, 0.0)
             rk = rk + np.maximum(xk - x_top, 0.0)
             x1[k] = np.clip(xk, 0.0, x_top)
-            rejected = rejected.copy()
             rejected[k] = rk
             done[k] = dk
-            p99_u = p99_u.copy()
             p99_u[k] = p99k
-            cut = cut.copy()
-            cut[k] = cutk
-            ws = ws.copy()
             ws[k] = wk
         self.queue = x1
         # Response times of this tick's completions (ms); the client gives up at the timeout.
-        svc_ms = 1000.0 / (self.mu * f)
-        shift = self.lat_extra_ms + extra_ms if faulted else extra_ms
         timeout = spec.timeout_ms
-        t_units = (timeout - shift) / svc_ms
-        late = np.flatnonzero(t_units < cut)
+        if faulted:
+            shift = self.lat_extra_ms + extra_ms
+            t_units = (timeout - shift) / svc_ms
+            late = np.flatnonzero(t_units < T.cut[i])
+        else:
+            shift = extra_ms
+            t_units = (timeout - shift) / svc_ms
+            # the longest response the table knows at the fastest... at the slowest server
+            late = np.flatnonzero(t_units < T.cut[i]) \
+                if (timeout - shift) * (self.mu / 1000.0) * f_min < T.cut_top else ()
         if len(late):
             p_to = np.zeros(len(self))
             p_to[late] = T.survival(ws[late], t_units[late])
@@ -496,41 +522,40 @@ class Fleet:
         else:
             timed_out, ok = None, done
         err_p = spec.base_error_rate + extra_err
-        if faulted:
-            err_p = np.minimum(err_p + self.err_extra, 1.0)
-        else:
-            err_p = min(err_p, 1.0)
+        err_p = np.minimum(err_p + self.err_extra, 1.0) if faulted else min(err_p, 1.0)
         errored = ok * err_p
         served = ok - errored
         p99 = np.minimum(p99_u * svc_ms + shift, timeout)
 
-        failed = rejected + errored if timed_out is None else rejected + timed_out + errored
-        starting = st == STARTING
+        failed = rejected + errored
+        if timed_out is not None:
+            failed += timed_out
         inv = 1.0 / dt
-        self.rps = lam
+        self.rps = A * inv
         self.served_rps = served * inv
-        self.p99_ms = np.where(ready, p99, np.nan)
-        self.error_rate = np.divide(failed, A, out=np.zeros(len(self)), where=A > 0)
-        busy = np.minimum(spec.cpu_idle_fraction + (1.0 - spec.cpu_idle_fraction) / (cmu * dt)
-                          * done / het + (self.cpu_extra if faulted else 0.0), 1.0)
-        serving = ready | (st == DRAINING)
-        self.cpu = np.where(serving, busy, np.where(starting, 0.35, 0.0))
+        self.p99_ms = p99 * m.nan_unready
+        self.error_rate = failed / (np.maximum(A, done) + 1e-12)
+        busy = done * busy_k
+        busy += spec.cpu_idle_fraction
+        if faulted:
+            busy += self.cpu_extra
+        np.minimum(busy, 1.0, out=busy)
+        self.cpu = busy * m.serving_f + m.starting_cpu
         if faulted:
             self.leak_mb = self.leak_mb + self.leak_rate_mb_s * dt
-            base = (st != CRASHED) * (spec.memory_base_mb + self.leak_mb)
+            base = m.alive_f * (spec.memory_base_mb + self.leak_mb)
         else:
-            base = (st != CRASHED) * spec.memory_base_mb
-        self.memory_mb = base + spec.memory_per_rps_mb * lam + 0.05 * x1
+            base = m.alive_mb
+        self.memory_mb = base + (spec.memory_per_rps_mb * inv) * A + 0.05 * x1
         log_gb = served * (spec.log_mb_per_1k_requests / 1000.0 / 1024.0)
         self.disk_gb = (NEUTRAL["disk_gb"] + self.disk_fill_gb if log_rotate else self.disk_gb) \
             + log_gb
         self.served_total = self.served_total + served
         self.errors_total = self.errors_total + failed
 
-        ready_f = ready.astype(np.float64)
         if n_ready:
-            cpu_mean = float(busy @ ready_f) / n_ready
-            mem_mean = float(self.memory_mb @ ready_f) / n_ready
+            cpu_mean = float(busy @ m.ready_f) / n_ready
+            mem_mean = float(self.memory_mb @ m.ready_f) / n_ready
         else:
             cpu_mean = mem_mean = 0.0
         total_done = float(done.sum())
@@ -540,7 +565,25 @@ class Fleet:
                          0.0 if timed_out is None else float(timed_out.sum()) * inv,
                          (float(rejected.sum()) + no_server) * inv,
                          f_p50, f_p99, f_mean, cpu_mean, mem_mean,
-                         float(cap @ serving.astype(np.float64)))
+                         float(C @ m.serving_f) * inv)
+
+    def _masks(self) -> _Masks:
+        """Per-state masks and constants, rebuilt only when the state column changes (the
+        engine replaces it on every change, so its identity tells)."""
+        mk = self._mask_cache
+        if mk is not None and mk.state is self.state:
+            return mk
+        st = self.state
+        ready = st == READY
+        serving = ready | (st == DRAINING)
+        alive = (st != CRASHED).astype(np.float64)
+        mk = self._mask_cache = _Masks(
+            state=st, n_ready=int(np.count_nonzero(ready)), ready_f=ready.astype(np.float64),
+            serving_f=serving.astype(np.float64), alive_f=alive,
+            alive_mb=alive * self.spec.memory_base_mb,
+            nan_unready=np.where(ready, 1.0, np.nan),
+            starting_cpu=np.where(st == STARTING, 0.35, 0.0), zeros=np.zeros(len(st)))
+        return mk
 
     def _solve(self, x, A, C, w0, ws) -> np.ndarray:
         """The backward-Euler state of the given servers: the root w of
@@ -555,16 +598,17 @@ class Fleet:
         lo = np.minimum(w0, ws)
         hi = np.maximum(w0, ws)
         w = ws
+        pk, ut = T.row_list[0], T.row_list[1]
         for _ in range(30):
             i, fr = T.cell(w)
-            a = T.rows[0:2, i]
-            d = T.rows[0:2, i + 1] - a
-            P = a[0] + fr * d[0]
-            U = a[1] + fr * d[1]
+            P0, U0 = pk[i], ut[i]
+            dP, dU = pk[i + 1] - P0, ut[i + 1] - U0
+            P = P0 + fr * dP
+            U = U0 + fr * dU
             h = x_top * w * w - x - A * (1.0 - P) + C * U
             if (np.abs(h) <= NEWTON_TOL).all():
                 break
-            dh = 2.0 * x_top * w + G1 * (A * d[0] + C * d[1])
+            dh = 2.0 * x_top * w + G1 * (A * dP + C * dU)
             lo = np.where(h < 0, w, lo)
             hi = np.where(h > 0, w, hi)
             step = w - h / np.maximum(dh, 1e-12)
@@ -579,13 +623,23 @@ class Fleet:
         Servers are grouped into at most MIX_GROUPS bins of similar p99 (log-spaced), each bin
         represented by its completion-weighted state, service time and added latency; the
         mixture's survival function is then solved on a grid. Cost is independent of the fleet
-        size, error a few percent at most. Capped at the client timeout.
+        size, error a few percent at most. Capped at the client timeout. Fleets larger than
+        MIX_SAMPLE are represented by an even sample of their servers.
         """
         if total <= 0:
             return 0.0, 0.0, 0.0
         scalar_shift = np.ndim(shift) == 0
         added = shift if scalar_shift else float(shift @ done) / total
         mean = min(1000.0 * in_system_s / total + added, timeout)
+        if len(done) > MIX_SAMPLE:
+            # Percentiles of a large fleet from an even sample of its servers (every k-th):
+            # the mixture is over thousands of similar distributions, so a sample of
+            # MIX_SAMPLE gives the same percentiles to well under a percent.
+            k = -(-len(done) // MIX_SAMPLE)
+            if done[::k].any():
+                done, w, p99, svc_ms = done[::k], w[::k], p99[::k], svc_ms[::k]
+                if not scalar_shift:
+                    shift = shift[::k]
         lo, hi = float(p99.min()), float(p99.max())
         lo = max(lo, 1e-6)
         span = max(np.log(hi) - np.log(lo), 1e-9)
@@ -600,7 +654,8 @@ class Fleet:
 
         rw, svc = rep(w), rep(svc_ms)
         sh = np.full(len(wg), shift) if scalar_shift else rep(shift)
-        grid = np.geomspace(lo * 0.1, hi * 1.5, MIX_GRID)
+        a, b = np.log(lo * 0.1), np.log(hi * 1.5)
+        grid = np.exp(a + (b - a) * _UNIT_GRID)
         y = (grid[None, :] - sh[:, None]) / svc[:, None]
         surv = self.table.survival(np.repeat(rw, MIX_GRID), y.ravel()).reshape(y.shape)
         mix = (wg / wg.sum()) @ surv

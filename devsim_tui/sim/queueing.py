@@ -332,9 +332,13 @@ class QueueTable:
         # 0 p_K, 1 U, 2 mean, 3 p50, 4 p99, 5 cut (responses beyond it: < 1e-9)
         # What the engine reads every tick at the stationary state: p_K and p99 (interpolated),
         # dU/dx (how fast the queue relaxes) and the cut (nearest grid point is enough).
-        dudx = np.gradient(util, x_top * w * w)
-        self.fast_lerp = np.stack([pk, p99])
-        self.fast_near = np.stack([dudx, ycut])
+        # (separate 1-D arrays: indexing a 1-D array is far cheaper than a column gather)
+        self.pk, self.p99 = pk.copy(), p99.copy()
+        self.dudx = np.gradient(util, x_top * w * w)
+        self.cut = ycut.copy()
+        self.cut_top = float(ycut.max())
+        self.row_list = [r.copy() for r in self.rows]
+        self.surv_flat = self.surv.ravel()
 
     def _mean_number(self, rho: np.ndarray) -> np.ndarray:
         p = _stationary(rho, self.c, self.K)
@@ -357,12 +361,15 @@ class QueueTable:
         i = f.astype(np.intp)
         return i, f - i
 
-    def at(self, w: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
-        """Interpolated table rows at states w: shape (rows, len(w))."""
+    def at(self, w: np.ndarray) -> list[np.ndarray]:
+        """Every table row interpolated at states w: p_K, U, mean, p50, p99, cut."""
         i, f = self.cell(w)
-        t = self.rows[rows]
-        lo = t[:, i]
-        return lo + f * (t[:, i + 1] - lo)
+        j = i + 1
+        out = []
+        for r in self.row_list:
+            lo = r[i]
+            out.append(lo + f * (r[j] - lo))
+        return out
 
     def survival(self, w: np.ndarray, y: np.ndarray) -> np.ndarray:
         """P(response > y service times) at states w (bilinear in the two grids)."""
@@ -370,9 +377,12 @@ class QueueTable:
         g = np.minimum(np.sqrt(np.maximum(y, 0.0) / self.y_top) * (self.Y - 1), self.Y - 1.000001)
         k = g.astype(np.intp)
         g -= k
-        s = self.surv
-        top = s[i, k] + g * (s[i, k + 1] - s[i, k])
-        bot = s[i + 1, k] + g * (s[i + 1, k + 1] - s[i + 1, k])
+        s = self.surv_flat
+        a = i * self.Y + k
+        b = a + self.Y
+        s00, s01, s10, s11 = s[a], s[a + 1], s[b], s[b + 1]
+        top = s00 + g * (s01 - s00)
+        bot = s10 + g * (s11 - s10)
         out = top + f * (bot - top)
         return np.where(y <= 0.0, 1.0, out)
 
