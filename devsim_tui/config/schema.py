@@ -370,12 +370,25 @@ class CanaryStep(Strict):
 
 
 class AnalysisSpec(Strict):
-    """How a release's health is measured (Argo Rollouts AnalysisTemplate names)."""
+    """How a release's health is measured (Argo Rollouts AnalysisTemplate metric names and
+    defaults; a canary step's `analysis` may override interval, count and the limits)."""
 
     interval_seconds: float = Field(10.0, gt=0, description="Time between measurements")
-    count: int = Field(6, ge=1, description="Measurements of an `analysis` canary step")
+    count: int = Field(
+        6, ge=1, description="Measurements of an `analysis` canary step; reaching it with "
+        "failures <= failureLimit makes the run Successful"
+    )
     failureLimit: int = Field(
-        1, ge=0, description="Failed measurements tolerated; the next one fails the run"
+        0, ge=0, description="Failed measurements tolerated: the run is Failed when failed > "
+        "failureLimit (Argo's default 0: the first failure fails it)"
+    )
+    inconclusiveLimit: int = Field(
+        0, ge=0, description="Inconclusive measurements tolerated: beyond it the run is "
+        "Inconclusive and the rollout pauses for a human"
+    )
+    consecutiveErrorLimit: int = Field(
+        4, ge=0, description="Measurements that error in a row tolerated (a check that cannot "
+        "answer): beyond it the run is Error and the rollout aborts"
     )
     background: bool = Field(
         True, description="Also judge the new version throughout the rollout, not only in steps"
