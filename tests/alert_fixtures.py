@@ -96,16 +96,27 @@ def promtool_test(rec: Recording, rule_names: list[str], rule_file: str,
                        "input_series": input_series, "alert_rule_test": tests}]}
 
 
-def write_promtool_files(tmp_path, engine: Engine, rec: Recording) -> tuple[str, str]:
+def write_promtool_files(tmp_path, engine: Engine, rec: Recording) -> list[tuple[str, str]]:
+    """One (rules file, promtool test) pair per evaluation interval: promtool evaluates every
+    group of a test at the test's `evaluation_interval`, so groups with different intervals
+    (the database groups run every 15 s, the others every minute) are tested apart, each at
+    its own interval against the engine's alerts at that interval's evaluations."""
     from devsim_tui.sim.alerts import default_rules
+    from devsim_tui.sim.rules import RuleSet
 
     rs = default_rules(engine.profile)
-    rules_path = tmp_path / "rules.yaml"
-    rules_path.write_text(export_rules(rs, annotations=False))
-    intervals = {g.interval for g in engine.alerts.groups}
-    assert len(intervals) == 1, "promtool evaluates all groups at one interval"
-    doc = promtool_test(rec, sorted({r.alert for r in rs.rules}), "rules.yaml",
-                        intervals.pop())
-    test_path = tmp_path / "test.yaml"
-    test_path.write_text(yaml.safe_dump(doc, sort_keys=False, width=10_000))
-    return str(rules_path), str(test_path)
+    out = []
+    for interval in sorted({iv for _, iv, _ in rs.groups}):
+        sub = RuleSet(rs.source, tuple(g for g in rs.groups if g[1] == interval))
+        tag = f"{int(interval)}s"
+        rules_path = tmp_path / f"rules-{tag}.yaml"
+        rules_path.write_text(export_rules(sub, annotations=False))
+        evals = [(t, firing) for t, firing in rec.evals
+                 if abs((t - rec.phase) % interval) < 1e-9]
+        part = Recording(rec.phase, rec.scrape_interval, rec.scrapes, evals)
+        doc = promtool_test(part, sorted({r.alert for r in sub.rules}), rules_path.name,
+                            interval)
+        test_path = tmp_path / f"test-{tag}.yaml"
+        test_path.write_text(yaml.safe_dump(doc, sort_keys=False, width=10_000))
+        out.append((str(rules_path), str(test_path)))
+    return out

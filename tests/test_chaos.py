@@ -279,8 +279,9 @@ def test_stop_one_by_id_and_emergency_stop_all():
 
 
 def test_faults_compose_with_a_bad_release():
-    """Reverting a fault restores the version's own knobs, not neutral ones."""
-    e = quiet(scaling__scaler="manual")
+    """Reverting a fault restores the version's own knobs, not neutral ones (manual rollback
+    keeps the bad version running while the fault comes and goes)."""
+    e = quiet(scaling__scaler="manual", deployment__rollback="manual")
     e.step(30)
     e.submit_line("deploy bad:latency")
     e.step(40)

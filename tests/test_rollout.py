@@ -131,17 +131,21 @@ def test_each_bad_kind_is_rolled_back_automatically_in_production(kind):
     assert revs[-1]["revision"] == 6  # the rollback is a new revision copying the old template
 
 
-def test_bad_deploy_event_story_reads_in_order():
-    e = quiet()
+@pytest.mark.parametrize("limit", [0, 1])
+def test_bad_deploy_event_story_reads_in_order(limit):
+    """With Argo's default failureLimit 0 the first failed measurement is the verdict; with 1
+    the first one is reported and the second rolls back."""
+    e = quiet(deployment__analysis__failureLimit=limit)
     e.step(60)
     e.submit_line("deploy bad:error-rate")
     e.step(300)
     story = [ev.type for ev in e.events if ev.type.startswith("release.")]
-    assert story[:2] == ["release.rollout.started", "release.analysis.measurement"] or \
-        story[:2] == ["release.rollout.started", "release.pods_available"]
+    assert story[0] == "release.rollout.started"
     assert "release.pods_available" in story
     i = story.index("release.rollback")
-    assert "release.analysis.measurement" in story[:i]
+    assert story[:i].count("release.analysis.measurement") == limit
+    rb = events_of(e, "release.rollback")[0]
+    assert f"failed ({limit + 1}) > failureLimit ({limit})" in rb.message
     assert story[-1] in ("release.rollout.complete", "release.analysis.passing")
 
 

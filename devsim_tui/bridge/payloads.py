@@ -170,7 +170,8 @@ def db_states(snap: Snapshot) -> dict[str, dict[str, Any]]:
             "connections": int(n.connections), "max_connections": int(n.max_connections),
             "qps": _r(n.qps, 0), "read_qps": _r(n.read_qps, 0), "write_qps": _r(n.write_qps, 0),
             "cpu": _r(n.cpu, 2), "disk_pct": _r(n.disk_pct, 0),
-            "lag_bytes": _r(n.lag_bytes, -3), "lag_seconds": _r(n.lag_seconds, 1),
+            "lag_bytes": _r(n.lag_bytes, -3),
+            "lag_seconds": _r(n.lag_seconds, 3),
         }
     return out
 
@@ -414,8 +415,8 @@ def snapshot_from_body(body: dict[str, Any]) -> Snapshot:
         name=n["name"], role=n["role"], state=n["state"], region=n["region"],
         connections=int(n["connections"]), max_connections=int(n["max_connections"]),
         qps=_num(n["qps"]), read_qps=_num(n["read_qps"]), write_qps=_num(n["write_qps"]),
-        cpu=_num(n["cpu"]), disk_pct=_num(n["disk_pct"]), lag_bytes=_num(n["lag_bytes"]),
-        lag_seconds=_num(n["lag_seconds"]), last_backup_age_s=_opt(n["last_backup_age_s"]))
+        cpu=_num(n["cpu"]), disk_pct=_num(n["disk_pct"]), lag_bytes=_opt(n["lag_bytes"]),
+        lag_seconds=_opt(n["lag_seconds"]), last_backup_age_s=_opt(n["last_backup_age_s"]))
         for n in body["db"])
     c = body.get("cache")
     cache = None if c is None else CacheView(

@@ -231,14 +231,35 @@ class SLOSpec(Strict):
 
 
 class FailoverSpec(Strict):
-    """Patroni's dynamic configuration (names as in Patroni)."""
+    """Patroni's dynamic configuration (names and defaults as in Patroni,
+    https://patroni.readthedocs.io/en/latest/dynamic_configuration.html)."""
 
-    enabled: bool = True
-    ttl: Count = Field(30, ge=20)
-    loop_wait: Count = Field(10, ge=1)
-    retry_timeout: Count = Field(10, ge=1)
-    maximum_lag_on_failover: Count = Field(1_048_576, ge=0, description="Bytes")
-    synchronous_mode: bool = False
+    enabled: bool = Field(True, description="Patroni promotes a replica when the leader dies")
+    ttl: Count = Field(
+        30, ge=20, description="Leader key TTL (s): a dead leader's key expires ttl after its "
+        "last renewal, which starts the failover"
+    )
+    loop_wait: Count = Field(10, ge=1, description="Seconds between runs of each node's HA loop")
+    retry_timeout: Count = Field(
+        10, ge=1, description="DCS and PostgreSQL retry timeout (s); loop_wait + 2 x "
+        "retry_timeout must not exceed ttl"
+    )
+    maximum_lag_on_failover: Count = Field(
+        1_048_576, ge=0, description="Bytes a replica may lag and still be promoted"
+    )
+    synchronous_mode: bool = Field(
+        False, description="Commits wait for a synchronous standby; only it may be promoted "
+        "(nothing acknowledged is lost); losing it stalls commits until the leader's next HA loop"
+    )
+    synchronous_mode_strict: bool = Field(
+        False, description="With no standby left, keep commits waiting instead of turning "
+        "synchronous replication off"
+    )
+    dcs_watch: bool = Field(
+        True, description="The DCS wakes replicas when the leader key is deleted (etcd3, "
+        "Kubernetes, ZooKeeper): promotion ~ttl - loop_wait/2 after the crash; false: they "
+        "notice on their own next HA loop (up to loop_wait later)"
+    )
     reroute_seconds: Real = Field(2.0, ge=0, description="Proxy health check after promotion")
 
     @model_validator(mode="after")
@@ -249,42 +270,72 @@ class FailoverSpec(Strict):
 
 
 class BackupSpec(Strict):
-    mode: Literal["daily", "manual", "continuous"]
+    mode: Literal["daily", "manual", "continuous"] = Field(
+        description="Scheduled daily base backups, on request only, or continuous WAL archiving"
+    )
     schedule_hour: Real = Field(2.0, ge=0, lt=24, description="Daily backups: hour of day")
     duration_seconds: Real = Field(600.0, ge=0, description="How long a base backup runs")
     archive_timeout_seconds: Real = Field(
         60.0, ge=0, description="Continuous: WAL archive switch interval (bounds the RPO)"
     )
-    retention_days: Real = Field(7.0, gt=0)
+    retention_days: Real = Field(7.0, gt=0, description="How long backups are kept")
 
 
 class DatabaseSpec(Strict):
-    engine: Literal["PostgreSQL"] = "PostgreSQL"
-    version: str = "14"
-    topology: Literal["primary-replica", "single", "multi-master"]
+    engine: Literal["PostgreSQL"] = Field("PostgreSQL", description="Database engine")
+    version: str = Field("14", description="PostgreSQL major version")
+    topology: Literal["primary-replica", "single", "multi-master"] = Field(
+        description="Streaming replicas behind one primary, one instance, or every node writable"
+    )
     configuration: str = Field(description="As in the seed's table")
-    nodes: Count = Field(ge=1, le=64)
-    location: str = "managed"
+    nodes: Count = Field(ge=1, le=64, description="Database nodes (the first is the primary)")
+    location: str = Field("managed", description="Where the nodes run (informational)")
     regions: list[str] = Field(default_factory=list, description="Geo placement of nodes")
     capacity_qps: Real = Field(2000.0, gt=0, description="Queries/s a node serves at 100% CPU")
-    max_connections: Count = Field(200, ge=1)
+    max_connections: Count = Field(200, ge=1, description="PostgreSQL max_connections per node")
     pool_size: Count = Field(20, ge=1, description="PgBouncer default_pool_size per app server")
     query_wait_timeout_seconds: Real = Field(
         120.0, gt=0, description="PgBouncer query_wait_timeout: queued clients fail after this"
     )
     query_ms: Real = Field(2.0, gt=0, description="Mean query service time")
-    disk_gb: Real = Field(500.0, gt=0)
-    data_gb: Real = Field(120.0, ge=0)
-    wal_kb_per_write: Real = Field(4.0, gt=0)
+    disk_gb: Real = Field(500.0, gt=0, description="Data disk size per node")
+    data_gb: Real = Field(
+        120.0, ge=0, description="Live data (tables and indexes) at the start; files start "
+        "with autovacuum's dead-tuple headroom on top"
+    )
+    wal_kb_per_write: Real = Field(4.0, gt=0, description="WAL written per write query")
     replication_bandwidth_mb_s: Real = Field(
         50.0, gt=0, description="WAL a replica can apply per second"
     )
-    failover: FailoverSpec = Field(default_factory=FailoverSpec)
-    backup: BackupSpec
-    seed_test_data: bool = False
-    geo_redundancy: bool = False
-    query_optimization: str | None = None
-    notes: list[str] = Field(default_factory=list)
+    replication_rtt_ms: Real = Field(
+        1.0, ge=0, description="Network round trip between nodes in different regions or zones "
+        "(same zone: 0.2 ms): WAL reaches a replica in half of it, a synchronous commit waits "
+        "for all of it"
+    )
+    insert_fraction: Real = Field(
+        0.2, ge=0, le=1, description="Share of write queries that add rows (the rest update or "
+        "delete, leaving dead tuples for autovacuum)"
+    )
+    row_kb: Real = Field(1.0, gt=0, description="Heap and index space one row takes")
+    data_retention_days: Real | None = Field(
+        30.0, gt=0, description="A purge job deletes rows older than this (hourly), so the data "
+        "reaches a steady size; null keeps every row and the disk grows without end"
+    )
+    autovacuum_vacuum_scale_factor: Real = Field(
+        0.2, ge=0, le=1, description="Autovacuum runs when dead tuples pass this share of the "
+        "live rows; the freed space is reused, the files never shrink"
+    )
+    max_wal_size_gb: Real = Field(
+        1.0, ge=0, description="pg_wal kept on every node (max_wal_size); the primary also "
+        "keeps what a down replica's replication slot still needs"
+    )
+    failover: FailoverSpec = Field(default_factory=FailoverSpec,
+                                   description="Patroni's failover settings")
+    backup: BackupSpec = Field(description="Base backups and WAL archiving")
+    seed_test_data: bool = Field(False, description="Load test data at start (development)")
+    geo_redundancy: bool = Field(False, description="Nodes spread over regions (informational)")
+    query_optimization: str | None = Field(None, description="As in the seed's table")
+    notes: list[str] = Field(default_factory=list, description="Free text from the seed")
 
     @model_validator(mode="after")
     def _topology(self) -> DatabaseSpec:
@@ -437,12 +488,25 @@ class CanaryStep(Strict):
 
 
 class AnalysisSpec(Strict):
-    """How a release's health is measured (Argo Rollouts AnalysisTemplate names)."""
+    """How a release's health is measured (Argo Rollouts AnalysisTemplate metric names and
+    defaults; a canary step's `analysis` may override interval, count and the limits)."""
 
     interval_seconds: Real = Field(10.0, gt=0, description="Time between measurements")
-    count: Count = Field(6, ge=1, description="Measurements of an `analysis` canary step")
+    count: Count = Field(
+        6, ge=1, description="Measurements of an `analysis` canary step; reaching it with "
+        "failures <= failureLimit makes the run Successful"
+    )
     failureLimit: Count = Field(
-        1, ge=0, description="Failed measurements tolerated; the next one fails the run"
+        0, ge=0, description="Failed measurements tolerated: the run is Failed when failed > "
+        "failureLimit (Argo's default 0: the first failure fails it)"
+    )
+    inconclusiveLimit: Count = Field(
+        0, ge=0, description="Inconclusive measurements tolerated: beyond it the run is "
+        "Inconclusive and the rollout pauses for a human"
+    )
+    consecutiveErrorLimit: Count = Field(
+        4, ge=0, description="Measurements that error in a row tolerated (a check that cannot "
+        "answer): beyond it the run is Error and the rollout aborts"
     )
     background: bool = Field(
         True, description="Also judge the new version throughout the rollout, not only in steps"

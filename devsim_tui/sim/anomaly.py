@@ -146,7 +146,7 @@ class AnomalyController:
                 continue
             s[f"{name}.qps"] += node.qps
             s[f"{name}.cpu"] += node.cpu
-            s[f"{name}.lag"] += node.lag_seconds
+            s[f"{name}.lag"] += node.lag_seconds if node.up else 0.0
         if agg.cache_hit_ratio is not None and "cache.hit_ratio" in s:
             s["cache.hit_ratio"] += agg.cache_hit_ratio
         for c in self._sources:

@@ -1,16 +1,27 @@
 """The database layer: PostgreSQL nodes, replication, Patroni-like failover and backups.
 
 A handful of nodes, so plain Python floats (cheaper than numpy at this size). Timings follow
-Patroni's defaults and rules (see shared/reference/sim_semantics.md §4): a dead leader's key
-expires between ttl - loop_wait and ttl after its last renewal, replicas notice on their own loop,
-only a replica within `maximum_lag_on_failover` may be promoted, writes fail from the crash until
-promotion plus rerouting, and WAL the promoted replica had not received is lost.
-Never imports the UI.
+Patroni's defaults and rules (https://patroni.readthedocs.io/en/latest/dynamic_configuration.html,
+.../replication_modes.html): the leader renews its key on every HA loop, so a dead leader's key
+expires between ttl - loop_wait and ttl after the crash; with a watching DCS (etcd3, Kubernetes)
+the replicas are woken by the key's deletion (`dcs_watch`), else they notice on their own next
+loop; only a replica within `maximum_lag_on_failover` (in synchronous_mode: only the synchronous
+standby) may be promoted; writes fail from the crash until promotion plus rerouting; WAL the
+promoted replica had not received is lost. Under synchronous_mode a crashed synchronous standby
+stalls commits until the leader's next HA loop names another one (or, unless
+synchronous_mode_strict, turns synchronous replication off).
+
+Replication lag is the network transit to the replica plus WAL apply, which queues as the write
+load approaches the replica's apply rate, plus any backlog. The data disk holds the live rows
+(inserts, minus the rows a retention job purges), dead-tuple space autovacuum makes reusable
+(files never shrink), and WAL (max_wal_size, plus what replication slots keep for a replica
+that is down). Never imports the UI.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -19,12 +30,17 @@ import numpy as np
 from devsim_tui.config.schema import DatabaseSpec
 from devsim_tui.sim.snapshot import DBNodeView
 
-NETWORK_DELAY_S = 0.02  # WAL in flight to a healthy replica
-SYNC_RTT_S = 0.001  # round trip to a synchronous standby in the same region
+LAN_RTT_S = 0.0002  # round trip between two nodes in the same region (zone)
+LAG_JITTER_SIGMA = 0.25  # log-normal spread of the per-tick transit and apply delay
 RESTART_SECONDS = 20.0  # crash recovery of a restarted node
+PROMOTE_MIN_SECONDS = 0.5
 PROMOTE_MAX_SECONDS = 2.0
 SWITCHOVER_SECONDS = 3.0  # planned: checkpoint, demote, promote
 WAL_BYTES_PER_KB = 1024.0
+GB = 1024.0 ** 3
+KB_PER_GB = 1024.0 ** 2
+PURGE_MAX_S = 3600.0  # the retention job runs hourly (more often for retentions under a day)
+AUTOVACUUM_THRESHOLD_ROWS = 50  # autovacuum_vacuum_threshold's default
 
 Emit = Callable[..., object]
 
@@ -35,8 +51,9 @@ class Node:
     role: str  # primary | replica | multi-master
     region: str
     state: str = "running"  # running | crashed | restarting
-    lag_bytes: float = 0.0
-    lag_seconds: float = 0.0
+    lag_bytes: float = 0.0  # WAL the node has not replayed (backlog + in flight)
+    lag_seconds: float = 0.0  # how far behind the primary its data is
+    backlog_bytes: float = 0.0  # WAL waiting beyond the normal flow (down, or apply too slow)
     qps: float = 0.0
     read_qps: float = 0.0
     write_qps: float = 0.0
@@ -54,6 +71,16 @@ class Node:
     def up(self) -> bool:
         return self.state == "running"
 
+    @property
+    def shown_lag_seconds(self) -> float | None:
+        """The lag a monitor sees: none for a node that is down (no replication connection,
+        no pg_last_xact_replay_timestamp to read)."""
+        return self.lag_seconds if self.up else None
+
+    @property
+    def shown_lag_bytes(self) -> float | None:
+        return self.lag_bytes if self.up else None
+
 
 @dataclass
 class FailoverState:
@@ -61,6 +88,7 @@ class FailoverState:
     old_primary: str
     expires_at: float
     lag_at_crash: dict[str, float]
+    sync_at_crash: str | None = None
     candidate: str | None = None
     promote_at: float | None = None
     reroute_at: float | None = None
@@ -92,11 +120,27 @@ class Database:
     failed_writes: float = 0.0
     wal_rate_bps: float = 0.0
     partitioned: bool = False  # app tier cannot reach the database (chaos)
+    client_timeout_s: float = math.inf  # the app gives up on a query after this
+    # synchronous_mode: the standby named in synchronous_standby_names, and a commit stall
+    sync_name: str | None = None
+    sync_lost_at: float | None = None  # the named standby died: commits wait from here
+    sync_resume_at: float | None = None  # when the leader's HA loop re-points (None: not yet)
+    sync_stalls: list = field(default_factory=list)  # (started, seconds) of finished stalls
+    stalled_writes: float = 0.0  # commits that timed out waiting for a standby
+    # disk: live rows, dead tuples and file size (GB), the same on every node
+    static_gb: float = 0.0
+    rolling_bins: deque = field(default_factory=deque)  # GB inserted per purge interval
+    rolling_gb: float = 0.0
+    dead_gb: float = 0.0
+    file_gb: float = 0.0
+    purged_gb: float = 0.0
+    vacuums: int = 0
+    _bin_index: int | None = None
 
     @classmethod
     def build(cls, spec: DatabaseSpec, rng: np.random.Generator, emit: Emit,
-              start_t_abs: float) -> Database:
-        db = cls(spec=spec, rng=rng, emit=emit)
+              start_t_abs: float, client_timeout_s: float = math.inf) -> Database:
+        db = cls(spec=spec, rng=rng, emit=emit, client_timeout_s=client_timeout_s)
         regions = spec.regions or ["local"]
         prefix = "pg"
         for i in range(spec.nodes):
@@ -109,6 +153,19 @@ class Database:
                 data_gb=spec.data_gb,
                 loop_phase=float(rng.uniform(0, spec.failover.loop_wait)),
             ))
+        # Then a stream of its own (spawning does not advance the engine's): the database's
+        # per-tick noise never shifts the random draws of the fleet or the releases.
+        db.rng = rng = rng.spawn(1)[0]
+        if spec.failover.synchronous_mode and spec.topology == "primary-replica":
+            db.sync_name = db.nodes[1].name
+        sf = spec.autovacuum_vacuum_scale_factor
+        # Start in the steady state of autovacuum: files sized for live + the dead-tuple
+        # headroom, the dead space somewhere in its cycle.
+        db.file_gb = spec.data_gb * (1.0 + sf)
+        db.dead_gb = spec.data_gb * sf * float(rng.uniform(0.0, 1.0))
+        db.static_gb = spec.data_gb
+        for n in db.nodes:
+            n.data_gb = db.file_gb + spec.max_wal_size_gb
         # Restore point at start: the last scheduled daily backup, the archive for continuous,
         # none yet for manual backups.
         mode = spec.backup.mode
@@ -147,10 +204,16 @@ class Database:
         return [n for n in self.nodes if n.up and not n.unreachable]
 
     def sync_standby(self) -> Node | None:
-        """Patroni's synchronous standby (synchronous_mode): the first running replica."""
-        if not self.spec.failover.synchronous_mode or self.spec.topology != "primary-replica":
+        """Patroni's synchronous standby (synchronous_mode): the node named in
+        synchronous_standby_names, while it is running."""
+        if self.sync_name is None:
             return None
-        return next((n for n in self.nodes if n.role == "replica" and n.up), None)
+        n = self.node(self.sync_name)
+        return n if n is not None and n.up and n.role == "replica" else None
+
+    @property
+    def commits_stalled(self) -> bool:
+        return self.sync_lost_at is not None
 
     def restore_point_age(self, t: float) -> float | None:
         if self.spec.backup.mode == "continuous":
@@ -176,7 +239,35 @@ class Database:
                   node.name, role=node.role)
         if node.role == "primary" and self.spec.topology == "primary-replica":
             self._start_failover(t, node)
+        elif node.name == self.sync_name and self.sync_lost_at is None:
+            self._lose_sync_standby(t, node)
         return None
+
+    def _next_loop(self, node: Node, after: float) -> float:
+        """The first run of `node`'s Patroni HA loop strictly after `after`."""
+        lw = self.spec.failover.loop_wait
+        return node.loop_phase + (math.floor((after - node.loop_phase) / lw + 1e-9) + 1) * lw
+
+    def _lose_sync_standby(self, t: float, node: Node) -> None:
+        """The synchronous standby died without warning: every commit waits for it until the
+        leader's next HA loop re-points synchronous_standby_names (Patroni docs, synchronous
+        mode: "commits will block until next iteration of Patroni runs")."""
+        primary = self.primary()
+        if primary is None or not primary.up or self.failover is not None:
+            return
+        self.sync_lost_at = t
+        self.sync_resume_at = None
+        loop = self._next_loop(primary, t)
+        self.emit(t, "db.sync.standby_lost",
+                  f"synchronous standby {node.name} lost: commits on {primary.name} wait until "
+                  f"Patroni's next HA loop ({loop - t:.0f}s)", "critical", node.name,
+                  leader_loop_at=round(loop, 1))
+
+    def _pick_sync(self, exclude: str | None = None) -> Node | None:
+        """The running replica furthest ahead (Patroni: "the cluster members available for
+        sync that are furthest ahead in replication are picked")."""
+        cands = [n for n in self.nodes if n.role == "replica" and n.up and n.name != exclude]
+        return min(cands, key=lambda n: (n.lag_bytes, n.name)) if cands else None
 
     def _start_failover(self, t: float, node: Node) -> None:
         f = self.spec.failover
@@ -190,7 +281,11 @@ class Database:
         self.failover = FailoverState(
             crashed_at=t, old_primary=node.name, expires_at=expires,
             lag_at_crash={n.name: n.lag_bytes for n in self.nodes if n.role == "replica"},
+            # Only a standby published in /sync while commits were being acknowledged may be
+            # promoted in synchronous_mode (a stall means the /sync one is gone).
+            sync_at_crash=self.sync_name if self.sync_lost_at is None else None,
         )
+        self.sync_lost_at = self.sync_resume_at = None
 
     def restart(self, t: float, name: str) -> str | None:
         node = self.node(name)
@@ -198,11 +293,36 @@ class Database:
             return f"no database node '{name}'"
         if node.state == "restarting":
             return f"{node.name} is already restarting"
+        was_up = node.up
         node.state = "restarting"
         node.restart_until = t + RESTART_SECONDS
         self.emit(t, "db.node.restarting", f"{node.name} restarting (crash recovery)", "info",
                   node.name)
+        if was_up and node.name == self.sync_name and self.sync_lost_at is None:
+            # A standby shut down on purpose first asks the leader to release it from
+            # synchronous duty: no commit waits (Patroni docs, synchronous mode).
+            new = self._pick_sync(exclude=node.name)
+            if new is None and self.spec.failover.synchronous_mode_strict:
+                self._lose_sync_standby(t, node)
+            else:
+                self._set_sync(t, new, f"{node.name} restarting")
         return None
+
+    def _set_sync(self, t: float, new: Node | None, why: str) -> None:
+        old = self.sync_name
+        self.sync_name = new.name if new is not None else None
+        if new is not None:
+            new.backlog_bytes = 0.0
+            new.lag_bytes = 0.0
+        if self.sync_name == old:
+            return
+        if new is None:
+            self.emit(t, "db.sync.standalone", f"synchronous replication off ({why}): no "
+                      "standby to wait for; commits are no longer replicated synchronously",
+                      "warning")
+        else:
+            self.emit(t, "db.sync.standby_changed", f"{new.name} is the synchronous standby "
+                      f"({why})", "info", new.name, previous=old)
 
     def switchover(self, t: float, target: str | None) -> str | None:
         if self.spec.topology != "primary-replica":
@@ -257,6 +377,7 @@ class Database:
         spec = self.spec
         self._lifecycle(t)
         self._failover_progress(t)
+        self._sync_progress(t, dt)
         self._backups(t, t_abs)
 
         readable = self.readable()
@@ -265,6 +386,12 @@ class Database:
         write_fail = 0.0 if writable else 1.0
         if not writable and write_qps > 0:
             self.failed_writes += write_qps * dt
+        stall_fail, stall_wait_s = 0.0, 0.0
+        if writable and self.commits_stalled:
+            stall_fail, stall_wait_s = self._stall_effect(t, dt)
+            write_fail = stall_fail
+            self.stalled_writes += write_qps * dt * stall_fail
+            self.failed_writes += write_qps * dt * stall_fail
 
         for n in self.nodes:
             n.read_qps = n.write_qps = 0.0
@@ -297,13 +424,147 @@ class Database:
             active = n.qps * q_ms / 1000.0  # Little's law: connections busy at once
             n.connections = int(min(spec.max_connections,
                                     max(active, pool_total / up_nodes * 0.25)))
-            n.data_gb += n.write_qps * dt * 1.0e-6  # ~1 KB retained per write
-        if self.sync_standby() is not None and write_qps > 0 and total > 0:
-            # Each commit waits one extra round trip to the synchronous standby.
-            mean_ms += 1000.0 * SYNC_RTT_S * write_qps / total
+        sync = self.sync_standby()
+        if sync is not None and writable and write_qps > 0 and total > 0:
+            # Each commit waits one round trip to the synchronous standby.
+            mean_ms += 1000.0 * self._rtt_s(writable[0], sync) * write_qps / total
+        if stall_wait_s > 0 and total > 0:
+            # Commits that outlive the stall return late (the others time out, above).
+            mean_ms += 1000.0 * stall_wait_s * write_qps / total
         timeout_fail = max(0.0, 1.0 - 1.0 / worst_rho) if worst_rho > 1.0 else 0.0
-        self._replication(t, dt, write_qps)
+        self._replication(t, dt, write_qps if writable else 0.0)
+        self._disk(t, dt, write_qps if writable else 0.0)
         return DBTickResult(read_fail, write_fail, mean_ms or spec.query_ms, timeout_fail)
+
+    # ------------------------------------------------------------------ synchronous standby
+
+    def _stall_end(self) -> float:
+        """When stalled commits will be released: the known resume time, else the leader's
+        next HA loop (never, in strict mode with no standby to name)."""
+        if self.sync_resume_at is not None:
+            return self.sync_resume_at
+        primary = self.primary()
+        assert self.sync_lost_at is not None and primary is not None
+        if self._pick_sync(exclude=self.sync_name) is None and \
+                self.spec.failover.synchronous_mode_strict:
+            return math.inf
+        return self._next_loop(primary, self.sync_lost_at)
+
+    def _stall_effect(self, t: float, dt: float) -> tuple[float, float]:
+        """(share of this tick's commits that time out waiting, mean extra wait of the rest)
+        for commits arriving spread over (t - dt, t]."""
+        end = self._stall_end()
+        k = 8
+        fails, waits = 0, []
+        for i in range(k):
+            s = t - dt + (i + 0.5) * dt / k
+            w = max(0.0, end - s)
+            if w > self.client_timeout_s:
+                fails += 1
+            else:
+                waits.append(w)
+        return fails / k, (sum(waits) / len(waits) if waits else 0.0)
+
+    def _sync_progress(self, t: float, dt: float) -> None:
+        f = self.spec.failover
+        if not f.synchronous_mode or self.spec.topology != "primary-replica":
+            return
+        primary = self.primary()
+        if primary is None or not primary.up or self.failover is not None:
+            return
+        if self.sync_lost_at is not None:
+            if self.sync_resume_at is None:
+                loop = self._next_loop(primary, self.sync_lost_at)
+                while loop + self.spec.failover.loop_wait <= t:
+                    loop += self.spec.failover.loop_wait
+                if t < loop:
+                    return
+                back = self.node(self.sync_name) if self.sync_name else None
+                if back is not None and back.up and back.role == "replica":
+                    new = back  # it came back and reconnected as the synchronous standby
+                else:
+                    new = self._pick_sync(exclude=self.sync_name)
+                if new is not None:
+                    apply = self.spec.replication_bandwidth_mb_s * 1024 * 1024 * new.lag_factor
+                    catch_up = new.backlog_bytes / apply if apply > 0 else 0.0
+                    self.sync_resume_at = loop + catch_up
+                    self._set_sync(t, new, f"named by {primary.name}'s HA loop")
+                elif not f.synchronous_mode_strict:
+                    self.sync_resume_at = loop
+                    self._set_sync(t, None, "no replica left")
+                else:
+                    return  # strict: commits wait until a standby streams again
+            if t >= self.sync_resume_at - 1e-9:
+                stall = self.sync_resume_at - self.sync_lost_at
+                self.sync_stalls.append((self.sync_lost_at, stall))
+                self.emit(t, "db.sync.commits_resumed", f"commits on {primary.name} flow again "
+                          f"after a {stall:.1f}s synchronous-replication stall", "warning",
+                          primary.name, stall_seconds=round(stall, 2))
+                self.sync_lost_at = self.sync_resume_at = None
+            return
+        if self.sync_standby() is None:
+            # Standalone (or the named one is gone quietly): the leader names the furthest-ahead
+            # streaming replica on its next HA loop.
+            loop = self._next_loop(primary, t - dt)
+            if loop <= t + 1e-9:
+                new = self._pick_sync()
+                if new is not None:
+                    self._set_sync(t, new, f"named by {primary.name}'s HA loop")
+
+    # ------------------------------------------------------------------ network and disk
+
+    def _rtt_s(self, a: Node, b: Node) -> float:
+        return LAN_RTT_S if a.region == b.region else self.spec.replication_rtt_ms / 1000.0
+
+    def _disk(self, t: float, dt: float, write_qps: float) -> None:
+        """Live rows grow with inserts and shrink by the retention job's purges; updates and
+        purges leave dead tuples that autovacuum makes reusable once they pass
+        autovacuum_vacuum_scale_factor x live; files never shrink; WAL needs max_wal_size, and
+        the primary keeps the WAL a down replica's replication slot still needs."""
+        spec = self.spec
+        row_gb = spec.row_kb / KB_PER_GB
+        ins = write_qps * spec.insert_fraction * row_gb * dt
+        self.dead_gb += write_qps * (1.0 - spec.insert_fraction) * row_gb * dt
+        if spec.data_retention_days is None:
+            self.rolling_gb += ins
+        else:
+            keep_s = spec.data_retention_days * 86400.0
+            every = min(PURGE_MAX_S, keep_s / 24.0)
+            nbins = max(1, math.ceil(keep_s / every - 1e-9))
+            idx = math.floor(t / every)
+            if self._bin_index is None:
+                # Start in the steady state of the retention window at the starting insert rate.
+                full = min(spec.data_gb, write_qps * spec.insert_fraction * row_gb * keep_s)
+                self.rolling_bins = deque([full / nbins] * nbins)
+                self.rolling_gb = full
+                self.static_gb = spec.data_gb - full
+                self._bin_index = idx
+            if idx != self._bin_index:
+                self._bin_index = idx
+                self.rolling_bins.append(0.0)
+                while len(self.rolling_bins) > nbins:
+                    old = self.rolling_bins.popleft()
+                    self.rolling_gb -= old
+                    self.dead_gb += old  # DELETEd rows are dead tuples until vacuumed
+                    self.purged_gb += old
+            self.rolling_bins[-1] += ins
+            self.rolling_gb += ins
+        live = self.static_gb + self.rolling_gb
+        if self.dead_gb > AUTOVACUUM_THRESHOLD_ROWS * row_gb + \
+                spec.autovacuum_vacuum_scale_factor * live:
+            self.dead_gb = 0.0  # vacuumed: the space is reused, the files keep their size
+            self.vacuums += 1
+        self.file_gb = max(self.file_gb, live + self.dead_gb)
+        slots = max((n.backlog_bytes for n in self.nodes if n.role == "replica" and not n.up),
+                    default=0.0) / GB
+        for n in self.nodes:
+            if n.up:
+                n.data_gb = self.file_gb + spec.max_wal_size_gb + (
+                    slots if n.role == "primary" else 0.0)
+
+    @property
+    def live_gb(self) -> float:
+        return self.static_gb + self.rolling_gb
 
     def _lifecycle(self, t: float) -> None:
         for n in self.nodes:
@@ -316,7 +577,7 @@ class Database:
                     self.failover = None  # came back before anyone was promoted
                     self.emit(t, "db.node.recovered", f"{n.name} back as primary", "info", n.name)
                 else:
-                    n.lag_bytes = max(n.lag_bytes, self.wal_rate_bps * RESTART_SECONDS)
+                    n.backlog_bytes = max(n.backlog_bytes, self.wal_rate_bps * RESTART_SECONDS)
                     self.emit(t, "db.node.recovered",
                               f"{n.name} rejoined as replica of "
                               f"{primary.name if primary else '?'}", "info", n.name)
@@ -333,7 +594,7 @@ class Database:
                         and fo.lag_at_crash.get(n.name, n.lag_bytes) <= f.maximum_lag_on_failover]
             if f.synchronous_mode:
                 # Only the synchronous standby may be promoted, so no acknowledged commit is lost.
-                eligible = [n for n in eligible if fo.lag_at_crash.get(n.name) == 0.0]
+                eligible = [n for n in eligible if n.name == fo.sync_at_crash]
             if not eligible:
                 if not fo.blocked_reported:
                     fo.blocked_reported = True
@@ -343,13 +604,20 @@ class Database:
                               "writes fail until the primary is restarted", "critical")
                 return
             best = min(eligible, key=lambda n: (fo.lag_at_crash.get(n.name, n.lag_bytes), n.name))
-            first_loop = min(
-                n.loop_phase + math.ceil((fo.expires_at - n.loop_phase) / f.loop_wait) * f.loop_wait
-                for n in eligible)
+            if f.dcs_watch:
+                # etcd3/Kubernetes/ZooKeeper: the watch on the leader key wakes every replica's
+                # HA loop when the expired key is deleted.
+                first_loop = fo.expires_at
+            else:
+                # No watch: each replica notices on its own next loop after the expiry.
+                first_loop = min(
+                    n.loop_phase + math.ceil((fo.expires_at - n.loop_phase) / f.loop_wait)
+                    * f.loop_wait for n in eligible)
             if t < first_loop:
                 return
             fo.candidate = best.name
-            fo.promote_at = t + float(self.rng.uniform(0.5, PROMOTE_MAX_SECONDS))
+            fo.promote_at = first_loop + float(self.rng.uniform(PROMOTE_MIN_SECONDS,
+                                                                PROMOTE_MAX_SECONDS))
             self.emit(t, "db.failover.leader_expired",
                       f"leader key of {fo.old_primary} expired; {best.name} takes the lock",
                       "warning", best.name)
@@ -363,8 +631,15 @@ class Database:
             old.role, node.role = "replica", "primary"
             for n in self.nodes:
                 if n.role == "replica" and n is not old:
-                    n.lag_bytes = max(0.0, fo.lag_at_crash.get(n.name, n.lag_bytes) - lost_bytes)
-            node.lag_bytes = node.lag_seconds = 0.0
+                    n.backlog_bytes = max(0.0, fo.lag_at_crash.get(n.name, n.lag_bytes)
+                                          - lost_bytes)
+                    n.lag_bytes = n.backlog_bytes
+            node.lag_bytes = node.lag_seconds = node.backlog_bytes = 0.0
+            if f.synchronous_mode:
+                # The new leader names its own synchronous standby as it takes over.
+                self.sync_name = None
+                self._set_sync(t, self._pick_sync(exclude=old.name),
+                               f"new leader {node.name}")
             fo.reroute_at = t + self.spec.failover.reroute_seconds
             fo.promote_at = None
             self.emit(t, "db.failover.promoted",
@@ -396,31 +671,51 @@ class Database:
             if at <= day_t < at + 1.0 and self.backup_running_until is None:
                 self.start_backup(t, None, "daily schedule")
 
+    def _one_way_s(self, n: Node) -> float:
+        """WAL's network transit to `n` from the node(s) it replicates from."""
+        src = [m for m in self.nodes if m is not n and m.up
+               and m.role in ("primary", "multi-master")]
+        if any(m.region != n.region for m in src):
+            return self.spec.replication_rtt_ms / 2000.0
+        return LAN_RTT_S / 2.0
+
     def _replication(self, t: float, dt: float, write_qps: float) -> None:
+        """Per replica: backlog grows while WAL arrives faster than it applies (or while the
+        node is down) and drains otherwise; on top, the normal flow's delay is the network
+        transit plus WAL apply, which queues as the write rate nears the apply rate (an M/M/1
+        sojourn of one commit's WAL), with log-normal jitter (fsync, checkpoints)."""
         spec = self.spec
         wal = write_qps * spec.wal_kb_per_write * WAL_BYTES_PER_KB
         self.wal_rate_bps = wal
         apply = spec.replication_bandwidth_mb_s * 1024 * 1024
+        per_commit = spec.wal_kb_per_write * WAL_BYTES_PER_KB
         primary_up = any(n.up for n in self.nodes if n.role in ("primary", "multi-master"))
-        sync = self.sync_standby()
+        sync = None if self.commits_stalled else self.sync_standby()
         for n in self.nodes:
             if n.role == "primary":
-                n.lag_bytes = n.lag_seconds = 0.0
+                n.lag_bytes = n.lag_seconds = n.backlog_bytes = 0.0
                 continue
             if not n.up:
                 if primary_up:
-                    n.lag_bytes += wal * dt  # falls behind while down
+                    n.backlog_bytes += wal * dt  # falls behind while down
+                    n.lag_bytes = n.backlog_bytes
                     n.lag_seconds += dt
                 continue
             if not primary_up:
                 continue  # nothing new to receive; keeps what it had
+            a = apply * n.lag_factor
+            rho = wal / a if a > 0 else math.inf
+            n.backlog_bytes = max(0.0, n.backlog_bytes + (wal - a) * dt)
+            apply_s = per_commit / a / max(1.0 - rho, 0.02) if a > 0 else 0.0
+            jitter = math.exp(float(self.rng.normal(0.0, LAG_JITTER_SIGMA)))
             if n is sync:
-                # A commit returns only once the synchronous standby has it: it never lags.
-                n.lag_bytes = n.lag_seconds = 0.0
+                # Every acknowledged commit is on its disk already; only replay trails.
+                n.backlog_bytes = n.lag_bytes = 0.0
+                n.lag_seconds = apply_s * jitter
                 continue
-            floor = wal * NETWORK_DELAY_S
-            n.lag_bytes = max(floor, n.lag_bytes + (wal - apply * n.lag_factor) * dt)
-            n.lag_seconds = n.lag_bytes / wal if wal > 0 else 0.0
+            transit = (self._one_way_s(n) + apply_s) * jitter
+            n.lag_bytes = n.backlog_bytes + wal * transit
+            n.lag_seconds = transit + (n.backlog_bytes / wal if wal > 0 else 0.0)
 
     def views(self, t: float, max_connections: int) -> tuple[DBNodeView, ...]:
         out = []
@@ -435,7 +730,7 @@ class Database:
                 name=n.name, role=n.role, state=state, region=n.region,
                 connections=n.connections, max_connections=max_connections, qps=n.qps,
                 read_qps=n.read_qps, write_qps=n.write_qps, cpu=n.cpu,
-                disk_pct=100.0 * n.data_gb / self.spec.disk_gb, lag_bytes=n.lag_bytes,
-                lag_seconds=n.lag_seconds, last_backup_age_s=age,
+                disk_pct=100.0 * n.data_gb / self.spec.disk_gb, lag_bytes=n.shown_lag_bytes,
+                lag_seconds=n.shown_lag_seconds, last_backup_age_s=age,
             ))
         return tuple(out)

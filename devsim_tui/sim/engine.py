@@ -58,7 +58,8 @@ class Engine:
         self.fleet = Fleet(profile.app.server, profile.app.regions, profile.app.service,
                            self.rng, min(sim.history_ticks, 600), profile.app.variation,
                            profile.app.load_balancing, self.seed, self.dt)
-        self.db = Database.build(profile.database, self.rng, self.emit, self.t0_abs)
+        self.db = Database.build(profile.database, self.rng, self.emit, self.t0_abs,
+                                 profile.app.server.timeout_ms / 1000.0)
         self.cache = Cache.build(profile.cache, self.emit) if profile.cache.enabled else None
         self.scaler = profile.scaling.scaler
         self.hpa = HPAController(profile.scaling) if self.scaler != "manual" else None

@@ -48,7 +48,8 @@ class History:
             arr = self.nodes.get(n.name)
             if arr is None:
                 arr = self.nodes[n.name] = np.full((len(NODE_SERIES), NODE_HISTORY), np.nan)
-            arr[:, pos] = (n.qps, n.cpu, n.lag_seconds, n.connections)
+            lag = n.lag_seconds if n.up else np.nan  # a down node has no lag to show
+            arr[:, pos] = (n.qps, n.cpu, lag, n.connections)
         self.count += 1
 
     def _order(self, n: int, cap: int) -> np.ndarray:

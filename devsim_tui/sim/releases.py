@@ -26,7 +26,8 @@ from pydantic import field_validator
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.extensions import register
 from devsim_tui.sim.rollout import (
-    FAILED, Canary, Check, HotReload, RollingUpdate, VersionStats, metric_check, version_stats,
+    ERROR, FAILED, INCONCLUSIVE, AnalysisRun, Canary, Check, HotReload, RollingUpdate, VersionStats,
+    metric_check, version_stats,
 )
 from devsim_tui.sim.snapshot import DRAINING, STARTING
 
@@ -321,6 +322,7 @@ class ReleaseController:
             if not isinstance(self.rollout, Canary):
                 return "nothing to promote: no canary in progress"
             what = self.rollout.promote(t, cmd.full)
+            self._fresh_background(t, self.rollout)
             self.engine.emit(t, "release.canary.promoted_step", f"{self.rollout.label()}: "
                              f"promote: {what}", "info")
             return None
@@ -344,6 +346,8 @@ class ReleaseController:
                 return "already paused" if pause else "not paused"
             ro.paused = pause
             ro.pause_reason = "paused by the operator" if pause else ""
+            if not pause:
+                self._fresh_background(t, ro)
             self.status = "Paused" if pause else "Progressing"
             self.engine.emit(t, "release.paused" if pause else "release.resumed",
                              f"{ro.label()}: rollout {'paused' if pause else 'resumed'}", "info")
@@ -460,7 +464,7 @@ class ReleaseController:
         bake = e.profile.deployment.bake_seconds
         if bake > 0 and "rollback" not in ro.reason:
             self.watch = Watch(ro.new, t, t + bake,
-                               AnalysisRun("bake", t, a.interval_seconds, None, a.failureLimit))
+                               AnalysisRun.from_spec("bake", t, a, None))
 
     def verdict_failed(self, t: float, ro, reason: str, force: bool = False) -> None:
         """The new version failed a check: roll back (auto), abort (canary) or tell the user."""
@@ -511,9 +515,15 @@ class ReleaseController:
         return None
 
     def measure(self, new: VersionStats, stable: VersionStats | None) -> list[tuple[str, str]]:
+        """Every check's answer; a check that raises is an Error measurement, as a metric
+        provider's failed query is in Argo Rollouts."""
         out = []
         for check in self.analysis_checks:
-            r = check(new, stable, self)
+            try:
+                r = check(new, stable, self)
+            except Exception as exc:  # noqa: BLE001 - any failing check is an Error measurement
+                name = getattr(check, "__name__", type(check).__name__)
+                r = (ERROR, f"{name} failed: {exc}")
             if r is not None:
                 out.append(r)
         return out
@@ -542,16 +552,18 @@ class ReleaseController:
                 phase = run.record(t, results)
                 if run.failed > failed_before and phase != FAILED:
                     e.emit(t, "release.analysis.measurement", f"{e.versions[code]}: "
-                           f"measurement failed ({run.last}); {run.failed} of "
-                           f"{run.failure_limit + 1} allowed failures", "warning",
+                           f"measurement failed ({run.last}); {run.failed} failed, "
+                           f"failureLimit {run.failure_limit}", "warning",
                            version=e.versions[code])
                 elif run.measured == 1 and results and run.failed == 0 and \
                         not getattr(run, "_said_ok", False):
                     run._said_ok = True
                     e.emit(t, "release.analysis.passing", f"{e.versions[code]}: health check "
                            f"passing ({run.last})", "info", version=e.versions[code])
-                if phase == FAILED:
-                    reason = f"analysis failed: {run.last}"
+                if phase in (FAILED, ERROR):
+                    reason = f"analysis {phase}: {run.message} ({run.last})"
+                elif phase == INCONCLUSIVE:
+                    self._inconclusive(t, ro, code, run)
         if reason is None:
             return False
         if ro is None:
@@ -560,6 +572,28 @@ class ReleaseController:
         else:
             self.verdict_failed(t, ro, reason)
         return True
+
+    def _inconclusive(self, t: float, ro, code: int, run) -> None:
+        """An Inconclusive background analysis pauses the rollout for a human (Argo); after
+        completion (the bake) there is nothing to pause: say so and stop watching."""
+        e = self.engine
+        why = f"analysis {run.name} Inconclusive: {run.message} ({run.last})"
+        if ro is None:
+            self.watch = None
+            e.emit(t, "release.analysis.inconclusive", f"{e.versions[code]}: {why}; the bake "
+                   "stops without a verdict", "warning", version=e.versions[code])
+            return
+        ro.paused = True
+        ro.pause_reason = why
+        self.status = "Paused"
+        e.emit(t, "release.analysis.inconclusive", f"{ro.label()}: {why}; paused for a human "
+               "(promote or abort)", "warning", version=e.versions[code])
+
+    def _fresh_background(self, t: float, ro) -> None:
+        """A human let an Inconclusive rollout go on: judge it with a new background run."""
+        if ro.background is not None and ro.background.phase == INCONCLUSIVE:
+            ro.background = AnalysisRun.from_spec("background", t,
+                                                  self.engine.profile.deployment.analysis, None)
 
     def _fail_after_completion(self, t: float, code: int, reason: str) -> None:
         """The bake caught it after the rollout completed: roll back like a new rollout."""

@@ -1,12 +1,14 @@
 """Rollout strategies: how a new version replaces the running one, tick by tick.
 
-- `RollingUpdate`: Kubernetes Deployment semantics (sim_semantics.md §2): maxSurge rounded up,
+- `RollingUpdate`: Kubernetes Deployment semantics (kubernetes.io Deployments; the controller's
+  rolling.go and ResolveFenceposts): maxSurge rounded up,
   maxUnavailable rounded down (both 0 -> maxUnavailable 1), minReadySeconds, progress deadline,
   unhealthy old pods removed first; total <= R + surge and available >= R - unavailable hold at
   every tick while the spec replicas R (which the HPA may change) stay put.
 - `Canary`: Argo Rollouts steps (setWeight by replica counts rounded up, pause with a duration or
   until `promote`, analysis), background analysis, abort (weight 0, stable scaled up, canary pods
-  deleted after abortScaleDownDelaySeconds).
+  deleted after abortScaleDownDelaySeconds). `AnalysisRun` assesses measurements as Argo's
+  analysis controller does (count, failureLimit, inconclusiveLimit, consecutiveErrorLimit).
 - `HotReload`: Docker Compose hot reload: rebuild (may fail), unit tests, process restart with a
   short gap.
 
@@ -29,6 +31,15 @@ if TYPE_CHECKING:
     from devsim_tui.sim.releases import ReleaseController
 
 SUCCESSFUL, FAILED, INCONCLUSIVE, RUNNING = "Successful", "Failed", "Inconclusive", "Running"
+ERROR, PENDING = "Error", "Pending"
+#: Argo Rollouts' analysisStatusOrder (utils/analysis/helpers.go), best to worst.
+PHASE_ORDER = (SUCCESSFUL, RUNNING, PENDING, INCONCLUSIVE, ERROR, FAILED)
+
+
+def worst(a: str, b: str) -> str:
+    """The worse of two phases (Argo's analysisutil.Worst)."""
+    return b if PHASE_ORDER.index(b) > PHASE_ORDER.index(a) else a
+
 TERMINATION_GRID_S = 10.0  # draining pods of a rollout exit together on this grid
 
 
@@ -102,54 +113,131 @@ def metric_check(new: VersionStats, stable: VersionStats | None,
 
 
 class AnalysisRun:
-    """An Argo Rollouts AnalysisRun: a measurement every `interval`; the run fails when failed
-    measurements exceed `failure_limit`, is inconclusive when inconclusive ones exceed
-    `inconclusive_limit`, succeeds after `count` measurements (runs on when count is None).
-    A measurement without data (no ready pod yet) is skipped, not counted."""
+    """An Argo Rollouts AnalysisRun with one metric (the checks of `analysis_checks` together).
+
+    A measurement every `interval`. Its phase is the worst of the checks' answers (Argo's order
+    Successful < Inconclusive < Error < Failed); a measurement without data (no ready pod of the
+    version yet) is not taken, like a metric still in its `initialDelay`. The counters and the
+    assessment are Argo's (analysis/analysis.go: runMeasurements, assessMetricStatus,
+    assessMetricFailureInconclusiveOrError):
+
+    * Successful, Failed and Inconclusive measurements add to `count` and reset the consecutive
+      error counter; an Error measurement adds to `error` and `consecutive_error` only;
+    * Failed when failed > failureLimit (default 0), Inconclusive when inconclusive >
+      inconclusiveLimit (default 0), Error when consecutive errors > consecutiveErrorLimit
+      (default 4), checked in that order, the later one winning;
+    * otherwise Successful once `count` measurements were taken (a run with `count: None` runs
+      until it is terminated, which makes it Successful).
+    """
 
     def __init__(self, name: str, t: float, interval: float, count: int | None,
-                 failure_limit: int, inconclusive_limit: int = 0):
+                 failure_limit: int = 0, inconclusive_limit: int = 0,
+                 consecutive_error_limit: int = 4):
         self.name = name
         self.interval = interval
         self.count = count
         self.failure_limit = failure_limit
         self.inconclusive_limit = inconclusive_limit
+        self.consecutive_error_limit = consecutive_error_limit
         self.next_at = t + interval
-        self.measured = self.failed = self.inconclusive = 0
+        self.measured = self.successful = self.failed = self.inconclusive = 0
+        self.error = self.consecutive_error = 0
         self.phase = RUNNING
-        self.last = ""
+        self.last = ""  # what the last measurement found
+        self.message = ""  # why the run completed the way it did (Argo's wording)
+
+    @classmethod
+    def from_spec(cls, name: str, t: float, spec, count: int | None,
+                  args: dict | None = None) -> AnalysisRun:
+        """A run from `deployment.analysis`, with a canary step's `analysis` keys on top."""
+        args = args or {}
+        interval = args.get("interval", spec.interval_seconds)
+        return cls(name, t, _parse_seconds(interval), count,
+                   int(args.get("failureLimit", spec.failureLimit)),
+                   int(args.get("inconclusiveLimit", spec.inconclusiveLimit)),
+                   int(args.get("consecutiveErrorLimit", spec.consecutiveErrorLimit)))
+
+    @property
+    def taken(self) -> int:
+        """Every measurement taken, errors included (Argo's len(Measurements))."""
+        return self.measured + self.error
 
     def due(self, t: float) -> bool:
         return self.phase == RUNNING and t >= self.next_at - 1e-9
 
     def record(self, t: float, results: list[tuple[str, str]]) -> str:
+        """Take one measurement from the checks' (phase, reason) answers; returns the phase."""
         self.next_at = t + self.interval
-        if not results:
+        if not results or self.phase != RUNNING:
             return self.phase
-        self.measured += 1
-        phases = [p for p, _ in results]
-        bad = [r for p, r in results if p == FAILED]
-        unsure = [r for p, r in results if p == INCONCLUSIVE]
-        if bad:
-            self.failed += 1
-            self.last = "; ".join(bad)
-        elif unsure:
-            self.inconclusive += 1
-            self.last = "; ".join(unsure)
+        phase = SUCCESSFUL
+        for p, _ in results:
+            phase = worst(phase, p)
+        self.last = "; ".join(r for p, r in results if p == phase)
+        self.add(phase)
+        return self.phase
+
+    def add(self, phase: str) -> str:
+        """Count one completed measurement of `phase` and assess the run (runMeasurements)."""
+        if phase == ERROR:
+            self.error += 1
+            self.consecutive_error += 1
         else:
-            self.last = "; ".join(r for p, r in results if p == SUCCESSFUL)
-        if self.failed > self.failure_limit:
-            self.phase = FAILED
-        elif self.inconclusive > self.inconclusive_limit:
-            self.phase = INCONCLUSIVE
-        elif self.count is not None and self.measured >= self.count and FAILED not in phases:
-            self.phase = SUCCESSFUL
+            self.measured += 1
+            self.consecutive_error = 0
+            if phase == FAILED:
+                self.failed += 1
+            elif phase == INCONCLUSIVE:
+                self.inconclusive += 1
+            else:
+                self.successful += 1
+        self.phase = self.assess()
+        return self.phase
+
+    def limits_phase(self) -> tuple[str | None, str]:
+        """Argo's assessMetricFailureInconclusiveOrError: (phase or None, message)."""
+        phase, message = None, ""
+        if self.failure_limit >= 0 and self.failed > self.failure_limit:
+            phase, message = FAILED, f"failed ({self.failed}) > failureLimit ({self.failure_limit})"
+        if self.inconclusive > self.inconclusive_limit:
+            phase, message = INCONCLUSIVE, (f"inconclusive ({self.inconclusive}) > "
+                                            f"inconclusiveLimit ({self.inconclusive_limit})")
+        if self.consecutive_error > self.consecutive_error_limit:
+            phase, message = ERROR, (f"consecutiveErrors ({self.consecutive_error}) > "
+                                     f"consecutiveErrorLimit ({self.consecutive_error_limit})")
+        return phase, message
+
+    def assess(self, terminating: bool = False) -> str:
+        """Argo's assessMetricStatus for this run's counters."""
+        if self.taken == 0:
+            return SUCCESSFUL if terminating else PENDING
+        phase, message = self.limits_phase()
+        if phase is not None:
+            self.message = message
+            return phase
+        if self.count is not None and self.measured >= self.count:
+            self.message = f"count ({self.count}) reached"
+            return SUCCESSFUL
+        if terminating:
+            self.message = "run terminated"
+            return SUCCESSFUL
+        return RUNNING
+
+    def terminate(self) -> str:
+        """Stop the run (the rollout it watched is over): a running run ends Successful."""
+        if self.phase in (RUNNING, PENDING):
+            self.phase = self.assess(terminating=True)
         return self.phase
 
     def view(self) -> dict:
         return {"name": self.name, "phase": self.phase, "measurements": self.measured,
-                "failed": self.failed, "failure_limit": self.failure_limit,
-                "count": self.count, "last": self.last}
+                "successful": self.successful, "failed": self.failed,
+                "inconclusive": self.inconclusive, "errors": self.error,
+                "consecutive_errors": self.consecutive_error,
+                "failure_limit": self.failure_limit,
+                "inconclusive_limit": self.inconclusive_limit,
+                "consecutive_error_limit": self.consecutive_error_limit,
+                "count": self.count, "last": self.last, "message": self.message}
 
 
 # --------------------------------------------------------------------------- replica sets
@@ -196,7 +284,7 @@ class Rollout:
         self.done = False
         dep = self.engine.profile.deployment
         a = dep.analysis
-        self.background = (AnalysisRun("background", t, a.interval_seconds, None, a.failureLimit)
+        self.background = (AnalysisRun.from_spec("background", t, a, None)
                            if a.background else None)
         self.last_progress_t = t
         self.deadline_exceeded = False
@@ -409,8 +497,9 @@ class Canary(Rollout):
         if self.paused:
             self.paused = False
             self.pause_reason = ""
-            if self.index < len(self.steps) and self.steps[self.index].pause is not None:
-                self._next(t)
+            if self.index < len(self.steps) and (self.steps[self.index].pause is not None
+                                                 or self.steps[self.index].analysis is not None):
+                self._next(t)  # a pause step, or an analysis step that paused Inconclusive
             return "resumed"
         self._next(t)
         return f"skipped to step {self.index + 1}"
@@ -482,11 +571,8 @@ class Canary(Rollout):
         a = self.engine.profile.deployment.analysis
         if self.step_run is None:
             args = step.analysis or {}
-            interval = _parse_seconds(args.get("interval", a.interval_seconds))
-            count = int(args.get("count", a.count))
-            limit = int(args.get("failureLimit", a.failureLimit))
-            name = str(args.get("templateName", "analysis"))
-            self.step_run = AnalysisRun(name, t, interval, count, limit)
+            self.step_run = AnalysisRun.from_spec(str(args.get("templateName", "analysis")), t,
+                                                  a, int(args.get("count", a.count)), args)
         run = self.step_run
         if not run.due(t):
             return
@@ -494,13 +580,16 @@ class Canary(Rollout):
         if phase == SUCCESSFUL:
             self.engine.emit(t, "release.analysis.successful",
                              f"{self.label()}: analysis {run.name} Successful after "
-                             f"{run.measured} measurements ({run.last})", "info")
+                             f"{run.measured} measurements, {run.failed} failed "
+                             f"({run.message}; last: {run.last})", "info")
             self._next(t)
-        elif phase == FAILED:
-            self.ctl.verdict_failed(t, self, f"analysis {run.name} Failed: {run.last}")
+        elif phase in (FAILED, ERROR):
+            # Argo aborts the rollout on a Failed or Error analysis.
+            self.ctl.verdict_failed(t, self, f"analysis {run.name} {phase}: {run.message} "
+                                    f"({run.last})")
         elif phase == INCONCLUSIVE:
             self.paused = True
-            self.pause_reason = f"analysis {run.name} Inconclusive: {run.last}"
+            self.pause_reason = f"analysis {run.name} Inconclusive: {run.message} ({run.last})"
             self.engine.emit(t, "release.analysis.inconclusive",
                              f"{self.label()}: {self.pause_reason}; paused for a human "
                              "(promote or abort)", "warning")

@@ -63,8 +63,8 @@ class DBNodeView:
     write_qps: float
     cpu: float  # 0..1
     disk_pct: float
-    lag_bytes: float
-    lag_seconds: float
+    lag_bytes: float | None  # None: the node is down (no replication to measure)
+    lag_seconds: float | None
     last_backup_age_s: float | None  # None = never backed up
 
 

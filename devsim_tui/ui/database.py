@@ -25,7 +25,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from devsim_tui.sim.snapshot import CacheView, DBNodeView, Snapshot
-from devsim_tui.ui.format import age, bytes_, pct, si
+from devsim_tui.ui.format import age, bytes_, lag, pct, si
 from devsim_tui.ui.linetable import LineTable, Row, RowKey
 
 DB_COLUMNS = (("node", "NODE", 6, "left"), ("role", "ROLE", 12, "left"),
@@ -261,18 +261,20 @@ def db_row(n: DBNodeView) -> list[tuple[str, str]]:
                "demoted": "muted", "crashed": "bad"}.get(n.state, "warn")
     conn_frac = n.connections / n.max_connections if n.max_connections else 0.0
     conn_l = "bad" if conn_frac >= 0.9 else "warn" if conn_frac >= 0.75 else ""
-    lag_l = "bad" if n.lag_seconds >= 30 else "warn" if n.lag_seconds >= 5 else ""
+    lag_s = n.lag_seconds
+    lag_l = "" if lag_s is None else "bad" if lag_s >= 30 else "warn" if lag_s >= 5 else ""
     disk_l = "bad" if n.disk_pct >= 90 else "warn" if n.disk_pct >= 80 else ""
     backup_age = n.last_backup_age_s
     backup_l = "bad" if backup_age is None or backup_age > 2 * 86400 else (
         "warn" if backup_age > 86400 + 3600 else "")
-    lag = "-" if n.role == "primary" else f"{n.lag_seconds:.1f}s {bytes_(n.lag_bytes)}"
+    lag_cell = "-" if n.role == "primary" or lag_s is None or n.lag_bytes is None else \
+        f"{lag(lag_s)} {bytes_(n.lag_bytes)}"
     return [(n.name, "ok" if n.state == "running" else state_l),
             (n.role, "info" if n.role == "primary" else ""),
             (n.state, state_l),
             (f"{n.connections}/{n.max_connections}", conn_l),
             (si(n.qps), ""),
-            (lag, lag_l),
+            (lag_cell, lag_l),
             (f"{n.disk_pct:.0f}%", disk_l),
             (age(backup_age), backup_l)]
 

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Static
 
 from devsim_tui.sim.snapshot import STATE_NAMES, Snapshot
 from devsim_tui.ui.events import EventLog
-from devsim_tui.ui.format import age, si
+from devsim_tui.ui.format import age, lag, si
 from devsim_tui.ui.renderables import MetricLine, SparkStyles
 
 SERIES_LABELS = {
@@ -28,7 +28,7 @@ SERIES_LABELS = {
     "p99_ms": ("p99", lambda v: f"{v:.0f}ms"),
     "error_rate": ("Errors", lambda v: f"{v * 100:.2f}%"),
     "qps": ("Queries", lambda v: si(v, "/s")),
-    "lag_seconds": ("Repl. lag", lambda v: f"{v:.2f}s"),
+    "lag_seconds": ("Repl. lag", lag),
     "connections": ("Conns", lambda v: f"{v:.0f}"),
 }
 

@@ -94,6 +94,15 @@ def pct(fraction: float, digits: int = 1) -> str:
     return f"{fraction * 100:.{digits}f}%"
 
 
+def lag(seconds: float) -> str:
+    """A replication lag: 0.4ms, 12ms while replication keeps up, 3.2s once it falls behind."""
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f}ms"
+    if seconds < 1.0:
+        return f"{seconds * 1000:.0f}ms"
+    return f"{seconds:.1f}s"
+
+
 def bytes_(n: float) -> str:
     if n is None or not math.isfinite(n):
         return "-"

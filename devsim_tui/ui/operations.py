@@ -46,6 +46,10 @@ def _analysis(a: dict[str, Any] | None) -> str:
     text = f"analysis {a.get('phase', '?')}"
     n, failed = a.get("measurements", 0), a.get("failed", 0)
     text += f" · {n} measured, {failed} failed (limit {a.get('failure_limit', '?')})"
+    if a.get("inconclusive"):
+        text += f", {a['inconclusive']} inconclusive"
+    if a.get("errors"):
+        text += f", {a['errors']} errors"
     if a.get("last"):
         text += f": {a['last']}"
     return text
