@@ -8,7 +8,7 @@ import pytest
 from helpers import REPO
 
 from devsim_tui.cli import build_parser
-from devsim_tui.config.scenario import load_commands
+from devsim_tui.sim.command_file import load_commands
 
 README = (REPO / "README.md").read_text()
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import engine
 
-from devsim_tui.config.scenario import TimedCommand
+from devsim_tui.sim.command_file import TimedCommand
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.releases import KINDS, Deploy, ReleaseController
 from devsim_tui.sim.rollout import FAILED, resolve_fenceposts

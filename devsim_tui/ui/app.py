@@ -10,7 +10,6 @@ The app holds a `World` and talks to it only through that interface. Two indepen
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import shlex
 from dataclasses import dataclass
@@ -1157,7 +1156,7 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
     fails before the screen opens. `app_class` (a ControlRoomApp subclass: a hosted drill, a
     replay) and its own `app_options` let those screens share this factory. `record` (a path)
     puts a `RecordedSession` behind a profile instead of a plain `LocalWorld`: every command and
-    event is appended to that file as the session runs (the caller closes it: `close_world`).
+    event is appended to that file as the session runs (the caller closes it: `cmd.ui.close_world`).
     """
     from devsim_tui.config.paths import is_builtin_profile
 
@@ -1202,84 +1201,3 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
     return (app_class or ControlRoomApp)(world, theme=theme, no_confirm=no_confirm,
                                          config_dir=config_dir, refresh_hz=refresh_hz,
                                          observer=observer, io=io, **(app_options or {}))
-
-
-def io_from_args(args: argparse.Namespace) -> tuple[Any, IOOptions]:
-    """The profile (with the SMTP flags as overrides) and the links the flags ask for.
-
-    Flag errors (a bad --mqtt URL, --mqtt-ca without --mqtt) surface here, before the screen.
-    """
-    from devsim_tui.bridge.options import options_from_args
-    from devsim_tui.cmd.simulate import alerting_overrides
-    from devsim_tui.config.loader import load_profile
-
-    overrides = alerting_overrides(args) if hasattr(args, "smtp_host") else {}
-    profile = load_profile(str(args.profile), overrides=overrides or None)
-    seed = profile.simulation.seed if args.seed is None else int(args.seed)
-    return profile, IOOptions(metrics_port=getattr(args, "metrics_port", None),
-                              metrics_addr=getattr(args, "metrics_addr", "127.0.0.1"),
-                              mqtt=options_from_args(args, profile.name, seed))
-
-
-def run_app(args: argparse.Namespace) -> int:
-    """The CLI entry: build the app from parsed flags and run it until quit.
-
-    The common start (a built-in profile, no SMTP or MQTT flags) opens the screen first and
-    loads the profile behind it; anything else is loaded and checked before the screen opens.
-    """
-    from devsim_tui.cmd.simulate import asks_for_smtp, parse_speed
-    from devsim_tui.config.paths import is_builtin_profile
-
-    speed = parse_speed(str(args.speed)) if getattr(args, "speed", None) is not None else None
-    if is_builtin_profile(args.profile) and not asks_for_smtp(args) \
-            and not getattr(args, "mqtt", None):
-        from devsim_tui.bridge.options import options_from_args
-
-        options_from_args(args, str(args.profile), 0)  # e.g. --mqtt-ca without --mqtt
-        profile: Any = str(args.profile)
-        io = IOOptions(metrics_port=getattr(args, "metrics_port", None),
-                       metrics_addr=getattr(args, "metrics_addr", "127.0.0.1"), mqtt=None)
-    else:
-        profile, io = io_from_args(args)
-    record = getattr(args, "record", None)
-    if record is not None:
-        check_writable(record, "--record")
-    app = create_app(profile, io=io, theme=getattr(args, "theme", None), seed=args.seed,
-                     speed=speed, paused=bool(getattr(args, "paused", False)),
-                     no_confirm=bool(getattr(args, "no_confirm", False)),
-                     observer=bool(getattr(args, "observer", False)), background=True,
-                     record=record)
-    result = None
-    try:
-        result = app.run()
-    finally:
-        close_world(app.world, "terminal gone" if result == app.TERMINAL_GONE
-                    else "quit" if not app.return_code else "crashed")
-    if app.startup_error is not None:
-        raise app.startup_error
-    if record is not None and app.world is not None:
-        print(f"recording: {record} ({app.world.engine.tick} ticks); play it back with "
-              f"`devsim-tui replay {record}`")
-    return int(result or 0)
-
-
-def close_world(world: Any, reason: str) -> None:
-    """Write a recorded world's closing line (nothing for a world that records nothing)."""
-    close = getattr(world, "close", None)
-    if close is not None and hasattr(world, "recorder"):
-        close(reason)
-
-
-def check_writable(path: str, flag: str) -> None:
-    """Fail before the screen opens if `path` cannot be written (the file is made later)."""
-    import os
-
-    from devsim_tui.errors import UserError
-
-    parent = os.path.dirname(os.path.abspath(path)) or "."
-    if os.path.isdir(path):
-        raise UserError(f"{flag} {path}: is a directory")
-    if not os.path.isdir(parent):
-        raise UserError(f"{flag} {path}: no such directory: {parent}")
-    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise UserError(f"{flag} {path}: permission denied")
