@@ -161,3 +161,17 @@ async def test_header_slo_reads_achieved_over_target_and_window(make_app, settle
         text = status.render_line(0).text
         target = f"{app.profile.slo.availability * 100:.2f}%"
         assert f"/ {target} target over 5m" in text, text
+
+
+async def test_before_the_first_tick_the_header_waits_instead_of_inventing(make_app, settle):
+    app = make_app(ticks=0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        text = app.query_one("#status").render_line(0).text
+        assert "waiting for the estate" in text and "SLO" not in text, text
+        await pilot.press("full_stop")  # one tick
+        await pilot.pause()
+        app.draw(force=True)
+        await pilot.pause()
+        text = app.query_one("#status").render_line(0).text
+        assert "SLO" in text and "waiting" not in text, text

@@ -38,6 +38,14 @@ class StatusLine(Static):
         speed_txt = speed_label(speed, paused)
         speed_part = (Text("❚❚ paused", style("status--paused")) if paused
                       else Text.assemble(("▶ ", key), (speed_txt, key)))
+        if snap.tick == 0:
+            # Nothing simulated yet (a paused start, a seat before the host's first tick): no
+            # SLO, health or fleet figures to invent.
+            waiting = Text("waiting for the estate's first tick" + (
+                " (space starts the clock)" if paused else "…"), dim)
+            self.update(FitLine([(9, Text(snap.clock, key), None), (8, speed_part, None),
+                                 (7, waiting, None)], Text(" │ ", dim)), layout=False)
+            return
         agg = snap.agg
         avail_level = "status--ok" if agg.availability >= slo_target else "status--bad"
         burned = agg.error_budget_burned
