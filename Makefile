@@ -30,7 +30,10 @@ run: venv
 system-deps:
 	@sh .ci/system-deps.sh
 
+# The import contracts first (pyproject.toml [tool.importlinter]): seconds, and a broken layer
+# is a design error worth reporting before six minutes of tests.
 test: test-venv system-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv

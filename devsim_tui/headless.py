@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any, Iterable, Iterator
 
-from devsim_tui.config.scenario import TimedCommand
+from devsim_tui.sim.command_file import TimedCommand
 from devsim_tui.sim.engine import Engine
 from devsim_tui.sim.events import Event
 

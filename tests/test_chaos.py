@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from helpers import REPO, engine, headless_bytes, run_cli
 
-from devsim_tui.config.scenario import TimedCommand
+from devsim_tui.sim.command_file import TimedCommand
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.chaos import CATALOGUE, ChaosController
 from devsim_tui.sim.snapshot import CRASHED, READY

@@ -8,7 +8,7 @@ import pytest
 from helpers import REPO
 
 from devsim_tui.cli import build_parser
-from devsim_tui.config.scenario import load_commands
+from devsim_tui.sim.command_file import load_commands
 
 README = (REPO / "README.md").read_text()
 
@@ -45,3 +45,34 @@ def test_every_control_room_flag_is_in_the_readme():
                          ids=lambda p: p.name)
 def test_example_command_files_validate(path):
     assert load_commands(path)
+
+
+def _readme_yaml_blocks() -> list[tuple[str, str]]:
+    """(file name, text) of every ```yaml block in the README that opens with `# NAME.yaml`."""
+    import re
+
+    return [(m.group(1), m.group(0)) for m in
+            re.finditer(r"(?<=```yaml\n)# ([\w.-]+\.yaml)\n.*?(?=```)", README, re.S)]
+
+
+def test_the_readme_has_profile_examples():
+    assert any(name == "my-prod.yaml" for name, _ in _readme_yaml_blocks())
+
+
+@pytest.mark.parametrize("name,text", _readme_yaml_blocks(), ids=lambda v: str(v)[:20])
+def test_readme_yaml_examples_validate(name, text, tmp_path):
+    """A profile example in the README loads as a user would load it (extends, validation)."""
+    import yaml
+
+    from devsim_tui.config.loader import load_profile
+
+    path = tmp_path / name
+    path.write_text(text)
+    if "extends" in (yaml.safe_load(text) or {}):
+        assert load_profile(str(path)).name
+
+
+def test_docs_cite_nothing_outside_the_repository():
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        assert "shared/reference" not in text and "../shared" not in text, doc.name

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from helpers import engine, headless_bytes
 
-from devsim_tui.config.scenario import TimedCommand
+from devsim_tui.sim.command_file import TimedCommand
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.queueing import LatencyTable, erlang_c, mmc
 from devsim_tui.sim.snapshot import READY, STATE_NAMES

@@ -93,7 +93,7 @@ def test_bad_flags_exit_2_without_traceback(tmp_path):
 
 def test_engine_detector_and_config_never_import_textual():
     code = ("import sys; import devsim_tui.sim.engine, devsim_tui.sim.world, devsim_tui.headless, "
-            "devsim_tui.detect, devsim_tui.config.loader, devsim_tui.config.scenario; "
+            "devsim_tui.detect, devsim_tui.config.loader, devsim_tui.sim.command_file; "
             "bad = [m for m in sys.modules if m.startswith(('textual', 'devsim_tui.ui'))]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)

@@ -99,7 +99,8 @@ def test_a_session_without_keep_holds_no_ticks_in_memory(tmp_path):
 
 
 async def test_the_control_room_records_what_its_keys_send(tmp_path, config_home):
-    from devsim_tui.ui.app import close_world, create_app
+    from devsim_tui.cmd.ui import close_world
+    from devsim_tui.ui.app import create_app
 
     path = tmp_path / "room.rec"
     app = create_app("production", seed=SEED, paused=True, record=str(path), no_confirm=True,

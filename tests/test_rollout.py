@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import engine
 
-from devsim_tui.config.scenario import TimedCommand
+from devsim_tui.sim.command_file import TimedCommand
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.releases import KINDS, Deploy, ReleaseController
 from devsim_tui.sim.rollout import FAILED, resolve_fenceposts
@@ -206,7 +206,7 @@ def test_manual_rollback_to_revision_and_version_and_history_limit():
     e.step(400)
     assert versions_running(e) == {"v2.14.2"}
     revs = e.snapshot.extensions["ReleaseController"]["revisions"]
-    assert revs[-1] == {"revision": 6, "version": "v2.14.2", "current": True}
+    assert revs[-1] == {"revision": 6, "version": "v2.14.2", "current": True, "failed": False}
     e.submit_line("rollback")  # undo: the previous revision again
     e.step(400)
     assert versions_running(e) == {"v2.15.0"}

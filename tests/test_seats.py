@@ -235,7 +235,8 @@ async def test_attaching_to_nothing_says_so(broker):
 async def test_the_control_room_runs_on_a_remote_world(broker, config_home, settle):
     """The same app, on a seat: it draws the host's ticks, never drives the clock itself, and
     shows the host's refusal of a command this role may not send."""
-    from devsim_tui.cmd.seat_app import RemoteControlRoom, SeatBadge
+    from devsim_tui.ui.app import create_app
+    from devsim_tui.ui.seat import RemoteControlRoom, SeatBadge
 
     session, bridge = hosted_drill(broker.url, SeatPolicy.from_flags(None, None))
     stop = asyncio.Event()
@@ -244,7 +245,7 @@ async def test_the_control_room_runs_on_a_remote_world(broker, config_home, sett
     try:
         await seat.connect(10)
         await seat.stop()  # the app starts its own link, as `attach` does after fetching
-        app = RemoteControlRoom(seat)
+        app = create_app(seat, app_class=RemoteControlRoom)
         app.animation_level = "none"
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(pilot)

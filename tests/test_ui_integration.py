@@ -422,7 +422,7 @@ async def test_mqtt_flag_connects_to_a_real_broker(config_home, settle, world_fa
 def test_control_room_flags_build_io_options():
     from devsim_tui.cli import build_parser
     from devsim_tui.errors import UserError
-    from devsim_tui.ui.app import io_from_args
+    from devsim_tui.cmd.ui import io_from_args
 
     parser = build_parser()
     args = parser.parse_args(["--profile", "development", "--metrics-port", "0",

@@ -316,25 +316,29 @@ async def test_q_quits(make_app, settle):
     assert app.return_code == 0
 
 
-async def test_a_long_step_runs_in_slices_and_keys_stay_live(make_app, settle, monkeypatch):
+async def test_a_long_step_runs_in_slices_and_keys_stay_live(make_app, settle):
     """`:step 4000` must not freeze the screen: it runs in slices of the loop, a key pressed
-    meanwhile is handled at once, and every tick is run in the end."""
-    from devsim_tui.ui import app as app_module
+    meanwhile is handled at once, and every tick is run in the end. The driver's clock is
+    injected: every reading moves it a whole second, so each slice runs exactly one chunk
+    whatever the machine's load (the slicing itself is tested in test_clock.py)."""
+    from devsim_tui.ui.clock import ClockDriver
 
-    monkeypatch.setattr(app_module, "MAX_SLICE_S", 0.0005)  # many slices even on a fast machine
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
+        readings = iter(range(10**9))
+        app.clock = ClockDriver(now=lambda: float(next(readings)))
+        app.clock.chunk = 100
         start = app.world.snapshot().tick
-        await type_line(pilot, "step 4000")
-        assert app.world.snapshot().tick - start < 4000  # not all in one go
+        app.step(4000)  # the first slice runs here, synchronously: one chunk
+        assert app.world.snapshot().tick == start + 100
+        assert app.clock.step_left == 3900
         window = app.window
         await pilot.press("w")  # handled between slices
         assert app.window != window
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 120
-        while app.world.snapshot().tick < start + 4000:
+        while app.clock.step_left or app._step_timer is not None:
             assert loop.time() < deadline
             await pilot.pause(0.05)
-        await pilot.pause(0.2)
         assert app.world.snapshot().tick == start + 4000 and app.world.paused

@@ -14,7 +14,7 @@ import pytest
 from devsim_tui.sim.commands import CrashNode
 
 HAVE_THEMES = importlib.util.find_spec("devsim_tui.ui.themes") is not None
-THEMES = ["control-room", "daylight", "high-contrast", "amber"]
+THEMES = ["control-room", "daylight", "high-contrast", "amber", "green-phosphor"]
 
 
 @pytest.mark.parametrize("profile", ["production", "development", "experimental"])

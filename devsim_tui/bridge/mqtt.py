@@ -399,6 +399,12 @@ class MqttBridge:
             await asyncio.gather(self._poller, return_exceptions=True)
             self._poller = None
         if self._task is not None and not self._task.done():
+            # A run shorter than the first connection attempt (a fast headless run) would stop
+            # before the broker ever answered, and report nothing about it: let that first
+            # attempt finish (connected, or refused and retrying) before deciding.
+            deadline = time.monotonic() + drain_timeout
+            while not self.connected and self._attempts == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
             if self.connected:
                 await self.flush(drain_timeout)
             if self._stop is not None:

@@ -95,8 +95,9 @@ def _login() -> str:
 
 def run(args: argparse.Namespace) -> int:
     world = build_world(args)
-    from devsim_tui.cmd.seat_app import RemoteControlRoom
+    from devsim_tui.ui.app import create_app
+    from devsim_tui.ui.seat import RemoteControlRoom
 
-    app = RemoteControlRoom(world, theme=args.theme, no_confirm=args.no_confirm,
-                            observer=args.seat == "observer")
+    app = create_app(world, app_class=RemoteControlRoom, theme=args.theme,
+                     no_confirm=args.no_confirm, observer=args.seat == "observer")
     return int(app.run() or 0)

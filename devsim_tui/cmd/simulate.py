@@ -42,7 +42,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from devsim_tui.config.durations import parse_duration
     from devsim_tui.config.loader import load_profile
-    from devsim_tui.config.scenario import load_commands
+    from devsim_tui.sim.command_file import load_commands
     from devsim_tui.headless import progress_bar
     from devsim_tui.headless import run as run_headless
     from devsim_tui.sim.engine import Engine

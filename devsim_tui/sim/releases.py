@@ -102,7 +102,8 @@ class Deploy(C.Command):
 class Rollback(C.Command):
     name = "rollback"
     positional = ("to",)
-    summary = "Roll back to the previous revision, or to a revision number / version name"
+    summary = ("Roll back to the previous revision that did not fail its checks, or to a "
+               "revision number / version name")
     hurts = True
     to: str | None = None
 
@@ -231,6 +232,8 @@ class ReleaseController:
                 self._version(rel.version, rel.kind, 0.0)
         self.stable = 0
         self.completed = [0]
+        #: Versions (codes) that failed a check: a bare `rollback` never goes back to one.
+        self.failed: set[int] = set()
 
     # ------------------------------------------------------------------ history
 
@@ -371,7 +374,12 @@ class ReleaseController:
             older = [r for r in self.revisions if r.code != current]
             if dep.revisionHistoryLimit == 0 or not older:
                 return "no earlier revision kept (revisionHistoryLimit)"
-            target = older[-1].code
+            good = [r for r in older if r.code not in self.failed]
+            if not good:
+                kept = ", ".join(f"{r.number} {self.engine.versions[r.code]}" for r in older)
+                return (f"every earlier revision kept failed its checks ({kept}); name one "
+                        "to go back to it anyway (rollback N)")
+            target = good[-1].code
         elif re.fullmatch(r"[0-9]+", to):
             rev = next((r for r in self.revisions if r.number == int(to)), None)
             if rev is None:
@@ -470,6 +478,7 @@ class ReleaseController:
         """The new version failed a check: roll back (auto), abort (canary) or tell the user."""
         e = self.engine
         name = e.versions[ro.new]
+        self.failed.add(ro.new)
         stable = self._rollback_target(ro.new)
         if isinstance(ro, Canary) and not ro.promoting:
             # Argo aborts on a failed analysis whatever the rollback policy.
@@ -674,6 +683,7 @@ class ReleaseController:
             "bake": ({"version": e.versions[self.watch.code], "until": self.watch.until,
                       "analysis": self.watch.background.view()} if self.watch else None),
             "revisions": [{"revision": r.number, "version": e.versions[r.code],
+                           "failed": r.code in self.failed,
                            "current": r.code == (ro.new if ro is not None and
                                                  not isinstance(ro, HotReload) else current)}
                           for r in self.revisions],

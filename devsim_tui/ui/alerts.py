@@ -7,14 +7,29 @@ time (the snapshot's `t` minus when the alert became active or fired).
 
 from __future__ import annotations
 
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
 from devsim_tui.sim.snapshot import AlertView, Snapshot
 from devsim_tui.ui.database import KeyedTable
 from devsim_tui.ui.format import age
+from devsim_tui.ui.linetable import TableColumn
 
-ALERT_COLUMNS = (("state", "STATE", 8, "left"), ("sev", "SEVERITY", 8, "left"),
-                 ("name", "ALERT", 22, "left"), ("on", "ON", 8, "left"),
-                 ("age", "AGE", 6, "right"), ("ack", "ACK", 3, "left"),
-                 ("muted", "MUTED", 6, "left"), ("summary", "SUMMARY", 60, "left"))
+#: At 120x40 (a projector) the pane is ~45 cells: state, severity, name and age stay, the
+#: summary takes what is left; zoomed (z) or wider, every column and the whole summary show.
+ALERT_COLUMNS = (TableColumn("state", "STATE", 8), TableColumn("sev", "SEV", 4),
+                 TableColumn("name", "ALERT", 24, min_width=14),
+                 TableColumn("on", "ON", 10, priority=2, min_width=6),
+                 TableColumn("age", "AGE", 5, "right"),
+                 TableColumn("ack", "ACK", 3, priority=3),
+                 TableColumn("muted", "MUTED", 5, priority=3),
+                 TableColumn("summary", "SUMMARY", 40, priority=1, flex=True, min_width=24))
+#: Severities as four letters (the column stays narrow; the colour says it too).
+SEVERITY_SHORT = {"critical": "crit", "error": "err", "warning": "warn", "info": "info"}
 #: Labels that say where an alert is, in order of preference.
 WHERE_LABELS = ("instance", "node", "server", "service", "episode")
 STATE_ORDER = {"firing": 0, "pending": 1, "resolved": 2}
@@ -48,7 +63,7 @@ def alert_row(a: AlertView, now: float) -> list[tuple[str, str]]:
     left = silenced_for(a, now)
     muted = "muted" if a.state == "resolved" or a.acknowledged or left is not None else ""
     summary = a.summary if a.source != "detector" else f"◆ detector: {a.summary}"
-    return [(a.state, state_l), (a.severity, muted or sev_l),
+    return [(a.state, state_l), (SEVERITY_SHORT.get(a.severity, a.severity), muted or sev_l),
             (a.name, muted or ("info" if a.source == "detector" else "")),
             (where(a) or "-", muted),
             (age(now - since) if since is not None else "-", muted),
@@ -72,3 +87,48 @@ class AlertsTable(KeyedTable):
         firing = sum(a.state == "firing" for a in alerts)
         pending = sum(a.state == "pending" for a in alerts)
         return firing, pending
+
+
+def alert_detail(a: AlertView, now: float, clock) -> Text:
+    """Every field of one alert, whole (the table cuts what does not fit; this never does)."""
+    text = Text()
+
+    def field(label: str, value: str) -> None:
+        text.append(f"{label:<12}", "bold")
+        text.append(f"{value}\n")
+
+    field("alert", a.name)
+    field("state", a.state)
+    field("severity", a.severity)
+    field("on", where(a) or "(the whole estate)")
+    field("source", a.source)
+    field("active", f"{clock(a.active_at)} ({age(now - a.active_at)} ago)")
+    if a.fired_at is not None:
+        field("fired", clock(a.fired_at))
+    if a.resolved_at is not None:
+        field("resolved", clock(a.resolved_at))
+    field("value", f"{a.value:g}")
+    field("acked", "yes" if a.acknowledged else "no")
+    left = silenced_for(a, now)
+    field("silenced", f"for {age(left)} more" if left is not None else "no")
+    field("summary", a.summary)
+    for key, value in a.annotations:
+        if key != "summary":
+            field(key, value)
+    for key, value in a.labels:
+        field(f"label {key}", value)
+    return text
+
+
+class AlertDetailScreen(ModalScreen[None]):
+    """One alert in full: Enter on a row of the alerts pane; Esc closes."""
+
+    BINDINGS = [Binding("escape,enter,q", "dismiss", "Close")]
+
+    def __init__(self, detail: Text) -> None:
+        super().__init__()
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="alert-detail-box"):
+            yield Static(self.detail, id="alert-detail")

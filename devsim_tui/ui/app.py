@@ -10,10 +10,8 @@ The app holds a `World` and talks to it only through that interface. Two indepen
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import shlex
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -27,6 +25,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from devsim_tui.lazy import lazy_module
+from devsim_tui.ui.clock import ClockDriver
 from devsim_tui.ui.commandline import CommandLine, CommandSuggester, command_names
 from devsim_tui.ui.external import ExternalIO, IOOptions, LinkBadge, MetricsBadge, link_event
 from devsim_tui.ui.format import SPEEDS, WINDOWS, next_speed, sim_clock
@@ -48,13 +47,14 @@ class Widgets:
     """
 
     WHERE = {
-        "AlertsTable": "alerts", "ConfirmScreen": "confirm", "DatabasePane": "database",
+        "AlertsTable": "alerts", "AlertDetailScreen": "alerts", "alert_detail": "alerts",
+        "ConfirmScreen": "confirm", "DatabasePane": "database",
         "KeyedTable": "database", "DetailScreen": "detail", "EventLog": "events",
         "HelpScreen": "help", "MetricsPane": "metrics", "metrics_for": "metrics",
         "OperationsPane": "operations", "chaos_arguments": "operations",
         "chaos_types": "operations", "deploy_arguments": "operations", "fault_ids": "operations",
         "faults_of": "operations", "rollback_arguments": "operations",
-        "ServersTable": "servers",
+        "ServersTable": "servers", "precheck": "checks", "confirm_question": "checks",
     }
 
     def __getattr__(self, name: str) -> Any:
@@ -78,14 +78,15 @@ W = Widgets()
 TOASTS = {"notify.console": ("notification", "information"),
           "notify.ai-analysis": ("AI analysis", "information"),
           "notify.failed": ("notification failed", "error"),
-          "notify.dropped": ("notification dropped", "error")}
+          "notify.dropped": ("notification dropped", "error"),
+          "command.rejected": ("command rejected", "error")}
 MAX_TOASTS = 3  # per frame
 #: Commands whose palette entries come from the snapshot (versions, faults, alerts).
 OPERATIONS_COMMANDS = ("deploy", "rollback", "promote", "chaos", "chaos-stop", "silence",
                        "unsilence")
 REFRESH_HZ = 5.0  # frames per second at most (STYLE: 4-10 Hz)
-SLICE_S = 0.03  # engine time per driver callback at finite speeds
-MAX_SLICE_S = 0.05  # engine time per driver callback at `max`
+WIDE_COLUMNS = 120  # from this width the panes sit in two columns (the `-wide` layout)
+TALL_LINES = 36  # from this height panes have whole boxes (the `-tall` layout)
 FALLBACK_THEMES = ("textual-dark", "textual-light", "nord", "gruvbox")
 
 #: The UI's own `:` commands: name -> (arguments, summary).
@@ -155,8 +156,8 @@ class ControlRoomApp(App[int]):
     CSS_PATH = ["app.tcss"]
     COMMANDS = App.COMMANDS | {_palette_provider}
     ALLOW_IN_MAXIMIZED_VIEW = "HeaderBar, Footer, CommandLine"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_COLUMNS, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL_LINES, "-tall")]
 
     BINDINGS = [
         Binding("q", "quit", "Quit"),
@@ -196,7 +197,8 @@ class ControlRoomApp(App[int]):
         Binding("c", "chaos", "Inject a chaos fault", show=False),
         Binding("exclamation_mark", "chaos_stop_all", "Emergency stop: revert every fault",
                 key_display="!", show=False),
-        Binding("enter", "details", "Details of the selected server or node", show=False),
+        Binding("enter", "details", "Details of the selected server, node or alert",
+                show=False),
     ]
 
     PANES = ("servers", "database", "metrics", "alerts", "events", "operations")
@@ -223,13 +225,10 @@ class ControlRoomApp(App[int]):
         self._theme_names: list[str] = []
         self._wanted_theme = theme
         self._theme_warning: str | None = None
+        self.clock = ClockDriver()  # how many ticks to run when (ui/clock.py)
         self._drive_timer: Timer | None = None
         self._step_timer: Timer | None = None
-        self._step_left = 0  # ticks of a `:step N` still to run (in slices, see _step_chunk)
         self._frame_timer: Timer | None = None
-        self._last_drive = 0.0
-        self._debt = 0.0
-        self._chunk = 1
         self._drawn: tuple | None = None
         self._start_hour = self.profile.simulation.start_hour if self.profile else 0.0
         # Exporter, e-mail and MQTT: only when the command line asked (never in tests or seats).
@@ -493,46 +492,16 @@ class ControlRoomApp(App[int]):
             self._drive_timer.stop()
             self._drive_timer = None
         if self.RUNS_CLOCK and not self.world.paused:
-            self._last_drive = time.perf_counter()
-            self._debt = 0.0
+            self.clock.reset()
             self._drive_timer = self.set_timer(0.001, self._drive)
 
     def _drive(self) -> None:
-        """Advance the world by what the speed asks for since the last call, within a budget."""
+        """One slice of the clock (see ui/clock.py), then come back when it says."""
         self._drive_timer = None
         world = self.world
         if world.paused or self._exit:
             return
-        speed = world.speed
-        tick_s = self.profile.simulation.tick_seconds
-        now = time.perf_counter()
-        elapsed, self._last_drive = now - self._last_drive, now
-        if speed == "max":
-            wanted, budget = 1 << 30, MAX_SLICE_S
-        else:
-            self._debt += elapsed * float(speed) / tick_s
-            wanted, budget = int(self._debt), SLICE_S
-        done = 0
-        while done < wanted:
-            chunk = min(self._chunk, wanted - done)
-            t0 = time.perf_counter()
-            world.advance(chunk)
-            done += chunk
-            spent = time.perf_counter() - t0
-            # Size chunks to ~5 ms so the budget check runs often without per-tick overhead.
-            if spent < 0.0025:
-                self._chunk = min(self._chunk * 2, 4096)
-            elif spent > 0.01 and self._chunk > 1:
-                self._chunk //= 2
-            if time.perf_counter() - now > budget:
-                break
-        if speed == "max":
-            delay = 0.001
-        else:
-            # Falling behind (a slow machine): drop the debt rather than spiral.
-            self._debt = min(self._debt - done, 1.0)
-            rate = float(speed) / tick_s
-            delay = max(0.01, (1.0 - self._debt) / rate) if self._debt < 1.0 else 0.001
+        delay = self.clock.drive_slice(world, self.profile.simulation.tick_seconds)
         self._drive_timer = self.set_timer(delay, self._drive)
 
     # ------------------------------------------------------------------ frames
@@ -594,8 +563,12 @@ class ControlRoomApp(App[int]):
         if self.world is None:
             return  # fitted once the world is built
         right = self.query_one("#right")
-        if self.screen.has_class("-narrow"):
-            chrome = 1 if self.screen.has_class("-short") else 2
+        # From the size, not the screen's classes: on a resize this can run before the
+        # breakpoints moved the classes, and a narrow height kept in a wide layout squeezed the
+        # alerts and events out of sight.
+        width, height = self.screen.size
+        if width < WIDE_COLUMNS:
+            chrome = 1 if height < TALL_LINES else 2
             lines = len(W.metrics_for(self.world.snapshot(), self.profile.slo.p99_latency_ms))
             right.styles.height = lines + chrome
         else:
@@ -657,10 +630,35 @@ class ControlRoomApp(App[int]):
         self.notify(f"{what}: refused, this is a read-only observer session",
                     severity="error", title="read-only")
 
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Toasts show their text as written: commands, usages (`[SCOPE]`) and engine
+        messages carry brackets that are not markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout,
+                       markup=markup)
+
+    def reject(self, what: str, why: str) -> None:
+        """A command the screen refused before sending it: a toast (paused or not) and a line
+        in the event log, like the engine's own rejections."""
+        from devsim_tui.sim.events import Event
+
+        self.notify(f"{what}: {why}", severity="error", title="command rejected")
+        if self.world is not None:
+            self.query_one(W.EventLog).note(
+                Event(0, self.world.snapshot().t, "command.rejected", f"{what}: {why}",
+                      "error", None, {}), self._visible("events"))
+
     def submit(self, cmd: C.Command) -> None:
-        """Send a command to the world, asking first if it hurts."""
+        """Send a command to the world, asking first if it hurts (and checking first what
+        the screen can check, so a confirmation never asks about a command that cannot
+        apply)."""
         if self.observer:
             self.refuse(cmd.describe())
+            return
+        snap = self.world.snapshot()
+        why = W.precheck(cmd, snap, self.profile)
+        if why is not None:
+            self.reject(cmd.describe(), why)
             return
         if self.needs_confirm(cmd):
             def answered(yes: bool | None) -> None:
@@ -669,7 +667,7 @@ class ControlRoomApp(App[int]):
                 else:
                     self.notify(f"cancelled: {cmd.describe()}")
 
-            self.push_screen(W.ConfirmScreen(f"Really {cmd.describe()}?",
+            self.push_screen(W.ConfirmScreen(W.confirm_question(cmd, snap),
                                            cmd.summary or ""), answered)
             return
         self._send(cmd)
@@ -678,6 +676,10 @@ class ControlRoomApp(App[int]):
         self.world.submit(cmd)
         if isinstance(cmd, (C.Pause, C.SetSpeed)):
             self._resume_driver()
+        elif self.world.paused and self.RUNS_CLOCK:
+            # A paused engine applies it at its next tick: say so, or nothing would show.
+            self.notify(f"{cmd.describe()}: queued, applies at the next tick (. steps, "
+                        "space resumes)", title="paused", timeout=4)
         self.draw(force=True)
 
     def run_line(self, line: str) -> None:
@@ -705,10 +707,10 @@ class ControlRoomApp(App[int]):
             return
         try:
             cmd = C.parse_line(text)
-        except C.CommandError as exc:
-            # Let the engine record the rejection in the event log, like any other source.
+        except C.CommandError:
+            # The engine records the rejection in the event log, like any other source's,
+            # and the event's toast tells (see TOASTS).
             self.world.submit_line(text)
-            self.notify(str(exc), severity="error", title="command rejected")
             self.draw(force=True)
             return
         self.submit(cmd)
@@ -919,6 +921,37 @@ class ControlRoomApp(App[int]):
             self.apply_filter("")
             self.query_one(W.ServersTable).focus()
 
+    # ------------------------------------------------------------------ Textual's palette
+
+    def get_system_commands(self, screen):
+        """Textual's own palette commands, with "Theme" going through the control room's
+        themes (validated, remembered) and "Screenshot" saved where `screenshot_dir` says,
+        with a toast naming the file."""
+        from textual.app import SystemCommand
+
+        for command in super().get_system_commands(screen):
+            if command.title == "Screenshot":
+                yield SystemCommand(command.title, "Save an SVG of the screen (to "
+                                    "$XDG_PICTURES_DIR, else the working directory)",
+                                    lambda: self.set_timer(0.1, self.save_screenshot_here))
+            else:
+                yield command
+
+    def action_change_theme(self) -> None:
+        """The palette's "Theme": the control room's themes, switched and remembered."""
+        from functools import partial
+
+        self.search_commands([(name, partial(self.set_theme, name),
+                               "switch to this theme and remember it")
+                              for name in self._theme_names or [self.theme]],
+                             placeholder="Search for themes…")
+
+    def save_screenshot_here(self) -> str:
+        """Save an SVG of the screen in `screenshot_dir()`; a toast says where."""
+        path = self.save_screenshot(path=str(screenshot_dir()))
+        self.notify(f"screenshot saved: {path}", title="screenshot", timeout=8)
+        return path
+
     def action_help(self) -> None:
         groups = [("global", list(self.BINDINGS)),
                   ("servers", list(W.ServersTable.BINDINGS)),
@@ -948,7 +981,7 @@ class ControlRoomApp(App[int]):
             return
         if self._step_timer is not None:  # a step still running: this one replaces it
             self._step_timer.stop()
-        self._step_left = max(1, ticks)
+        self.clock.start_step(ticks)
         self._step_chunk()
 
     def _step_chunk(self) -> None:
@@ -956,22 +989,9 @@ class ControlRoomApp(App[int]):
         `:step 100000` never freezes the screen or the keys (a resume, or `:step` again,
         takes over from it)."""
         self._step_timer = None
-        world = self.world
-        start = time.perf_counter()
-        while self._step_left > 0 and world.paused and not self._exit:
-            before = world.snapshot().tick
-            n = min(self._step_left, max(self._chunk, 1))
-            world.advance(n)
-            if world.snapshot().tick == before:  # nothing more to run (a drill that ended)
-                self._step_left = 0
-                break
-            self._step_left -= n
-            if time.perf_counter() - start > MAX_SLICE_S:
-                break
-        if self._step_left > 0 and world.paused and not self._exit:
+        if not self._exit and self.clock.step_slice(self.world):
             self._step_timer = self.set_timer(0.001, self._step_chunk)  # frames show progress
         else:
-            self._step_left = 0
             self.draw(force=True)
 
     def action_step(self) -> None:
@@ -1063,6 +1083,9 @@ class ControlRoomApp(App[int]):
 
     def action_details(self) -> None:
         focused = self.focused
+        if isinstance(focused, W.AlertsTable):
+            self._alert_details(focused.selected_key)
+            return
         name = None
         if isinstance(focused, W.ServersTable):
             name = focused.selected_name
@@ -1074,6 +1097,13 @@ class ControlRoomApp(App[int]):
                          lambda _r: self.draw(force=True))
         self.call_after_refresh(self.draw, True)
 
+    def _alert_details(self, key: str | None) -> None:
+        snap = self.world.snapshot()
+        alert = next((a for a in snap.alerts if a.id == key), None)
+        if alert is not None:
+            self.push_screen(W.AlertDetailScreen(W.alert_detail(
+                alert, snap.t, lambda t: sim_clock(self._start_hour, t))))
+
     def on_servers_table_selected(self, event: W.ServersTable.Selected) -> None:
         event.stop()
         self.action_details()
@@ -1082,9 +1112,23 @@ class ControlRoomApp(App[int]):
         if event.table.id == "db-table":
             event.stop()
             self.action_details()
+        elif event.table.id == "alerts":
+            event.stop()
+            self._alert_details(event.key)
 
 
 # ---------------------------------------------------------------------- factory
+
+
+def screenshot_dir() -> Path:
+    """Where screenshots go: $XDG_PICTURES_DIR when it names a directory, else the working
+    directory (Textual's default, ~/Downloads, is missing on many servers)."""
+    import os
+
+    pictures = os.environ.get("XDG_PICTURES_DIR")
+    if pictures and os.path.isdir(pictures):
+        return Path(pictures)
+    return Path.cwd()
 
 
 def _theme_api():
@@ -1117,7 +1161,7 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
     fails before the screen opens. `app_class` (a ControlRoomApp subclass: a hosted drill, a
     replay) and its own `app_options` let those screens share this factory. `record` (a path)
     puts a `RecordedSession` behind a profile instead of a plain `LocalWorld`: every command and
-    event is appended to that file as the session runs (the caller closes it: `close_world`).
+    event is appended to that file as the session runs (the caller closes it: `cmd.ui.close_world`).
     """
     from devsim_tui.config.paths import is_builtin_profile
 
@@ -1162,93 +1206,3 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
     return (app_class or ControlRoomApp)(world, theme=theme, no_confirm=no_confirm,
                                          config_dir=config_dir, refresh_hz=refresh_hz,
                                          observer=observer, io=io, **(app_options or {}))
-
-
-def io_from_args(args: argparse.Namespace) -> tuple[Any, IOOptions]:
-    """The profile (with the SMTP flags as overrides) and the links the flags ask for.
-
-    Flag errors (a bad --mqtt URL, --mqtt-ca without --mqtt) surface here, before the screen.
-    """
-    from devsim_tui.bridge.options import options_from_args
-    from devsim_tui.cmd.simulate import alerting_overrides
-    from devsim_tui.config.loader import load_profile
-
-    overrides = alerting_overrides(args) if hasattr(args, "smtp_host") else {}
-    profile = load_profile(str(args.profile), overrides=overrides or None)
-    seed = profile.simulation.seed if args.seed is None else int(args.seed)
-    return profile, IOOptions(metrics_port=getattr(args, "metrics_port", None),
-                              metrics_addr=getattr(args, "metrics_addr", "127.0.0.1"),
-                              mqtt=options_from_args(args, profile.name, seed))
-
-
-def run_app(args: argparse.Namespace) -> int:
-    """The CLI entry: build the app from parsed flags and run it until quit.
-
-    The common start (a built-in profile, no SMTP or MQTT flags) opens the screen first and
-    loads the profile behind it; anything else is loaded and checked before the screen opens.
-    """
-    from devsim_tui.cmd.simulate import asks_for_smtp, parse_speed
-    from devsim_tui.config.paths import is_builtin_profile
-
-    speed = parse_speed(str(args.speed)) if getattr(args, "speed", None) is not None else None
-    if is_builtin_profile(args.profile) and not asks_for_smtp(args) \
-            and not getattr(args, "mqtt", None):
-        from devsim_tui.bridge.options import options_from_args
-
-        options_from_args(args, str(args.profile), 0)  # e.g. --mqtt-ca without --mqtt
-        profile: Any = str(args.profile)
-        io = IOOptions(metrics_port=getattr(args, "metrics_port", None),
-                       metrics_addr=getattr(args, "metrics_addr", "127.0.0.1"), mqtt=None)
-    else:
-        profile, io = io_from_args(args)
-    record = getattr(args, "record", None)
-    if record is not None:
-        check_writable(record, "--record")
-    app = create_app(profile, io=io, theme=getattr(args, "theme", None), seed=args.seed,
-                     speed=speed, paused=bool(getattr(args, "paused", False)),
-                     no_confirm=bool(getattr(args, "no_confirm", False)),
-                     observer=bool(getattr(args, "observer", False)), background=True,
-                     record=record)
-    if record is not None:
-        from devsim_tui.drill.session import close_on_hangup
-
-        close_on_hangup(lambda: app.world)  # an SSH seat hung up: the end line first
-    result = None
-    try:
-        result = app.run()
-    finally:
-        close_world(app.world, "terminal gone" if result == app.TERMINAL_GONE
-                    else "terminated" if result == 143
-                    else "quit" if not app.return_code else "crashed")
-    if app.startup_error is not None:
-        raise app.startup_error
-    if app._external is not None and app._external.delivery is not None:
-        import sys  # what became of the e-mail, now that the screen is gone
-
-        print(f"devsim-tui: {app._external.delivery.text()}", file=sys.stderr)
-    if record is not None and app.world is not None:
-        print(f"recording: {record} ({app.world.engine.tick} ticks); play it back with "
-              f"`devsim-tui replay {record}`")
-    return int(result or 0)
-
-
-def close_world(world: Any, reason: str) -> None:
-    """Write a recorded world's closing line (nothing for a world that records nothing)."""
-    close = getattr(world, "close", None)
-    if close is not None and hasattr(world, "recorder"):
-        close(reason)
-
-
-def check_writable(path: str, flag: str) -> None:
-    """Fail before the screen opens if `path` cannot be written (the file is made later)."""
-    import os
-
-    from devsim_tui.errors import UserError
-
-    parent = os.path.dirname(os.path.abspath(path)) or "."
-    if os.path.isdir(path):
-        raise UserError(f"{flag} {path}: is a directory")
-    if not os.path.isdir(parent):
-        raise UserError(f"{flag} {path}: no such directory: {parent}")
-    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise UserError(f"{flag} {path}: permission denied")

@@ -10,7 +10,8 @@ from textual.widgets import Button, Label
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Ask yes/no; dismisses with True only on an explicit yes."""
+    """Ask yes/no; dismisses with True only on an explicit yes. The texts are shown as typed
+    (a command's usage such as `[SCOPE] [DURATION]` is not markup)."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
@@ -24,9 +25,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
-            yield Label(self.question, id="confirm-question")
+            yield Label(self.question, id="confirm-question", markup=False)
             if self.detail:
-                yield Label(self.detail, id="confirm-detail")
+                yield Label(self.detail, id="confirm-detail", markup=False)
             with Horizontal(id="confirm-buttons"):
                 yield Button("Yes (y)", id="yes", variant="error")
                 yield Button("No (n)", id="no", variant="primary")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from rich.cells import set_cell_size
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -26,15 +26,17 @@ from textual.widgets import Static
 
 from devsim_tui.sim.snapshot import CacheView, DBNodeView, Snapshot
 from devsim_tui.ui.format import age, bytes_, lag, pct, si
-from devsim_tui.ui.linetable import LineTable, Row, RowKey
+from devsim_tui.ui.linetable import LineTable, Row, RowKey, TableColumn, fit_columns
 
-DB_COLUMNS = (("node", "NODE", 6, "left"), ("role", "ROLE", 12, "left"),
-              ("state", "STATE", 10, "left"), ("conn", "CONN", 7, "right"),
-              ("qps", "QPS", 5, "right"), ("lag", "LAG", 12, "right"),
-              ("disk", "DISK", 4, "right"), ("backup", "BACKUP", 6, "right"))
-CACHE_COLUMNS = (("node", "NODE", 8, "left"), ("role", "ROLE", 7, "left"),
-                 ("state", "STATE", 8, "left"), ("ops", "OPS/s", 6, "right"),
-                 ("mem", "MEM", 4, "right"))
+DB_COLUMNS = (TableColumn("node", "NODE", 6), TableColumn("role", "ROLE", 12, min_width=7),
+              TableColumn("state", "STATE", 10), TableColumn("conn", "CONN", 7, "right", 2),
+              TableColumn("qps", "QPS", 5, "right", 3),
+              TableColumn("lag", "LAG", 12, "right", 1, min_width=5),
+              TableColumn("disk", "DISK", 4, "right", 1),
+              TableColumn("backup", "BACKUP", 6, "right", 1))
+CACHE_COLUMNS = (TableColumn("node", "NODE", 8), TableColumn("role", "ROLE", 7),
+                 TableColumn("state", "STATE", 8), TableColumn("ops", "OPS/s", 6, "right", 1),
+                 TableColumn("mem", "MEM", 4, "right"))
 LEVELS = ("ok", "warn", "bad", "muted", "info")
 CELL_PADDING = 1  # cells each side of a column, as DataTable draws them
 PAD = " " * CELL_PADDING
@@ -74,9 +76,10 @@ class KeyedTable(LineTable, can_focus=True):
         def control(self) -> KeyedTable:
             return self.table
 
-    def __init__(self, columns: tuple[tuple[str, str, int, str], ...], **kwargs: Any) -> None:
+    def __init__(self, columns: tuple[tuple, ...], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._columns = columns
+        self._columns = tuple(TableColumn(*c) for c in columns)
+        self._fitted: tuple[int, list[tuple[int, int]]] | None = None  # (room, layout)
         self._keys: list[str] = []
         self._cells_of: Callable[[int], list[tuple[str, str]]] = lambda _i: []
         self._formatted: dict[int, list[tuple[str, str]]] = {}
@@ -85,7 +88,7 @@ class KeyedTable(LineTable, can_focus=True):
         self.cursor_row = 0
         self._on_screen: tuple | None = None
         self.set_reactive(ScrollView.virtual_size,
-                          Size(sum(c[2] + 2 * CELL_PADDING for c in columns), 1))
+                          Size(sum(c.width + 2 * CELL_PADDING for c in self._columns), 1))
 
     # ------------------------------------------------------------------ handlers
 
@@ -95,6 +98,7 @@ class KeyedTable(LineTable, can_focus=True):
 
     def on_resize(self) -> None:
         self._on_screen = None
+        self._fitted = None
         self._move_cursor(self.cursor_row, repaint=False)
 
     def on_click(self, event: events.Click) -> None:
@@ -211,6 +215,23 @@ class KeyedTable(LineTable, can_focus=True):
 
     # ------------------------------------------------------------------ drawing
 
+    def layout_for(self, room: int) -> list[tuple[int, int]]:
+        """The columns shown in `room` cells and their widths (kept until the size changes)."""
+        fitted = self._fitted
+        if fitted is None or fitted[0] != room:
+            layout = fit_columns(self._columns, room, CELL_PADDING)
+            self._fitted = fitted = (room, layout)
+            wide = sum(size + 2 * CELL_PADDING for _i, size in layout)
+            if wide != self.virtual_size.width:  # a sideways scrollbar only when it must
+                self.virtual_size = Size(wide, self.virtual_size.height)
+        return fitted[1]
+
+    @property
+    def shown_labels(self) -> list[str]:
+        """The labels of the columns on screen now."""
+        return [self._columns[i].label for i, _w in
+                self.layout_for(self.scrollable_content_region.width)]
+
     def _style(self, name: str) -> Style:
         style = self._styles.get(name)
         if style is None:
@@ -228,10 +249,11 @@ class KeyedTable(LineTable, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self._style("base")
+        layout = self.layout_for(width)
         if y < self._header_lines:
             header = self._style("header")
-            segments = [Segment(_fit(label, size, justify), header)
-                        for _key, label, size, justify in self._columns]
+            segments = [Segment(_fit(self._columns[i].label, size, self._columns[i].justify),
+                                header) for i, size in layout]
             fill = header
         else:
             row = int(self.scroll_y) + y - self._header_lines
@@ -239,10 +261,11 @@ class KeyedTable(LineTable, can_focus=True):
                 return Strip.blank(width, base)
             cursor = self._style("cursor") if row == self.cursor_row else None
             segments = []
-            for (text, level), (_key, _label, size, justify) in zip(self._cells(row),
-                                                                   self._columns):
+            cells = self._cells(row)
+            for i, size in layout:
+                text, level = cells[i]
                 style = self._style(level) if level else base
-                segments.append(Segment(_fit(text, size, justify),
+                segments.append(Segment(_fit(text, size, self._columns[i].justify),
                                         style + cursor if cursor else style))
             fill = base + cursor if cursor else base
         x = int(self.scroll_x)
@@ -250,8 +273,10 @@ class KeyedTable(LineTable, can_focus=True):
 
 
 def _fit(text: str, width: int, justify: str) -> str:
-    """A cell's text padded into its column (cut when too long), with a cell of padding
-    each side."""
+    """A cell's text padded into its column, with a cell of padding each side; a text too
+    long ends in `…`, so a cut never passes for the whole value."""
+    if cell_len(text) > width:
+        text = set_cell_size(text, max(width - 1, 0)) + "…" if width > 1 else "…"[:width]
     body = set_cell_size(text.rjust(width) if justify == "right" else text, width)
     return f"{PAD}{body}{PAD}"
 

@@ -2,7 +2,8 @@
 
 Lines are capped (`max_lines`); new events are fetched with `world.events_since(seq)` and only
 written while the pane is shown; otherwise they wait in a bounded backlog, so a hidden log
-never costs layout work.
+never costs layout work. A long event wraps at the pane's width, and a resize (a zoom, a
+bigger terminal) writes the kept events again at the new width: no message is ever cut.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def event_line(ev: Event, start_hour: float, styles: dict[str, Style]) -> Text:
     """`d1 09:05:00 ▲ scaled to 6; ...  scale.manual` coloured by severity, type last."""
     sev = ev.severity
     style = styles.get(sev, styles["info"])
-    text = Text(no_wrap=True, overflow="ellipsis")
+    text = Text(overflow="fold")
     text.append(sim_clock(start_hour, ev.t), styles["time"])
     text.append(f" {SEVERITY_MARK.get(sev, '•')} ", style)
     text.append(ev.message, style if sev in ("warning", "error", "critical") else styles["msg"])
@@ -44,12 +45,25 @@ class EventLog(RichLog):
                          "events--info", "events--warning", "events--error", "events--critical"}
 
     def __init__(self, start_hour: float, subject: str | None = None, **kwargs) -> None:
-        super().__init__(max_lines=MAX_LINES, wrap=False, markup=False, auto_scroll=True,
-                         **kwargs)
+        super().__init__(max_lines=MAX_LINES, wrap=True, min_width=1, markup=False,
+                         auto_scroll=True, **kwargs)
         self.start_hour = start_hour
         self.subject = subject  # only events about this component, when set
         self.last_seq = 0
         self._backlog: deque[Event] = deque(maxlen=MAX_LINES)
+        self._written: deque[Event] = deque(maxlen=MAX_LINES)  # to write again on a resize
+        self._width = 0  # the width they were wrapped at
+
+    def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
+        if width == self._width or not width:
+            return
+        self._width = width
+        if self._written:
+            styles = self._styles()
+            self.clear()
+            for ev in self._written:
+                self.write(event_line(ev, self.start_hour, styles))
 
     def _styles(self) -> dict[str, Style]:
         st = self.get_component_rich_style
@@ -77,6 +91,7 @@ class EventLog(RichLog):
         self.clear()
         self.last_seq = 0
         self._backlog.clear()
+        self._written.clear()
 
     def note(self, ev: Event, visible: bool) -> None:
         """Add a line that does not come from the world (the MQTT link's state changes)."""
@@ -88,4 +103,5 @@ class EventLog(RichLog):
             styles = self._styles()
             for ev in self._backlog:
                 self.write(event_line(ev, self.start_hour, styles))
+            self._written.extend(self._backlog)
             self._backlog.clear()

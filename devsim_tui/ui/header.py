@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from devsim_tui.ui.format import pct, speed_label
+from devsim_tui.ui.format import age, pct, speed_label
 from devsim_tui.ui.renderables import FitLine
 
 if TYPE_CHECKING:
@@ -38,14 +38,26 @@ class StatusLine(Static):
         speed_txt = speed_label(speed, paused)
         speed_part = (Text("❚❚ paused", style("status--paused")) if paused
                       else Text.assemble(("▶ ", key), (speed_txt, key)))
+        if snap.tick == 0:
+            # Nothing simulated yet (a paused start, a seat before the host's first tick): no
+            # SLO, health or fleet figures to invent.
+            waiting = Text("waiting for the estate's first tick" + (
+                " (space starts the clock)" if paused else "…"), dim)
+            self.update(FitLine([(9, Text(snap.clock, key), None), (8, speed_part, None),
+                                 (7, waiting, None)], Text(" │ ", dim)), layout=False)
+            return
         agg = snap.agg
         avail_level = "status--ok" if agg.availability >= slo_target else "status--bad"
         burned = agg.error_budget_burned
         burn_level = ("status--bad" if burned >= 1 or agg.burn_rate_1h >= 14.4 else
                       "status--warn" if burned >= 0.5 or agg.burn_rate_1h >= 2 else "status--ok")
+        # Achieved / target, over the window the achieved figure covers (since the start):
+        # a bare `SLO 99.95%` read like the target.
+        over = f" over {age(snap.t)}" if snap.t > 0 else ""
         slo = Text.assemble(("SLO ", dim), (pct(agg.availability, 2), style(avail_level)),
-                            (f" of {pct(slo_target, 1)}", dim))
-        slo_short = Text.assemble(("SLO ", dim), (pct(agg.availability, 2), style(avail_level)))
+                            (f" / {pct(slo_target, 2)} target{over}", dim))
+        slo_short = Text.assemble(("SLO ", dim), (pct(agg.availability, 2), style(avail_level)),
+                                  (f"/{pct(slo_target, 2)}", dim))
         budget = Text.assemble(("error budget ", dim), (pct(burned, 1), style(burn_level)),
                                (" used · burn ", dim),
                                (f"{agg.burn_rate_1h:.2f}x", style(burn_level)))

@@ -40,3 +40,51 @@ class LineTable(ScrollView):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles.clear()  # focus and theme change the cursor's and levels' styles
+
+
+class TableColumn(NamedTuple):
+    """A keyed table's column: `width` is what it wants; when the table is narrower, columns
+    with the highest `priority` go first (0: never dropped), then `shrinkable` ones are cut
+    down to `min_width`; spare room goes to the `flex` column (a summary, a message), so a wide
+    or zoomed table shows its whole text."""
+
+    key: str
+    label: str
+    width: int
+    justify: str = "left"
+    priority: int = 0
+    flex: bool = False
+    min_width: int | None = None
+
+
+def fit_columns(columns: tuple[TableColumn, ...], room: int, padding: int
+                ) -> list[tuple[int, int]]:
+    """(column index, width) of the columns shown in `room` cells, each column with `padding`
+    cells either side. Pure, so every table size can be checked without a screen."""
+    pad = 2 * padding
+    shown = list(range(len(columns)))
+
+    def least(i: int) -> int:
+        c = columns[i]
+        return c.width if c.min_width is None else min(c.min_width, c.width)
+
+    while sum(least(i) + pad for i in shown) > room:
+        droppable = [i for i in shown if columns[i].priority > 0]
+        if not droppable:
+            break  # the key columns stay; the table scrolls sideways
+        # The least important goes first; among equals, the rightmost.
+        shown.remove(max(droppable, key=lambda i: (columns[i].priority, i)))
+    widths = {i: columns[i].width for i in shown}
+    over = sum(w + pad for w in widths.values()) - room
+    # The flexible column gives way first, then the others from left to right.
+    for i in sorted(shown, key=lambda i: (not columns[i].flex, i)):
+        if over <= 0:
+            break
+        cut = min(over, widths[i] - least(i))
+        widths[i] -= cut
+        over -= cut
+    if over < 0:
+        flex = [i for i in shown if columns[i].flex]
+        if flex:
+            widths[flex[0]] += -over
+    return [(i, widths[i]) for i in shown]

@@ -23,7 +23,8 @@ from devsim_tui.ui.format import age
 
 FAULT_COLUMNS = (("id", "ID", 4, "left"), ("type", "FAULT", 17, "left"),
                  ("scope", "SCOPE", 10, "left"), ("intensity", "INT", 5, "right"),
-                 ("left", "LEFT", 6, "right"), ("targets", "TARGETS", 40, "left"))
+                 ("left", "LEFT", 6, "right"),
+                 ("targets", "TARGETS", 20, "left", 1, True, 10))  # flex: as wide as the pane
 #: Release status -> level (the ops--* component class that colours it).
 STATUS_LEVEL = {"Healthy": "ok", "Progressing": "info", "Building": "info", "Paused": "warn",
                 "RollingBack": "bad", "Degraded": "bad", "Aborted": "bad"}
@@ -199,6 +200,21 @@ def rollback_arguments(snap: Snapshot) -> list[str]:
         if not r.get("current"):
             out += [str(r.get("version")), str(r.get("revision"))]
     return out
+
+
+def rollback_target(snap: Snapshot, to: str | None) -> str | None:
+    """What a `rollback [to]` goes back to, as `v2.14.2 (revision 3)`: the same choice the
+    engine makes (the newest revision kept that is not current and did not fail), so the
+    confirmation names it. None when there is none (the engine will say why)."""
+    revisions = list((release_of(snap) or {}).get("revisions") or ())
+    if to is None:
+        choices = [r for r in revisions if not r.get("current") and not r.get("failed")]
+    else:
+        choices = [r for r in revisions if to in (str(r.get("revision")), r.get("version"))]
+    if not choices:
+        return None
+    r = choices[-1]
+    return f"{r.get('version')} (revision {r.get('revision')})"
 
 
 def fault_ids(snap: Snapshot) -> list[str]:

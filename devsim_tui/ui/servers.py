@@ -161,6 +161,19 @@ def fit_widths(snap: Snapshot, room: int) -> tuple[tuple[int, ...], int]:
     return tuple(widths), gap
 
 
+def cut_text(text: str, width: int, keep_tail: bool = False) -> str:
+    """`text` in `width` cells; a cut shows as `…`, at the end, or in the middle when the tail
+    is what tells values apart (`v3.0…rc.2` and `v3.0…rc.3`, never two `v3.0.0-rc`)."""
+    if len(text) <= width:
+        return text.ljust(width)
+    if width <= 1:
+        return "…"[:width]
+    if keep_tail:
+        head = (width - 1) // 2
+        return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+    return text[:width - 1] + "…"
+
+
 def levels(state: int, cpu: int, mem: int, p99: int, err10: int,
            slo_p99_ms: float) -> tuple[str, str, str, str, str, str]:
     """Health level of (row, state, cpu, mem, p99, err) for one server's rounded figures."""
@@ -467,7 +480,8 @@ class ServersTable(LineTable, can_focus=True):
                        st("fault") if faulted else gap_style),
                Segment(" ", gap_style)]
         for n, (col, width, text, level) in enumerate(zip(COLUMNS, widths, cells, cell_levels)):
-            text = text[-width:].rjust(width) if col.numeric else set_cell_size(text, width)
+            text = text[-width:].rjust(width) if col.numeric else cut_text(
+                text, width, keep_tail=col.key == "version")
             style = st(level)
             out.append(Segment(text, style + cursor_style if cursor_style else style))
             if n < len(widths) - 1:

@@ -1,6 +1,7 @@
 """The control room of a shared seat: the ordinary app on a RemoteWorld (`devsim-tui attach`).
 
-Kept out of cmd/attach.py so the command line does not import Textual until a seat opens.
+Built by `create_app(world, app_class=RemoteControlRoom)` like every control room; cmd/attach.py
+imports it only when a seat opens, so the command line does not import Textual before.
 Everything the screen shows comes through the World interface as usual; the differences are
 those of a world whose clock runs elsewhere:
 
@@ -13,13 +14,11 @@ those of a world whose clock runs elsewhere:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from textual.widgets import Static
 
 from devsim_tui.sim.events import Event
-from devsim_tui.ui import app as ui_app
 from devsim_tui.ui.app import ControlRoomApp
 from devsim_tui.ui.events import EventLog
 from devsim_tui.ui.header import HeaderBar
@@ -45,21 +44,6 @@ class RemoteControlRoom(ControlRoomApp):
     """The control room on a world hosted elsewhere (see the module docstring)."""
 
     RUNS_CLOCK = False  # the host advances the world
-
-    # Textual resolves CSS_PATH next to the defining class's module: point at the app's own.
-    CSS_PATH = [str(Path(ui_app.__file__).with_name(p)) for p in ControlRoomApp.CSS_PATH]
-
-    def __init__(self, world: Any, *, theme: str | None = None, no_confirm: bool = False,
-                 observer: bool = False, refresh_hz: float | None = None) -> None:
-        try:
-            from devsim_tui.ui import themes
-
-            config_dir = themes.config_dir()
-        except ImportError:
-            config_dir = None
-        extra = {"refresh_hz": refresh_hz} if refresh_hz is not None else {}
-        super().__init__(world, theme=theme, no_confirm=no_confirm, config_dir=config_dir,
-                         observer=observer, **extra)
 
     # Textual runs every class's on_mount in the MRO, this one first: the header exists.
     def on_mount(self) -> None:

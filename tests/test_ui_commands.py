@@ -1,0 +1,143 @@
+"""Commands from the screen: validated before any confirmation, every refusal told with a toast
+(paused or not), confirmations that name their target and show usage text as typed."""
+
+from __future__ import annotations
+
+from pilot import applied, type_line
+
+from devsim_tui.sim import commands as C
+from devsim_tui.ui.confirm import ConfirmScreen
+
+
+def _toasts(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_failover_to_a_missing_node_is_refused_before_any_confirmation(make_app, settle):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await type_line(pilot, "failover pg-9")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("pg-9" in m and "no database node" in m for m in _toasts(app))
+        log = "".join(s.text for s in app.query_one("#events").lines)
+        assert "pg-9" in log
+        assert not applied(app, "failover")
+
+
+async def test_scale_above_the_maximum_is_refused_at_once_while_paused(make_app, settle):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.world.paused
+        await type_line(pilot, "scale 99")
+        assert any("maxReplicas" in m for m in _toasts(app))
+
+
+async def test_a_bad_line_and_a_queued_command_are_told_while_paused(make_app, settle):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await type_line(pilot, "scael 3")
+        await pilot.pause()
+        assert any("scael" in m for m in _toasts(app))
+        await type_line(pilot, "backup")
+        assert any("queued" in m for m in _toasts(app))
+
+
+async def test_engine_rejections_become_toasts(make_app, settle):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.world.submit(C.Failover(target="pg-1"))  # the primary: the engine refuses it
+        app.world.advance(1)
+        app.draw(force=True)
+        await pilot.pause()
+        assert any("failover" in m for m in _toasts(app))
+
+
+async def test_chaos_confirmation_shows_brackets_as_typed(make_app, settle):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.push_screen(ConfirmScreen("Really chaos [SCOPE] [DURATION] [INTENSITY]?",
+                                      "usage: chaos TYPE [SCOPE]"))
+        await pilot.pause()
+        question = str(app.screen.query_one("#confirm-question").render())
+        detail = str(app.screen.query_one("#confirm-detail").render())
+        assert "[SCOPE] [DURATION] [INTENSITY]" in question
+        assert "[SCOPE]" in detail
+
+
+async def test_rollback_names_its_target_and_skips_a_release_that_failed(make_app, settle,
+                                                                          world_factory):
+    # A bad release the engine rolls back by itself: its revision stays in the history.
+    world = world_factory("production", ticks=20, commands=[C.build("deploy", {
+        "version": "bad:error-rate"})], after=900)
+    release = world.snapshot().extensions["ReleaseController"]
+    failed = [r for r in release["revisions"] if r["failed"]]
+    assert failed, release["revisions"]
+    app = make_app(world=world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        question = app.screen.question
+        assert "roll back to" in question and "revision" in question
+        assert failed[-1]["version"] not in question
+        await pilot.press("n")
+        await pilot.pause()
+        # Named explicitly, a failed revision is still allowed.
+        await type_line(pilot, f"rollback {failed[-1]['revision']}")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert failed[-1]["version"] in app.screen.question
+
+
+async def test_toasts_show_brackets_as_written(make_app, settle):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await type_line(pilot, "deploy [bold]x")  # not a version name: echoed back
+        await pilot.pause()
+        assert any("[bold]x" in m for m in _toasts(app)), _toasts(app)
+        assert all(not n.markup for n in app._notifications)
+
+
+async def test_palette_screenshot_goes_to_xdg_or_cwd_and_says_where(make_app, settle, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.delenv("XDG_PICTURES_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home-without-downloads"))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        shot = next(c for c in app.get_system_commands(app.screen) if c.title == "Screenshot")
+        shot.callback()
+        await pilot.pause(0.3)
+        await pilot.pause()
+        saved = list(tmp_path.glob("*.svg"))
+        assert len(saved) == 1
+        assert any(str(saved[0]) in m for m in _toasts(app))
+        pictures = tmp_path / "pictures"
+        pictures.mkdir()
+        monkeypatch.setenv("XDG_PICTURES_DIR", str(pictures))
+        path = app.save_screenshot_here()
+        assert path.startswith(str(pictures))
+
+
+async def test_palette_theme_picker_offers_the_app_themes_and_remembers(make_app, settle,
+                                                                        config_home):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.action_change_theme()
+        await pilot.pause()
+        await pilot.press(*"amber")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert app.theme == "amber"
+        remembered = app._theme_api.remembered_theme(app.config_dir)
+        assert remembered == "amber"

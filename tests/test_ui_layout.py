@@ -1,0 +1,177 @@
+"""The screen holds at every size: panes present after resizes, key columns visible, zoom fills
+the screen, long texts shown whole where there is room (a projector is 120x40)."""
+
+from __future__ import annotations
+
+import pytest
+
+from devsim_tui.sim import commands as C
+from devsim_tui.ui.linetable import TableColumn, fit_columns
+from devsim_tui.ui.servers import cut_text
+
+SIZES = [(80, 24), (120, 40), (200, 60), (80, 24)]
+PANES = ("servers", "database", "metrics", "alerts", "events", "operations")
+#: The columns each table must show at every size (the rest may give way).
+KEY_COLUMNS = {
+    "#alerts": ["STATE", "SEV", "ALERT", "AGE"],
+    "#db-table": ["NODE", "ROLE", "STATE", "LAG", "DISK", "BACKUP"],
+}
+SERVER_KEY_COLUMNS = ["NAME", "STATE", "VERSION", "REGION", "CPU", "MEM", "P99", "ERR"]
+
+
+def _busy_world(world_factory):
+    """Alerts firing and a fault running, so every table has rows."""
+    return world_factory("production", ticks=100,
+                         commands=[C.parse_line("chaos cpu-hog")], after=400)
+
+
+def _header_text(widget) -> str:
+    return widget.render_line(0).text
+
+
+async def _resize(pilot, size) -> None:
+    await pilot.resize_terminal(*size)
+    await pilot.pause()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_resizes_keep_every_pane_and_the_key_columns(make_app, settle, world_factory):
+    app = make_app(world=_busy_world(world_factory))
+    async with app.run_test(size=SIZES[0]) as pilot:
+        await settle(pilot)
+        for size in SIZES:
+            await _resize(pilot, size)
+            screen = app.screen.region
+            for pane in PANES:
+                region = app.query_one(f"#{pane}-pane").region
+                assert region.height >= 2 and region.width >= 20, (size, pane, region)
+                assert screen.contains_region(region), (size, pane, region)
+            # Alerts and events share the side column: neither is squeezed out of it.
+            assert app.query_one("#alerts").region.height >= 2, size
+            assert app.query_one("#events").region.height >= 2, size
+            for table, labels in KEY_COLUMNS.items():
+                shown = app.query_one(table).shown_labels
+                assert all(label in shown for label in labels), (size, table, shown)
+            header = _header_text(app.query_one("#servers"))
+            for label in SERVER_KEY_COLUMNS:
+                assert label in header, (size, header)
+
+
+@pytest.mark.parametrize("size", SIZES[:3], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_zoom_fills_the_screen_under_the_header_for_every_pane(make_app, settle,
+                                                                     world_factory, size):
+    app = make_app(world=_busy_world(world_factory))
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        for n, pane in enumerate(PANES, 1):
+            await pilot.press(str(n), "z")
+            await pilot.pause()
+            assert app.screen.maximized is not None and app.screen.maximized.id == \
+                f"{pane}-pane"
+            region = app.query_one(f"#{pane}-pane").region
+            header = app.query_one("#header").region
+            assert header.y == 0, (pane, header)
+            assert region.y == 1 and region.width == size[0], (pane, region)
+            # All the height but the header and the footer.
+            assert region.height == size[1] - 2, (pane, region)
+            await pilot.press("z")
+            await pilot.pause()
+            assert app.screen.maximized is None
+
+
+async def test_zoomed_alerts_show_every_column_and_the_whole_summary(make_app, settle,
+                                                                     world_factory):
+    app = make_app(world=_busy_world(world_factory))
+    async with app.run_test(size=(200, 60)) as pilot:
+        await settle(pilot)
+        table = app.query_one("#alerts")
+        assert table.row_count > 0
+        summary = table.get_row(table.ordered_rows[0].key)[-1]
+        await pilot.press("4", "z")
+        await pilot.pause()
+        assert table.shown_labels == ["STATE", "SEV", "ALERT", "ON", "AGE", "ACK", "MUTED",
+                                      "SUMMARY"]
+        assert summary in table.render_line(1).text
+
+
+async def test_enter_on_an_alert_shows_it_whole(make_app, settle, world_factory):
+    from devsim_tui.ui.alerts import AlertDetailScreen
+
+    app = make_app(world=_busy_world(world_factory))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.query_one("#alerts")
+        summary = table.get_row(table.ordered_rows[0].key)[-1]
+        assert summary not in table.render_line(1).text  # too long for the pane at 120x40
+        await pilot.press("4", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AlertDetailScreen)
+        assert summary in app.screen.detail.plain
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, AlertDetailScreen)
+
+
+async def test_events_are_never_cut_and_rewrap_on_resize(make_app, settle, world_factory):
+    world = world_factory("production", ticks=10)
+    long = "a very long message " * 8 + "END"
+    world.submit_line("deploy " + long.replace(" ", "-") + "!")  # rejected, echoes the name
+    app = make_app(world=world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        log = app.query_one("#events")
+
+        def text() -> str:
+            return "".join(strip.text.rstrip() + " " for strip in log.lines)
+
+        assert "END" in text()
+        assert max(strip.cell_length for strip in log.lines) <= log.scrollable_content_region.width
+        await pilot.press("5", "z")
+        await pilot.pause()
+        await pilot.pause()
+        assert "END" in text()
+        assert max(strip.cell_length for strip in log.lines) <= 120
+
+
+def test_columns_give_way_by_priority_and_the_flex_column_takes_the_room():
+    cols = (TableColumn("a", "A", 6), TableColumn("b", "B", 10, priority=2),
+            TableColumn("c", "C", 8, priority=1, flex=True, min_width=4),
+            TableColumn("d", "D", 5, min_width=3))
+    assert fit_columns(cols, 100, 1) == [(0, 6), (1, 10), (2, 100 - 6 - 10 - 5 - 8), (3, 5)]
+    assert [i for i, _w in fit_columns(cols, 30, 1)] == [0, 2, 3]  # b goes first
+    assert [i for i, _w in fit_columns(cols, 12, 1)] == [0, 3]  # then c; d shrinks to 3
+    assert fit_columns(cols, 13, 1) == [(0, 6), (3, 3)]  # d shrinks to its minimum
+    assert fit_columns(cols, 5, 1) == [(0, 6), (3, 3)]  # key columns stay, table scrolls
+
+
+def test_cut_versions_keep_the_tail_that_tells_them_apart():
+    assert cut_text("v3.0.0-rc.2", 9, keep_tail=True) == "v3.0…rc.2"
+    assert cut_text("v3.0.0-rc.2", 9, keep_tail=True) != cut_text("v3.0.0-rc.3", 9, True)
+    assert cut_text("localhost", 6) == "local…"
+    assert cut_text("eu-west", 9) == "eu-west  "
+
+
+async def test_header_slo_reads_achieved_over_target_and_window(make_app, settle):
+    app = make_app()
+    async with app.run_test(size=(200, 40)) as pilot:
+        await settle(pilot)
+        status = app.query_one("#status")
+        text = status.render_line(0).text
+        target = f"{app.profile.slo.availability * 100:.2f}%"
+        assert f"/ {target} target over 5m" in text, text
+
+
+async def test_before_the_first_tick_the_header_waits_instead_of_inventing(make_app, settle):
+    app = make_app(ticks=0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        text = app.query_one("#status").render_line(0).text
+        assert "waiting for the estate" in text and "SLO" not in text, text
+        await pilot.press("full_stop")  # one tick
+        await pilot.pause()
+        app.draw(force=True)
+        await pilot.pause()
+        text = app.query_one("#status").render_line(0).text
+        assert "SLO" in text and "waiting" not in text, text
