@@ -22,7 +22,7 @@ from devsim_tui.bridge.mqtt import MqttBridge
 from devsim_tui.bridge.options import CommandPolicy, build_options
 from devsim_tui.config.durations import parse_duration
 from devsim_tui.config.loader import load_profile
-from devsim_tui.config.scenario import load_commands
+from devsim_tui.sim.command_file import load_commands
 from devsim_tui.config.yamlsrc import MAX_DEPTH, load_yaml, parse_yaml
 from devsim_tui.drill import conditions
 from devsim_tui.drill.schema import load_scenario, parse_scenario, resolve
