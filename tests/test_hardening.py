@@ -464,3 +464,24 @@ def test_simulate_mqtt_is_read_only_by_default_and_takes_its_token(broker, tmp_p
                     payload='{"line": "scale 9", "token": "a-long-enough-token"}')
     assert docs[0]["status"] == "accepted", docs
     assert "1 commands accepted" in err
+
+
+def test_yaml_escapes_of_lone_surrogates_are_file_line_errors(tmp_path):
+    """Found by the fuzz suite: `"\\ud800\\udc00"` in a commands file reached pydantic, which
+    cannot even format an error about such text (UnicodeEncodeError, a traceback)."""
+    path = tmp_path / "cmds.yaml"
+    path.write_text('- at: 10s\n  command: "\\ud800\\udc00"\n- at: 10s\n  command: abort\n')
+    res = run_cli("simulate", "--commands", str(path), "--duration", "10s", "--out", os.devnull)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"{path}:2: yaml: not valid Unicode text" in res.stderr
+    with pytest.raises(C.CommandError, match="argument name: not valid Unicode"):
+        C.build("scale", {"\ud800": 1})
+    with pytest.raises(C.CommandError, match="command name: not valid Unicode"):
+        C.build("\ud800")
+
+
+def test_seed_flags_are_bounded(tmp_path):
+    for bad in ("-5", str(2**64)):
+        res = run_cli("simulate", f"--seed={bad}", "--duration", "10s", "--out", os.devnull)
+        assert res.returncode == 2 and "a seed is a whole number" in res.stderr
+        assert "Traceback" not in res.stderr

@@ -174,7 +174,7 @@ def test_valid_commands(payload, name, args, corr):
     (b"scale 'unterminated", "quotation", None),
     (b"{" * 20000, "too large", None),
     (b"[" * 5000, "command line too long", None),
-    (b"[" * 1500, "unknown command", None),
+    (b"[" * 400, "unknown command", None),
 ])
 def test_rejected_commands(payload, fragment, corr):
     with pytest.raises(P.CommandRejected) as info:

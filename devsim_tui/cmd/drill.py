@@ -8,6 +8,7 @@ import json
 import sys
 
 from devsim_tui.errors import UserError, check_each
+from devsim_tui.config.flags import seed as seed_flag
 
 
 def add_parser(subparsers) -> None:
@@ -38,7 +39,7 @@ def add_parser(subparsers) -> None:
 
     run = actions.add_parser("run", help="run a drill in the control room (or --headless)")
     run.add_argument("scenario", help="a shipped scenario's name or a PATH.yaml")
-    run.add_argument("--seed", type=int, default=None, help="random seed (default: the "
+    run.add_argument("--seed", type=seed_flag, default=None, help="random seed (default: the "
                                                              "scenario's, else the profile's)")
     run.add_argument("--speed", default=None, help="simulated seconds per wall second, or max "
                      "(default: max headless, the profile's speed in the control room)")
@@ -63,7 +64,7 @@ def add_parser(subparsers) -> None:
         "an MQTT broker: seats attach with `devsim-tui attach --mqtt URL --sim-id ID --seat "
         "ROLE`; this host enforces every seat's role (docs/mqtt.md, 'Shared seats').")
     host.add_argument("scenario", help="a shipped scenario's name or a PATH.yaml")
-    host.add_argument("--seed", type=int, default=None, help="random seed (default: the "
+    host.add_argument("--seed", type=seed_flag, default=None, help="random seed (default: the "
                                                               "scenario's, else the profile's)")
     host.add_argument("--speed", default="1",
                       help="simulated seconds per wall second, or max (default 1; a "

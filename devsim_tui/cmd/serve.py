@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from devsim_tui.errors import UserError
+from devsim_tui.config.flags import seed as seed_flag
 
 
 def add_parser(subparsers) -> None:
@@ -96,7 +97,8 @@ def add_parser(subparsers) -> None:
 def _seat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="production",
                         help="profile every seat runs (built-in name or PATH.yaml)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed for every seat")
+    parser.add_argument("--seed", type=seed_flag, default=None,
+                        help="random seed for every seat")
     parser.add_argument("--speed", default=None, help="starting speed of every seat: 1, 10, "
                         "60, ... or max")
 

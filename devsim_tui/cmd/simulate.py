@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from devsim_tui.errors import UserError
+from devsim_tui.config.flags import seed as seed_flag
 
 
 def parse_speed(text: str) -> float | str:
@@ -24,7 +25,8 @@ def add_parser(subparsers) -> None:
         description="Run the simulation without a screen. Writes one JSON line per tick and per "
         "event, then a summary (schema: docs/headless.md).")
     p.add_argument("--profile", default="production", help="built-in name or PATH.yaml")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: profile's)")
+    p.add_argument("--seed", type=seed_flag, default=None,
+                   help="random seed (default: profile's)")
     p.add_argument("--duration", default="1h", help="simulated time: 90s, 10m, 2h, 1h30m")
     p.add_argument("--speed", default="max", help="simulated seconds per wall second, or max")
     p.add_argument("--out", default="-", help="output file (default: stdout)")

@@ -11,13 +11,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from devsim_tui.ui.external import IOOptions
 
+from devsim_tui.config.flags import seed as seed_flag
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile", default="production",
         help="built-in profile name (production, development, experimental) or a PATH.yaml",
     )
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: profile's)")
+    parser.add_argument("--seed", type=seed_flag, default=None,
+                        help="random seed (default: profile's)")
     parser.add_argument("--speed", default=None,
                         help="simulated seconds per wall second: 1, 10, 60, ... or max "
                         "(default 1)")

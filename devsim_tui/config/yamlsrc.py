@@ -269,6 +269,10 @@ def parse_yaml(text: str, filename: str) -> tuple[Any, Locator]:
         node = loader._root = loader.get_single_node()
         if node is None:
             return None, Locator(filename, {(): 1})
+        bad = _scalar_with_surrogate(node)
+        if bad is not None:  # `"\ud800"` is a valid YAML escape, but not text anything can use
+            raise ConfigError([f"{filename}:{bad.start_mark.line + 1}: yaml: not valid Unicode "
+                               "text (a lone surrogate such as \\ud800)"])
         total, cycle = _expanded_size(node)
         if cycle is not None:
             line = cycle.start_mark.line + 1
@@ -301,6 +305,24 @@ def parse_yaml(text: str, filename: str) -> tuple[Any, Locator]:
         if loader is not None:
             loader.dispose()
     return data, Locator(filename, lines)
+
+
+def _scalar_with_surrogate(root: yaml.Node) -> yaml.Node | None:
+    """The first scalar (key or value) holding a surrogate code point, if any."""
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if any("\ud800" <= ch <= "\udfff" for ch in node.value):
+                return node
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
 
 
 def _longest_scalar_line(loader: Any) -> int:

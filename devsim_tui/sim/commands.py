@@ -277,11 +277,19 @@ def build(name: str, args: dict[str, Any] | None = None) -> Command:
     load_feature_commands()
     cls = lookup(name)
     if cls is None:
+        problem = text_problem(name) if isinstance(name, str) else "a command name is text"
+        if problem:
+            raise CommandError(f"command name: {problem}")
         close = difflib.get_close_matches(name, [*COMMANDS, *DRILL_COMMANDS], n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise CommandError(f"unknown command '{name}'{hint}")
     if args is not None and not isinstance(args, dict):
         raise CommandError(f"{name}: args must be a mapping")
+    for key in args or {}:
+        # Checked before pydantic, which cannot even report an error about such text.
+        problem = text_problem(key) if isinstance(key, str) else "argument names are text"
+        if problem:
+            raise CommandError(f"{name}: argument name: {problem}")
     try:
         return cls.model_validate(args or {})
     except ValidationError as exc:
