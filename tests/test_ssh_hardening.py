@@ -163,7 +163,7 @@ async def test_a_huge_pty_is_clamped_and_never_holds_the_only_seat(start_server,
         await wait_until(lambda: "seat start user=demo" in server.log_path.read_text(),
                          what="the seat start")
         log = server.log_path.read_text()
-        assert "refused pty size 70000x70000 (clamped to 1000x400)" in log
+        assert "clamped pty size 70000x70000 to 1000x400 user=demo" in log
         assert re.search(r"seat start user=demo .* size=1000x400 seats=1", log)
         assert len(server.seats) == 1 and all(s.child.pid for s in server.seats)
     finally:

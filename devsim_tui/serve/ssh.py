@@ -367,8 +367,9 @@ class Seat(asyncssh.SSHServerSession):
         self.term = term
         self.size = clamp_size(*term_size)
         if self.size[:2] != (term_size[0] or 80, term_size[1] or 24):
-            self._refused(f"pty size {term_size[0]}x{term_size[1]} (clamped to "
-                          f"{self.size[0]}x{self.size[1]})")
+            c = self.connection
+            log.info("clamped pty size %dx%d to %dx%d user=%s key=%s peer=%s", term_size[0],
+                     term_size[1], self.size[0], self.size[1], c.user, c.fingerprint, c.peer)
         return True
 
     def shell_requested(self) -> bool:

@@ -71,8 +71,8 @@ async def end_seats(grace: float = SEAT_GRACE_S) -> int:
         except ProcessLookupError:
             pass
     if running:
-        _, late = await asyncio.wait([asyncio.ensure_future(p.wait()) for p in running],
-                                     timeout=grace)
+        await asyncio.wait([asyncio.ensure_future(p.wait()) for p in running],
+                           timeout=grace)
         for process in running:
             if process.returncode is None:
                 try:
