@@ -370,3 +370,11 @@ def test_failovers_longer_than_the_detection_time_page_and_switchovers_do_not():
     e.step(60)
     e.submit(C.Failover(target="pg-3"))
     assert not {"PrimaryDown", "DatabaseNotWritable"} & ever_firing(e, 120)
+
+
+def test_every_database_and_analysis_field_has_a_description():
+    from devsim_tui.config.schema import AnalysisSpec, BackupSpec, DatabaseSpec, FailoverSpec
+
+    for model in (DatabaseSpec, FailoverSpec, BackupSpec, AnalysisSpec):
+        for name, f in model.model_fields.items():
+            assert f.description, f"{model.__name__}.{name} has no description"

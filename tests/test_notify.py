@@ -52,7 +52,10 @@ def mail_engine(port: int, **overrides):
             "monitoring__notifications__email__smtp__to": ["oncall@example.com"],
             "monitoring__notifications__email__smtp__from": "devsim@example.com",
             "monitoring__notifications__route__group_by": ["severity"],
-            "traffic__bursts__per_hour": 0}
+            "traffic__bursts__per_hour": 0,
+            # no failover: the crashed primary stays down, so its alerts outlast group_wait
+            # (a 28 s Patroni failover resolves them before the first flush)
+            "database__failover__enabled": False}
     base.update(overrides)
     return engine("production", **base)
 
@@ -71,18 +74,21 @@ def test_critical_alerts_are_emailed_grouped_and_timed_like_alertmanager(smtp_se
     e = mail_engine(port)
     handle = start_notifications(e)
     try:
-        e.submit(C.CrashNode())  # DatabaseNotWritable + PrimaryDown fire together at t=1
-        e.step(20)
+        # DatabaseNotWritable + PrimaryDown are pending at t=1 and fire together at t=16
+        # (their `for: 15s`, evaluated every 15 s)
+        e.submit(C.CrashNode())
+        e.step(35)
         assert not inbox.messages  # group_wait (30 s) not over yet
-        e.step(20)  # t=40: first flush at 1 + 30
+        e.step(15)  # t=50: first flush at 16 + 30
         assert wait_for(lambda: len(inbox.messages) == 1)
         first = inbox.messages[0]
         assert first["Subject"] == "[FIRING:2] critical"
         assert first["To"] == "oncall@example.com" and first["From"] == "devsim@example.com"
         body = first.get_payload()
         assert "DatabaseNotWritable" in body and "PrimaryDown" in body
-        # Both resolve after the failover; e-mail does not send resolved notifications
+        # Both resolve once the primary is back; e-mail does not send resolved notifications
         # (send_resolved: false), so nothing more until a new alert fires in the group.
+        e.submit(C.RestartNode(node="pg-1"))
         e.extra_error = 0.2
         e.step(600)
         assert wait_for(lambda: len(inbox.messages) == 2)
@@ -109,11 +115,11 @@ def test_repeat_interval_resends_an_unchanged_group(smtp_server):
         e.submit(C.CrashNode())
         e.submit(C.CrashNode(node="pg-2"))
         e.submit(C.CrashNode(node="pg-3"))  # nothing left to promote: stays down
-        e.step(31 + 20 * 60 + 300)
+        e.step(46 + 20 * 60 + 300)
         assert wait_for(lambda: len(inbox.messages) >= 2)
         times = [ev.t for ev in e.events if ev.type == "notify.email"
                  and ev.data["group"] == {"alertname": "DatabaseNotWritable"}]
-        assert times[0] == pytest.approx(31.0)
+        assert times[0] == pytest.approx(46.0)  # fired at 16 (for: 15s), group_wait 30 s
         # repeat at the first group_interval flush once 20 minutes have passed
         assert times[1] - times[0] == pytest.approx(20 * 60)
     finally:
@@ -121,10 +127,10 @@ def test_repeat_interval_resends_an_unchanged_group(smtp_server):
 
 
 def test_without_smtp_notifications_are_events_only():
-    e = engine("production", traffic__bursts__per_hour=0)
+    e = engine("production", traffic__bursts__per_hour=0, database__failover__enabled=False)
     assert start_notifications(e).email is None
     e.submit(C.CrashNode())
-    e.step(40)
+    e.step(55)
     ev = [ev for ev in e.events if ev.type == "notify.email"]
     assert len(ev) == 2  # grouped by alertname (the default): one per alert
     assert all(x.message.startswith("would email") and "SMTP not configured" in x.message
@@ -148,7 +154,7 @@ def test_smtp_down_is_reported_retried_and_recovers():
                          "production", base_backoff_s=0.2, max_backoff_s=0.4, max_attempts=50)
     notifier.attach(sender)
     e.submit(C.CrashNode())
-    e.step(40)  # the first notification is queued and fails
+    e.step(55)  # the first notification is queued (t=46) and fails
     assert wait_for(lambda: sender.failed >= 1)
     e.step(1)
     failed = [ev for ev in e.events if ev.type == "notify.failed"]
@@ -175,7 +181,7 @@ def test_undeliverable_mail_is_dropped_after_max_attempts_never_raised():
                          base_backoff_s=0.01, max_backoff_s=0.01, max_attempts=3)
     notifier.attach(sender)
     e.submit(C.CrashNode())
-    e.step(40)
+    e.step(55)
     assert wait_for(lambda: sender.dropped == 1)
     e.step(1)
     assert [ev.type for ev in e.events if ev.type.startswith("notify.")].count(
