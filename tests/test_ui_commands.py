@@ -141,3 +141,46 @@ async def test_palette_theme_picker_offers_the_app_themes_and_remembers(make_app
         assert app.theme == "amber"
         remembered = app._theme_api.remembered_theme(app.config_dir)
         assert remembered == "amber"
+
+
+async def test_slash_filters_the_focused_table_and_esc_clears_after_enter(make_app, settle,
+                                                                          world_factory):
+    world = world_factory("production", ticks=100, commands=[C.parse_line("chaos cpu-hog")],
+                          after=400)
+    app = make_app(world=world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        alerts = app.query_one("#alerts")
+        names = {alerts.get_row(r.key)[2] for r in alerts.ordered_rows}
+        assert len(names) >= 2, names
+        keep = sorted(names)[0]
+        await pilot.press("4", "slash", *keep, "enter")
+        await pilot.pause()
+        assert app.focused is alerts
+        assert {alerts.get_row(r.key)[2] for r in alerts.ordered_rows} == {keep}
+        await pilot.press("escape")  # after enter: esc on the table clears the filter
+        await pilot.pause()
+        assert alerts.filter_text == "" and alerts.row_count >= 2
+        # The database and the events filter the same way.
+        await pilot.press("2", "slash", *"pg-2", "enter")
+        await pilot.pause()
+        db = app.query_one("#db-table")
+        assert [r.key.value for r in db.ordered_rows] == ["pg-2"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert db.row_count >= 3
+        await pilot.press("5", "slash", *"chaos", "enter")
+        await pilot.pause()
+        log = app.query_one("#events")
+        lines = [s.text for s in log.lines if s.text.strip()]
+        assert lines and all("chaos" in line or not line.startswith("d1") for line in lines)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert log.filter_text == ""
+        # The servers' filter too: esc after enter clears it (it did not).
+        await pilot.press("1", "slash", *"web-00[12]", "enter")
+        await pilot.pause()
+        assert app.query_one("#servers").row_count == 2
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.query_one("#servers").row_count > 2

@@ -89,11 +89,16 @@ WIDE_COLUMNS = 120  # from this width the panes sit in two columns (the `-wide` 
 TALL_LINES = 36  # from this height panes have whole boxes (the `-tall` layout)
 FALLBACK_THEMES = ("textual-dark", "textual-light", "nord", "gruvbox")
 
+#: The panes `/` filters: pane -> (its filter line, the widget filtered; has `set_filter`).
+FILTERS = {"servers": ("#filter", "#servers"), "database": ("#database-filter", "#db-table"),
+           "alerts": ("#alerts-filter", "#alerts"), "events": ("#events-filter", "#events")}
+
 #: The UI's own `:` commands: name -> (arguments, summary).
 UI_COMMANDS: dict[str, tuple[str, str]] = {
     "theme": ("NAME", "Switch the colour theme (and remember it)"),
     "window": ("5m|1h|24h", "Metrics window of simulated time"),
-    "filter": ("[REGEX]", "Filter the servers (a leading ! inverts; empty clears)"),
+    "filter": ("[REGEX]", "Filter the servers (a leading ! inverts; empty clears); `/` filters "
+               "the focused table"),
     "step": ("[N]", "Advance N ticks while paused (default 1)"),
     "help": ("", "Show keys and commands"),
     "quit": ("", "Leave the control room"),
@@ -256,13 +261,14 @@ class ControlRoomApp(App[int]):
         profile = self.profile
 
         def pane(key: str, *children) -> Pane:
+            if key in FILTERS:  # a `/` filter line on top of the pane's table
+                children = (Input(placeholder="filter: regex, ! inverts; enter keeps, esc "
+                                  "clears", id=FILTERS[key][0].lstrip("#"), classes="filter"),
+                            *children)
             return Pane(*children, id=f"{key}-pane", classes="pane")
 
         left = Vertical(
-            pane("servers",
-                 Input(placeholder="filter: regex, ! inverts; enter keeps, esc clears",
-                       id="filter"),
-                 W.ServersTable(profile.slo.p99_latency_ms, id="servers")),
+            pane("servers", W.ServersTable(profile.slo.p99_latency_ms, id="servers")),
             pane("database", W.DatabasePane(profile.cache.enabled, id="database")),
             pane("operations", W.OperationsPane(lambda t: sim_clock(self._start_hour, t),
                                                 id="operations")),
@@ -582,11 +588,19 @@ class ControlRoomApp(App[int]):
                                              self.profile.slo.p99_latency_ms)
             self._subtitle("metrics", f"window {self.window} (w)")
         if self._visible("alerts"):
-            firing, pending = self.query_one(W.AlertsTable).show(snap)
-            self._subtitle("alerts", f"{firing} firing · {pending} pending")
+            table = self.query_one(W.AlertsTable)
+            firing, pending = table.show(snap)
+            note = f"filter /{table.filter_text} · " if table.filter_text else ""
+            self._subtitle("alerts", f"{note}{firing} firing · {pending} pending")
         if self._visible("operations"):
             self._subtitle("operations", self.query_one(W.OperationsPane).show(snap))
-        new = self.query_one(W.EventLog).pull(self.world, self._visible("events"))
+        log = self.query_one("#events", W.EventLog)
+        self._subtitle("events", f"filter /{log.filter_text} (esc clears)" if log.filter_text
+                       else "")
+        db = self.query_one("#db-table", W.KeyedTable)
+        self._subtitle("database", f"filter /{db.filter_text} (esc clears)" if db.filter_text
+                       else "")
+        new = log.pull(self.world, self._visible("events"))
         if new:
             self._toast(new)
 
@@ -887,34 +901,64 @@ class ControlRoomApp(App[int]):
         if self.world is not None:  # no panes yet while the world is being built
             self.query_one(W.ServersTable).focus()
 
+    def _focused_pane(self) -> str | None:
+        """The key of the pane holding the focus (`servers`, `alerts`...), if any."""
+        for node in (self.focused, *(self.focused.ancestors if self.focused else ())):
+            if isinstance(node, Pane) and node.id:
+                return node.id.removesuffix("-pane")
+        return None
+
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        """`/` filters the focused pane's table (k9s): servers, database, alerts or events."""
+        pane = self._focused_pane()
+        box = self.query_one(FILTERS[pane if pane in FILTERS else "servers"][0], Input)
         box.add_class("-open")
         self.screen.set_focus(box)  # at once: see open_command_line
 
-    def apply_filter(self, text: str) -> None:
-        box = self.query_one("#filter", Input)
+    def apply_filter(self, text: str, pane: str = "servers") -> None:
+        box_id, target = FILTERS[pane]
+        box = self.query_one(box_id, Input)
         if box.value != text:
             box.value = text
         box.set_class(bool(text), "-open")
-        self.query_one(W.ServersTable).set_filter(text)
-        self._set_servers_subtitle(len(self.world.snapshot().fleet))
+        self.query_one(target).set_filter(text)
+        self._filter_changed(pane)
+
+    def _filter_changed(self, pane: str) -> None:
+        if pane == "servers":
+            self._set_servers_subtitle(len(self.world.snapshot().fleet))
+        else:
+            self.draw(force=True)  # subtitles say what is filtered
+
+    def _filter_pane(self, widget) -> str | None:
+        return next((pane for pane, (box, _t) in FILTERS.items() if f"#{widget.id}" == box),
+                    None)
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "filter":
-            self.query_one(W.ServersTable).set_filter(event.value)
-            self._set_servers_subtitle(len(self.world.snapshot().fleet))
+        pane = self._filter_pane(event.input)
+        if pane is not None:
+            self.query_one(FILTERS[pane][1]).set_filter(event.value)
+            self._filter_changed(pane)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "filter":
+        pane = self._filter_pane(event.input)
+        if pane is not None:
             event.input.set_class(bool(event.value), "-open")
-            self.query_one(W.ServersTable).focus()
+            self.query_one(FILTERS[pane][1]).focus()
 
     def on_key(self, event) -> None:
-        if event.key == "escape" and self.focused is not None and self.focused.id == "filter":
+        if event.key != "escape" or self.focused is None:
+            return
+        pane = self._filter_pane(self.focused)
+        if pane is not None:  # esc in the filter line: clear it, back to the table
             event.stop()
-            self.apply_filter("")
-            self.query_one(W.ServersTable).focus()
+            self.apply_filter("", pane)
+            self.query_one(FILTERS[pane][1]).focus()
+            return
+        pane = self._focused_pane()
+        if pane in FILTERS and self.query_one(FILTERS[pane][1]).filter_text:
+            event.stop()  # esc on a filtered table (after enter kept the filter): clear it
+            self.apply_filter("", pane)
 
     # ------------------------------------------------------------------ Textual's palette
 
