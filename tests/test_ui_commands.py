@@ -184,3 +184,49 @@ async def test_slash_filters_the_focused_table_and_esc_clears_after_enter(make_a
         await pilot.press("escape")
         await pilot.pause()
         assert app.query_one("#servers").row_count > 2
+
+
+async def test_help_lists_the_focused_panes_keys_first(make_app, settle):
+    from devsim_tui.ui.help import HelpScreen, binding_rows
+
+    app = make_app()
+    async with app.run_test(size=(120, 60)) as pilot:
+        await settle(pilot)
+        for digit, pane, key_action in (("4", "alerts", "ack"), ("2", "database", "failover"),
+                                        ("6", "operations", "rollback")):
+            await pilot.press(digit, "question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            where, bindings = app.screen.groups[0]
+            assert where == f"{pane} pane"
+            assert key_action in {b.action for b in bindings}
+            rows = binding_rows(app.screen.groups)
+            assert rows[0][2] == f"{pane} pane"
+            # Every key is still listed, once.
+            described = [desc for _k, desc, _w in rows]
+            for b in type(app).BINDINGS:
+                assert b.description in described
+            await pilot.press("escape")
+            await pilot.pause()
+
+
+async def test_the_command_line_lists_its_candidates(make_app, settle):
+    from devsim_tui.ui.commandline import Candidates
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"s")
+        await pilot.pause()
+        box = app.query_one(Candidates)
+        shown = str(box.render())
+        assert box.has_class("-open") and box.region.height == 1
+        for name in ("scale", "set-speed", "silence", "step"):
+            assert name in shown, shown
+        await pilot.press(*"cale ", "backspace", " ")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not box.has_class("-open")
+        await pilot.press("colon", *"restart-node ")
+        await pilot.pause()
+        assert "pg-1" in str(box.render()) and "pg-3" in str(box.render())
