@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from pilot import applied, type_line
+import pytest
+from pilot import applied, open_screen, type_line
 
 from devsim_tui.sim import commands as C
 from devsim_tui.ui.confirm import ConfirmScreen
@@ -25,24 +26,19 @@ async def test_failover_to_a_missing_node_is_refused_before_any_confirmation(mak
         assert not applied(app, "failover")
 
 
-async def test_scale_above_the_maximum_is_refused_at_once_while_paused(make_app, settle):
+@pytest.mark.parametrize("line,told", [
+    ("scale 99", "maxReplicas"),  # refused at once by the screen's check
+    ("scael 3", "scael"),  # a bad line: the engine's rejection, as a toast
+    ("backup", "queued"),  # accepted, and said to wait for the next tick
+], ids=["above-max", "bad-line", "queued"])
+async def test_every_command_is_told_while_paused(make_app, settle, line, told):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         assert app.world.paused
-        await type_line(pilot, "scale 99")
-        assert any("maxReplicas" in m for m in _toasts(app))
-
-
-async def test_a_bad_line_and_a_queued_command_are_told_while_paused(make_app, settle):
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await type_line(pilot, "scael 3")
+        await type_line(pilot, line)
         await pilot.pause()
-        assert any("scael" in m for m in _toasts(app))
-        await type_line(pilot, "backup")
-        assert any("queued" in m for m in _toasts(app))
+        assert any(told in m for m in _toasts(app)), _toasts(app)
 
 
 async def test_engine_rejections_become_toasts(make_app, settle):
@@ -80,10 +76,7 @@ async def test_rollback_names_its_target_and_skips_a_release_that_failed(make_ap
     app = make_app(world=world)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("R")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        question = app.screen.question
+        question = (await open_screen(pilot, ConfirmScreen, "R")).question
         assert "roll back to" in question and "revision" in question
         assert failed[-1]["version"] not in question
         await pilot.press("n")
