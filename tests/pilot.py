@@ -28,3 +28,12 @@ async def run_palette(pilot, search: str) -> None:
     await pilot.press("enter")
     await pilot.pause()
     await pilot.pause()
+
+
+async def open_screen(pilot, screen_type, *keys: str):
+    """Press `keys`; the screen they open, checked to be a `screen_type`."""
+    await pilot.press(*keys)
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, screen_type), screen
+    return screen

@@ -14,11 +14,12 @@ import time
 import numpy as np
 import pytest
 
+from devsim_tui.access import role_refusal as refusal
 from devsim_tui.bridge import payloads as P
 from devsim_tui.bridge.mqtt import MqttBridge
 from devsim_tui.bridge.options import build_options
 from devsim_tui.bridge.remote import HostUnavailable, RemoteWorld
-from devsim_tui.bridge.seats import SeatPolicy, host, refusal
+from devsim_tui.bridge.seats import SeatPolicy, host
 from devsim_tui.drill.runner import DrillSession
 from devsim_tui.drill.schema import load_scenario, resolve
 from devsim_tui.errors import UserError

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from pilot import applied, type_line
+import pytest
+from pilot import applied, open_screen, type_line
 
 from devsim_tui.sim import commands as C
 from devsim_tui.ui.confirm import ConfirmScreen
@@ -25,24 +26,19 @@ async def test_failover_to_a_missing_node_is_refused_before_any_confirmation(mak
         assert not applied(app, "failover")
 
 
-async def test_scale_above_the_maximum_is_refused_at_once_while_paused(make_app, settle):
+@pytest.mark.parametrize("line,told", [
+    ("scale 99", "maxReplicas"),  # refused at once by the screen's check
+    ("scael 3", "scael"),  # a bad line: the engine's rejection, as a toast
+    ("backup", "queued"),  # accepted, and said to wait for the next tick
+], ids=["above-max", "bad-line", "queued"])
+async def test_every_command_is_told_while_paused(make_app, settle, line, told):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         assert app.world.paused
-        await type_line(pilot, "scale 99")
-        assert any("maxReplicas" in m for m in _toasts(app))
-
-
-async def test_a_bad_line_and_a_queued_command_are_told_while_paused(make_app, settle):
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await type_line(pilot, "scael 3")
+        await type_line(pilot, line)
         await pilot.pause()
-        assert any("scael" in m for m in _toasts(app))
-        await type_line(pilot, "backup")
-        assert any("queued" in m for m in _toasts(app))
+        assert any(told in m for m in _toasts(app)), _toasts(app)
 
 
 async def test_engine_rejections_become_toasts(make_app, settle):
@@ -80,10 +76,7 @@ async def test_rollback_names_its_target_and_skips_a_release_that_failed(make_ap
     app = make_app(world=world)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("R")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        question = app.screen.question
+        question = (await open_screen(pilot, ConfirmScreen, "R")).question
         assert "roll back to" in question and "revision" in question
         assert failed[-1]["version"] not in question
         await pilot.press("n")
@@ -141,3 +134,92 @@ async def test_palette_theme_picker_offers_the_app_themes_and_remembers(make_app
         assert app.theme == "amber"
         remembered = app._theme_api.remembered_theme(app.config_dir)
         assert remembered == "amber"
+
+
+async def test_slash_filters_the_focused_table_and_esc_clears_after_enter(make_app, settle,
+                                                                          world_factory):
+    world = world_factory("production", ticks=100, commands=[C.parse_line("chaos cpu-hog")],
+                          after=400)
+    app = make_app(world=world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        alerts = app.query_one("#alerts")
+        names = {alerts.get_row(r.key)[2] for r in alerts.ordered_rows}
+        assert len(names) >= 2, names
+        keep = sorted(names)[0]
+        await pilot.press("4", "slash", *keep, "enter")
+        await pilot.pause()
+        assert app.focused is alerts
+        assert {alerts.get_row(r.key)[2] for r in alerts.ordered_rows} == {keep}
+        await pilot.press("escape")  # after enter: esc on the table clears the filter
+        await pilot.pause()
+        assert alerts.filter_text == "" and alerts.row_count >= 2
+        # The database and the events filter the same way.
+        await pilot.press("2", "slash", *"pg-2", "enter")
+        await pilot.pause()
+        db = app.query_one("#db-table")
+        assert [r.key.value for r in db.ordered_rows] == ["pg-2"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert db.row_count >= 3
+        await pilot.press("5", "slash", *"chaos", "enter")
+        await pilot.pause()
+        log = app.query_one("#events")
+        lines = [s.text for s in log.lines if s.text.strip()]
+        assert lines and all("chaos" in line or not line.startswith("d1") for line in lines)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert log.filter_text == ""
+        # The servers' filter too: esc after enter clears it (it did not).
+        await pilot.press("1", "slash", *"web-00[12]", "enter")
+        await pilot.pause()
+        assert app.query_one("#servers").row_count == 2
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.query_one("#servers").row_count > 2
+
+
+async def test_help_lists_the_focused_panes_keys_first(make_app, settle):
+    from devsim_tui.ui.help import HelpScreen, binding_rows
+
+    app = make_app()
+    async with app.run_test(size=(120, 60)) as pilot:
+        await settle(pilot)
+        for digit, pane, key_action in (("4", "alerts", "ack"), ("2", "database", "failover"),
+                                        ("6", "operations", "rollback")):
+            await pilot.press(digit, "question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            where, bindings = app.screen.groups[0]
+            assert where == f"{pane} pane"
+            assert key_action in {b.action for b in bindings}
+            rows = binding_rows(app.screen.groups)
+            assert rows[0][2] == f"{pane} pane"
+            # Every key is still listed, once.
+            described = [desc for _k, desc, _w in rows]
+            for b in type(app).BINDINGS:
+                assert b.description in described
+            await pilot.press("escape")
+            await pilot.pause()
+
+
+async def test_the_command_line_lists_its_candidates(make_app, settle):
+    from devsim_tui.ui.commandline import Candidates
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"s")
+        await pilot.pause()
+        box = app.query_one(Candidates)
+        shown = str(box.render())
+        assert box.has_class("-open") and box.region.height == 1
+        for name in ("scale", "set-speed", "silence", "step"):
+            assert name in shown, shown
+        await pilot.press(*"cale ", "backspace", " ")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not box.has_class("-open")
+        await pilot.press("colon", *"restart-node ")
+        await pilot.pause()
+        assert "pg-1" in str(box.render()) and "pg-3" in str(box.render())

@@ -136,3 +136,45 @@ async def test_cursor_follows_its_server_when_rows_reorder(make_app, settle):
         await pilot.press("slash", *"00[2-4]$", "enter")
         await pilot.pause()
         assert table.selected_name == "web-003" and table.row_count == 3
+
+
+def test_spark_rows_are_honest_about_scale():
+    # Noise around 12% is not blown up to the full height: the scale starts at zero.
+    (row,) = spark_rows(np.array([0.120, 0.121, 0.119, 0.121]), 4)
+    assert set(row) <= set("▆▇█") and "▁" not in row
+    # A constant 0.05% error rate under the errors' 5% ceiling is the lowest bar, not a wall.
+    (row,) = spark_rows(np.full(10, 0.0005), 10, floor=0.0, ceiling=0.05)
+    assert row == "▁" * 10
+
+
+def test_detail_charts_share_one_time_axis_and_name_their_series():
+    from rich.console import Console
+
+    from devsim_tui.ui.detail import HistoryCharts
+    from devsim_tui.ui.renderables import MetricLine
+
+    charts = HistoryCharts()
+    charts._history = {"cpu": np.linspace(0.1, 0.5, 120),
+                       "memory_mb": np.linspace(100.0, 300.0, 60)}
+    # render() needs component styles only; give it plain ones.
+    charts.get_component_rich_style = lambda *_a, **_k: __import__("rich.style").style.Style()
+    group = charts.render()
+    lines = [r for r in group.renderables if isinstance(r, MetricLine)]
+    assert [line.label for line in lines] == ["CPU", "Memory"]  # not the raw `memory_mb`
+    assert len(lines[0].values) == len(lines[1].values) == 120  # the shorter one padded
+    assert lines[0].minmax_width == lines[1].minmax_width
+    console = Console(width=80, record=True)
+    console.print(group)
+    rows = [r for r in console.export_text().splitlines() if r.strip()]
+    cpu_row = next(r for r in rows if r.startswith("CPU"))
+    mem_row = next(r for r in rows if r.startswith("Memory"))
+    # Memory's history began half-way: its left half is blank, both end in the same column.
+    blocks = set("▁▂▃▄▅▆▇█")
+
+    def spark_span(row: str) -> tuple[int, int]:
+        cols = [i for i, ch in enumerate(row) if ch in blocks]
+        return cols[0], cols[-1]
+
+    (cpu_first, cpu_last), (mem_first, mem_last) = spark_span(cpu_row), spark_span(mem_row)
+    assert cpu_last == mem_last
+    assert mem_first - cpu_first >= (cpu_last - cpu_first) // 2 - 1

@@ -10,7 +10,7 @@ import asyncio
 import time
 
 import pytest
-from pilot import applied, run_palette, type_line
+from pilot import applied, open_screen, run_palette, type_line
 import yaml
 
 from devsim_tui.sim import commands as C
@@ -253,10 +253,7 @@ async def test_help_lists_every_binding_and_command(make_app, settle):
     app = make_app()
     async with app.run_test(size=(120, 60)) as pilot:
         await settle(pilot)
-        await pilot.press("question_mark")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        groups = app.screen.groups
+        groups = (await open_screen(pilot, HelpScreen, "question_mark")).groups
     rows = binding_rows(groups)
     described = {desc for _, desc, _ in rows}
     for b in type(app).BINDINGS:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from devsim_tui.access import ROLES
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.events import Event
 from devsim_tui.sim.snapshot import (
@@ -188,7 +189,7 @@ class CommandRejected(Exception):
 
 
 _JSON_KEYS = {"command", "args", "id", "line", "seat", "role", "token"}
-SEAT_ROLES = ("observer", "operator", "facilitator")
+SEAT_ROLES = ROLES  # devsim_tui/access.py
 MAX_SEAT_CHARS = 64
 
 

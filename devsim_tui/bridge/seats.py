@@ -33,30 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from devsim_tui.access import FACILITATOR_ONLY, role_refusal  # noqa: F401 - re-exported
 from devsim_tui.bridge import payloads as P
 from devsim_tui.errors import UserError
 from devsim_tui.sim import commands as C
 
 ROLES = P.SEAT_ROLES
-#: Commands only a facilitator may send: the clock, and steering the drill itself.
-FACILITATOR_ONLY = frozenset({"pause", "set-speed", "hint", "inject-next", "skip-inject",
-                              "end-drill"})
 DEFAULT_ALLOW = frozenset({"observer", "operator"})
 SLICE_S = 0.02  # engine time per host-loop slice before yielding to the bridge and commands
 IDLE_S = 0.05  # how often a paused host looks again (and republishes the clock state)
-
-
-def refusal(role: str, command: str) -> str | None:
-    """Why `role` may not send `command`, or None if it may."""
-    if role == "facilitator":
-        return None
-    if role == "observer":
-        return "observers cannot act: this seat is read-only"
-    if role == "operator":
-        if command in FACILITATOR_ONLY:
-            return f"{command}: only a facilitator may (this seat is an operator)"
-        return None
-    return f"unknown role {role!r}"
 
 
 def parse_seat_token(text: str) -> tuple[str, str]:
@@ -132,7 +117,7 @@ class SeatPolicy:
                 allowed = ", ".join(sorted(self.allow_roles)) or "none"
                 return role, (f"role {role} needs a seat token on this host (roles allowed "
                               f"without one: {allowed})")
-        return role, refusal(role, cmd.name)
+        return role, role_refusal(role, cmd.name)
 
     def describe(self) -> str:
         by_token = sorted({r for _, r in self.tokens})

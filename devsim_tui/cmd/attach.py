@@ -8,9 +8,9 @@ import asyncio
 import getpass
 import re
 
+from devsim_tui.access import ROLES
 from devsim_tui.errors import UserError
 
-ROLES = ("operator", "observer", "facilitator")
 
 
 def add_parser(subparsers) -> None:

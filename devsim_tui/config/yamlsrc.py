@@ -261,6 +261,15 @@ def _expanded_size(root: yaml.Node) -> tuple[int, yaml.Node | None]:
     return size(root), (cycle[0] if cycle else None)
 
 
+def load_list(path: str | os.PathLike[str], model: type[BaseModel], key: str) -> list[Any]:
+    """A file that is a YAML list, or a mapping holding it under `key`, validated as `model`
+    (which has that one field): its items, with FILE:LINE errors pointing into the list."""
+    data, locator = load_yaml(path)
+    if isinstance(data, list):
+        data, locator = {key: data}, locator.prefixed((key,))
+    return list(getattr(validate(model, data, locator, path), key))
+
+
 def parse_yaml(text: str, filename: str) -> tuple[Any, Locator]:
     """`load_yaml` for text already in memory; `filename` is only used in messages."""
     loader = None

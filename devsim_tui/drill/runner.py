@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from devsim_tui.config.durations import parse_duration
-from devsim_tui.config.yamlsrc import load_yaml, validate
+from devsim_tui.config.yamlsrc import load_list
 from devsim_tui.drill import conditions
 from devsim_tui.drill.controller import DrillController, attach
 from devsim_tui.drill.recording import METRICS, Recording, event_dict, normal
@@ -132,10 +132,7 @@ class ResponderFile(BaseModel):
 
 def load_responder(path: str | os.PathLike[str]) -> list[ResponderStep]:
     """A responder script: a YAML list of steps (or `steps:`), FILE:LINE errors, exit 2."""
-    data, locator = load_yaml(path)
-    if isinstance(data, list):
-        data, locator = {"steps": data}, locator.prefixed(("steps",))
-    return list(validate(ResponderFile, data, locator, path).steps)
+    return load_list(path, ResponderFile, "steps")
 
 
 class Responder:

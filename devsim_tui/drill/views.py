@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable
 
+from devsim_tui import access
 from devsim_tui.sim.events import Event
 
 #: Event types a participant never sees (which inject fired, was skipped, or failed).
@@ -73,15 +74,5 @@ def hidden_of(drill_state: dict[str, Any] | None) -> tuple[list, list[str], bool
 
 
 def participant_refusal(cmd: Any) -> str | None:
-    """Why a drill's participant may not send `cmd`, or None. The faults and the bad releases
-    are the facilitator's script: a participant who could start or stop faults (`chaos`,
-    `chaos-stop`, the `!` emergency stop) or ship a known-bad release would rewrite the drill,
-    and stopping the injected fault by id would "fix" it without finding anything. Participants
-    mend what they find with the ordinary commands and the scenario's remedies."""
-    if cmd.name in ("chaos", "chaos-stop"):
-        return (f"{cmd.name}: in a drill the faults are the facilitator's; fix what you find "
-                "with the ordinary commands and the remedies (`:remedy`)")
-    if cmd.name == "deploy" and str(cmd.args().get("version", "")).startswith("bad:"):
-        return "deploy bad:...: in a drill the bad releases are the facilitator's"
-    return None
-
+    """Why a drill's participant may not send `cmd`, or None (devsim_tui/access.py decides)."""
+    return access.participant_refusal(cmd)

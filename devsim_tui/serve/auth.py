@@ -32,9 +32,9 @@ from pathlib import Path
 
 import asyncssh
 
+from devsim_tui.access import ROLES
 from devsim_tui.errors import UserError
 
-ROLES = ("operator", "observer", "facilitator")
 DEFAULT_ROLE = "operator"
 ROLE_OPTION = "devsim-role"
 HOST_KEY_NAME = "ssh_host_ed25519_key"

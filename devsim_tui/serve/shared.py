@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devsim_tui.access import ROLES as SEAT_ROLES
 from devsim_tui.errors import UserError
 
-SEAT_ROLES = ("operator", "observer", "facilitator")
 _NAME = re.compile(r"[^\w.@-]+")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from devsim_tui.config.durations import parse_duration
-from devsim_tui.config.yamlsrc import load_yaml, validate
+from devsim_tui.config.yamlsrc import load_list
 from devsim_tui.sim import commands as C
 
 
@@ -54,8 +54,4 @@ class CommandsFile(BaseModel):
 
 def load_commands(path: str | os.PathLike[str]) -> list[TimedCommand]:
     """Read a commands file (a list, or a mapping with `commands:`), sorted by time."""
-    data, locator = load_yaml(path)
-    if isinstance(data, list):
-        data, locator = {"commands": data}, locator.prefixed(("commands",))
-    parsed = validate(CommandsFile, data, locator, path)
-    return sorted(parsed.commands, key=lambda c: c.at)
+    return sorted(load_list(path, CommandsFile, "commands"), key=lambda c: c.at)

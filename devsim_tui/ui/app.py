@@ -26,7 +26,9 @@ from textual.widgets import Footer, Input, Static
 
 from devsim_tui.lazy import lazy_module
 from devsim_tui.ui.clock import ClockDriver
-from devsim_tui.ui.commandline import CommandLine, CommandSuggester, command_names
+from devsim_tui.ui.commandline import (
+    Candidates, CommandLine, CommandSuggester, command_names,
+)
 from devsim_tui.ui.external import ExternalIO, IOOptions, LinkBadge, MetricsBadge, link_event
 from devsim_tui.ui.format import SPEEDS, WINDOWS, next_speed, sim_clock
 from devsim_tui.ui.header import HeaderBar
@@ -89,11 +91,26 @@ WIDE_COLUMNS = 120  # from this width the panes sit in two columns (the `-wide` 
 TALL_LINES = 36  # from this height panes have whole boxes (the `-tall` layout)
 FALLBACK_THEMES = ("textual-dark", "textual-light", "nord", "gruvbox")
 
+#: The panes `/` filters: pane -> (its filter line, the widget filtered; has `set_filter`).
+FILTERS = {"servers": ("#filter", "#servers"), "database": ("#database-filter", "#db-table"),
+           "alerts": ("#alerts-filter", "#alerts"), "events": ("#events-filter", "#events")}
+
+#: The keys that act on one pane (by action): `?` lists the focused pane's first.
+PANE_ACTIONS = {
+    "servers": ("scale", "details"),
+    "database": ("backup", "failover", "crash", "restart", "details"),
+    "metrics": ("cycle_window",),
+    "alerts": ("ack", "silence", "details"),
+    "events": (),
+    "operations": ("deploy", "rollback", "promote", "abort_rollout", "chaos", "chaos_stop_all"),
+}
+
 #: The UI's own `:` commands: name -> (arguments, summary).
 UI_COMMANDS: dict[str, tuple[str, str]] = {
     "theme": ("NAME", "Switch the colour theme (and remember it)"),
     "window": ("5m|1h|24h", "Metrics window of simulated time"),
-    "filter": ("[REGEX]", "Filter the servers (a leading ! inverts; empty clears)"),
+    "filter": ("[REGEX]", "Filter the servers (a leading ! inverts; empty clears); `/` filters "
+               "the focused table"),
     "step": ("[N]", "Advance N ticks while paused (default 1)"),
     "help": ("", "Show keys and commands"),
     "quit": ("", "Leave the control room"),
@@ -155,7 +172,7 @@ class ControlRoomApp(App[int]):
     TITLE = "devsim-tui"
     CSS_PATH = ["app.tcss"]
     COMMANDS = App.COMMANDS | {_palette_provider}
-    ALLOW_IN_MAXIMIZED_VIEW = "HeaderBar, Footer, CommandLine"
+    ALLOW_IN_MAXIMIZED_VIEW = "HeaderBar, Footer, CommandLine, Candidates"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_COLUMNS, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL_LINES, "-tall")]
 
@@ -205,13 +222,23 @@ class ControlRoomApp(App[int]):
 
     def __init__(self, world, *, theme: str | None = None, no_confirm: bool = False,
                  config_dir: Path | None = None, refresh_hz: float = REFRESH_HZ,
-                 observer: bool = False, io: IOOptions | None = None) -> None:
+                 observer: bool = False, io: IOOptions | None = None,
+                 early_build: bool = True) -> None:
         self._theme_api = _theme_api()
         super().__init__()
         # A PendingWorld is built after the first frame (see _build_world); until then None.
         self._pending = world if isinstance(world, PendingWorld) else None
         self.world = None if self._pending is not None else world
         self.startup_error: Exception | None = None  # the pending world could not be built
+        # A pending world starts building now, in a thread, while Textual starts its driver
+        # and draws the first frame: the panes wait for the slower of the two, not their sum.
+        self._early = None
+        if self._pending is not None and early_build:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devsim-build")
+            self._early = pool.submit(self._prepare_world)
+            pool.shutdown(wait=False)
         self._early_lines: list[str] = []  # `:` lines typed while the world was starting
         # A watcher (e.g. an SSH seat with the observer role): views freely, never changes the
         # world. Enforced at the few places commands leave the UI: submit, run_line and step.
@@ -247,6 +274,7 @@ class ControlRoomApp(App[int]):
         else:
             yield HeaderBar(self.profile.name, self.profile.environment, id="header")
             yield Vertical(*self._panes(), id="panes")
+        yield Candidates(id="command-candidates", markup=False)
         yield CommandLine(placeholder=":command  (tab completes, esc closes)", id="command-line",
                           suggester=CommandSuggester(self._command_names, self._arguments))
         yield Footer()
@@ -256,13 +284,14 @@ class ControlRoomApp(App[int]):
         profile = self.profile
 
         def pane(key: str, *children) -> Pane:
+            if key in FILTERS:  # a `/` filter line on top of the pane's table
+                children = (Input(placeholder="filter: regex, ! inverts; enter keeps, esc "
+                                  "clears", id=FILTERS[key][0].lstrip("#"), classes="filter"),
+                            *children)
             return Pane(*children, id=f"{key}-pane", classes="pane")
 
         left = Vertical(
-            pane("servers",
-                 Input(placeholder="filter: regex, ! inverts; enter keeps, esc clears",
-                       id="filter"),
-                 W.ServersTable(profile.slo.p99_latency_ms, id="servers")),
+            pane("servers", W.ServersTable(profile.slo.p99_latency_ms, id="servers")),
             pane("database", W.DatabasePane(profile.cache.enabled, id="database")),
             pane("operations", W.OperationsPane(lambda t: sim_clock(self._start_hour, t),
                                                 id="operations")),
@@ -351,12 +380,19 @@ class ControlRoomApp(App[int]):
             self.error = error
             self.themes = themes  # every theme, validated (None: already registered)
 
+    def _prepare_world(self) -> tuple[Any, Any]:
+        """The panes' imports (numpy, the commands), the themes and the world: off the loop."""
+        W.load_all()
+        themes = self._theme_api.load_themes() if self._theme_api is not None else None
+        return self._pending.build(), themes
+
     @work(thread=True, exclusive=True, group="world", exit_on_error=False)
     def _build_world(self) -> None:
         try:
-            W.load_all()  # the panes' imports (numpy, the commands), here rather than on the loop
-            themes = self._theme_api.load_themes() if self._theme_api is not None else None
-            self.post_message(self.WorldBuilt(self._pending.build(), themes=themes))
+            # Started with the app (see __init__): by the first frame it is well under way.
+            world, themes = self._early.result() if self._early is not None \
+                else self._prepare_world()
+            self.post_message(self.WorldBuilt(world, themes=themes))
         except Exception as exc:  # reported by the handler, which quits cleanly
             self.post_message(self.WorldBuilt(None, exc))
 
@@ -585,11 +621,19 @@ class ControlRoomApp(App[int]):
                                              self.profile.slo.p99_latency_ms)
             self._subtitle("metrics", f"window {self.window} (w)")
         if self._visible("alerts"):
-            firing, pending = self.query_one(W.AlertsTable).show(snap)
-            self._subtitle("alerts", f"{firing} firing · {pending} pending")
+            table = self.query_one(W.AlertsTable)
+            firing, pending = table.show(snap)
+            note = f"filter /{table.filter_text} · " if table.filter_text else ""
+            self._subtitle("alerts", f"{note}{firing} firing · {pending} pending")
         if self._visible("operations"):
             self._subtitle("operations", self.query_one(W.OperationsPane).show(snap))
-        new = self.query_one(W.EventLog).pull(self.world, self._visible("events"))
+        log = self.query_one("#events", W.EventLog)
+        self._subtitle("events", f"filter /{log.filter_text} (esc clears)" if log.filter_text
+                       else "")
+        db = self.query_one("#db-table", W.KeyedTable)
+        self._subtitle("database", f"filter /{db.filter_text} (esc clears)" if db.filter_text
+                       else "")
+        new = log.pull(self.world, self._visible("events"))
         if new:
             self._toast(new)
 
@@ -871,6 +915,7 @@ class ControlRoomApp(App[int]):
         cl.add_class("-open")
         cl.value = text
         cl.cursor_position = len(text)
+        self._show_candidates(text)
         # At once, not after the queued events (`focus()` defers): the keys typed or pasted
         # right after `:` (one packet over SSH) must reach the line, not the pane behind it.
         self.screen.set_focus(cl)
@@ -885,41 +930,85 @@ class ControlRoomApp(App[int]):
     def on_command_line_closed(self, _event: CommandLine.Closed) -> None:
         self._close_command_line()
 
+    def _show_candidates(self, value: str | None) -> None:
+        """The completions of the word being typed, listed above the line (None: hide)."""
+        box = self.query_one(Candidates)
+        if value is None:
+            box.show([], False)
+            return
+        suggester = self.query_one(CommandLine).suggester
+        found = suggester.candidates(value, limit=13)
+        box.show(found[:12], len(found) > 12)
+
     def _close_command_line(self) -> None:
         cl = self.query_one(CommandLine)
         cl.remove_class("-open")
         cl.value = ""
+        self._show_candidates(None)
         if self.world is not None:  # no panes yet while the world is being built
             self.query_one(W.ServersTable).focus()
 
+    def _focused_pane(self) -> str | None:
+        """The key of the pane holding the focus (`servers`, `alerts`...), if any."""
+        for node in (self.focused, *(self.focused.ancestors if self.focused else ())):
+            if isinstance(node, Pane) and node.id:
+                return node.id.removesuffix("-pane")
+        return None
+
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        """`/` filters the focused pane's table (k9s): servers, database, alerts or events."""
+        pane = self._focused_pane()
+        box = self.query_one(FILTERS[pane if pane in FILTERS else "servers"][0], Input)
         box.add_class("-open")
         self.screen.set_focus(box)  # at once: see open_command_line
 
-    def apply_filter(self, text: str) -> None:
-        box = self.query_one("#filter", Input)
+    def apply_filter(self, text: str, pane: str = "servers") -> None:
+        box_id, target = FILTERS[pane]
+        box = self.query_one(box_id, Input)
         if box.value != text:
             box.value = text
         box.set_class(bool(text), "-open")
-        self.query_one(W.ServersTable).set_filter(text)
-        self._set_servers_subtitle(len(self.world.snapshot().fleet))
+        self.query_one(target).set_filter(text)
+        self._filter_changed(pane)
+
+    def _filter_changed(self, pane: str) -> None:
+        if pane == "servers":
+            self._set_servers_subtitle(len(self.world.snapshot().fleet))
+        else:
+            self.draw(force=True)  # subtitles say what is filtered
+
+    def _filter_pane(self, widget) -> str | None:
+        return next((pane for pane, (box, _t) in FILTERS.items() if f"#{widget.id}" == box),
+                    None)
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "filter":
-            self.query_one(W.ServersTable).set_filter(event.value)
-            self._set_servers_subtitle(len(self.world.snapshot().fleet))
+        if isinstance(event.input, CommandLine):
+            self._show_candidates(event.value if event.input.has_class("-open") else None)
+            return
+        pane = self._filter_pane(event.input)
+        if pane is not None:
+            self.query_one(FILTERS[pane][1]).set_filter(event.value)
+            self._filter_changed(pane)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "filter":
+        pane = self._filter_pane(event.input)
+        if pane is not None:
             event.input.set_class(bool(event.value), "-open")
-            self.query_one(W.ServersTable).focus()
+            self.query_one(FILTERS[pane][1]).focus()
 
     def on_key(self, event) -> None:
-        if event.key == "escape" and self.focused is not None and self.focused.id == "filter":
+        if event.key != "escape" or self.focused is None:
+            return
+        pane = self._filter_pane(self.focused)
+        if pane is not None:  # esc in the filter line: clear it, back to the table
             event.stop()
-            self.apply_filter("")
-            self.query_one(W.ServersTable).focus()
+            self.apply_filter("", pane)
+            self.query_one(FILTERS[pane][1]).focus()
+            return
+        pane = self._focused_pane()
+        if pane in FILTERS and self.query_one(FILTERS[pane][1]).filter_text:
+            event.stop()  # esc on a filtered table (after enter kept the filter): clear it
+            self.apply_filter("", pane)
 
     # ------------------------------------------------------------------ Textual's palette
 
@@ -952,12 +1041,27 @@ class ControlRoomApp(App[int]):
         self.notify(f"screenshot saved: {path}", title="screenshot", timeout=8)
         return path
 
+    def help_groups(self) -> list[tuple[str, list[Binding]]]:
+        """The keys by where they act: the focused pane's first, then the global ones, then
+        the other panes', the palette and the dialogs."""
+        def action(b: Binding) -> str:
+            return b.action.split("(")[0]
+
+        by_pane = {pane: [b for b in self.BINDINGS if action(b) in actions]
+                   for pane, actions in PANE_ACTIONS.items()}
+        by_pane["servers"] += list(W.ServersTable.BINDINGS)
+        local = {action(b) for actions in PANE_ACTIONS.values() for b in self.BINDINGS
+                 if action(b) in actions}
+        focused = self._focused_pane()
+        order = sorted(by_pane, key=lambda pane: pane != focused)
+        groups = [(f"{order[0]} pane", by_pane[order[0]])] if focused in by_pane else []
+        groups.append(("global", [b for b in self.BINDINGS if action(b) not in local]))
+        groups += [(f"{pane} pane", by_pane[pane]) for pane in order if pane != focused]
+        return groups + [("palette", [Binding("ctrl+p", "command_palette", "Command palette")]),
+                         ("dialogs", list(W.ConfirmScreen.BINDINGS))]
+
     def action_help(self) -> None:
-        groups = [("global", list(self.BINDINGS)),
-                  ("servers", list(W.ServersTable.BINDINGS)),
-                  ("palette", [Binding("ctrl+p", "command_palette", "Command palette")]),
-                  ("dialogs", list(W.ConfirmScreen.BINDINGS))]
-        self.push_screen(W.HelpScreen(groups, UI_COMMANDS))
+        self.push_screen(W.HelpScreen(self.help_groups(), UI_COMMANDS))
 
     def action_toggle_pause(self) -> None:
         self.submit(C.Pause())

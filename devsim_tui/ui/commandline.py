@@ -13,7 +13,7 @@ from typing import Callable
 from textual.binding import Binding
 from textual.message import Message
 from textual.suggester import Suggester
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from devsim_tui.lazy import lazy_module
 
@@ -28,6 +28,17 @@ class CommandSuggester(Suggester):
         super().__init__(use_cache=False, case_sensitive=False)
         self.names = names
         self.arguments = arguments
+
+    def candidates(self, value: str, limit: int = 12) -> list[str]:
+        """Every command or argument that fits what is typed (the list shown above the line),
+        the word being completed only."""
+        words = value.lstrip(":").split(" ")
+        if len(words) == 1:
+            options = self.names()
+        else:
+            options = self.arguments(C.ALIASES.get(words[0], words[0]), words[1:-1])
+        partial = words[-1]
+        return [o for o in dict.fromkeys(options) if o.startswith(partial)][:limit]
 
     async def get_suggestion(self, value: str) -> str | None:
         text = value.lstrip(":")
@@ -49,6 +60,14 @@ class CommandSuggester(Suggester):
 
 def command_names(ui_commands: list[str]) -> list[str]:
     return sorted(set(C.COMMANDS) | set(C.ALIASES) | set(ui_commands))
+
+
+class Candidates(Static):
+    """What Tab can complete to, above the open `:` line (`scale  set-speed  silence`)."""
+
+    def show(self, options: list[str], more: bool) -> None:
+        self.set_class(bool(options), "-open")
+        self.update("  ".join(options) + ("  …" if more else ""))
 
 
 class CommandLine(Input):

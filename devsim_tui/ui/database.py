@@ -82,6 +82,10 @@ class KeyedTable(LineTable, can_focus=True):
         self._fitted: tuple[int, list[tuple[int, int]]] | None = None  # (room, layout)
         self._keys: list[str] = []
         self._cells_of: Callable[[int], list[tuple[str, str]]] = lambda _i: []
+        #: The `/` filter (regex, a leading `!` inverts) and the rows before it.
+        self.filter_text = ""
+        self._unfiltered: tuple[list[str], Callable[[int], list[tuple[str, str]]]] = (
+            [], self._cells_of)
         self._formatted: dict[int, list[tuple[str, str]]] = {}
         #: The key under the cursor (the cursor follows it), and its row.
         self.cursor_key: str | None = None
@@ -145,10 +149,25 @@ class KeyedTable(LineTable, can_focus=True):
         cells = [c for _key, c in rows]
         self.set_source([key for key, _c in rows], cells.__getitem__)
 
+    def set_filter(self, text: str) -> None:
+        """Keep only the rows one of whose cells matches `text` (k9s' `/`); "" shows all."""
+        self.filter_text = text
+        self.set_source(*self._unfiltered)
+
     def set_source(self, keys: list[str], cells_of: Callable[[int], list[tuple[str, str]]]
                    ) -> None:
         """Rows by key in display order; `cells_of(i)` formats row i, called only for the
-        rows that are drawn."""
+        rows that are drawn (all of them while a filter is on)."""
+        self._unfiltered = (keys, cells_of)
+        if self.filter_text:
+            from devsim_tui.ui.servers import compile_filter
+
+            pattern, invert = compile_filter(self.filter_text)
+            if pattern is not None:
+                kept = [i for i in range(len(keys)) if invert != any(
+                    pattern.search(text) for text, _level in cells_of(i))]
+                keys = [keys[i] for i in kept]
+                cells_of = (lambda of, rows: lambda j: of(rows[j]))(cells_of, kept)
         resized = len(keys) != len(self._keys)
         self._keys, self._cells_of, self._formatted = keys, cells_of, {}
         if resized:

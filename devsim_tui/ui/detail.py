@@ -24,6 +24,7 @@ from devsim_tui.ui.renderables import MetricLine, SparkStyles
 SERIES_LABELS = {
     "cpu": ("CPU", lambda v: f"{v * 100:.0f}%"),
     "memory_pct": ("Memory", lambda v: f"{v:.0f}%"),
+    "memory_mb": ("Memory", lambda v: f"{v:.0f} MiB"),
     "rps": ("Requests", lambda v: si(v, "/s")),
     "p99_ms": ("p99", lambda v: f"{v:.0f}ms"),
     "error_rate": ("Errors", lambda v: f"{v * 100:.2f}%"),
@@ -69,16 +70,28 @@ class HistoryCharts(Widget):
         st = self.get_component_rich_style
         styles = SparkStyles(st("metrics--label"), st("metrics--spark"), st("metrics--value"),
                              st("metrics--dim"), st("metrics--warn"), st("metrics--bad"))
-        lines = []
+        charts = []
+        # One time axis for every chart: shorter series are padded (blank) on the left, so
+        # a cell is the same span of simulated time in each.
+        span = max((len(v) for v in self._history.values()), default=0)
         for key, values in self._history.items():
-            label, fmt = SERIES_LABELS.get(key, (key, lambda v: f"{v:.2f}"))
+            label, fmt = SERIES_LABELS.get(key, (key.replace("_", " ").capitalize(),
+                                                 lambda v: f"{v:.2f}"))
+            values = np.asarray(values, dtype=float)
+            if len(values) < span:
+                values = np.concatenate([np.full(span - len(values), np.nan), values])
             finite = values[np.isfinite(values)]
             if len(finite):
-                cur, lo, hi = fmt(float(finite[-1])), fmt(float(finite.min())), fmt(float(finite.max()))
+                cur, lo, hi = (fmt(float(finite[-1])), fmt(float(finite.min())),
+                               fmt(float(finite.max())))
             else:
                 cur = lo = hi = "-"
-            lines.append(MetricLine(label, values, cur, lo, hi, styles, height=3))
-            lines.append(Text(""))
+            charts.append(MetricLine(label, values, cur, lo, hi, styles, height=3))
+        width = max((len(f"{c.low}..{c.high}") for c in charts), default=0)
+        lines = []
+        for chart in charts:
+            chart.minmax_width = width  # the sparklines start and end in the same columns
+            lines += [chart, Text("")]
         return Group(*lines) if lines else Text("no history for this component yet")
 
 

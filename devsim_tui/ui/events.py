@@ -53,6 +53,7 @@ class EventLog(RichLog):
         self._backlog: deque[Event] = deque(maxlen=MAX_LINES)
         self._written: deque[Event] = deque(maxlen=MAX_LINES)  # to write again on a resize
         self._width = 0  # the width they were wrapped at
+        self.filter_text = ""  # the `/` filter
 
     def on_resize(self) -> None:
         width = self.scrollable_content_region.width
@@ -60,9 +61,28 @@ class EventLog(RichLog):
             return
         self._width = width
         if self._written:
-            styles = self._styles()
-            self.clear()
-            for ev in self._written:
+            self._rewrite()
+
+    def set_filter(self, text: str) -> None:
+        """Show only the events whose line matches `text` (regex; a leading `!` inverts)."""
+        self.filter_text = text
+        self._rewrite()
+
+    def _shows(self, ev: Event) -> bool:
+        if not self.filter_text:
+            return True
+        from devsim_tui.ui.servers import compile_filter
+
+        pattern, invert = compile_filter(self.filter_text)
+        if pattern is None:
+            return True
+        return invert != bool(pattern.search(f"{ev.message}  {ev.type}"))
+
+    def _rewrite(self) -> None:
+        styles = self._styles()
+        self.clear()
+        for ev in self._written:
+            if self._shows(ev):
                 self.write(event_line(ev, self.start_hour, styles))
 
     def _styles(self) -> dict[str, Style]:
@@ -102,6 +122,7 @@ class EventLog(RichLog):
         if visible and self._backlog:
             styles = self._styles()
             for ev in self._backlog:
-                self.write(event_line(ev, self.start_hour, styles))
+                if self._shows(ev):
+                    self.write(event_line(ev, self.start_hour, styles))
             self._written.extend(self._backlog)
             self._backlog.clear()

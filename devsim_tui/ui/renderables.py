@@ -26,12 +26,15 @@ def spark_rows(values: np.ndarray, width: int, height: int = 1, how: str = "max"
 
     Values are downsampled to the width (max or mean per bucket); NaN buckets are blank;
     a flat series draws a low bar rather than nothing so a healthy zero still shows a line.
+    The scale starts at zero unless `floor` says otherwise (noise of 12.0%..12.1% is not blown
+    up to full height), and reaches at least `ceiling` (a constant 0.05% error rate under a
+    5% ceiling is a low bar, not a full one).
     """
     data = downsample(np.asarray(values, dtype=float), width, how)
     pad = width - len(data)
     if len(data) == 0 or np.all(np.isnan(data)):
         return [" " * width for _ in range(height)]
-    lo = float(np.nanmin(data)) if floor is None else floor
+    lo = min(float(np.nanmin(data)), 0.0) if floor is None else floor
     hi = float(np.nanmax(data)) if ceiling is None else max(ceiling, float(np.nanmax(data)))
     span = hi - lo
     levels = height * len(BARS)
