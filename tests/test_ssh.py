@@ -204,6 +204,34 @@ async def test_each_seat_can_record_its_session(start_server, keys, tmp_path):
     assert replay(rec).ok
 
 
+async def test_a_dropped_seat_closes_its_recording(start_server, keys, tmp_path):
+    """The SSH line drops (the client is gone): the server hangs the seat up (SIGHUP) and its
+    recording still ends with a closing line, "seat hung up", and replays."""
+    from devsim_tui.drill.recording import read
+    from devsim_tui.drill.runner import replay
+
+    rec_dir = tmp_path / "recordings"
+    rec_dir.mkdir()
+    server = await start_server(seat=SeatCommand("production", seed=7,
+                                                 record_dir=str(rec_dir)))
+    client = await SshClient(ssh_argv(server, keys["operator"])).start()
+    try:
+        await client.expect("1 Servers")
+        mark = len(client.out)
+        await client.command(b"scale 5\r")
+        await client.expect("scale replicas=5", since=mark, timeout=30)
+    finally:
+        await client.close()  # no `q`: the line just drops
+    (path,) = rec_dir.glob("demo-*.rec")
+    deadline = asyncio.get_running_loop().time() + 60
+    while '"kind":"end"' not in path.read_text():
+        assert asyncio.get_running_loop().time() < deadline, "no end line"
+        await asyncio.sleep(0.1)
+    rec = read(path)
+    assert rec.complete and rec.end["reason"] == "seat hung up"
+    assert replay(rec).ok
+
+
 async def test_observer_sees_the_badge_and_cannot_act(start_server, keys):
     server = await start_server()
     client = await SshClient(ssh_argv(server, keys["observer"])).start()
