@@ -86,3 +86,11 @@ def test_format_duration_ms():
 def test_speed_max_is_refused_with_a_clear_error():
     out = run_cli("rules", "export", "--speed", "max")
     assert out.returncode == 2 and "--speed" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_an_unwritable_config_dir_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = run_cli("rules", "export", "--prometheus-config", str(blocker / "sub"))
+    assert out.returncode == 2 and "--prometheus-config" in out.stderr
+    assert "Traceback" not in out.stderr
