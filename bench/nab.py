@@ -7,6 +7,7 @@ and prints its standard / reward_low_FP_rate / reward_low_FN_rate scores.
     python bench/nab.py                                   # all files, default parameters
     python bench/nab.py --set squash=3 --set short=5      # try other parameters
     python bench/nab.py --cv 3                            # honest check, see --help
+    python bench/nab.py --lofo                            # leave one data folder out
 
 `--cv K` is the generalisation check: files are dealt into K folds; for each fold the
 parameter grid below is scored on the other folds only, the best setting is kept and then
@@ -69,8 +70,10 @@ def run_detector(data: Path, out: Path, files: list[str], config: ScorerConfig,
     return sum(r for r, _ in results), sum(t for _, t in results)
 
 
-def nab_score(args: argparse.Namespace, results: Path, subset: list[str] | None = None) -> dict:
-    """Run the scorer (on `subset` of the result files only, if given) and return its JSON."""
+def nab_score(args: argparse.Namespace, results: Path, subset: list[str] | None = None,
+              threshold: float | None = None) -> dict:
+    """Run the scorer (on `subset` of the result files only, if given; at a fixed `threshold`
+    instead of the corpus's best one, if given) and return its JSON."""
     if subset is not None:
         view = Path(tempfile.mkdtemp(dir=results.parent))
         for rel in subset:
@@ -80,7 +83,8 @@ def nab_score(args: argparse.Namespace, results: Path, subset: list[str] | None 
         results = view
     summary = results / "summary.json"
     cmd = [args.scorer_python, args.scorer, "--data", str(args.data), "--results", str(results),
-           "--json", str(summary)] + (["--allow-missing"] if subset is not None else [])
+           "--json", str(summary)] + (["--allow-missing"] if subset is not None else []) \
+        + (["--threshold", repr(threshold)] if threshold is not None else [])
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"scorer failed ({' '.join(cmd)}):\n{proc.stderr}")
@@ -94,7 +98,13 @@ def show(title: str, summary: dict) -> None:
 
 def cross_validate(args: argparse.Namespace, base: ScorerConfig, work: Path) -> None:
     files = data_files(args.data)
-    folds = [files[i::args.cv] for i in range(args.cv)]
+    if args.lofo:
+        # Leave one folder out: the folders differ in kind (artificial without anomalies,
+        # artificial with, real), so a held-out folder is data of a kind not tuned on.
+        folders = sorted({Path(f).parent.name for f in files})
+        folds = [[f for f in files if Path(f).parent.name == d] for d in folders]
+    else:
+        folds = [files[i::args.cv] for i in range(args.cv)]
     names = list(CV_GRID)
     grid = [dict(zip(names, combo)) for combo in itertools.product(*CV_GRID.values())]
     runs = []
@@ -105,12 +115,17 @@ def cross_validate(args: argparse.Namespace, base: ScorerConfig, work: Path) -> 
     held_out = []
     for k, fold in enumerate(folds):
         train = [f for f in files if f not in fold]
-        train_scores = [nab_score(args, out, train)["profiles"]["standard"]["normalized"]
-                        for out in runs]
+        train_runs = [nab_score(args, out, train)["profiles"]["standard"] for out in runs]
+        train_scores = [r["normalized"] for r in train_runs]
         best = max(range(len(grid)), key=lambda i: train_scores[i])
-        summary = nab_score(args, runs[best], fold)
+        # The held-out fold is scored at the threshold chosen on the training folds too: the
+        # scorer's own best threshold for the fold would be tuned on the held-out data.
+        threshold = float(train_runs[best]["threshold"])
+        summary = nab_score(args, runs[best], fold, threshold=threshold)
         held_out.append(summary["profiles"]["standard"]["normalized"])
-        print(f"fold {k}: best on other folds {grid[best]} ({train_scores[best]:.2f})")
+        name = Path(fold[0]).parent.name if args.lofo else f"fold {k}"
+        print(f"{name}: best on the others {grid[best]} ({train_scores[best]:.2f}, "
+              f"threshold {threshold:.4g})")
         show(f"  held out ({len(fold)} files)", summary)
     print(f"held-out standard scores {[round(s, 2) for s in held_out]}, "
           f"mean {sum(held_out) / len(held_out):.2f}")
@@ -128,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a ScorerConfig parameter")
     parser.add_argument("--per-file", action="store_true", help="print the per-file breakdown")
     parser.add_argument("--cv", type=int, metavar="K", help="K-fold parameter-selection check")
+    parser.add_argument("--lofo", action="store_true",
+                        help="the same check with one fold per data folder (leave one out)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     if not (args.data / "labels" / "combined_windows.json").exists():
@@ -136,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     base = replace(ScorerConfig(), **dict(parse_override(s) for s in args.set))
     with tempfile.TemporaryDirectory() as tmp:
         work = args.out or Path(tmp)
-        if args.cv:
+        if args.cv or args.lofo:
             cross_validate(args, base, work)
             return 0
         rows, seconds = run_detector(args.data, work / "all", data_files(args.data), base,

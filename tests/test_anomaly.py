@@ -10,15 +10,18 @@ def controller(e) -> AnomalyController:
     return next(c for c in e.controllers if isinstance(c, AnomalyController))
 
 
-def test_enabled_by_profile_channel():
-    assert controller(engine("experimental")).enabled
-    assert not controller(engine("production")).enabled
-    assert controller(engine("production", monitoring__detector__enabled=True)).enabled
+def test_on_in_every_profile_alerts_by_profile_channel():
+    for name in ("production", "development", "experimental"):
+        assert controller(engine(name)).enabled, name
+    assert controller(engine("experimental")).alerting
+    assert not controller(engine("production")).alerting
+    assert controller(engine("production", monitoring__detector__alerts=True)).alerting
+    assert not controller(engine("production", monitoring__detector__enabled=False)).enabled
 
 
 def test_warm_up_is_declared_and_quiet():
     e = engine("experimental", monitoring__detector__warmup_updates=40,
-               monitoring__detector__every_ticks=5)
+               monitoring__detector__every_ticks=5, monitoring__detector__warm_start=False)
     state = e.snapshot.extensions["AnomalyController"]
     assert state["warming_up"] and state["warmup_seconds"] == 200
     e.step(199)

@@ -9,7 +9,7 @@ from helpers import engine
 
 from devsim_tui.sim.command_file import TimedCommand
 from devsim_tui.sim import commands as C
-from devsim_tui.sim.releases import KINDS, Deploy, ReleaseController
+from devsim_tui.sim.releases import DETECTOR_ONLY_KINDS, KINDS, Deploy, ReleaseController
 from devsim_tui.sim.rollout import FAILED, resolve_fenceposts
 from devsim_tui.sim.snapshot import DRAINING, READY
 
@@ -108,7 +108,7 @@ EXPECTED_REASON = {
 }
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if k != "good"])
+@pytest.mark.parametrize("kind", [k for k in KINDS if k not in ("good", *DETECTOR_ONLY_KINDS)])
 def test_each_bad_kind_is_rolled_back_automatically_in_production(kind):
     e = quiet()
     e.step(60)

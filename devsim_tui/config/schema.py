@@ -445,14 +445,26 @@ class NotificationSpec(Strict):
 class DetectorSpec(Strict):
     """The anomaly detector over the estate's key signals (experimental's AI analysis)."""
 
-    enabled: bool | None = Field(
-        None, description="Default: on when alert_channel is ai-analysis or "
-        "security.anomaly_detection is set"
+    enabled: bool = Field(
+        True, description="Run the detector (every profile does by default; its findings are "
+        "events and sparkline marks)"
+    )
+    alerts: bool | None = Field(
+        None, description="Also raise each finding as an AnomalyDetected alert; default: on when "
+        "alert_channel is ai-analysis or security.anomaly_detection is set (experimental)"
     )
     every_ticks: Count = Field(
         15, ge=1, description="Feed the detector window means every N ticks (cost control)"
     )
     warmup_updates: Count = Field(150, ge=0, description="Detector updates before it may flag")
+    warm_start: bool = Field(
+        True, description="Pre-roll the warm-up on a seeded simulated history before t=0 (a "
+        "shadow run of the same profile), so the detector is armed from the first tick"
+    )
+    rollback: bool = Field(
+        True, description="The detector's verdict is an analysis check of canaries and rolling "
+        "updates: a finding on the new version's signals fails the analysis (rolls back)"
+    )
     severity: Literal["info", "warning", "critical"] = "warning"
 
 

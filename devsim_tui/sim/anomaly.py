@@ -14,6 +14,7 @@ UI can mark sparklines. Deterministic (the detector has no randomness); never im
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from devsim_tui.sim.snapshot import Aggregates
 
 QUIET_UPDATES_TO_CLOSE = 10  # the detector's own episode gap
+#: A flagged app-tier signal is blamed on the new version when the new version's own value of
+#: that metric is worse than the stable version's by this factor (canary against baseline).
+BLAME_FACTOR = 1.2
 TYPICAL_RATE = 0.02  # EW mean of a signal's value outside episodes, for the explanation
 
 # signal suffix -> (human name, unit formatter)
@@ -49,9 +53,14 @@ _LABELS = {
 
 
 def enabled_for(profile: Any) -> bool:
+    return bool(profile.monitoring.detector.enabled)
+
+
+def alerts_for(profile: Any) -> bool:
+    """Whether findings also become AnomalyDetected alerts (the AI-analysis channel)."""
     spec = profile.monitoring.detector
-    if spec.enabled is not None:
-        return bool(spec.enabled)
+    if spec.alerts is not None:
+        return bool(spec.alerts)
     return profile.monitoring.alert_channel == "ai-analysis" or bool(
         profile.security.anomaly_detection)
 
@@ -64,6 +73,7 @@ class AnomalyController:
         profile = engine.profile
         spec = profile.monitoring.detector
         self.enabled = enabled_for(profile)
+        self.alerting = alerts_for(profile)
         self.every = spec.every_ticks
         self.severity = spec.severity
         self.service = profile.app.service
@@ -105,6 +115,10 @@ class AnomalyController:
         self._quiet = 0
         self._episodes = 0
         self.findings = 0
+        self.warm_started = False
+        self._warm: AnomalyController | None = None
+        if self.enabled and spec.warm_start and spec.warmup_updates > 0:
+            self._warm = _prerolled(profile, engine.seed)
 
     # ------------------------------------------------------------------ controller
 
@@ -113,6 +127,66 @@ class AnomalyController:
 
     def before_tick(self, t: float) -> None:
         return None
+
+    def _hook_releases(self) -> None:
+        """Add the detector's verdict to every analysis measurement of the release controller
+        (rollout.Check); a separate hook so the analysis semantics stay in rollout.py."""
+        if not (self.enabled and self._spec.rollback):
+            return
+        for c in self.engine.controllers:
+            checks = getattr(c, "analysis_checks", None)
+            if checks is not None and self.release_check not in checks:
+                checks.append(self.release_check)
+
+    def release_check(self, new: Any, stable: Any, ctl: Any) -> tuple[str, str] | None:
+        """An analysis check: Failed when an open finding's app-tier signals point at the new
+        version (its own p99, error rate or memory worse than the stable version's by
+        BLAME_FACTOR; with no stable version alongside, the service's signals are its own).
+        No opinion while warming up or without a finding, so a quiet detector never passes or
+        fails a release on its own."""
+        from devsim_tui.sim.rollout import FAILED
+
+        ep = self.episode
+        if ep is None or not self.anomalous or not new.has_data:
+            return None
+        svc = self.service
+        ours = {"p99": "p99_ms", "max_server_p99": "p99_ms", "error_rate": "error_rate",
+                "max_server_error_rate": "error_rate", "memory": "memory_mb",
+                "max_server_memory": "memory_mb"}
+        blamed = []
+        for signal in self.anomalous:
+            comp, _, metric = signal.rpartition(".")
+            field = ours.get(metric)
+            if comp != svc or field is None:
+                continue
+            mine = float(getattr(new, field))
+            if stable is not None and stable.has_data:
+                theirs, where = float(getattr(stable, field)), "on the stable version"
+            else:
+                # Alone (a completed rollout under its bake): against the service's usual value
+                # before the finding.
+                theirs, where = self._usual(field), "usually"
+                if theirs is None:
+                    continue
+            if mine <= theirs * BLAME_FACTOR:
+                continue
+            label = _LABELS.get(metric.replace("max_server_", ""), (metric,))[0]
+            blamed.append(f"{label} {_fmt_field(field, mine)} vs {_fmt_field(field, theirs)} "
+                          f"{where}")
+        if not blamed:
+            return None
+        return FAILED, (f"anomaly detector finding {ep['id']} ({ep['sentence']}) on the new "
+                        f"version: {'; '.join(dict.fromkeys(blamed))}")
+
+    def _usual(self, field: str) -> float | None:
+        """The service's typical value of a VersionStats field, from outside episodes."""
+        svc = self.service
+        if field == "p99_ms":
+            return self.typical.get(f"{svc}.p99")
+        if field == "error_rate":
+            return self.typical.get(f"{svc}.error_rate")
+        pct = self.typical.get(f"{svc}.memory")
+        return None if pct is None else pct * self.engine.profile.app.server.memory_request_mb / 100
 
     def _build(self) -> None:
         self._sources = [c for c in self.engine.controllers
@@ -124,8 +198,17 @@ class AnomalyController:
         self.signals = list(self.series_of)
         self._sums = dict.fromkeys(self.signals, 0.0)
         period = max(4, int(round(86400.0 / (self.engine.dt * self.every))))
-        self.detector = Detector(self.signals, warmup=self._spec.warmup_updates,
-                                 seasonal_period=period)
+        warm = self._warm
+        self._warm = None
+        if warm is not None and warm.detector is not None and warm.signals == self.signals:
+            # The shadow's detector has seen the warm-up's worth of history ending at t=0.
+            self.detector = copy.deepcopy(warm.detector)
+            self.typical = dict(warm.typical)
+            self.warm_started = True
+        else:
+            self.detector = Detector(self.signals, warmup=self._spec.warmup_updates,
+                                     seasonal_period=period)
+        self._hook_releases()
 
     def after_tick(self, t: float, agg: Aggregates) -> None:
         if not self.enabled:
@@ -207,6 +290,8 @@ class AnomalyController:
             ep["signals"] = list(dict.fromkeys(ep["signals"] + list(finding.signals)))
             ep["sentence"] = sentence
         ep = self.episode
+        if not self.alerting:
+            return
         self.engine.alerts.raise_external(
             t, "detector", "AnomalyDetected", {"episode": ep["id"]}, True,
             value=finding.score, severity=self.severity, summary=sentence,
@@ -218,9 +303,10 @@ class AnomalyController:
     def _close(self, t: float) -> None:
         ep = self.episode
         assert ep is not None
-        self.engine.alerts.raise_external(t, "detector", "AnomalyDetected",
-                                          {"episode": ep["id"]}, False,
-                                          severity=self.severity)
+        if self.alerting:
+            self.engine.alerts.raise_external(t, "detector", "AnomalyDetected",
+                                              {"episode": ep["id"]}, False,
+                                              severity=self.severity)
         self.engine.emit(t, "detector.episode_ended", f"anomaly {ep['id']} over "
                          f"({', '.join(ep['signals'][:3])})", "info", None, episode=ep["id"])
         self.episode = None
@@ -247,14 +333,78 @@ class AnomalyController:
         warmup = self._spec.warmup_updates if self.enabled else 0
         return {
             "enabled": self.enabled, "every_ticks": self.every, "updates": self.updates,
-            "warming_up": self.enabled and (det is None or bool(det.warming_up)),
+            "warming_up": self.enabled and (det is None and not (self._warm is not None)
+                                            or det is not None and bool(det.warming_up)),
+            "warm_started": self.warm_started or self._warm is not None,
+            "signals": list(self.signals),
             "warmup_updates": warmup,
             "warmup_seconds": warmup * self.every * self.engine.dt,
             "anomalous": dict(self.anomalous), "scores": dict(self.last_scores),
             "series_of": {k: list(v) for k, v in self.series_of.items()},
             "episode": dict(self.episode) if self.episode else None,
-            "findings": self.findings,
+            "findings": self.findings, "alerts": self.alerting,
         }
+
+
+#: Pre-rolled detectors by (profile, seed): every engine of a profile and seed starts from the
+#: same history, so it is simulated once per process.
+_PREROLLED: dict[tuple[str, int], AnomalyController] = {}
+#: Seed stream of the shadow history (independent of the run's own draws).
+_HISTORY_SEED = 0x5EED_0D57
+
+
+def preroll_seconds(profile: Any) -> float:
+    """Simulated seconds of history a warm start pre-rolls: exactly the detector's warm-up."""
+    spec = profile.monitoring.detector
+    return spec.warmup_updates * spec.every_ticks * profile.simulation.tick_seconds
+
+
+def _prerolled(profile: Any, seed: int) -> AnomalyController | None:
+    """The detector of a shadow run of the same profile over the `preroll_seconds` before t=0.
+
+    The shadow starts that long earlier in the simulated day (so the detector's daily phase
+    lines up with the real run), on its own seed stream, with no chaos, no drill and no warm
+    start of its own; its detector is then copied into the real run (`_build`).
+    """
+    from devsim_tui.sim.engine import DAY, HOUR, Engine
+
+    key = (profile.model_dump_json(), int(seed))
+    cached = _PREROLLED.get(key)
+    if cached is not None:
+        return cached
+    seconds = preroll_seconds(profile)
+    sim = profile.simulation
+    start = ((sim.start_hour * HOUR - seconds) % DAY) / HOUR
+    # At max speed: one shadow tick per detector update (the window the real run averages),
+    # so the history costs warmup_updates ticks, not warmup_updates x every_ticks.
+    spec = profile.monitoring.detector
+    coarse = min(60.0, spec.every_ticks * sim.tick_seconds)
+    detector = spec.model_copy(update={"warm_start": False, "rollback": False,
+                                       "every_ticks": max(1, round(spec.every_ticks
+                                                                   * sim.tick_seconds / coarse))})
+    shadow_profile = profile.model_copy(update={
+        "monitoring": profile.monitoring.model_copy(update={"detector": detector}),
+        "simulation": sim.model_copy(update={"start_hour": start, "tick_seconds": coarse}),
+    })
+    shadow = Engine(shadow_profile, seed=(int(seed) ^ _HISTORY_SEED) & 0x7FFFFFFF)
+    ctl = next((c for c in shadow.controllers if isinstance(c, AnomalyController)), None)
+    if ctl is None or not ctl.enabled:
+        return None
+    ticks = int(round(seconds / shadow.dt))
+    for _ in range(ticks):
+        shadow.advance()
+    if len(_PREROLLED) > 32:
+        _PREROLLED.clear()
+    _PREROLLED[key] = ctl
+    return ctl
+
+
+def _fmt_field(field: str, value: float) -> str:
+    if field == "p99_ms":
+        return f"{value:.0f} ms"
+    if field == "memory_mb":
+        return f"{value:.0f} MiB"
+    return f"{value:.2%}"
 
 
 register(AnomalyController)

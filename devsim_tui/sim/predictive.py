@@ -124,8 +124,17 @@ class Forecaster:
             return self.samples > 2
         return self.samples > 0
 
-    def learn(self, y: float) -> None:
+    def learn(self, y: float, track: bool = True) -> None:
+        """Learn one sample; with `track` also score the forecasts that targeted it and make
+        new ones (a warm start skips that for all but its last samples: it is the costly part)."""
         y = max(float(y), 0.0)
+        if not track:
+            for model in self.models.values():
+                model.learn_one(y + _EPS)
+            self.samples += 1
+            for pending in self._pending.values():
+                pending.clear()
+            return
         for name, model in self.models.items():
             pending = self._pending[name]
             if len(pending) >= self.horizon:
@@ -222,9 +231,10 @@ class PredictiveScaler:
             return
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x9F0CA5])
         eps = rng.standard_normal(steps)
+        tracked = 16 * ERROR_HALF_LIFE_STEPS + f.horizon
         for k in range(steps, 0, -1):
             t = -k * self.step_s + self.step_s / 2
-            f.learn(level(t) * max(0.0, 1.0 + noise * eps[steps - k]))
+            f.learn(level(t) * max(0.0, 1.0 + noise * eps[steps - k]), track=k <= tracked)
 
     def observe(self, offered_rps: float, cpu: float, ready: int) -> None:
         """One tick of the estate: accumulate the sample and learn what a request costs."""

@@ -40,7 +40,9 @@ KINDS: dict[str, dict[str, Any]] = {
     "good": {},
     "error-rate": {"err_extra": 0.15},
     "latency": {"lat_extra_ms": 800.0},
+    "subtle-latency": {"lat_extra_ms": 80.0},
     "memory-leak": {"leak_rate_mb_s": 4.0},
+    "slow-leak": {"leak_rate_mb_s": 0.5},
     "crash-loop": {"crash_loop": True},
     "slow-start": {"startup_factor": 8.0},
     "fails-readiness": {"fails_readiness": True},
@@ -49,11 +51,17 @@ DESCRIPTIONS = {
     "good": "a healthy release",
     "error-rate": "error-rate regression: 15% of its requests fail",
     "latency": "latency regression: +800 ms on every request",
+    "subtle-latency": "subtle latency regression: +80 ms on every request (about twice a "
+                      "healthy pod's p99, still inside the SLO: no threshold rule fires)",
     "memory-leak": "memory leak: +4 MiB/s until the OOM killer restarts the pod",
+    "slow-leak": "slow memory leak: +0.5 MiB/s, an hour before the OOM killer notices",
     "crash-loop": "crash loop on start (CrashLoopBackOff)",
     "slow-start": "slow start: 8x the normal start-up time",
     "fails-readiness": "fails its readiness probe: never becomes Ready",
 }
+#: Bad kinds no threshold rule catches: only the anomaly detector's analysis check does
+#: (sim/anomaly.py, AnomalyController.release_check).
+DETECTOR_ONLY_KINDS = ("subtle-latency", "slow-leak")
 KIND_ALIASES = {"error": "error-rate", "errors": "error-rate", "leak": "memory-leak",
                 "crash": "crash-loop", "crashloop": "crash-loop", "slow": "slow-start",
                 "readiness": "fails-readiness", "unready": "fails-readiness",

@@ -113,6 +113,24 @@ def anomalous_series(snap: Snapshot) -> dict[str, float]:
     return out
 
 
+def detector_status(snap: Snapshot) -> str | None:
+    """One line on the detector: warming up or armed, and what it watches per component."""
+    det = snap.extensions.get("AnomalyController") or {}
+    if not det.get("enabled"):
+        return None
+    if det.get("warming_up"):
+        state = f"warming up ({det.get('updates', 0)}/{det.get('warmup_updates', 0)})"
+    elif det.get("episode"):
+        state = f"finding {det['episode']['id']}"
+    else:
+        state = "armed" + (" (warm start)" if det.get("warm_started") else "")
+    per: dict[str, int] = {}
+    for component, _ in (det.get("series_of") or {}).values():
+        per[component] = per.get(component, 0) + 1
+    watched = ", ".join(f"{c} {n}" for c, n in per.items())
+    return f"{state} · {sum(per.values())} signals: {watched}"
+
+
 def level_of(metric: Metric, value: float) -> str:
     if not np.isfinite(value) or metric.warn is None:
         return "ok"
@@ -168,11 +186,17 @@ class MetricsPane(Widget, can_focus=True):
         width = max(len(f"{line.low}..{line.high}") for line in lines)
         for line in lines:
             line.minmax_width = width
+        label_width = max(9, max(len(line.label) for line in lines))
         if keep is not None:
             start = world.profile.simulation.start_hour
             text, level = thanos_line(thanos, lambda t: sim_clock(start, t)[:-3])
             lines.append(Text(text, style=st(f"metrics--{level}"), no_wrap=True,
                               overflow="ellipsis"))
+        status = detector_status(snap)
+        if status is not None:
+            label = f"{'Detector':<{label_width}}"
+            lines.append(Text.assemble((label, styles.label), " ", (status, styles.dim),
+                                       no_wrap=True, overflow="ellipsis"))
         relayout = len(lines) != len(self._lines)
         self._lines = lines
         self.refresh(layout=relayout)
