@@ -8,7 +8,8 @@ import pytest
 from devsim_tui.config.loader import load_profile
 from devsim_tui.errors import ConfigError, UserError
 from devsim_tui.sim.engine import Engine
-from devsim_tui.sim.traffic import TrafficModel, builtin_traces, load_trace
+from devsim_tui.config.traces import builtin_traces, load_trace
+from devsim_tui.sim.traffic import TrafficModel
 
 from helpers import run_cli
 

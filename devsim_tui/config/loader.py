@@ -103,7 +103,7 @@ def _with_trace(profile: Profile, locator: Locator) -> Profile:
     missing or broken file is a FILE:LINE error at load time rather than when the engine starts.
     A relative path is taken from the directory of the file that wrote it (the working
     directory for overrides); a bare name may also be a built-in trace (e.g. nyc_taxi.csv)."""
-    from devsim_tui.sim.traffic import builtin_traces, load_trace, resolve_trace
+    from devsim_tui.config.traces import builtin_traces, load_trace, resolve_trace
 
     where = locator.locate(("traffic", "trace"))
     base = Path.cwd() if where.file == OVERRIDES_SOURCE else Path(where.file).parent

@@ -9,13 +9,12 @@ whatever the rest of the file holds.
 from __future__ import annotations
 
 import csv
-import math
 import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 
+from devsim_tui.config.traces import parse_timestamp, read_series  # noqa: F401 - re-exported
 from devsim_tui.detect.scorer import ScorerConfig, SeriesScorer
 from devsim_tui.errors import UserError
 
@@ -24,55 +23,6 @@ DAY_SECONDS = 86400.0
 PERIOD_PROBE_ROWS = 12
 # A daily profile needs at least a few phases to be useful and must stay affordable in memory.
 MIN_PERIOD, MAX_PERIOD = 4, 20000
-
-
-def parse_timestamp(text: str) -> float:
-    """Seconds from a Unix timestamp or an ISO 8601 date-time (naive times are taken as UTC)."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    stamp = datetime.fromisoformat(text.strip())
-    if stamp.tzinfo is None:  # local time would put DST jumps into the sampling interval
-        stamp = stamp.replace(tzinfo=timezone.utc)
-    return stamp.timestamp()
-
-
-def read_series(path: Path) -> Iterator[tuple[int, str, float, float]]:
-    """Yield (line number, raw timestamp, seconds, value) per data row; UserError on bad input."""
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise UserError(f"{path}:1: empty file, expected a 'timestamp,value' header")
-        names = [h.strip().lower() for h in header]
-        missing = [c for c in ("timestamp", "value") if c not in names]
-        if missing:
-            raise UserError(f"{path}:1: missing column(s) {', '.join(missing)} "
-                            f"(header is {','.join(header)!r})")
-        ts_col, val_col = names.index("timestamp"), names.index("value")
-        for row in reader:
-            line = reader.line_num
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) <= max(ts_col, val_col):
-                raise UserError(f"{path}:{line}: expected {len(header)} columns, got {len(row)}")
-            try:
-                value = float(row[val_col])
-            except ValueError:
-                raise UserError(f"{path}:{line}: value {row[val_col]!r} is not a number") from None
-            if not math.isfinite(value):
-                raise UserError(f"{path}:{line}: value {row[val_col]!r} is not finite")
-            try:
-                seconds = parse_timestamp(row[ts_col])
-            except ValueError:
-                raise UserError(f"{path}:{line}: timestamp {row[ts_col]!r} is neither a number "
-                                "nor an ISO 8601 date-time") from None
-            yield line, row[ts_col], seconds, value
 
 
 def daily_period(seconds: list[float]) -> int | None:

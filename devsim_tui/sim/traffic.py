@@ -25,15 +25,12 @@ Never imports the UI and never reads the wall clock.
 from __future__ import annotations
 
 import math
-import os
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devsim_tui.errors import UserError
+from devsim_tui.config.traces import Trace, load_trace
 
 if TYPE_CHECKING:
     from devsim_tui.config.schema import TrafficSpec
@@ -46,99 +43,6 @@ _WEEK_BLEND_HOURS = 4.0
 #: Stream id mixed into the engine seed for the flash-crowd schedule (independent of the
 #: engine's own per-tick draws, so adding crowds never shifts the noise of other shapes).
 _FLASH_STREAM = 0xF1A5
-
-
-@dataclass(frozen=True)
-class Trace:
-    """A loaded trace: offsets from its first row (s), values scaled to 0..1, loop period."""
-
-    path: str
-    offsets: np.ndarray
-    values: np.ndarray  # divided by the maximum, so 1.0 is the peak
-    period: float
-    rows: int
-
-    def at(self, position_s: float) -> float:
-        """The relative value (0..1) at a position in seconds from the first row, looping."""
-        q = position_s % self.period
-        return float(np.interp(q, self.offsets, self.values))
-
-
-def builtin_trace_dir() -> Path:
-    from devsim_tui.config.paths import builtin_data_dir
-
-    return builtin_data_dir("traces")
-
-
-def resolve_trace(ref: str, relative_to: Path | None = None) -> Path:
-    """The file a `traffic.trace` names: a path (relative to `relative_to`) or a built-in trace.
-
-    A name without a directory that is not a file there is looked up among the shipped traces,
-    with or without its `.csv`.
-    """
-    path = Path(ref).expanduser()
-    if not path.is_absolute() and relative_to is not None:
-        path = relative_to / path
-    if path.is_file() or "/" in ref or os.sep in ref:
-        return path
-    try:
-        shipped = builtin_trace_dir()
-    except UserError:
-        return path
-    for name in (ref, f"{ref}.csv"):
-        if (shipped / name).is_file():
-            return shipped / name
-    return path
-
-
-def builtin_traces() -> list[str]:
-    """Names of the shipped traces."""
-    try:
-        return sorted(p.name for p in builtin_trace_dir().glob("*.csv"))
-    except UserError:
-        return []
-
-
-def load_trace(path: str | os.PathLike[str]) -> Trace:
-    """Read and check a trace; UserError naming FILE:LINE for anything wrong in it."""
-    path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise UserError(f"{path}: trace file not found ({exc.strerror or exc})") from None
-    return _load(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=16)
-def _load(path: str, _mtime_ns: int, _size: int) -> Trace:
-    from devsim_tui.detect.series import read_series
-
-    seconds: list[float] = []
-    values: list[float] = []
-    last_line = 1
-    for line, raw, when, value in read_series(Path(path)):
-        if value < 0:
-            raise UserError(f"{path}:{line}: value {value:g} is negative (a request rate "
-                            "cannot be)")
-        if seconds and when <= seconds[-1]:
-            raise UserError(f"{path}:{line}: timestamp {raw!r} is not after the previous row's "
-                            "(rows must be in time order, without repeats)")
-        seconds.append(when)
-        values.append(value)
-        last_line = line
-    if len(seconds) < 2:
-        raise UserError(f"{path}:{last_line}: a trace needs at least two data rows, "
-                        f"found {len(seconds)}")
-    top = max(values)
-    if top <= 0:
-        raise UserError(f"{path}:{last_line}: every value is 0; nothing to scale to peak_rps")
-    t = np.asarray(seconds) - seconds[0]
-    gap = float(np.median(np.diff(t)))
-    period = float(t[-1] + gap)
-    # Close the loop: one sampling interval after the last row the trace is back at its first.
-    offsets = np.append(t, period)
-    rel = np.append(np.asarray(values) / top, values[0] / top)
-    return Trace(path, offsets, rel, period, len(seconds))
 
 
 class TrafficModel:
