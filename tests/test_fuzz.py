@@ -28,7 +28,7 @@ from devsim_tui.bridge import payloads as P
 from devsim_tui.bridge.mqtt import MqttBridge
 from devsim_tui.bridge.options import build_options
 from devsim_tui.config.loader import load_profile
-from devsim_tui.config.scenario import load_commands
+from devsim_tui.sim.command_file import load_commands
 from devsim_tui.config.yamlsrc import parse_yaml
 from devsim_tui.drill.schema import list_shipped, parse_scenario
 from devsim_tui.errors import UserError
