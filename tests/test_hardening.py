@@ -485,3 +485,84 @@ def test_seed_flags_are_bounded(tmp_path):
         res = run_cli("simulate", f"--seed={bad}", "--duration", "10s", "--out", os.devnull)
         assert res.returncode == 2 and "a seed is a whole number" in res.stderr
         assert "Traceback" not in res.stderr
+
+
+def _doc_acl() -> str:
+    text = (REPO / "docs" / "mqtt.md").read_text()
+    start = text.index("# /etc/mosquitto/devsim.acl (with allow_anonymous false")
+    return text[start:text.index("```", start)]
+
+
+async def test_the_documented_simulate_acl_keeps_watchers_from_commanding(tmp_path):
+    """docs/mqtt.md's ACL for a `simulate` run, on a real mosquitto: `ops` commands, `dash`
+    cannot (its publish to `cmd` is dropped by the broker), and `ops` cannot read `cmd`."""
+    import shutil
+
+    import aiomqtt
+
+    from mosquitto import Mosquitto
+
+    if shutil.which("mosquitto_passwd") is None:
+        pytest.skip("mosquitto_passwd is not installed (apt-get install mosquitto)")
+    broker = Mosquitto(tmp_path / "broker")
+    passwd, acl = broker.workdir / "passwd", broker.workdir / "devsim.acl"
+    for k, user in enumerate(("sim", "ops", "dash")):
+        subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if k == 0 else []), str(passwd), user,
+                        f"{user}-pw"], check=True, capture_output=True)
+    acl.write_text(_doc_acl())
+    broker.conf.write_text(broker.conf.read_text().replace(
+        "allow_anonymous true\n",
+        # `user root`: run as root (CI), mosquitto would drop to its own user, which cannot
+        # read these files in the test's private temporary directory; ignored otherwise.
+        f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\nuser root\n"))
+    broker.start()
+    try:
+        eng = engine()
+        opts = build_options(f"mqtt://sim:sim-pw@127.0.0.1:{broker.port}", sim_id="production-42",
+                             tick_rate=50.0, backoff_initial=0.1,
+                             command_policy=CommandPolicy(allow_without_token=True))
+        bridge = MqttBridge(LocalWorld(eng), opts, rng=random.Random(1))
+        bridge.start()
+        topic = "devsim/production-42"
+        results: list[dict] = []
+        seen_cmd: list[bytes] = []
+        async with aiomqtt.Client("127.0.0.1", broker.port, username="ops",
+                                  password="ops-pw") as ops, \
+                aiomqtt.Client("127.0.0.1", broker.port, username="dash",
+                               password="dash-pw") as dash:
+            await ops.subscribe(f"{topic}/cmd/result", qos=1)
+            await ops.subscribe(f"{topic}/cmd", qos=1)  # denied by the ACL: nothing arrives
+            deadline = time.monotonic() + 20
+            while not bridge.connected:
+                assert time.monotonic() < deadline, bridge.link_state
+                await asyncio.sleep(0.02)
+            await dash.publish(f"{topic}/cmd", '{"line": "scale 6", "id": "dash"}', qos=1)
+            await ops.publish(f"{topic}/cmd", '{"line": "scale 5", "id": "ops"}', qos=1)
+
+            async def collect() -> None:
+                async for m in ops.messages:
+                    if str(m.topic).endswith("/cmd"):
+                        seen_cmd.append(bytes(m.payload))
+                    else:
+                        results.append(json.loads(m.payload))
+                        if any(r["id"] == "ops" and r["status"] == "applied" for r in results):
+                            return
+
+            async def tick() -> None:
+                while True:
+                    eng.step(1)
+                    bridge.publish_tick(eng.snapshot)
+                    await asyncio.sleep(0.01)
+
+            ticker = asyncio.create_task(tick())
+            try:
+                await asyncio.wait_for(collect(), 20)
+            finally:
+                ticker.cancel()
+        await bridge.stop()
+    finally:
+        broker.stop()
+    assert {r["id"] for r in results} == {"ops"}, results
+    assert seen_cmd == []
+    applied = [ev.data["args"] for ev in eng.events_since(0) if ev.type == "command.applied"]
+    assert applied == [{"replicas": 5}]

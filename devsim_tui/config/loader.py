@@ -139,7 +139,8 @@ def _load_layers(source: Path, chain: list[tuple[Path, str]]) -> tuple[dict[str,
     except UserError as exc:
         raise ConfigError([f"{at}: {exc}"]) from None
     if not base.is_file():
-        raise ConfigError([f"{at}: profile file not found: {base}"])
+        what = "not a regular file" if base.exists() else "profile file not found"
+        raise ConfigError([f"{at}: {what}: {base}"])
     here = [*chain, (source.resolve(), os.fspath(source))]
     if any(base.resolve() == seen for seen, _ in here):
         cycle = " -> ".join([shown for _, shown in here] + [os.fspath(base)])

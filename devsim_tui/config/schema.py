@@ -598,7 +598,7 @@ class SecuritySpec(Strict):
 
 
 class SimulationSpec(Strict):
-    tick_seconds: Real = Field(1.0, gt=0, le=60)
+    tick_seconds: Real = Field(1.0, ge=0.01, le=60)
     seed: Seed = Field(42, ge=0)
     start_hour: Real = Field(9.0, ge=0, lt=24, description="Simulated time of day at t=0")
     history_ticks: Count = Field(
