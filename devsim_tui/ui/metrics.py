@@ -127,6 +127,7 @@ class MetricsPane(Widget, can_focus=True):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._lines: list[MetricLine] = []
+        self._status: Text | None = None  # the detector's line, under the sparklines
 
     def show(self, world, snap: Snapshot, window_s: float, slo_p99_ms: float) -> None:
         ticks = max(int(window_s / world.profile.simulation.tick_seconds), 2)
@@ -160,16 +161,16 @@ class MetricsPane(Widget, can_focus=True):
         for line in lines:
             line.minmax_width = width
         status = detector_status(snap)
-        if status is not None:
-            label = f"{'Detector':<{max(9, max(len(m.label) for m in lines))}}"
-            lines.append(Text.assemble((label, styles.label), " ", (status, styles.dim),
-                                       no_wrap=True, overflow="ellipsis"))
-        relayout = len(lines) != len(self._lines)
+        had_status = self._status is not None
+        self._status = None if status is None else Text.assemble(
+            (f"{'Detector':<9}", styles.label), " ", (status, styles.dim), no_wrap=True,
+            overflow="ellipsis")
+        relayout = len(lines) != len(self._lines) or had_status != (status is not None)
         self._lines = lines
         self.refresh(layout=relayout)
 
     def get_content_height(self, container, viewport, width: int) -> int:
-        return max(len(self._lines), 1)
+        return max(len(self._lines) + (self._status is not None), 1)
 
     def render(self):
-        return Group(*self._lines)
+        return Group(*self._lines, *([self._status] if self._status is not None else []))
