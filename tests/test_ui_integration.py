@@ -308,9 +308,10 @@ async def test_notifications_become_toasts(make_app, settle, world_factory):
 
 
 async def test_detector_marks_the_flagged_metric(make_app, settle, world_factory):
-    world = world_factory("experimental", ticks=2700,
+    # Armed from the first tick (warm start): a fleet-wide latency fault at minute 1.
+    world = world_factory("experimental", ticks=60,
                           commands=[C.parse_line("chaos network-latency fleet 10m 400")],
-                          after=15)
+                          after=30)
     app = make_app(world=world)
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(pilot)

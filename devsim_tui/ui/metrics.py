@@ -148,6 +148,7 @@ class MetricsPane(Widget, can_focus=True):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._lines: list[MetricLine] = []
+        self._status: Text | None = None  # the detector's line, under the sparklines
 
     def show(self, world, snap: Snapshot, window_s: float, slo_p99_ms: float) -> None:
         ticks = max(int(window_s / world.profile.simulation.tick_seconds), 2)
@@ -193,17 +194,16 @@ class MetricsPane(Widget, can_focus=True):
             lines.append(Text(text, style=st(f"metrics--{level}"), no_wrap=True,
                               overflow="ellipsis"))
         status = detector_status(snap)
-        if status is not None:
-            label = f"{'Detector':<{label_width}}"
-            lines.append(Text.assemble((label, styles.label), " ", (status, styles.dim),
-                                       no_wrap=True, overflow="ellipsis"))
-        relayout = len(lines) != len(self._lines)
+        had_status = self._status is not None
+        self._status = None if status is None else Text.assemble(
+            (f"{'Detector':<{label_width}}", styles.label), " ", (status, styles.dim),
+            no_wrap=True, overflow="ellipsis")
+        relayout = len(lines) != len(self._lines) or had_status != (status is not None)
         self._lines = lines
         self.refresh(layout=relayout)
 
     def get_content_height(self, container, viewport, width: int) -> int:
-        return max(len(self._lines), 1)
+        return max(len(self._lines) + (self._status is not None), 1)
 
     def render(self):
-        return Group(*self._lines)
-
+        return Group(*self._lines, *([self._status] if self._status is not None else []))
