@@ -57,10 +57,12 @@ def test_operations_pane_maximised(snap_compare, make_app, settle, world_factory
 
 
 def test_detector_marks_metrics_and_alert(snap_compare, make_app, settle, world_factory):
-    # Past the detector's warm-up (2250 s), 15 ticks into a latency fault: p99 is flagged.
+    # Past the detector's warm-up (2250 s), 30 ticks (two detector updates) into a latency
+    # fault: p99 is flagged (a fleet whose servers differ is noisier: the first update, 15 ticks
+    # in, does not yet flag it).
     world = world_factory("experimental", ticks=2700,
                           commands=[C.parse_line("chaos network-latency fleet 10m 400")],
-                          after=15)
+                          after=30)
     assert snap_compare(make_app(world=world), terminal_size=(160, 50), run_before=settle)
 
 
@@ -310,7 +312,7 @@ async def test_notifications_become_toasts(make_app, settle, world_factory):
 async def test_detector_marks_the_flagged_metric(make_app, settle, world_factory):
     world = world_factory("experimental", ticks=2700,
                           commands=[C.parse_line("chaos network-latency fleet 10m 400")],
-                          after=15)
+                          after=30)
     app = make_app(world=world)
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(pilot)
