@@ -12,7 +12,7 @@ import pytest
 from helpers import REPO, engine
 
 from devsim_tui.sim import commands as C
-from devsim_tui.sim.queueing import mmc, mmck, queue_table
+from devsim_tui.sim.queueing import mmck, queue_table
 from devsim_tui.sim.snapshot import CRASHED, READY
 
 REF = json.loads((REPO / "tests" / "data" / "mmc_reference.json").read_text())
@@ -300,7 +300,7 @@ def test_a_production_fleet_differs_server_to_server_every_tick_deterministicall
     assert 0.003 < np.median(a[:, 0]) < 0.06
     b, het_b = run(7)
     assert np.array_equal(a, b) and np.array_equal(het, het_b)
-    c, het_c = run(8)
+    c, _ = run(8)
     assert not np.array_equal(a, c)
 
 

@@ -281,7 +281,7 @@ class QueueTable:
     """
 
     G = 1025  # points on the state grid
-    GV = 4001  # points on the load grid
+    GV = 2001  # points on the load grid
     Y = 320  # points on the response-time grid of the survival table
 
     def __init__(self, c: int, K: int):
@@ -289,17 +289,24 @@ class QueueTable:
         v_top = RHO_TOP / (1.0 + RHO_TOP)
         self.v_top = v_top
         # Fine load grid: L(rho), to invert.
-        vf = np.linspace(0.0, v_top, 5 * (self.GV - 1) + 1)
+        vf = np.linspace(0.0, v_top, self.GV)
         rf = vf / (1.0 - vf)
-        Lf = np.concatenate([self._mean_number(rf[i:i + 2000])
-                             for i in range(0, len(rf), 2000)])
+        Lf = np.concatenate([self._mean_number(rf[i:i + 1000])
+                             for i in range(0, len(rf), 1000)])
         Lf = np.maximum.accumulate(Lf)
         self.x_top = x_top = float(Lf[-1])
         # Load grid -> stationary w.
-        self.w_of_v = np.sqrt(Lf[::5] / x_top)
-        # State grid -> equivalent load -> figures.
+        self.w_of_v = np.sqrt(Lf / x_top)
+        # State grid -> equivalent load (interpolated, then two Newton steps on the exact L)
+        # -> figures.
         w = np.linspace(0.0, 1.0, self.G)
-        rho = np.interp(x_top * w * w, Lf, rf)
+        xg = x_top * w * w
+        rho = np.interp(xg, Lf, rf)
+        slope = np.gradient(Lf, rf)
+        for _ in range(2):
+            d = np.interp(rho, rf, slope)
+            rho = np.clip(rho + (xg - self._mean_number(rho)) / np.maximum(d, 1e-12),
+                          0.0, RHO_TOP)
         self.rho = rho
         p = _stationary(rho, c, K)
         pk = p[:, K]
