@@ -175,3 +175,39 @@ async def test_before_the_first_tick_the_header_waits_instead_of_inventing(make_
         await pilot.pause()
         text = app.query_one("#status").render_line(0).text
         assert "SLO" in text and "waiting" not in text, text
+
+
+async def test_a_pane_is_one_pane_spec_entry(config_home, settle, world_factory):
+    """A new pane: one PaneSpec, and it is composed, titled, focused by its digit, drawn every
+    frame with its subtitle, zoomable, and offered in the palette."""
+    from textual.widgets import Static
+
+    from devsim_tui.ui.app import ControlRoomApp, create_app
+    from devsim_tui.ui.panes import PaneSpec
+
+    drawn: list[int] = []
+
+    def draw(app, snap) -> str:
+        drawn.append(snap.tick)
+        app.query_one("#probe", Static).update(f"probe at tick {snap.tick}")
+        return f"tick {snap.tick}"
+
+    class WithProbe(ControlRoomApp):
+        PANE_SPECS = ControlRoomApp.PANE_SPECS + (
+            PaneSpec("probe", "Probe", 8, "side", lambda app: Static(id="probe"), "#probe",
+                     draw),)
+
+    app = create_app(world_factory("production"), app_class=WithProbe, paused=True,
+                     theme="control-room", config_dir=config_home / "devsim-tui")
+    app.animation_level = "none"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        pane = app.query_one("#probe-pane")
+        assert pane.border_title == "8 Probe" and pane.region.height >= 2
+        tick = app.world.snapshot().tick
+        assert drawn and drawn[-1] == tick and pane.border_subtitle == f"tick {tick}"
+        app.query_one("#probe").can_focus = True
+        await pilot.press("8", "z")
+        await pilot.pause()
+        assert app.screen.maximized is pane
+        assert ("focus probe pane", "key 8") in [(t, h) for t, h, _ in app.palette_entries()]

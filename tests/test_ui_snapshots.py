@@ -92,3 +92,20 @@ def test_command_line_with_completion(snap_compare, make_app, settle):
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=run_before)
+
+
+@pytest.mark.parametrize("digit", ["0", "1", "2", "3", "4", "5", "6"],
+                         ids=["all", "servers", "database", "metrics", "alerts", "events",
+                              "operations"])
+def test_projector_120x40_with_long_texts(snap_compare, make_app, settle, digit):
+    """120x40 (a projector) after a primary crash and a long rejected line: every pane, then
+    each zoomed; long summaries end in … in the table, events wrap, nothing scrolls sideways."""
+    from devsim_tui.sim.commands import parse_line
+
+    app = make_app(commands=[CrashNode(node="primary"), parse_line("chaos cpu-hog")],
+                   after=120)
+    app_world = app.world
+    app_world.submit_line("deploy " + "release-candidate-with-a-very-long-name-" * 3 + "!")
+    app_world.advance(1)
+    press = [] if digit == "0" else [digit, "z"]
+    assert snap_compare(app, terminal_size=(120, 40), press=press, run_before=settle)

@@ -10,7 +10,6 @@ The app holds a `World` and talks to it only through that interface. Two indepen
 
 from __future__ import annotations
 
-import importlib
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,49 +31,16 @@ from devsim_tui.ui.commandline import (
 from devsim_tui.ui.external import ExternalIO, IOOptions, LinkBadge, MetricsBadge, link_event
 from devsim_tui.ui.format import SPEEDS, WINDOWS, next_speed, sim_clock
 from devsim_tui.ui.header import HeaderBar
+from devsim_tui.ui.panes import PANE_SPECS, PaneSpec, W
 
 if TYPE_CHECKING:
     from devsim_tui.sim.snapshot import Snapshot
 
 #: The engine's commands (pydantic models), imported on first use: the first frame of a CLI
-#: start needs neither them nor numpy (see `Widgets`).
+#: start needs neither them nor numpy (see `ui.panes.Widgets`).
 C = lazy_module("devsim_tui.sim.commands")
 
 
-class Widgets:
-    """The panes and screens, each imported on first use.
-
-    A CLI start shows the header and the footer first and builds the world in a worker; that
-    worker also imports these (numpy, the tables), so the first frame waits for none of them.
-    """
-
-    WHERE = {
-        "AlertsTable": "alerts", "AlertDetailScreen": "alerts", "alert_detail": "alerts",
-        "ConfirmScreen": "confirm", "DatabasePane": "database",
-        "KeyedTable": "database", "DetailScreen": "detail", "EventLog": "events",
-        "HelpScreen": "help", "MetricsPane": "metrics", "metrics_for": "metrics",
-        "OperationsPane": "operations", "chaos_arguments": "operations",
-        "chaos_types": "operations", "deploy_arguments": "operations", "fault_ids": "operations",
-        "faults_of": "operations", "rollback_arguments": "operations",
-        "ServersTable": "servers", "precheck": "checks", "confirm_question": "checks",
-    }
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            module = self.WHERE[name]
-        except KeyError:
-            raise AttributeError(name) from None
-        value = getattr(importlib.import_module(f"devsim_tui.ui.{module}"), name)
-        setattr(self, name, value)
-        return value
-
-    def load_all(self) -> None:
-        """Import them all now (from the start-up worker, off the event loop)."""
-        for name in self.WHERE:
-            getattr(self, name)
-
-
-W = Widgets()
 
 #: Engine events shown as toasts: type -> (title, toast severity).
 TOASTS = {"notify.console": ("notification", "information"),
@@ -91,9 +57,6 @@ WIDE_COLUMNS = 120  # from this width the panes sit in two columns (the `-wide` 
 TALL_LINES = 36  # from this height panes have whole boxes (the `-tall` layout)
 FALLBACK_THEMES = ("textual-dark", "textual-light", "nord", "gruvbox")
 
-#: The panes `/` filters: pane -> (its filter line, the widget filtered; has `set_filter`).
-FILTERS = {"servers": ("#filter", "#servers"), "database": ("#database-filter", "#db-table"),
-           "alerts": ("#alerts-filter", "#alerts"), "events": ("#events-filter", "#events")}
 
 #: The keys that act on one pane (by action): `?` lists the focused pane's first.
 PANE_ACTIONS = {
@@ -170,7 +133,8 @@ class ControlRoomApp(App[int]):
     """The control room."""
 
     TITLE = "devsim-tui"
-    CSS_PATH = ["app.tcss"]
+    # Absolute: a subclass defined anywhere (a seat, a drill, a test) finds the same styles.
+    CSS_PATH = [str(Path(__file__).with_name("app.tcss"))]
     COMMANDS = App.COMMANDS | {_palette_provider}
     ALLOW_IN_MAXIMIZED_VIEW = "HeaderBar, Footer, CommandLine, Candidates"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_COLUMNS, "-wide")]
@@ -192,12 +156,8 @@ class ControlRoomApp(App[int]):
         Binding("z", "toggle_maximize", "Zoom pane"),
         Binding("t", "cycle_theme", "Theme"),
         Binding("w", "cycle_window", "Window"),
-        Binding("1", "focus_pane(1)", "Focus servers pane", show=False),
-        Binding("2", "focus_pane(2)", "Focus database pane", show=False),
-        Binding("3", "focus_pane(3)", "Focus metrics pane", show=False),
-        Binding("4", "focus_pane(4)", "Focus alerts pane", show=False),
-        Binding("5", "focus_pane(5)", "Focus events pane", show=False),
-        Binding("6", "focus_pane(6)", "Focus operations pane", show=False),
+        *[Binding(str(p.digit), f"focus_pane({p.digit})", f"Focus {p.key} pane", show=False)
+          for p in PANE_SPECS],
         Binding("right_square_bracket", "scale(1)", "Scale up", key_display="]", show=False),
         Binding("left_square_bracket", "scale(-1)", "Scale down", key_display="[", show=False),
         Binding("b", "backup", "Backup", show=False),
@@ -218,7 +178,9 @@ class ControlRoomApp(App[int]):
                 show=False),
     ]
 
-    PANES = ("servers", "database", "metrics", "alerts", "events", "operations")
+    #: The panes (ui/panes.py); a subclass may add entries. PANES: their keys.
+    PANE_SPECS: tuple[PaneSpec, ...] = PANE_SPECS
+    PANES = tuple(p.key for p in PANE_SPECS)
 
     def __init__(self, world, *, theme: str | None = None, no_confirm: bool = False,
                  config_dir: Path | None = None, refresh_hz: float = REFRESH_HZ,
@@ -263,6 +225,10 @@ class ControlRoomApp(App[int]):
         # No toasts for what came before the control room opened.
         self._toast_after = self.world.snapshot().last_event_seq if self.world else 0
         self._setup_themes()
+        for spec in self.PANE_SPECS:  # a subclass's extra panes get their digit too
+            if spec not in PANE_SPECS:
+                self.bind(str(spec.digit), f"focus_pane({spec.digit})",
+                          description=f"Focus {spec.key} pane", show=False)
 
     # ------------------------------------------------------------------ layout
 
@@ -280,27 +246,20 @@ class ControlRoomApp(App[int]):
         yield Footer()
 
     def _panes(self) -> list[Vertical]:
-        """The two columns of panes (they need the profile, so they come with the world)."""
-        profile = self.profile
+        """The two columns of panes, from PANE_SPECS (they need the profile, so they come
+        with the world)."""
+        def pane(spec: PaneSpec) -> Pane:
+            children: list[Any] = [spec.build(self)]
+            if spec.filter:  # a `/` filter line on top of the pane's table
+                children.insert(0, Input(placeholder="filter: regex, ! inverts; enter keeps, "
+                                         "esc clears", id=spec.filter_box, classes="filter"))
+            return Pane(*children, id=f"{spec.key}-pane", classes="pane")
 
-        def pane(key: str, *children) -> Pane:
-            if key in FILTERS:  # a `/` filter line on top of the pane's table
-                children = (Input(placeholder="filter: regex, ! inverts; enter keeps, esc "
-                                  "clears", id=FILTERS[key][0].lstrip("#"), classes="filter"),
-                            *children)
-            return Pane(*children, id=f"{key}-pane", classes="pane")
+        def column(name: str) -> list[Pane]:
+            return [pane(spec) for spec in self.PANE_SPECS if spec.column == name]
 
-        left = Vertical(
-            pane("servers", W.ServersTable(profile.slo.p99_latency_ms, id="servers")),
-            pane("database", W.DatabasePane(profile.cache.enabled, id="database")),
-            pane("operations", W.OperationsPane(lambda t: sim_clock(self._start_hour, t),
-                                                id="operations")),
-            id="left")
-        right = Vertical(
-            pane("metrics", W.MetricsPane(id="metrics")),
-            Vertical(pane("alerts", W.AlertsTable(id="alerts")),
-                     pane("events", W.EventLog(self._start_hour, id="events")), id="side"),
-            id="right")
+        left = Vertical(*column("left"), id="left")
+        right = Vertical(*column("right"), Vertical(*column("side"), id="side"), id="right")
         return [left, right]
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -323,10 +282,8 @@ class ControlRoomApp(App[int]):
         self._start()
 
     def _label_panes(self) -> None:
-        titles = {"servers": "1 Servers", "database": "2 Database", "metrics": "3 Metrics",
-                  "alerts": "4 Alerts", "events": "5 Events", "operations": "6 Operations"}
-        for key, title in titles.items():
-            self.query_one(f"#{key}-pane").border_title = title
+        for spec in self.PANE_SPECS:
+            self.query_one(f"#{spec.key}-pane").border_title = f"{spec.digit} {spec.title}"
         self._set_servers_subtitle()
         self.query_one("#servers", W.ServersTable).focus()
 
@@ -611,29 +568,12 @@ class ControlRoomApp(App[int]):
             right.styles.height = None
 
     def _draw_panes(self, snap: Snapshot) -> None:
-        if self._visible("servers"):
-            self.query_one(W.ServersTable).show(snap)
-            self._set_servers_subtitle(len(snap.fleet))
-        if self._visible("database"):
-            self.query_one(W.DatabasePane).show(snap)
-        if self._visible("metrics"):
-            self.query_one(W.MetricsPane).show(self.world, snap, WINDOWS[self.window],
-                                             self.profile.slo.p99_latency_ms)
-            self._subtitle("metrics", f"window {self.window} (w)")
-        if self._visible("alerts"):
-            table = self.query_one(W.AlertsTable)
-            firing, pending = table.show(snap)
-            note = f"filter /{table.filter_text} · " if table.filter_text else ""
-            self._subtitle("alerts", f"{note}{firing} firing · {pending} pending")
-        if self._visible("operations"):
-            self._subtitle("operations", self.query_one(W.OperationsPane).show(snap))
-        log = self.query_one("#events", W.EventLog)
-        self._subtitle("events", f"filter /{log.filter_text} (esc clears)" if log.filter_text
-                       else "")
-        db = self.query_one("#db-table", W.KeyedTable)
-        self._subtitle("database", f"filter /{db.filter_text} (esc clears)" if db.filter_text
-                       else "")
-        new = log.pull(self.world, self._visible("events"))
+        for spec in self.PANE_SPECS:
+            if spec.draw is not None and self._visible(spec.key):
+                subtitle = spec.draw(self, snap)
+                if subtitle is not None:
+                    self._subtitle(spec.key, subtitle)
+        new = self.query_one("#events", W.EventLog).pull(self.world, self._visible("events"))
         if new:
             self._toast(new)
 
@@ -874,8 +814,9 @@ class ControlRoomApp(App[int]):
                     continue
                 out.append((b.description.lower(), f"key {b.key_display or b.key}",
                             action(b.action)))
-        for i, pane in enumerate(self.PANES, 1):
-            out.append((f"focus {pane} pane", f"key {i}", action(f"focus_pane({i})")))
+        for spec in self.PANE_SPECS:
+            out.append((f"focus {spec.key} pane", f"key {spec.digit}",
+                        action(f"focus_pane({spec.digit})")))
         out.append(("quit", "leave the control room", action("quit")))
         return out
 
@@ -948,6 +889,11 @@ class ControlRoomApp(App[int]):
         if self.world is not None:  # no panes yet while the world is being built
             self.query_one(W.ServersTable).focus()
 
+    @property
+    def filters(self) -> dict[str, tuple[str, str]]:
+        """The panes `/` filters: key -> (its filter line, the widget filtered)."""
+        return {p.key: (f"#{p.filter_box}", p.filter) for p in self.PANE_SPECS if p.filter}
+
     def _focused_pane(self) -> str | None:
         """The key of the pane holding the focus (`servers`, `alerts`...), if any."""
         for node in (self.focused, *(self.focused.ancestors if self.focused else ())):
@@ -958,12 +904,12 @@ class ControlRoomApp(App[int]):
     def action_filter(self) -> None:
         """`/` filters the focused pane's table (k9s): servers, database, alerts or events."""
         pane = self._focused_pane()
-        box = self.query_one(FILTERS[pane if pane in FILTERS else "servers"][0], Input)
+        box = self.query_one(self.filters[pane if pane in self.filters else "servers"][0], Input)
         box.add_class("-open")
         self.screen.set_focus(box)  # at once: see open_command_line
 
     def apply_filter(self, text: str, pane: str = "servers") -> None:
-        box_id, target = FILTERS[pane]
+        box_id, target = self.filters[pane]
         box = self.query_one(box_id, Input)
         if box.value != text:
             box.value = text
@@ -978,7 +924,7 @@ class ControlRoomApp(App[int]):
             self.draw(force=True)  # subtitles say what is filtered
 
     def _filter_pane(self, widget) -> str | None:
-        return next((pane for pane, (box, _t) in FILTERS.items() if f"#{widget.id}" == box),
+        return next((pane for pane, (box, _t) in self.filters.items() if f"#{widget.id}" == box),
                     None)
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -987,14 +933,14 @@ class ControlRoomApp(App[int]):
             return
         pane = self._filter_pane(event.input)
         if pane is not None:
-            self.query_one(FILTERS[pane][1]).set_filter(event.value)
+            self.query_one(self.filters[pane][1]).set_filter(event.value)
             self._filter_changed(pane)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         pane = self._filter_pane(event.input)
         if pane is not None:
             event.input.set_class(bool(event.value), "-open")
-            self.query_one(FILTERS[pane][1]).focus()
+            self.query_one(self.filters[pane][1]).focus()
 
     def on_key(self, event) -> None:
         if event.key != "escape" or self.focused is None:
@@ -1003,10 +949,10 @@ class ControlRoomApp(App[int]):
         if pane is not None:  # esc in the filter line: clear it, back to the table
             event.stop()
             self.apply_filter("", pane)
-            self.query_one(FILTERS[pane][1]).focus()
+            self.query_one(self.filters[pane][1]).focus()
             return
         pane = self._focused_pane()
-        if pane in FILTERS and self.query_one(FILTERS[pane][1]).filter_text:
+        if pane in self.filters and self.query_one(self.filters[pane][1]).filter_text:
             event.stop()  # esc on a filtered table (after enter kept the filter): clear it
             self.apply_filter("", pane)
 
@@ -1113,11 +1059,10 @@ class ControlRoomApp(App[int]):
         self.draw(force=True)
 
     def action_focus_pane(self, n: int) -> None:
-        targets = {1: "#servers", 2: "#db-table", 3: "#metrics", 4: "#alerts", 5: "#events",
-                   6: "#faults-table"}
+        spec = next(p for p in self.PANE_SPECS if p.digit == n)
         if self.screen.maximized is not None:
             self.screen.minimize()
-        self.query_one(targets[n]).focus()
+        self.query_one(spec.focus).focus()
 
     def action_toggle_maximize(self) -> None:
         screen = self.screen

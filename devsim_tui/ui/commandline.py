@@ -103,4 +103,8 @@ class CommandLine(Input):
     async def action_submit(self) -> None:
         line = self.value.strip()
         self.value = ""
+        # Give up the focus at once: a key typed right after Enter (a typist, or one SSH
+        # packet) must reach the screen's bindings, not this line, while the app handles
+        # the submission.
+        self.screen.set_focus(None)
         self.post_message(self.Submitted(line))
