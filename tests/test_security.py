@@ -293,3 +293,27 @@ def test_every_security_field_is_read():
     text = __import__("pathlib").Path(S.__file__).read_text()
     for name in SecuritySpec.model_fields:
         assert f".{name}" in text, name
+
+
+def test_headless_jsonl_and_mqtt_tick_carry_the_security_summary():
+    import json
+
+    from helpers import headless_bytes
+
+    from devsim_tui.bridge import payloads as P
+    from devsim_tui.sim.command_file import TimedCommand
+    from devsim_tui.sim import commands as C
+
+    text = headless_bytes("development", 3, 30,
+                          [TimedCommand(at=5.0, command="chaos", args={"type": "credential-leak"})])
+    lines = [json.loads(x) for x in text.splitlines()]
+    ticks = [x for x in lines if x["kind"] == "tick"]
+    assert ticks[-1]["security"]["intrusions"] == 1
+    assert "secrets-managed" in ticks[-1]["security"]["failing"]
+    assert any(x["kind"] == "event" and x["type"] == "security.credential-leak" for x in lines)
+    assert P.streams_for("security.audit") == [P.EVENTS, P.SECURITY]
+    e = quiet("experimental")
+    e.step(2)
+    body = P.tick_body(e.snapshot)
+    assert body["security"]["score"] == sec(e)["score"]
+    assert body["security"]["cert_expiry_s"] > 0

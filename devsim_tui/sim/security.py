@@ -686,6 +686,21 @@ def _dur(s: float) -> str:
     return f"{s:.0f}s"
 
 
+def summary(state: dict | None) -> dict | None:
+    """The compact per-tick view of a published state (headless `tick` lines, MQTT `tick`)."""
+    if not state:
+        return None
+    certs = state["certificates"]
+    return {"score": state["score"], "failing": list(state["failing"]),
+            "open_findings": len(state["findings"]), "intrusions": state["intrusions"],
+            "cert_expiry_s": min((c["expires_in_s"] for c in certs), default=None),
+            "denials_per_s": state["rates"]["denials_per_s"],
+            "anomalous_queries_per_s": state["rates"]["anomalous_queries_per_s"],
+            "login_failures_per_s": state["rates"]["login_failures_per_s"],
+            "records_exfiltrated": state["totals"]["records_exfiltrated"],
+            "records_exposed": state["totals"]["records_exposed"]}
+
+
 def security_of(engine: Any) -> SecurityController | None:
     return next((c for c in engine.controllers if isinstance(c, SecurityController)), None)
 
