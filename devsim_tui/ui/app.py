@@ -55,6 +55,7 @@ class Widgets:
         "chaos_types": "operations", "deploy_arguments": "operations", "fault_ids": "operations",
         "faults_of": "operations", "rollback_arguments": "operations",
         "ServersTable": "servers", "precheck": "checks", "confirm_question": "checks",
+        "SecurityScreen": "security",
     }
 
     def __getattr__(self, name: str) -> Any:
@@ -181,6 +182,7 @@ class ControlRoomApp(App[int]):
         Binding("4", "focus_pane(4)", "Focus alerts pane", show=False),
         Binding("5", "focus_pane(5)", "Focus events pane", show=False),
         Binding("6", "focus_pane(6)", "Focus operations pane", show=False),
+        Binding("8", "security", "Security posture", show=False),
         Binding("right_square_bracket", "scale(1)", "Scale up", key_display="]", show=False),
         Binding("left_square_bracket", "scale(-1)", "Scale down", key_display="[", show=False),
         Binding("b", "backup", "Backup", show=False),
@@ -537,6 +539,8 @@ class ControlRoomApp(App[int]):
         screen = self.screen
         if isinstance(screen, W.DetailScreen):
             screen.show(world, snap)
+        elif isinstance(screen, W.SecurityScreen):
+            screen.show(snap)
         with self.batch_update():
             self.query_one(HeaderBar).show(snap, world.speed, world.paused,
                                            self.profile.slo.availability, self.window)
@@ -1014,6 +1018,14 @@ class ControlRoomApp(App[int]):
         if self.screen.maximized is not None:
             self.screen.minimize()
         self.query_one(targets[n]).focus()
+
+    def action_security(self) -> None:
+        """The Security screen (ui/security.py) over the panes; 8 or Escape returns."""
+        if self.world is None or isinstance(self.screen, W.SecurityScreen):
+            return
+        screen = W.SecurityScreen(lambda t: sim_clock(self._start_hour, t))
+        self.push_screen(screen)
+        self.call_after_refresh(lambda: screen.is_mounted and screen.show(self.world.snapshot()))
 
     def action_toggle_maximize(self) -> None:
         screen = self.screen
