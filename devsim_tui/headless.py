@@ -45,7 +45,16 @@ def tick_record(engine: Engine) -> dict[str, Any]:
         },
         "cache_hit_ratio": _r(a.cache_hit_ratio, 4),
         "health": engine.health(),
+        "security": _security(engine),
     }
+
+
+def _security(engine: Engine) -> dict[str, Any] | None:
+    """Posture score, failing controls, attack figures (sim/security.py, docs/security.md)."""
+    from devsim_tui.sim.security import security_of, summary
+
+    sec = security_of(engine)
+    return summary(sec.state()) if sec is not None else None
 
 
 def event_record(ev: Event) -> dict[str, Any]:

@@ -126,6 +126,13 @@ def thanos_store_down(e):
     return 0.0 if e.snapshot.extensions["ThanosController"]["store_up"] else 1.0
 
 
+def security_rate(key):
+    def metric(e):
+        return float(e.snapshot.extensions["SecurityController"]["rates"][key])
+    metric.__name__ = key
+    return metric
+
+
 CASES = [
     ("production", "chaos server-kill 3", crashed_servers, 2, 60),
     ("production", "chaos crash-loop 2 2m", crashed_servers, 5, 180),
@@ -150,6 +157,16 @@ CASES = [
     ("experimental", "chaos consumer-lag estate 2m 0.1", consumer_lag, 30, 300),
     ("production", "chaos dependency-outage estate 2m 0.3", fleet_err, 5, 10),
     ("experimental", "chaos store-outage estate 2m", thanos_store_down, 5, 10),
+    # security faults (tests/test_security.py tests each control in depth)
+    ("development", "chaos credential-leak estate 2m", security_rate("anomalous_queries_per_s"),
+     5, 5),
+    ("development", "chaos debug-port-scan estate 2m", security_rate("anomalous_queries_per_s"),
+     5, 5),
+    ("production", "chaos cert-renewal-failure edge 2m 0.005", fleet_err, 30, 10),
+    ("experimental", "chaos policy-misconfig estate 2m 0.4", fleet_err, 5, 10),
+    ("development", "chaos data-exfiltration db 2m", security_rate("egress_bytes_per_s"), 5, 5),
+    ("production", "chaos brute-force-login estate 2m", security_rate("login_failures_per_s"),
+     5, 5),
 ]
 
 

@@ -223,9 +223,9 @@ def test_debrief_lines_mark_the_phases_and_what_helped():
     result = score_session(finished_session())
     lines = debrief_lines(result, 100)
     text = "\n".join("".join(p for p, _ in line) for line in lines)
-    for part in ("INJECT cert-expires", "DETECTED by HighErrorRate", "ACKNOWLEDGED",
+    for part in ("INJECT cert-expires", "DETECTED by CertificateExpiringSoon", "ACKNOWLEDGED",
                  "MITIGATED", "RESOLVED", "What helped", "remedy redeploy-edge-config",
-                 "error_rate 100.00%", "root cause: named at", "error rate"):
+                 "error_rate 99.", "root cause: named at", "error rate"):
         assert part in text, part
     marks = [line for line in lines if line and line[-1][1] == "mark"
              and set(line[-1][0]) <= set(" IDAMR*")]

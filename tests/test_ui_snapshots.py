@@ -109,3 +109,20 @@ def test_projector_120x40_with_long_texts(snap_compare, make_app, settle, digit)
     app_world.advance(1)
     press = [] if digit == "0" else [digit, "z"]
     assert snap_compare(app, terminal_size=(120, 40), press=press, run_before=settle)
+
+
+SECURITY_COMMANDS = {"production": ["chaos cert-renewal-failure edge 2h 0.25", "audit"],
+                     "development": ["chaos credential-leak", "chaos data-exfiltration db",
+                                     "audit"],
+                     "experimental": ["chaos policy-misconfig estate 30m 0.4", "audit"]}
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+@pytest.mark.parametrize("profile", ["production", "development", "experimental"])
+def test_security_screen(snap_compare, make_app, settle, profile, size):
+    """Key 8: posture, controls, certificate countdowns, findings, activity, the warnings."""
+    from devsim_tui.sim.commands import parse_line
+
+    app = make_app(profile, commands=[parse_line(x) for x in SECURITY_COMMANDS[profile]],
+                   after=30)
+    assert snap_compare(app, terminal_size=size, press=["8"], run_before=settle)

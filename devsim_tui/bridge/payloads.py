@@ -44,7 +44,9 @@ DRILL_FACILITATOR = "drill/facilitator"  # retained, the facilitator's view of a
 
 # Events are published on `events` (the complete stream) and, by type prefix, also on a narrower
 # stream, so an alert pager or a detector dashboard subscribes to only what it needs.
-ROUTES: tuple[tuple[str, str], ...] = (("alert.", ALERTS), ("detector.", DETECTOR))
+SECURITY = "security"  # security.* events: attacks, certificate renewals/expiry, audits
+ROUTES: tuple[tuple[str, str], ...] = (("alert.", ALERTS), ("detector.", DETECTOR),
+                                       ("security.", SECURITY))
 
 
 def streams_for(event_type: str) -> list[str]:
@@ -123,6 +125,10 @@ def tick_body(state: Snapshot | Aggregates) -> dict[str, Any]:
         head = {"tick": None, "t": None, "clock": None, "health": None, "profile": None}
     values = {k: (_r(v, 6) if isinstance(v, float) else v) for k, v in agg.to_dict().items()}
     head["agg"] = values
+    if isinstance(state, Snapshot):
+        from devsim_tui.sim.security import summary
+
+        head["security"] = summary(state.extensions.get("SecurityController"))
     return head
 
 

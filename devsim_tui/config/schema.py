@@ -583,6 +583,8 @@ class SecuritySpec(Strict):
     tls: bool
     tls_version: str | None = None
     certificate_days_valid: Real | None = Field(None, gt=0)
+    certificate_renewal: Literal["automated", "manual"] = Field(
+        "automated", description="automated: renewed at 2/3 of the lifetime (cert-manager)")
     database_encryption: str | None = None
     encryption_algorithm: str | None = None
     audits: str | None = None

@@ -55,6 +55,11 @@ SIGNALS: dict[str, str] = {
     "cache_nodes_down": "cache nodes not running",
     "hints_revealed": "hints revealed so far",
     "root_cause_declared": "1 once a root-cause declaration matched the scenario's cause",
+    "intrusions": "attacker sessions inside the estate (docs/security.md)",
+    "records_exposed": "records an exfiltration copied out in plaintext so far",
+    "records_exfiltrated": "records an exfiltration copied out so far (encrypted or not)",
+    "security_score": "security posture score, 0-100",
+    "policy_denials": "calls per second denied by the zero-trust policy",
 }
 #: Parameterised signals: `kind:argument`.
 PARAMETRISED: dict[str, str] = {
@@ -355,6 +360,18 @@ def engine_getter(engine: Engine, drill: Any) -> Callable[[str, str | None], flo
             return float(len(drill.revealed))
         if name == "root_cause_declared":
             return 1.0 if drill.root_cause_found_at is not None else 0.0
+        if name in ("intrusions", "records_exposed", "records_exfiltrated", "security_score",
+                    "policy_denials"):
+            sec = ctls.get("SecurityController")
+            if sec is None:
+                return 0.0
+            if name == "intrusions":
+                return float(sec.intrusions())
+            if name == "security_score":
+                return float(sec.score(sec.controls()))
+            if name == "policy_denials":
+                return float(sec.denials_rps)
+            return float(getattr(sec, name))
         raise KeyError(name)  # parse() rejects unknown names, so this is a programming error
 
     return get

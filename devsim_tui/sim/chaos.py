@@ -135,6 +135,32 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
               "long metric windows show only Prometheus' local data (older is blank); sidecar "
               "uploads fail, and blocks past the local retention are lost",
               ("estate",), "estate", 1800.0, needs="thanos"),
+    # Security faults (sim/security.py models them; docs/security.md)
+    FaultType("credential-leak", "leaked database credentials are used by an attacker",
+              "plaintext credentials: an unknown-source login and anomalous query volume until "
+              "`rotate-credentials`; a vault lease ends by itself; zero trust denies the calls",
+              ("estate",), "estate", 3600.0, "attacker queries per second", 40.0, (0.0, 1e5)),
+    FaultType("debug-port-scan", "a scan finds the Node inspector port 9229",
+              "where the debug endpoint is exposed the attacker attaches (remote code "
+              "execution, anomalous queries) until `close-debug-endpoint`; else only logged",
+              ("estate",), "estate", 3600.0, "attacker queries per second", 40.0, (0.0, 1e5)),
+    FaultType("cert-renewal-failure", "the certificate issuer rejects renewals",
+              "renewals fail and the certificate nears expiry (countdown, "
+              "CertificateExpiringSoon); at expiry every request errors until "
+              "`renew-certificate`", ("estate", "edge", "database", "mesh"), "edge", 7200.0,
+              "hours of validity left", 0.25, (0.0, 24.0 * 365)),
+    FaultType("policy-misconfig", "a bad zero-trust service policy is rolled out",
+              "the intensity's share of legitimate calls is denied by policy (errors, denials/s) "
+              "until `rollback-policy`; zero-trust profiles only", ("estate",), "estate", 1800.0,
+              "share of legitimate calls denied (0-1)", 0.4, (0.0, 1.0)),
+    FaultType("data-exfiltration", "an attacker copies data out (volume/backup, or the wire)",
+              "records/s leave through egress; they are exposed only where the copy is "
+              "plaintext (no encryption at rest for db, no TLS for wire) until `block-egress`",
+              ("db", "wire"), "db", 1800.0, "records per second", 500.0, (0.0, 1e7)),
+    FaultType("brute-force-login", "password guessing against the database login",
+              "login failures/s; a plaintext never-rotated password falls after a few thousand "
+              "guesses; managed credentials lock out; `block-source` stops it",
+              ("estate",), "estate", 3600.0, "guesses per second", 20.0, (0.0, 1e5)),
     FaultType("dependency-outage", "a third-party API is down",
               f"the share of requests calling it waits {DEPENDENCY_TIMEOUT_MS:.0f} ms and "
               "fails: latency and errors", ("estate",), "estate", 600.0,
@@ -148,7 +174,12 @@ ALIASES = {"kill": "server-kill", "pod-kill": "server-kill", "cpu": "cpu-hog",
            "pool": "pool-exhaustion", "cache-down": "cache-node-down", "flush": "cache-flush",
            "spike": "traffic-spike", "region": "region-outage", "tls": "tls-expiry",
            "cert-expiry": "tls-expiry", "kafka-down": "broker-down",
-           "dependency": "dependency-outage", "third-party": "dependency-outage"}
+           "dependency": "dependency-outage", "third-party": "dependency-outage",
+           "cred-leak": "credential-leak", "port-scan": "debug-port-scan",
+           "renewal-failure": "cert-renewal-failure", "exfiltration": "data-exfiltration",
+           "brute-force": "brute-force-login"}
+SECURITY_FAULTS = {"credential-leak", "debug-port-scan", "cert-renewal-failure",
+                   "policy-misconfig", "data-exfiltration", "brute-force-login", "tls-expiry"}
 SERVER_KNOB_FAULTS = {"crash-loop", "cpu-hog", "memory-leak", "disk-fill", "network-latency",
                       "packet-loss"}
 ESTATE_FAULTS = {"traffic-spike", "tls-expiry", "dependency-outage", "pool-exhaustion"}
@@ -338,6 +369,7 @@ class ChaosController:
         self._estate = False  # an estate-level fault needs per-tick work
         self.pool_wait_s = 0.0
         self.pool_fail = 0.0
+        self._sec_err = 0.0
         features = " ".join(engine.profile.app.features).lower()
         self.stream = EventStream(engine.profile.traffic.baseline_rps) \
             if "kafka" in features else None
@@ -575,11 +607,11 @@ class ChaosController:
             e.cache.flush(t)
             fault.targets = ["cache"]
             return None
+        if name in SECURITY_FAULTS:
+            return _security(e).inject(t, fault)
         # estate-level faults: applied every tick in before_tick
         fault.targets = ["estate"]
-        if name == "tls-expiry" and not e.profile.security.tls:
-            fault.note = f"no effect: TLS is off in {e.profile.name} (plain HTTP)"
-        elif name == "broker-down":
+        if name == "broker-down":
             self.stream.broker_up = False
         elif name == "consumer-lag":
             self.stream.consumer_factor *= x
@@ -642,6 +674,8 @@ class ChaosController:
             self.stream.consumer_factor /= fault.intensity
         elif name == "store-outage":
             _thanos(e).set_store(t, not any(g.type.name == name for g in self.active))
+        elif name in SECURITY_FAULTS:
+            _security(e).revert(t, fault)
         self._estate = any(g.type.name in ESTATE_FAULTS for g in self.active)
         if not self._estate:
             e.traffic_factor, e.extra_error, e.extra_latency_ms = 1.0, 0.0, 0.0
@@ -694,20 +728,23 @@ class ChaosController:
         if t >= self._next_expiry:
             for fault in [g for g in self.active if g.until <= t]:
                 self._revert(t, fault, "expired")
-        if self._estate:
-            self._estate_effects(t)
+        # The security posture (expired certificates, denials by policy, a rotation's restart)
+        # fails requests too; its share is folded in with the estate faults'.
+        sec = _security(self.engine)
+        sec_err = sec.error_share(t) if sec is not None else 0.0
+        if self._estate or sec_err or self._sec_err:
+            self._estate_effects(t, sec_err)
+        self._sec_err = sec_err
 
-    def _estate_effects(self, t: float) -> None:
+    def _estate_effects(self, t: float, sec_err: float = 0.0) -> None:
         """Traffic, TLS, third-party and PgBouncer effects act on every request each tick."""
         e = self.engine
-        traffic, err, lat = 1.0, 0.0, 0.0
+        traffic, err, lat = 1.0, sec_err, 0.0
         pool = None
         for g in self.active:
             n = g.type.name
             if n == "traffic-spike":
                 traffic *= g.intensity
-            elif n == "tls-expiry" and e.profile.security.tls:
-                err += 1.0
             elif n == "dependency-outage":
                 err += g.intensity
                 lat += g.intensity * DEPENDENCY_TIMEOUT_MS
@@ -804,12 +841,22 @@ def _thanos(engine: Engine):
     return next(c for c in engine.controllers if isinstance(c, ThanosController))
 
 
+def _security(engine: Engine):
+    """The engine's security controller (sim/security.py), if loaded."""
+    from devsim_tui.sim.security import security_of
+
+    return security_of(engine)
+
+
 def _scope_help(ft: FaultType) -> str:
     forms = {"server": "a server name (web-003)", "servers": "a count (3)",
              "percent": "a percentage (25%)", "region": "a region name", "fleet": "all",
              "db": "db (the whole database)", "db-node": "primary, replica or a node (pg-2)",
              "cache": "cache", "cache-node": "master, replica or a node (redis-2)",
-             "estate": "(none: the whole estate)"}
+             "estate": "(none: the whole estate)", "edge": "edge (the public certificate)",
+             "database": "database (its in-transit certificate)",
+             "mesh": "mesh (workload mTLS certificates)",
+             "wire": "wire (sniffed traffic)"}
     return ", ".join(forms[k] for k in ft.scopes)
 
 

@@ -55,7 +55,8 @@ def load_builtin() -> None:
 
 
 #: Feature modules shipped with devsim-tui; each calls `register` at import.
-BUILTIN: list[str] = ["devsim_tui.sim.releases", "devsim_tui.sim.chaos"]
+#: Security posture runs before chaos so that chaos' estate effects see this tick's certificates.
+BUILTIN: list[str] = ["devsim_tui.sim.releases", "devsim_tui.sim.security", "devsim_tui.sim.chaos"]
 #: Alert notifications (Alertmanager-like routing) and the anomaly detector.
 BUILTIN += ["devsim_tui.sim.notifications", "devsim_tui.sim.anomaly"]
 #: Thanos long-term storage of the metrics history (profiles whose monitoring has Thanos).

@@ -116,6 +116,31 @@ METRICS: tuple[Metric, ...] = (
     M("devsim_simulated_time_seconds", "gauge", "Simulated seconds since the start"),
     M("devsim_alerts", "gauge", "Alerts held by the engine",
       ("alertname", "severity", "alertstate", "source")),
+    # Security posture (sim/security.py, docs/security.md)
+    M("devsim_certificate_expiry_seconds", "gauge",
+      "Seconds until the endpoint's TLS certificate expires (negative once expired; like the "
+      "blackbox exporter's probe_ssl_earliest_cert_expiry minus time())", ("endpoint", "issuer")),
+    M("devsim_certificate_renewals_total", "counter", "Certificate renewals", ("endpoint",)),
+    M("devsim_security_posture_score_ratio", "gauge", "Share of applicable controls passing"),
+    M("devsim_security_control_passing", "gauge", "1 if the control passes, 0 if it fails",
+      ("control",)),
+    M("devsim_security_findings", "gauge", "Open findings of the last audit", ("severity",)),
+    M("devsim_security_audits_total", "counter", "Security audits run"),
+    M("devsim_security_intrusions", "gauge", "Attacker sessions inside the estate"),
+    M("devsim_security_policy_denials_per_second", "gauge",
+      "Calls denied by the zero-trust service policy"),
+    M("devsim_security_policy_denials_total", "counter",
+      "Calls denied by the zero-trust service policy"),
+    M("devsim_security_login_failures_total", "counter", "Failed database logins"),
+    M("devsim_security_unknown_source_logins_total", "counter",
+      "Successful logins from an unknown source"),
+    M("devsim_security_anomalous_queries_per_second", "gauge",
+      "Queries issued by attacker sessions"),
+    M("devsim_security_egress_bytes_per_second", "gauge", "Data leaving through an exfiltration"),
+    M("devsim_security_records_exfiltrated_total", "counter", "Records copied out"),
+    M("devsim_security_records_exposed_total", "counter",
+      "Records copied out in plaintext (no encryption where they were taken)"),
+    M("devsim_security_debug_endpoint_open", "gauge", "1 if the Node inspector port is reachable"),
 )
 BY_NAME = {m.name: m for m in METRICS}
 NAMES = frozenset(BY_NAME)
@@ -247,6 +272,10 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
                 [(("node", n.name), ("role", n.role)) for n in cache.nodes],
                 [1.0 if n.state == "running" else 0.0 for n in cache.nodes])
 
+    sec = getattr(view, "security", None)
+    if sec:
+        _security_samples(sec, want, out)
+
     alerts = getattr(view, "alerts", None)
     if alerts is not None and "devsim_alerts" in want:
         counts: dict[Labels, float] = {}
@@ -258,10 +287,46 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
     return out
 
 
+def _security_samples(sec: dict, want: frozenset[str], out: Samples) -> None:
+    """Samples of the security controller's published state (`SecurityController.state`)."""
+
+    def put(name: str, labels: list[Labels], values: list[float]) -> None:
+        if name in want:
+            out[name] = (labels, [float(v) for v in values])
+
+    certs = sec.get("certificates", [])
+    put("devsim_certificate_expiry_seconds",
+        [(("endpoint", c["endpoint"]), ("issuer", c["issuer"])) for c in certs],
+        [c["expires_in_s"] for c in certs])
+    put("devsim_certificate_renewals_total", [(("endpoint", c["endpoint"]),) for c in certs],
+        [c["renewals"] for c in certs])
+    put("devsim_security_posture_score_ratio", [()], [sec["score"] / 100.0])
+    ctl = [c for c in sec["controls"] if c["status"] != "n/a"]
+    put("devsim_security_control_passing", [(("control", c["control"]),) for c in ctl],
+        [c["status"] == "pass" for c in ctl])
+    sev: dict[str, float] = {"critical": 0.0, "warning": 0.0}
+    for f in sec["findings"]:
+        sev[f["severity"]] = sev.get(f["severity"], 0.0) + 1.0
+    put("devsim_security_findings", [(("severity", k),) for k in sev], list(sev.values()))
+    put("devsim_security_audits_total", [()], [sec["audits_run"]])
+    put("devsim_security_intrusions", [()], [sec["intrusions"]])
+    r, tot = sec["rates"], sec["totals"]
+    put("devsim_security_policy_denials_per_second", [()], [r["denials_per_s"]])
+    put("devsim_security_policy_denials_total", [()], [tot["denials"]])
+    put("devsim_security_login_failures_total", [()], [tot["login_failures"]])
+    put("devsim_security_unknown_source_logins_total", [()], [tot["unknown_source_logins"]])
+    put("devsim_security_anomalous_queries_per_second", [()], [r["anomalous_queries_per_s"]])
+    put("devsim_security_egress_bytes_per_second", [()], [r["egress_bytes_per_s"]])
+    put("devsim_security_records_exfiltrated_total", [()], [tot["records_exfiltrated"]])
+    put("devsim_security_records_exposed_total", [()], [tot["records_exposed"]])
+    put("devsim_security_debug_endpoint_open", [()], [sec["debug_endpoint_open"]])
+
+
 class EngineView:
     """What `collect` needs, read straight from an engine mid-tick (no full snapshot built)."""
 
-    __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts")
+    __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts",
+                 "security")
 
     def __init__(self, engine: Any, agg: Any, wanted: frozenset[str]):
         self.t = engine.t
@@ -275,6 +340,10 @@ class EngineView:
             n.startswith("devsim_db_") for n in wanted) else ()
         self.cache = engine.cache.view() if engine.cache is not None else None
         self.alerts = None
+        sec = next((c for c in engine.controllers if type(c).__name__ == "SecurityController"),
+                   None) if any(n.startswith(("devsim_security", "devsim_certificate"))
+                                for n in wanted) else None
+        self.security = sec.state() if sec is not None else None
 
 
 class _NoFleet:
@@ -290,12 +359,14 @@ class _NoFleet:
 class SnapshotView:
     """A `collect` view of a published Snapshot (what the exporter scrapes)."""
 
-    __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts")
+    __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts",
+                 "security")
 
     def __init__(self, snap: Any, service: str):
         self.t, self.agg, self.fleet, self.db = snap.t, snap.agg, snap.fleet, snap.db
         self.cache, self.versions, self.regions = snap.cache, snap.versions, snap.regions
         self.alerts = snap.alerts
+        self.security = (getattr(snap, "extensions", None) or {}).get("SecurityController")
         self.service = service
 
 

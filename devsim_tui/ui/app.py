@@ -158,6 +158,7 @@ class ControlRoomApp(App[int]):
         Binding("w", "cycle_window", "Window"),
         *[Binding(str(p.digit), f"focus_pane({p.digit})", f"Focus {p.key} pane", show=False)
           for p in PANE_SPECS],
+        Binding("8", "security", "Security posture", show=False),
         Binding("right_square_bracket", "scale(1)", "Scale up", key_display="]", show=False),
         Binding("left_square_bracket", "scale(-1)", "Scale down", key_display="[", show=False),
         Binding("b", "backup", "Backup", show=False),
@@ -530,6 +531,8 @@ class ControlRoomApp(App[int]):
         screen = self.screen
         if isinstance(screen, W.DetailScreen):
             screen.show(world, snap)
+        elif isinstance(screen, W.SecurityScreen):
+            screen.show(snap)
         with self.batch_update():
             self.query_one(HeaderBar).show(snap, world.speed, world.paused,
                                            self.profile.slo.availability, self.window)
@@ -1063,6 +1066,14 @@ class ControlRoomApp(App[int]):
         if self.screen.maximized is not None:
             self.screen.minimize()
         self.query_one(spec.focus).focus()
+
+    def action_security(self) -> None:
+        """The Security screen (ui/security.py) over the panes; 8 or Escape returns."""
+        if self.world is None or isinstance(self.screen, W.SecurityScreen):
+            return
+        screen = W.SecurityScreen(lambda t: sim_clock(self._start_hour, t))
+        self.push_screen(screen)
+        self.call_after_refresh(lambda: screen.is_mounted and screen.show(self.world.snapshot()))
 
     def action_toggle_maximize(self) -> None:
         screen = self.screen

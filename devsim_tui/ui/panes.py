@@ -38,6 +38,7 @@ class Widgets:
         "chaos_types": "operations", "deploy_arguments": "operations", "fault_ids": "operations",
         "faults_of": "operations", "rollback_arguments": "operations",
         "ServersTable": "servers", "precheck": "checks", "confirm_question": "checks",
+        "SecurityScreen": "security",
     }
 
     def __getattr__(self, name: str) -> Any:
