@@ -135,6 +135,18 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
               "long metric windows show only Prometheus' local data (older is blank); sidecar "
               "uploads fail, and blocks past the local retention are lost",
               ("estate",), "estate", 1800.0, needs="thanos"),
+    FaultType("archive-stall", "the backup target (object store) is slow or unreachable",
+              "archive_command ships WAL at the given share of its throughput (0: not at all): "
+              "closed segments queue in pg_wal, the restore point stops moving and ArchiveStale "
+              "fires; continuous backups only", ("backup",), "backup", 900.0,
+              "share of the archive throughput left (0-1)", 0.0, (0.0, 1.0)),
+    FaultType("storage-full", "the backup target's storage is full",
+              "archiving fails (WAL piles up on the primary's disk) and base backups fail until "
+              "it reverts", ("backup",), "backup", 900.0),
+    FaultType("drop-table", "an operator drops a table by mistake (DROP TABLE in production)",
+              "writes to it fail and its rows are gone until a restore to a time before the drop "
+              "(`restore --to`); `restore latest` replays the DROP too", ("db",), "db", None,
+              "share of the rows and writes in the table (0-1)", 0.3, (0.01, 1.0)),
     FaultType("dependency-outage", "a third-party API is down",
               f"the share of requests calling it waits {DEPENDENCY_TIMEOUT_MS:.0f} ms and "
               "fails: latency and errors", ("estate",), "estate", 600.0,
@@ -148,7 +160,8 @@ ALIASES = {"kill": "server-kill", "pod-kill": "server-kill", "cpu": "cpu-hog",
            "pool": "pool-exhaustion", "cache-down": "cache-node-down", "flush": "cache-flush",
            "spike": "traffic-spike", "region": "region-outage", "tls": "tls-expiry",
            "cert-expiry": "tls-expiry", "kafka-down": "broker-down",
-           "dependency": "dependency-outage", "third-party": "dependency-outage"}
+           "dependency": "dependency-outage", "third-party": "dependency-outage",
+           "archive": "archive-stall", "backup-full": "storage-full", "drop": "drop-table"}
 SERVER_KNOB_FAULTS = {"crash-loop", "cpu-hog", "memory-leak", "disk-fill", "network-latency",
                       "packet-loss"}
 ESTATE_FAULTS = {"traffic-spike", "tls-expiry", "dependency-outage", "pool-exhaustion"}
@@ -575,6 +588,8 @@ class ChaosController:
             e.cache.flush(t)
             fault.targets = ["cache"]
             return None
+        if name in ("archive-stall", "storage-full", "drop-table"):
+            return self._backup_fault(t, fault)
         # estate-level faults: applied every tick in before_tick
         fault.targets = ["estate"]
         if name == "tls-expiry" and not e.profile.security.tls:
@@ -585,6 +600,29 @@ class ChaosController:
             self.stream.consumer_factor *= x
         elif name == "store-outage":
             _thanos(e).set_store(t, False)
+        return None
+
+    def _backup_fault(self, t: float, fault: Fault) -> str | None:
+        bk = self.engine.db.backups
+        name = fault.type.name
+        if name == "drop-table":
+            err = self.engine.db.drop_table(t, fault.intensity)
+            if err:
+                return err
+            fault.targets = ["db"]
+            fault.note = (f"{fault.intensity:.0%} of the rows dropped; writes to the table fail "
+                          "until a restore to a time before now")
+            return None
+        if fault.scope not in ("backup", "archive"):
+            return f"{name}: scope {fault.scope!r} not understood; use backup"
+        fault.targets = ["backup target"]
+        if name == "archive-stall":
+            if not bk.archiving:
+                fault.note = (f"no WAL archiving in {bk.spec.backup.mode} backup mode: only "
+                              "continuous archives")
+            bk.archive_factor = min(bk.archive_factor, fault.intensity)
+        else:
+            bk.target_full = True
         return None
 
     def _revert(self, t: float, fault: Fault, how: str) -> None:
@@ -642,6 +680,11 @@ class ChaosController:
             self.stream.consumer_factor /= fault.intensity
         elif name == "store-outage":
             _thanos(e).set_store(t, not any(g.type.name == name for g in self.active))
+        elif name == "archive-stall":
+            e.db.backups.archive_factor = min(
+                (g.intensity for g in self.active if g.type.name == name), default=1.0)
+        elif name == "storage-full":
+            e.db.backups.target_full = any(g.type.name == name for g in self.active)
         self._estate = any(g.type.name in ESTATE_FAULTS for g in self.active)
         if not self._estate:
             e.traffic_factor, e.extra_error, e.extra_latency_ms = 1.0, 0.0, 0.0
