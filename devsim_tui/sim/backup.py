@@ -180,6 +180,8 @@ class Backups:
         """Expire backups older than retention_days, keeping the newest one older than the
         window (restores to the start of the window need it)."""
         window = self.spec.backup.retention_days * DAY
+        if len(self.kept) < 2 or t - self.kept[1].done_t <= window:
+            return []  # nothing but the newest backup older than the window is that old
         old = [b for b in self.kept if t - b.done_t > window]
         expire = old[:-1]
         if not expire:

@@ -208,6 +208,23 @@ class Chaos(C.Command):
             data["duration"] = data.pop("scope")
             if data["intensity"] is None:
                 del data["intensity"]
+        return cls._one_shot_intensity(data)
+
+    @staticmethod
+    def _one_shot_intensity(data: Any) -> Any:
+        """`chaos drop-table db 0.4`: a one-shot fault has no duration, so a bare number after
+        the scope is its intensity."""
+        if not isinstance(data, dict) or data.get("intensity") is not None:
+            return data
+        try:
+            ft = fault_type(str(data.get("type", "")))
+        except ValueError:
+            return data
+        d = data.get("duration")
+        if ft.duration is None and ft.intensity is not None and isinstance(d, (str, float, int)) \
+                and re.fullmatch(r"[0-9]+(\.[0-9]+)?", str(d).strip()):
+            data = dict(data)
+            data["intensity"] = data.pop("duration")
         return data
 
     @field_validator("type")
@@ -852,7 +869,8 @@ def _scope_help(ft: FaultType) -> str:
              "percent": "a percentage (25%)", "region": "a region name", "fleet": "all",
              "db": "db (the whole database)", "db-node": "primary, replica or a node (pg-2)",
              "cache": "cache", "cache-node": "master, replica or a node (redis-2)",
-             "estate": "(none: the whole estate)"}
+             "estate": "(none: the whole estate)",
+             "backup": "backup (the backup target: WAL archive and base backups)"}
     return ", ".join(forms[k] for k in ft.scopes)
 
 

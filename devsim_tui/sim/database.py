@@ -394,7 +394,7 @@ class Database:
         self._lifecycle(t)
         self._failover_progress(t)
         self._sync_progress(t, dt)
-        self._backups(t, t_abs)
+        self._backups(t, t_abs, dt)
 
         readable = self.readable()
         writable = self.writable(t)
@@ -580,10 +580,14 @@ class Database:
         self.file_gb = max(self.file_gb, live + self.dead_gb)
         slots = max((n.backlog_bytes for n in self.nodes if n.role == "replica" and not n.up),
                     default=0.0) / GB
+        # WAL not yet archived stays in pg_wal on the node(s) that wrote it.
+        writers = [n for n in self.nodes if n.role in ("primary", "multi-master")]
+        unarchived = self.backups.pending_bytes / GB / max(len(writers), 1)
         for n in self.nodes:
             if n.up:
                 n.data_gb = self.file_gb + spec.max_wal_size_gb + (
-                    slots + self.backups.pending_bytes / GB if n.role == "primary" else 0.0)
+                    slots if n.role == "primary" else 0.0) + (
+                    unarchived if n.role in ("primary", "multi-master") else 0.0)
 
     @property
     def live_gb(self) -> float:
@@ -678,7 +682,7 @@ class Database:
                       rto_seconds=round(t - fo.crashed_at, 1))
             self.failover = None
 
-    def _backups(self, t: float, t_abs: float) -> None:
+    def _backups(self, t: float, t_abs: float, dt: float = 1.0) -> None:
         b = self.spec.backup
         bk = self.backups
         if self.backup_running_until is not None and t >= self.backup_running_until:
@@ -694,18 +698,17 @@ class Database:
                           f"base backup completed ({self.live_gb:.0f} GB, restore point "
                           f"{t:.0f}s); {len(bk.kept)} backups kept", "info",
                           kept=len(bk.kept))
-            expired = bk.prune(t)
-            if expired:
-                self.emit(t, "db.backup.expired", f"retention ({b.retention_days:g} days): "
-                          f"{len(expired)} backup{'s' if len(expired) != 1 else ''} expired; "
-                          f"{len(bk.kept)} kept, the oldest "
-                          f"{bk.oldest_age(t) / 86400.0:.1f} days old", "info",
-                          expired=len(expired), kept=len(bk.kept))
+        expired = bk.prune(t)
+        if expired:
+            self.emit(t, "db.backup.expired", f"retention ({b.retention_days:g} days): "
+                      f"{len(expired)} backup{'s' if len(expired) != 1 else ''} expired; "
+                      f"{len(bk.kept)} kept, the oldest {bk.oldest_age(t) / 86400.0:.1f} days "
+                      "old", "info", expired=len(expired), kept=len(bk.kept))
         self._restore_progress(t)
         if b.mode in ("daily", "continuous"):
             day_t = t_abs % 86400.0
             at = b.schedule_hour * 3600.0
-            if at <= day_t < at + 1.0 and self.backup_running_until is None:
+            if at <= day_t < at + dt and self.backup_running_until is None:
                 self.start_backup(t, None, "daily schedule")
 
     # ------------------------------------------------------------------ restore (PITR)
@@ -758,8 +761,12 @@ class Database:
         if bk.dropped_at is not None:
             return "a table is already dropped"
         bk.dropped_at, bk.dropped_share = t, share
-        bk.dropped_gb = self.static_gb * share
-        self.static_gb -= bk.dropped_gb
+        bk.dropped_gb = self.live_gb * share
+        keep = 1.0 - share
+        self.static_gb *= keep
+        self.rolling_gb *= keep
+        self.rolling_bins = deque(x * keep for x in self.rolling_bins)
+        self.dead_gb += bk.dropped_gb  # the files keep their size until vacuum reuses it
         return None
 
     def _one_way_s(self, n: Node) -> float:
