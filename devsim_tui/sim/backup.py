@@ -30,8 +30,13 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+from devsim_tui.sim import commands as C
+from devsim_tui.sim.extensions import register
+
 if TYPE_CHECKING:
     from devsim_tui.config.schema import DatabaseSpec
+    from devsim_tui.sim.engine import Engine
+    from devsim_tui.sim.snapshot import Aggregates
 
 SEGMENT_BYTES = 16 * 1024 * 1024  # PostgreSQL's default wal_segment_size
 ARCHIVE_MB_S = 200.0  # archive_command throughput to a healthy backup target (object store)
@@ -247,3 +252,34 @@ class Backups:
                               "remaining_s": round(max(r.until - t, 0.0), 1),
                               "writes_lost": round(r.writes_lost), "rpo_s": round(r.rpo_s, 1)}
         return out
+
+
+class BackupController:
+    """Engine extension: the `restore` command, and the backup state in every snapshot
+    (`extensions["BackupController"]`: the database pane's detail, exporters)."""
+
+    commands = (C.Restore,)
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def apply(self, cmd: C.Command) -> str | None:
+        assert isinstance(cmd, C.Restore)
+        e = self.engine
+        try:
+            target = C.restore_target(cmd.to, e.t, e.t0_abs)
+        except ValueError as exc:
+            return str(exc)
+        return e.db.start_restore(e.t, target)
+
+    def before_tick(self, t: float) -> None:
+        pass
+
+    def after_tick(self, t: float, agg: Aggregates) -> None:
+        pass
+
+    def state(self) -> dict:
+        return self.engine.db.backups.view(self.engine.t)
+
+
+register(BackupController)

@@ -414,13 +414,6 @@ class Engine:
     def _cmd_backup(self, cmd: C.Backup) -> str | None:
         return self.db.start_backup(self.t, cmd.node, "requested")
 
-    def _cmd_restore(self, cmd: C.Restore) -> str | None:
-        try:
-            target = C.restore_target(cmd.to, self.t, self.t0_abs)
-        except ValueError as exc:
-            return str(exc)
-        return self.db.start_restore(self.t, target)
-
     def _cmd_restart_node(self, cmd: C.RestartNode) -> str | None:
         return self.db.restart(self.t, cmd.node)
 
