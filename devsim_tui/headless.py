@@ -42,6 +42,7 @@ def tick_record(engine: Engine) -> dict[str, Any]:
             "primary": a.db_primary, "writable": a.db_writable,
             "max_lag_bytes": _r(a.db_max_lag_bytes, 1), "max_lag_s": _r(a.db_max_lag_s, 4),
             "connections": a.db_connections,
+            "backup": _backup(engine),
         },
         "cache_hit_ratio": _r(a.cache_hit_ratio, 4),
         "health": engine.health(),
@@ -55,6 +56,19 @@ def _security(engine: Engine) -> dict[str, Any] | None:
 
     sec = security_of(engine)
     return summary(sec.state()) if sec is not None else None
+
+
+def _backup(engine: Engine) -> dict[str, Any]:
+    """Restore point, WAL archive queue and a running restore (sim/backup.py)."""
+    v = engine.db.backups.view(engine.t)
+    r = v.get("restore")
+    return {
+        "restore_point_age_s": _r(v["restore_point_age_s"], 1),
+        "archive_pending_mb": v["archive_pending_mb"], "backups_kept": v["backups_kept"],
+        "restore": None if r is None else {"target": r["target"], "progress": r["progress"],
+                                           "remaining_s": r["remaining_s"],
+                                           "writes_lost": r["writes_lost"]},
+    }
 
 
 def event_record(ev: Event) -> dict[str, Any]:

@@ -16,6 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from devsim_tui.config.numbers import Count, Real, Seed
 
 
+def informational(reason: str) -> dict[str, str]:
+    """Mark a field as documentation only (`json_schema_extra=informational("why")`): nothing
+    in the simulation reads it, on purpose. tests/test_schema_fields_read.py requires every other
+    field to be read outside this module."""
+    return {"informational": reason}
+
+
+def pending(reason: str) -> dict[str, str]:
+    """Mark a field whose behaviour is still being built (`json_schema_extra=pending("issue")`):
+    read by nothing yet; the reason names the issue that gives it behaviour."""
+    return {"pending": reason}
+
+
+
 class Strict(BaseModel):
     """Base for every profile section: unknown keys are errors, values are immutable, and every
     number is finite and of sane size (`Real`, `Count`: config.numbers)."""
@@ -30,7 +44,10 @@ class Strict(BaseModel):
 class Port(Strict):
     name: str = Field(description="What the port serves, e.g. http, debug, inference")
     port: Count = Field(ge=1, le=65535)
-    protocol: Literal["http", "https", "tcp", "inspector"] = "http"
+    protocol: Literal["http", "https", "tcp", "inspector"] = Field(
+        "http", json_schema_extra=informational(
+            "documents what the port speaks (the seed's table); the simulation routes requests "
+            "by server, not by port"))
 
 
 class ServerSpec(Strict):
@@ -147,7 +164,8 @@ class ScalingSpec(Strict):
     )
     minReplicas: Count = Field(1, ge=0)
     maxReplicas: Count = Field(10, ge=1, le=100_000)
-    initialReplicas: Count | None = Field(None, ge=0)
+    initialReplicas: Count | None = Field(None, ge=0, description="Replicas at the start "
+                                          "(default minReplicas); read through `initial`")
     targetCPUUtilizationPercentage: Count = Field(80, ge=1, le=1000)
     behavior: HPABehavior | None = None
     syncPeriodSeconds: Count = Field(15, ge=1, description="--horizontal-pod-autoscaler-sync-period")
@@ -242,7 +260,10 @@ class FailoverSpec(Strict):
     loop_wait: Count = Field(10, ge=1, description="Seconds between runs of each node's HA loop")
     retry_timeout: Count = Field(
         10, ge=1, description="DCS and PostgreSQL retry timeout (s); loop_wait + 2 x "
-        "retry_timeout must not exceed ttl"
+        "retry_timeout must not exceed ttl",
+        json_schema_extra=informational(
+            "checked against ttl as Patroni does; the simulation has no DCS outage for "
+            "Patroni to retry through"),
     )
     maximum_lag_on_failover: Count = Field(
         1_048_576, ge=0, description="Bytes a replica may lag and still be promoted"
@@ -289,7 +310,9 @@ class DatabaseSpec(Strict):
     )
     configuration: str = Field(description="As in the seed's table")
     nodes: Count = Field(ge=1, le=64, description="Database nodes (the first is the primary)")
-    location: str = Field("managed", description="Where the nodes run (informational)")
+    location: str = Field("managed", description="Where the nodes run (informational)",
+                          json_schema_extra=pending("data tier placement: issue 15 "
+                                                    "(multi-cloud)"))
     regions: list[str] = Field(default_factory=list, description="Geo placement of nodes")
     capacity_qps: Real = Field(2000.0, gt=0, description="Queries/s a node serves at 100% CPU")
     max_connections: Count = Field(200, ge=1, description="PostgreSQL max_connections per node")
@@ -333,8 +356,11 @@ class DatabaseSpec(Strict):
                                    description="Patroni's failover settings")
     backup: BackupSpec = Field(description="Base backups and WAL archiving")
     seed_test_data: bool = Field(False, description="Load test data at start (development)")
-    geo_redundancy: bool = Field(False, description="Nodes spread over regions (informational)")
-    query_optimization: str | None = Field(None, description="As in the seed's table")
+    geo_redundancy: bool = Field(False, description="Nodes spread over regions",
+                                 json_schema_extra=pending("geo-redundancy: issue 15"))
+    query_optimization: str | None = Field(
+        None, description="As in the seed's table",
+        json_schema_extra=pending("query-cost model: issue 15"))
     notes: list[str] = Field(default_factory=list, description="Free text from the seed")
 
     @model_validator(mode="after")
@@ -355,7 +381,8 @@ class CacheSpec(Strict):
         300.0, gt=0, description="Time for a flushed cache to regain its hit ratio"
     )
     lookup_ms: Real = Field(0.5, ge=0)
-    optimization: str | None = None
+    optimization: str | None = Field(None, json_schema_extra=pending(
+        "cache workload model: issue 15 (Redis)"))
     maxmemory_policy: Literal[
         "noeviction",
         "allkeys-lru",
@@ -365,7 +392,7 @@ class CacheSpec(Strict):
         "volatile-lfu",
         "volatile-random",
         "volatile-ttl",
-    ] = "allkeys-lru"
+    ] = Field("allkeys-lru", json_schema_extra=pending("cache workload model: issue 15 (Redis)"))
     node_timeout_ms: Count = Field(15000, ge=100, description="cluster-node-timeout")
     require_full_coverage: bool = Field(
         True, description="cluster-require-full-coverage: reject queries while a slot is uncovered"
@@ -378,7 +405,8 @@ class CacheSpec(Strict):
 class MonitoringTool(Strict):
     name: str
     metrics: list[str] = Field(default_factory=list)
-    optional: bool = False
+    optional: bool = Field(False, json_schema_extra=informational(
+        "the seed's table lists some tools as optional; every listed tool is modelled the same"))
 
 
 MetricName = Literal[
@@ -547,12 +575,17 @@ class HotReloadSpec(Strict):
 
 class DeploymentSpec(Strict):
     method: Literal["rolling-update", "compose-hot-reload", "canary"]
-    orchestrator: str
+    orchestrator: str = Field(json_schema_extra=informational(
+        "names the orchestrator of the seed's table; the engine models Kubernetes semantics "
+        "(or compose hot reload, by `method`) whatever it says"))
     rollback: Literal["auto", "manual"]
     notes: list[str] = Field(default_factory=list)
-    clouds: list[str] = Field(default_factory=list)
-    custom_crds: bool = False
-    chaos_engineering: bool = False
+    clouds: list[str] = Field(default_factory=list,
+                              json_schema_extra=pending("multi-cloud placement: issue 15"))
+    custom_crds: bool = Field(False, json_schema_extra=pending("custom CRDs: issue 15"))
+    chaos_engineering: bool = Field(False, json_schema_extra=informational(
+        "chaos faults can be injected in every profile; the flag records that the seed's "
+        "environment runs chaos experiments"))
     rollingUpdate: RollingUpdateSpec = Field(default_factory=RollingUpdateSpec)
     minReadySeconds: Count = Field(0, ge=0)
     progressDeadlineSeconds: Count = Field(600, ge=1)

@@ -161,6 +161,18 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
               "login failures/s; a plaintext never-rotated password falls after a few thousand "
               "guesses; managed credentials lock out; `block-source` stops it",
               ("estate",), "estate", 3600.0, "guesses per second", 20.0, (0.0, 1e5)),
+    FaultType("archive-stall", "the backup target (object store) is slow or unreachable",
+              "archive_command ships WAL at the given share of its throughput (0: not at all): "
+              "closed segments queue in pg_wal, the restore point stops moving and ArchiveStale "
+              "fires; continuous backups only", ("backup",), "backup", 900.0,
+              "share of the archive throughput left (0-1)", 0.0, (0.0, 1.0)),
+    FaultType("storage-full", "the backup target's storage is full",
+              "archiving fails (WAL piles up on the primary's disk) and base backups fail until "
+              "it reverts", ("backup",), "backup", 900.0),
+    FaultType("drop-table", "an operator drops a table by mistake (DROP TABLE in production)",
+              "writes to it fail and its rows are gone until a restore to a time before the drop "
+              "(`restore --to`); `restore latest` replays the DROP too", ("db",), "db", None,
+              "share of the rows and writes in the table (0-1)", 0.3, (0.01, 1.0)),
     FaultType("dependency-outage", "a third-party API is down",
               f"the share of requests calling it waits {DEPENDENCY_TIMEOUT_MS:.0f} ms and "
               "fails: latency and errors", ("estate",), "estate", 600.0,
@@ -177,7 +189,8 @@ ALIASES = {"kill": "server-kill", "pod-kill": "server-kill", "cpu": "cpu-hog",
            "dependency": "dependency-outage", "third-party": "dependency-outage",
            "cred-leak": "credential-leak", "port-scan": "debug-port-scan",
            "renewal-failure": "cert-renewal-failure", "exfiltration": "data-exfiltration",
-           "brute-force": "brute-force-login"}
+           "brute-force": "brute-force-login",
+           "archive": "archive-stall", "backup-full": "storage-full", "drop": "drop-table"}
 SECURITY_FAULTS = {"credential-leak", "debug-port-scan", "cert-renewal-failure",
                    "policy-misconfig", "data-exfiltration", "brute-force-login", "tls-expiry"}
 SERVER_KNOB_FAULTS = {"crash-loop", "cpu-hog", "memory-leak", "disk-fill", "network-latency",
@@ -226,6 +239,23 @@ class Chaos(C.Command):
             data["duration"] = data.pop("scope")
             if data["intensity"] is None:
                 del data["intensity"]
+        return cls._one_shot_intensity(data)
+
+    @staticmethod
+    def _one_shot_intensity(data: Any) -> Any:
+        """`chaos drop-table db 0.4`: a one-shot fault has no duration, so a bare number after
+        the scope is its intensity."""
+        if not isinstance(data, dict) or data.get("intensity") is not None:
+            return data
+        try:
+            ft = fault_type(str(data.get("type", "")))
+        except ValueError:
+            return data
+        d = data.get("duration")
+        if ft.duration is None and ft.intensity is not None and isinstance(d, (str, float, int)) \
+                and re.fullmatch(r"[0-9]+(\.[0-9]+)?", str(d).strip()):
+            data = dict(data)
+            data["intensity"] = data.pop("duration")
         return data
 
     @field_validator("type")
@@ -607,6 +637,8 @@ class ChaosController:
             e.cache.flush(t)
             fault.targets = ["cache"]
             return None
+        if name in ("archive-stall", "storage-full", "drop-table"):
+            return self._backup_fault(t, fault)
         if name in SECURITY_FAULTS:
             return _security(e).inject(t, fault)
         # estate-level faults: applied every tick in before_tick
@@ -617,6 +649,29 @@ class ChaosController:
             self.stream.consumer_factor *= x
         elif name == "store-outage":
             _thanos(e).set_store(t, False)
+        return None
+
+    def _backup_fault(self, t: float, fault: Fault) -> str | None:
+        bk = self.engine.db.backups
+        name = fault.type.name
+        if name == "drop-table":
+            err = self.engine.db.drop_table(t, fault.intensity)
+            if err:
+                return err
+            fault.targets = ["db"]
+            fault.note = (f"{fault.intensity:.0%} of the rows dropped; writes to the table fail "
+                          "until a restore to a time before now")
+            return None
+        if fault.scope not in ("backup", "archive"):
+            return f"{name}: scope {fault.scope!r} not understood; use backup"
+        fault.targets = ["backup target"]
+        if name == "archive-stall":
+            if not bk.archiving:
+                fault.note = (f"no WAL archiving in {bk.spec.backup.mode} backup mode: only "
+                              "continuous archives")
+            bk.archive_factor = min(bk.archive_factor, fault.intensity)
+        else:
+            bk.target_full = True
         return None
 
     def _revert(self, t: float, fault: Fault, how: str) -> None:
@@ -676,6 +731,11 @@ class ChaosController:
             _thanos(e).set_store(t, not any(g.type.name == name for g in self.active))
         elif name in SECURITY_FAULTS:
             _security(e).revert(t, fault)
+        elif name == "archive-stall":
+            e.db.backups.archive_factor = min(
+                (g.intensity for g in self.active if g.type.name == name), default=1.0)
+        elif name == "storage-full":
+            e.db.backups.target_full = any(g.type.name == name for g in self.active)
         self._estate = any(g.type.name in ESTATE_FAULTS for g in self.active)
         if not self._estate:
             e.traffic_factor, e.extra_error, e.extra_latency_ms = 1.0, 0.0, 0.0
@@ -856,7 +916,8 @@ def _scope_help(ft: FaultType) -> str:
              "estate": "(none: the whole estate)", "edge": "edge (the public certificate)",
              "database": "database (its in-transit certificate)",
              "mesh": "mesh (workload mTLS certificates)",
-             "wire": "wire (sniffed traffic)"}
+             "wire": "wire (sniffed traffic)",
+             "backup": "backup (the backup target: WAL archive and base backups)"}
     return ", ".join(forms[k] for k in ft.scopes)
 
 

@@ -107,6 +107,54 @@ class Backup(Command):
     node: str | None = None
 
 
+class Restore(Command):
+    name = "restore"
+    positional = ("to", "time")
+    summary = ("Point-in-time recovery: 'restore latest', 'restore --to 09:42' (simulated clock) "
+               "or 'restore --to -15m' (that long ago); the database is down while it runs")
+    hurts = True
+    to: str = "latest"
+    time: str | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> Restore:
+        if self.to in ("--to", "to"):
+            if self.time is None:
+                raise ValueError("--to needs a time: latest, HH:MM[:SS] or -DURATION")
+            object.__setattr__(self, "to", self.time)
+            object.__setattr__(self, "time", None)
+        elif self.time is not None:
+            raise ValueError(f"too many arguments ({self.time!r})")
+        restore_target(self.to, 0.0, 0.0)  # raises on a malformed time
+        return self
+
+
+def restore_target(text: str, t: float, t0_abs: float) -> float | None:
+    """Simulated time a `restore --to` names (None: latest): `HH:MM[:SS]` is the latest such
+    clock time not after now, `-DURATION` is that long before now."""
+    from devsim_tui.config.durations import parse_duration
+
+    text = text.strip()
+    if text == "latest":
+        return None
+    if text.startswith("-"):
+        try:
+            return t - parse_duration(text[1:])
+        except ValueError as exc:
+            raise ValueError(f"bad duration {text!r}: {exc}") from None
+    parts = text.split(":")
+    if 2 <= len(parts) <= 3 and all(p.isdigit() and len(p) <= 2 for p in parts):
+        h, m, sec = (int(x) for x in parts + ["0"] * (3 - len(parts)))
+        if h < 24 and m < 60 and sec < 60:
+            now_abs = t0_abs + t
+            day_start = now_abs - now_abs % 86400.0
+            at = day_start + h * 3600 + m * 60 + sec
+            if at > now_abs:
+                at -= 86400.0
+            return at - t0_abs
+    raise ValueError(f"restore target {text!r}: use latest, HH:MM[:SS] or -DURATION (e.g. -15m)")
+
+
 class RestartNode(Command):
     name = "restart-node"
     positional = ("node",)
@@ -216,7 +264,7 @@ class EndDrill(Command):
 
 COMMANDS: dict[str, type[Command]] = {
     cls.name: cls
-    for cls in (Scale, SetSpeed, Pause, Backup, RestartNode, CrashNode, Failover, AckAlert,
+    for cls in (Scale, SetSpeed, Pause, Backup, Restore, RestartNode, CrashNode, Failover, AckAlert,
                 Silence, Unsilence)
 }
 DRILL_COMMANDS: dict[str, type[Command]] = {

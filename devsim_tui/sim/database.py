@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from devsim_tui.config.schema import DatabaseSpec
+from devsim_tui.sim.backup import Backups
 from devsim_tui.sim.snapshot import DBNodeView
 
 LAN_RTT_S = 0.0002  # round trip between two nodes in the same region (zone)
@@ -39,6 +40,7 @@ SWITCHOVER_SECONDS = 3.0  # planned: checkpoint, demote, promote
 WAL_BYTES_PER_KB = 1024.0
 GB = 1024.0 ** 3
 KB_PER_GB = 1024.0 ** 2
+SEED_ROWS = 250_000  # seed_test_data's fixture dataset (1 KiB rows by default: 244 MB)
 PURGE_MAX_S = 3600.0  # the retention job runs hourly (more often for retentions under a day)
 AUTOVACUUM_THRESHOLD_ROWS = 50  # autovacuum_vacuum_threshold's default
 
@@ -113,7 +115,8 @@ class Database:
     nodes: list[Node] = field(default_factory=list)
     failover: FailoverState | None = None
     write_pause_until: float = 0.0  # planned switchover gap
-    last_backup_t: float | None = None
+    seeded_rows: int = 0  # seed_test_data's fixture rows
+    backups: Backups | None = None  # archiving, base backups, retention, restore (backup.py)
     backup_running_until: float | None = None
     backup_started_t: float = 0.0
     lost_writes: float = 0.0
@@ -166,15 +169,26 @@ class Database:
         db.static_gb = spec.data_gb
         for n in db.nodes:
             n.data_gb = db.file_gb + spec.max_wal_size_gb
-        # Restore point at start: the last scheduled daily backup, the archive for continuous,
-        # none yet for manual backups.
-        mode = spec.backup.mode
-        if mode == "daily":
-            since = (start_t_abs - spec.backup.schedule_hour * 3600.0) % 86400.0
-            db.last_backup_t = -since
-        elif mode == "continuous":
-            db.last_backup_t = 0.0
+        if spec.seed_test_data:
+            db.seed_test_data(0.0)
+        # Restore points at start: the scheduled base backups of the retention window (daily,
+        # continuous; continuous also has its WAL archived up to t=0), none for manual.
+        db.backups = Backups(spec, emit)
+        db.backups.seed_history(start_t_abs, db.live_gb)
+        db.backups.archive_points.append((0.0, 0.0))
         return db
+
+    def seed_test_data(self, t: float) -> None:
+        """Development's `seed_test_data`: a fixture dataset loaded at start (like a
+        `db:seed` task), so the tables the app reads are not empty."""
+        gb = SEED_ROWS * self.spec.row_kb / KB_PER_GB
+        self.seeded_rows = SEED_ROWS
+        self.static_gb += gb
+        self.file_gb += gb
+        for n in self.nodes:
+            n.data_gb += gb
+        self.emit(t, "db.seeded", f"test data seeded: {SEED_ROWS:,} rows ({gb * 1024:.0f} MB)",
+                  "info", rows=SEED_ROWS, gb=gb)
 
     # ------------------------------------------------------------------ queries
 
@@ -187,7 +201,7 @@ class Database:
         return next((n for n in self.nodes if n.role == "primary"), None)
 
     def writable(self, t: float) -> list[Node]:
-        if self.partitioned or t < self.write_pause_until:
+        if self.partitioned or t < self.write_pause_until or self.restoring:
             return []
         if self.spec.topology == "multi-master":
             return [n for n in self.nodes if n.up and not n.unreachable]
@@ -199,7 +213,7 @@ class Database:
         return [p]
 
     def readable(self) -> list[Node]:
-        if self.partitioned:
+        if self.partitioned or self.restoring:
             return []
         return [n for n in self.nodes if n.up and not n.unreachable]
 
@@ -216,12 +230,14 @@ class Database:
         return self.sync_lost_at is not None
 
     def restore_point_age(self, t: float) -> float | None:
-        if self.spec.backup.mode == "continuous":
-            step = self.spec.backup.archive_timeout_seconds or 60.0
-            return t - math.floor(t / step) * step
-        if self.last_backup_t is None:
-            return None
-        return t - self.last_backup_t
+        """Age of the newest point the data can be recovered to: the end of the newest
+        archived WAL segment (continuous), else of the newest base backup."""
+        rp = self.backups.restore_point_t()
+        return None if rp is None else t - rp
+
+    @property
+    def restoring(self) -> bool:
+        return self.backups.restore is not None
 
     # ------------------------------------------------------------------ commands
 
@@ -378,12 +394,16 @@ class Database:
         self._lifecycle(t)
         self._failover_progress(t)
         self._sync_progress(t, dt)
-        self._backups(t, t_abs)
+        self._backups(t, t_abs, dt)
 
         readable = self.readable()
         writable = self.writable(t)
         read_fail = 0.0 if readable else 1.0
         write_fail = 0.0 if writable else 1.0
+        if writable and self.backups.dropped_at is not None:
+            # Writes to the dropped table fail (relation does not exist) until a restore.
+            write_fail = self.backups.dropped_share
+            self.failed_writes += write_qps * dt * write_fail
         if not writable and write_qps > 0:
             self.failed_writes += write_qps * dt
         stall_fail, stall_wait_s = 0.0, 0.0
@@ -432,6 +452,9 @@ class Database:
             # Commits that outlive the stall return late (the others time out, above).
             mean_ms += 1000.0 * stall_wait_s * write_qps / total
         timeout_fail = max(0.0, 1.0 - 1.0 / worst_rho) if worst_rho > 1.0 else 0.0
+        committed = write_qps * (1.0 - write_fail) if writable else 0.0
+        self.backups.step(t, dt, committed,
+                          committed * spec.wal_kb_per_write * WAL_BYTES_PER_KB)
         self._replication(t, dt, write_qps if writable else 0.0)
         self._disk(t, dt, write_qps if writable else 0.0)
         return DBTickResult(read_fail, write_fail, mean_ms or spec.query_ms, timeout_fail)
@@ -537,7 +560,7 @@ class Database:
                 full = min(spec.data_gb, write_qps * spec.insert_fraction * row_gb * keep_s)
                 self.rolling_bins = deque([full / nbins] * nbins)
                 self.rolling_gb = full
-                self.static_gb = spec.data_gb - full
+                self.static_gb -= full  # (plus any seeded test data)
                 self._bin_index = idx
             if idx != self._bin_index:
                 self._bin_index = idx
@@ -557,10 +580,14 @@ class Database:
         self.file_gb = max(self.file_gb, live + self.dead_gb)
         slots = max((n.backlog_bytes for n in self.nodes if n.role == "replica" and not n.up),
                     default=0.0) / GB
+        # WAL not yet archived stays in pg_wal on the node(s) that wrote it.
+        writers = [n for n in self.nodes if n.role in ("primary", "multi-master")]
+        unarchived = self.backups.pending_bytes / GB / max(len(writers), 1)
         for n in self.nodes:
             if n.up:
                 n.data_gb = self.file_gb + spec.max_wal_size_gb + (
-                    slots if n.role == "primary" else 0.0)
+                    slots if n.role == "primary" else 0.0) + (
+                    unarchived if n.role in ("primary", "multi-master") else 0.0)
 
     @property
     def live_gb(self) -> float:
@@ -655,21 +682,92 @@ class Database:
                       rto_seconds=round(t - fo.crashed_at, 1))
             self.failover = None
 
-    def _backups(self, t: float, t_abs: float) -> None:
+    def _backups(self, t: float, t_abs: float, dt: float = 1.0) -> None:
         b = self.spec.backup
+        bk = self.backups
         if self.backup_running_until is not None and t >= self.backup_running_until:
             self.backup_running_until = None
-            self.last_backup_t = self.backup_started_t
             for n in self.nodes:
                 n.backup_until = None
-            self.emit(t, "db.backup.completed",
-                      f"base backup completed (restore point {self.backup_started_t:.0f}s)",
-                      "info")
-        if b.mode == "daily":
+            if bk.target_full:
+                self.emit(t, "db.backup.failed", "base backup failed: the backup target is "
+                          "full (no space left on device)", "error")
+            else:
+                bk.add_backup(self.backup_started_t, t, self.live_gb)
+                self.emit(t, "db.backup.completed",
+                          f"base backup completed ({self.live_gb:.0f} GB, restore point "
+                          f"{t:.0f}s); {len(bk.kept)} backups kept", "info",
+                          kept=len(bk.kept))
+        expired = bk.prune(t)
+        if expired:
+            self.emit(t, "db.backup.expired", f"retention ({b.retention_days:g} days): "
+                      f"{len(expired)} backup{'s' if len(expired) != 1 else ''} expired; "
+                      f"{len(bk.kept)} kept, the oldest {bk.oldest_age(t) / 86400.0:.1f} days "
+                      "old", "info", expired=len(expired), kept=len(bk.kept))
+        self._restore_progress(t)
+        if b.mode in ("daily", "continuous"):
             day_t = t_abs % 86400.0
             at = b.schedule_hour * 3600.0
-            if at <= day_t < at + 1.0 and self.backup_running_until is None:
+            if at <= day_t < at + dt and self.backup_running_until is None:
                 self.start_backup(t, None, "daily schedule")
+
+    # ------------------------------------------------------------------ restore (PITR)
+
+    def start_restore(self, t: float, target: float | None) -> str | None:
+        plan = self.backups.plan_restore(t, target, self.live_gb)
+        if isinstance(plan, str):
+            return plan
+        self.backups.restore = plan
+        self.emit(t, "db.restore.started",
+                  f"restore to {plan.label} started from the base backup of "
+                  f"{plan.base.done_t:.0f}s: the cluster is down for ~{plan.until - t:.0f} s; "
+                  f"{plan.writes_lost:,.0f} writes after the target will be lost", "warning",
+                  target=plan.label, target_t=plan.target_t, duration_s=plan.until - t,
+                  writes_lost=plan.writes_lost)
+        return None
+
+    def _restore_progress(self, t: float) -> None:
+        bk = self.backups
+        r = bk.restore
+        if r is None or t < r.until:
+            return
+        bk.restore = None
+        bk.restores += 1
+        self.lost_writes += r.writes_lost
+        bk.writes = r.writes_kept
+        recovered = bk.dropped_at is not None and r.target_t < bk.dropped_at
+        if recovered:
+            self.static_gb += bk.dropped_gb
+            bk.dropped_at, bk.dropped_share, bk.dropped_gb = None, 0.0, 0.0
+        # The timeline forks here (a new history): archiving restarts from the target.
+        bk.archived_t, bk.archived_writes = t, bk.writes
+        bk.archive_points.append((t, bk.writes))
+        bk.closed.clear()
+        bk.seg_bytes, bk.seg_opened_t, bk.ship_budget = 0.0, t, 0.0
+        for n in self.nodes:
+            n.backlog_bytes = n.lag_bytes = n.lag_seconds = 0.0
+        rto = t - r.started_t
+        note = "; the dropped table is back" if recovered else (
+            "; the table is still missing (the DROP was replayed: restore to a time before "
+            "it)" if bk.dropped_at is not None else "")
+        self.emit(t, "db.restore.completed",
+                  f"restore to {r.label} completed in {rto:.0f} s: RPO {r.rpo_s:.0f} s, "
+                  f"{r.writes_lost:,.0f} writes lost{note}", "warning" if r.writes_lost else "info",
+                  target=r.label, rto_seconds=round(rto, 1), rpo_seconds=round(r.rpo_s, 1),
+                  writes_lost=r.writes_lost, recovered_table=recovered)
+
+    def drop_table(self, t: float, share: float) -> str | None:
+        bk = self.backups
+        if bk.dropped_at is not None:
+            return "a table is already dropped"
+        bk.dropped_at, bk.dropped_share = t, share
+        bk.dropped_gb = self.live_gb * share
+        keep = 1.0 - share
+        self.static_gb *= keep
+        self.rolling_gb *= keep
+        self.rolling_bins = deque(x * keep for x in self.rolling_bins)
+        self.dead_gb += bk.dropped_gb  # the files keep their size until vacuum reuses it
+        return None
 
     def _one_way_s(self, n: Node) -> float:
         """WAL's network transit to `n` from the node(s) it replicates from."""
@@ -726,6 +824,8 @@ class Database:
             if n.up and self.failover and self.failover.candidate == n.name:
                 state = "promoting"
             age = self.restore_point_age(t)
+            if self.restoring:
+                state = "restoring"
             out.append(DBNodeView(
                 name=n.name, role=n.role, state=state, region=n.region,
                 connections=n.connections, max_connections=max_connections, qps=n.qps,

@@ -61,3 +61,5 @@ BUILTIN: list[str] = ["devsim_tui.sim.releases", "devsim_tui.sim.security", "dev
 BUILTIN += ["devsim_tui.sim.notifications", "devsim_tui.sim.anomaly"]
 #: Thanos long-term storage of the metrics history (profiles whose monitoring has Thanos).
 BUILTIN += ["devsim_tui.sim.thanos"]
+#: Backups as a process: the `restore` command and the backup state (sim/backup.py).
+BUILTIN += ["devsim_tui.sim.backup"]

@@ -751,6 +751,7 @@ class ControlRoomApp(App[int]):
             "crash-node": ["primary", *nodes],
             "restart-node": nodes,
             "backup": nodes,
+            "restore": ["latest", "--to"],
             "ack-alert": ["all", *[a.name for a in snap.alerts if a.state == "firing"]],
             "silence": ["all", *dict.fromkeys([a.name for a in active] + [a.id for a in active])],
             "unsilence": ["all", *[a.name for a in snap.alerts

@@ -302,7 +302,7 @@ def _fit(text: str, width: int, justify: str) -> str:
 
 def db_row(n: DBNodeView) -> list[tuple[str, str]]:
     state_l = {"running": "ok", "backing-up": "info", "promoting": "warn", "restarting": "warn",
-               "demoted": "muted", "crashed": "bad"}.get(n.state, "warn")
+               "demoted": "muted", "crashed": "bad", "restoring": "bad"}.get(n.state, "warn")
     conn_frac = n.connections / n.max_connections if n.max_connections else 0.0
     conn_l = "bad" if conn_frac >= 0.9 else "warn" if conn_frac >= 0.75 else ""
     lag_s = n.lag_seconds

@@ -45,8 +45,17 @@ def describe(snap: Snapshot, name: str) -> str:
         if n.name == name:
             return (f"database {name} · {n.role} · {n.state} · {n.region} · "
                     f"conns {n.connections}/{n.max_connections} · disk {n.disk_pct:.0f}% · "
-                    f"backup {age(n.last_backup_age_s)}")
+                    f"backup {age(n.last_backup_age_s)}" + _restore_text(snap, n.state))
     return f"{name} · gone from the estate"
+
+
+def _restore_text(snap: Snapshot, state: str) -> str:
+    """A running restore's progress (sim/backup.py), shown on the node it restores."""
+    r = (snap.extensions.get("BackupController") or {}).get("restore")
+    if state != "restoring" or not r:
+        return ""
+    return (f" · restore to {r['target']} {r['progress']:.0%}, {age(r['remaining_s'])} left, "
+            f"{r['writes_lost']:,} writes lost (RPO {age(r['rpo_s'])})")
 
 
 class HistoryCharts(Widget):
