@@ -656,8 +656,10 @@ class Fleet:
         sh = np.full(len(wg), shift) if scalar_shift else rep(shift)
         a, b = np.log(lo * 0.1), np.log(hi * 1.5)
         grid = np.exp(a + (b - a) * _UNIT_GRID)
-        y = (grid[None, :] - sh[:, None]) / svc[:, None]
-        surv = self.table.survival(np.repeat(rw, MIX_GRID), y.ravel()).reshape(y.shape)
+        y = grid[None, :] - sh[:, None]
+        y /= svc[:, None]
+        # one table row per group, broadcast over the grid (no repeat of the states)
+        surv = self.table.survival(rw[:, None], y)
         mix = (wg / wg.sum()) @ surv
         # mix decreases along the grid: interpolate where it crosses 0.5 and 0.01
         q50 = float(np.interp(-0.5, -mix, grid))

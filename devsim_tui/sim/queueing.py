@@ -379,19 +379,34 @@ class QueueTable:
         return out
 
     def survival(self, w: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """P(response > y service times) at states w (bilinear in the two grids)."""
+        """P(response > y service times) at states w (bilinear in the two grids); w and y
+        broadcast against each other (e.g. w of shape (n, 1) with y of shape (n, m))."""
         i, f = self.cell(w)
-        g = np.minimum(np.sqrt(np.maximum(y, 0.0) / self.y_top) * (self.Y - 1), self.Y - 1.000001)
+        g = np.maximum(y, 0.0)
+        g /= self.y_top
+        np.sqrt(g, out=g)
+        g *= self.Y - 1
+        np.minimum(g, self.Y - 1.000001, out=g)
         k = g.astype(np.intp)
         g -= k
         s = self.surv_flat
         a = i * self.Y + k
-        b = a + self.Y
-        s00, s01, s10, s11 = s[a], s[a + 1], s[b], s[b + 1]
-        top = s00 + g * (s01 - s00)
-        bot = s10 + g * (s11 - s10)
-        out = top + f * (bot - top)
-        return np.where(y <= 0.0, 1.0, out)
+        s00 = s[a]
+        top = s[a + 1]
+        top -= s00
+        top *= g
+        top += s00
+        a += self.Y
+        s10 = s[a]
+        bot = s[a + 1]
+        bot -= s10
+        bot *= g
+        bot += s10
+        bot -= top
+        bot *= f
+        bot += top
+        bot[y <= 0.0] = 1.0
+        return bot
 
 
 _TABLES: dict[tuple[int, int], QueueTable] = {}
