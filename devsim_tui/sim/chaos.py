@@ -112,6 +112,12 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
     FaultType("cache-flush", "flush the cache (FLUSHALL)",
               "hit ratio drops to 0 and refills; database reads jump by 1/(1 - hit ratio)",
               ("cache",), "cache", None, needs="cache"),
+    FaultType("hot-key-shift", "the hot keys change (a viral item, a renamed key prefix)",
+              "the given share of reads moves to keys the cache does not hold: hit ratio "
+              "drops, database reads rise, and the ratio recovers as the cache learns the new "
+              "keys; at the end the reads move back to keys partly evicted meanwhile",
+              ("cache",), "cache", 600.0, "share of reads that moves (0-1)", 0.5, (0.0, 1.0),
+              needs="cache"),
     FaultType("traffic-spike", "multiply incoming traffic",
               "offered load rises by the factor; the HPA scales up, latency and errors until "
               "it catches up", ("estate",), "estate", 600.0, "traffic multiplier", 3.0,
@@ -148,6 +154,7 @@ ALIASES = {"kill": "server-kill", "pod-kill": "server-kill", "cpu": "cpu-hog",
            "pool": "pool-exhaustion", "cache-down": "cache-node-down", "flush": "cache-flush",
            "spike": "traffic-spike", "region": "region-outage", "tls": "tls-expiry",
            "cert-expiry": "tls-expiry", "kafka-down": "broker-down",
+           "key-shift": "hot-key-shift", "hot-keys": "hot-key-shift",
            "dependency": "dependency-outage", "third-party": "dependency-outage"}
 SERVER_KNOB_FAULTS = {"crash-loop", "cpu-hog", "memory-leak", "disk-fill", "network-latency",
                       "packet-loss"}
@@ -575,6 +582,10 @@ class ChaosController:
             e.cache.flush(t)
             fault.targets = ["cache"]
             return None
+        if name == "hot-key-shift":
+            e.cache.shift(t, x)
+            fault.targets = ["cache"]
+            return None
         # estate-level faults: applied every tick in before_tick
         fault.targets = ["estate"]
         if name == "tls-expiry" and not e.profile.security.tls:
@@ -636,6 +647,8 @@ class ChaosController:
                     n.slow_factor /= fault.intensity
         elif name == "cache-node-down":
             e.cache.recover_node(t, fault.targets[0])
+        elif name == "hot-key-shift":
+            e.cache.shift(t, fault.intensity)  # the reads return to the old, now cold, keys
         elif name == "broker-down":
             self.stream.broker_up = not any(g.type.name == "broker-down" for g in self.active)
         elif name == "consumer-lag":
