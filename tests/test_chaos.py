@@ -411,3 +411,45 @@ def test_hot_key_shift_needs_a_cache():
     e.submit_line("chaos hot-key-shift")
     e.step(1)
     assert "no cache" in events_of(e, "command.rejected")[0].message
+
+
+def test_kafka_group_lag_grows_under_a_slow_consumer_and_drains_after():
+    from devsim_tui.export.prometheus import SnapshotView
+    from devsim_tui.headless import tick_record
+    from devsim_tui.sim.metrics import collect
+
+    e = quiet("experimental", scaling__scaler="manual")
+    e.step(60)
+    assert all(g["lag"] == 0 for g in tick_record(e)["kafka"]["groups"].values())
+    e.submit_line("chaos consumer-lag estate 5m 0.1")
+    e.step(60)
+    first = tick_record(e)["kafka"]["groups"]
+    e.step(180)
+    later = tick_record(e)["kafka"]["groups"]
+    for name in ("notifications", "feature-store"):
+        assert 0 < first[name]["lag"] < later[name]["lag"]  # grows while consumers are slow
+    samples = collect(SnapshotView(e.snapshot, e.profile.app.service))
+    labels, values = samples["devsim_kafka_consumergroup_lag"]
+    assert dict(zip([lb[0][1] for lb in labels], values))["notifications"] > 0
+    assert events_of(e, "kafka.consumer_lag")  # past lag_alert_seconds
+    e.step(60 + 600)  # the fault ends at 5 min; full-speed consumers work the backlog off
+    drained = tick_record(e)["kafka"]["groups"]
+    assert all(g["lag"] == 0 for g in drained.values()), drained
+    assert events_of(e, "kafka.consumer_lag_recovered")
+
+
+def test_kafka_is_the_streaming_field_not_a_word_in_features():
+    e = quiet("experimental", streaming__enabled=False)
+    assert "kafka" in " ".join(e.profile.app.features).lower()
+    e.submit_line("chaos broker-down")
+    e.step(1)
+    assert "no event-stream broker" in events_of(e, "command.rejected")[0].message
+
+
+def test_consumers_beyond_the_partition_count_sit_idle():
+    from devsim_tui.sim.chaos import ChaosController
+
+    e = quiet("experimental", streaming__partitions=4)
+    s = next(c for c in e.controllers if isinstance(c, ChaosController)).stream
+    # notifications: 6 consumers x 500/s, only 4 get a partition
+    assert s.group_capacity[s.groups.index("notifications")] == 4 * 500

@@ -49,7 +49,9 @@ def test_scrape_serves_fleet_server_and_database_metrics(profile):
                          "devsim_db_writable", "devsim_db_connections", "devsim_db_max_connections",
                          "devsim_server_up", "devsim_cache_node_up", "devsim_alerts",
                          "devsim_info", "devsim_db_queries_per_second",
-                         "devsim_requests_in_flight"), name
+                         "devsim_requests_in_flight", "devsim_kafka_broker_up",
+                         # a count of messages, as kafka-exporter's kafka_consumergroup_lag
+                         "devsim_kafka_consumergroup_lag"), name
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (CI installs it)")

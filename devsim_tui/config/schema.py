@@ -397,6 +397,39 @@ class CacheSpec(Strict):
     )
 
 
+class ConsumerGroupSpec(Strict):
+    name: str = Field(description="Consumer group id (group.id)")
+    consumers: Count = Field(3, ge=1, le=10000, description="Consumer instances in the group")
+    rate_per_consumer: Real = Field(
+        500.0, gt=0, description="Events per second one consumer processes"
+    )
+
+
+class StreamingSpec(Strict):
+    """An event-streaming tier (Kafka): the app publishes events, consumer groups read them."""
+
+    enabled: bool = Field(False, description="The estate runs an event-streaming broker")
+    technology: str = Field("Kafka", description="Shown in the panes and events")
+    topics: list[str] = Field(
+        default_factory=lambda: ["events"], description="Topics the app publishes to"
+    )
+    partitions: Count = Field(
+        6, ge=1, le=100000,
+        description="Partitions per topic: a group's consumers beyond this count sit idle",
+    )
+    events_per_request: Real = Field(
+        1.0, ge=0, description="Events each served request publishes (producer rate)"
+    )
+    consumer_groups: list[ConsumerGroupSpec] = Field(
+        default_factory=list, description="Groups reading every topic; lag is per group"
+    )
+    lag_alert_seconds: Real = Field(
+        60.0, gt=0,
+        description="Lag (seconds of a group's throughput) that logs a kafka.consumer_lag "
+        "event; the KafkaConsumerLagHigh rule (profiles/rules) has its own threshold",
+    )
+
+
 # --------------------------------------------------------------------------- monitoring
 
 
@@ -647,6 +680,9 @@ class Profile(Strict):
     slo: SLOSpec
     database: DatabaseSpec
     cache: CacheSpec = Field(default_factory=CacheSpec)
+    streaming: StreamingSpec = Field(
+        default_factory=StreamingSpec, description="Event streaming (Kafka), experimental"
+    )
     monitoring: MonitoringSpec
     deployment: DeploymentSpec
     security: SecuritySpec

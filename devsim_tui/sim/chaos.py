@@ -36,10 +36,7 @@ TCP_RTO_MS = 200.0  # Linux minimum retransmission timeout
 PACKETS_PER_REQUEST = 10  # request + response segments of a typical API call
 DEPENDENCY_TIMEOUT_MS = 2000.0  # the app's client timeout toward the third party
 DISK_FULL_ERRORS = 0.5  # share of requests that write (logs, temp files) and fail on a full disk
-EVENTS_PER_REQUEST = 1.0  # experimental is event-driven: each request publishes one event
-CONSUMER_HEADROOM = 2.0  # consumer group sized for twice the mean event rate
 DELIVERY_TIMEOUT_S = 120.0  # Kafka producer delivery.timeout.ms: buffered events expire after it
-LAG_WARN_S = 60.0  # consumer lag (in seconds of consumption) worth an event
 
 
 @dataclass(frozen=True)
@@ -285,51 +282,81 @@ class Fault:
 
 
 class EventStream:
-    """Experimental's Kafka: produced events, consumer throughput and the consumer lag."""
+    """The profile's event stream (`streaming:`, Kafka): producers publish events_per_request
+    events per served request; every consumer group reads every event. A group's throughput is
+    min(consumers, partitions) x rate_per_consumer: Kafka assigns each partition to one consumer
+    of a group, so consumers beyond the partition count sit idle
+    (https://kafka.apache.org/documentation/#intro_concepts_and_terms). Lag per group =
+    messages produced but not yet consumed, as kafka-exporter's kafka_consumergroup_lag."""
 
-    def __init__(self, baseline_rps: float):
-        self.capacity = CONSUMER_HEADROOM * baseline_rps * EVENTS_PER_REQUEST
-        self.lag = 0.0  # messages produced but not yet consumed
+    def __init__(self, spec):
+        self.spec = spec
+        self.groups = [g.name for g in spec.consumer_groups] or ["consumers"]
+        rates = [min(g.consumers, spec.partitions) * g.rate_per_consumer
+                 for g in spec.consumer_groups] or [1.0]
+        self.group_capacity = np.array(rates, dtype=float)
+        self.group_lag = np.zeros(len(self.groups))
+        self.group_rate = np.zeros(len(self.groups))
+        self.capacity = float(self.group_capacity.min())
         self.buffered = 0.0  # held by producers while the broker is down
         self.buffer_age = 0.0
         self.lost = 0.0
-        self.consume_rate = 0.0
+        self.produce_rate = 0.0
         self.broker_up = True
         self.consumer_factor = 1.0
         self.warned = False
 
+    @property
+    def lag(self) -> float:
+        """The most-behind group's lag in messages."""
+        return float(self.group_lag.max())
+
+    @property
+    def consume_rate(self) -> float:
+        return float(self.group_rate.min())
+
     def step(self, dt: float, produced_rps: float) -> None:
-        produced = produced_rps * EVENTS_PER_REQUEST * dt
+        rate = produced_rps * self.spec.events_per_request
+        self.produce_rate = rate
+        produced = rate * dt
         if not self.broker_up:
             # Producers retry until delivery.timeout.ms, then drop the oldest events.
             self.buffered += produced
             self.buffer_age += dt
             if self.buffer_age > DELIVERY_TIMEOUT_S:
-                expired = produced_rps * EVENTS_PER_REQUEST * dt
-                self.buffered -= expired
-                self.lost += expired
-            self.consume_rate = 0.0
+                self.buffered -= produced
+                self.lost += produced
+            self.group_rate[:] = 0.0
             return
         if self.buffered:
-            self.lag += self.buffered
+            self.group_lag += self.buffered
             self.buffered = self.buffer_age = 0.0
-        available = self.lag + produced
-        consumed = min(available, self.capacity * self.consumer_factor * dt)
-        self.lag = available - consumed
-        self.consume_rate = consumed / dt
+        available = self.group_lag + produced
+        consumed = np.minimum(available, self.group_capacity * self.consumer_factor * dt)
+        self.group_lag = available - consumed
+        self.group_rate = consumed / dt
+
+    def group_lag_seconds(self) -> np.ndarray:
+        """How far behind each group is, in seconds of its full throughput."""
+        return (self.group_lag + self.buffered) / self.group_capacity
 
     @property
     def lag_seconds(self) -> float:
-        """How far behind consumers are, in seconds of their full throughput."""
-        pending = self.lag + self.buffered
-        return pending / self.capacity if self.capacity > 0 else 0.0
+        return float(self.group_lag_seconds().max())
 
     def view(self) -> dict:
+        secs = self.group_lag_seconds()
         return {"broker_up": self.broker_up, "consumer_lag_messages": round(self.lag
                                                                             + self.buffered),
                 "consumer_lag_seconds": round(self.lag_seconds, 2),
                 "consume_rate": round(self.consume_rate, 1),
-                "consumer_factor": self.consumer_factor, "lost_events": round(self.lost)}
+                "produce_rate": round(self.produce_rate, 1),
+                "consumer_factor": self.consumer_factor, "lost_events": round(self.lost),
+                "groups": [{"name": n, "lag_messages": round(float(m + self.buffered)),
+                            "lag_seconds": round(float(x), 2),
+                            "consume_rate": round(float(r), 1)}
+                           for n, m, x, r in zip(self.groups, self.group_lag, secs,
+                                                 self.group_rate)]}
 
 
 class ChaosController:
@@ -345,9 +372,8 @@ class ChaosController:
         self._estate = False  # an estate-level fault needs per-tick work
         self.pool_wait_s = 0.0
         self.pool_fail = 0.0
-        features = " ".join(engine.profile.app.features).lower()
-        self.stream = EventStream(engine.profile.traffic.baseline_rps) \
-            if "kafka" in features else None
+        streaming = engine.profile.streaming
+        self.stream = EventStream(streaming) if streaming.enabled else None
 
     # ------------------------------------------------------------------ commands
 
@@ -361,7 +387,7 @@ class ChaosController:
         if ft.needs == "cache" and e.cache is None:
             return f"{ft.name}: this profile has no cache"
         if ft.needs == "kafka" and self.stream is None:
-            return f"{ft.name}: this profile has no event-stream broker (Kafka is experimental's)"
+            return f"{ft.name}: this profile has no event-stream broker (streaming.enabled)"
         if ft.needs == "thanos" and not _thanos(e).enabled:
             return f"{ft.name}: this profile's monitoring has no Thanos (experimental's has)"
         duration = parse_duration(cmd.duration) if cmd.duration else ft.duration
@@ -765,12 +791,13 @@ class ChaosController:
             return
         s.step(self.engine.dt, agg.served_rps)
         lag = s.lag_seconds
-        if lag > LAG_WARN_S and not s.warned:
+        warn = s.spec.lag_alert_seconds
+        if lag > warn and not s.warned:
             s.warned = True
             self.engine.emit(t, "kafka.consumer_lag", f"Kafka consumers {lag:.0f}s behind "
                              f"({s.lag + s.buffered:.0f} events)", "warning",
                              lag_seconds=round(lag, 1))
-        elif s.warned and lag < LAG_WARN_S / 6:
+        elif s.warned and lag < warn / 6:
             s.warned = False
             self.engine.emit(t, "kafka.consumer_lag_recovered", f"Kafka consumers caught up "
                              f"({lag:.0f}s behind)", "info", lag_seconds=round(lag, 1))
