@@ -453,3 +453,15 @@ def test_consumers_beyond_the_partition_count_sit_idle():
     s = next(c for c in e.controllers if isinstance(c, ChaosController)).stream
     # notifications: 6 consumers x 500/s, only 4 get a partition
     assert s.group_capacity[s.groups.index("notifications")] == 4 * 500
+
+
+def test_stream_summary_row_names_each_group_and_a_down_broker():
+    from devsim_tui.ui.database import stream_summary
+
+    e = quiet("experimental", scaling__scaler="manual")
+    e.step(30)
+    e.submit_line("chaos broker-down estate 2m")
+    e.step(90)
+    row = stream_summary(e.snapshot.extensions["ChaosController"]["event_stream"])
+    assert row.startswith("Kafka lag: broker DOWN · notifications ")
+    assert "feature-store" in row and " 0s " not in row  # both groups are behind

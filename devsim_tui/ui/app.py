@@ -292,7 +292,8 @@ class ControlRoomApp(App[int]):
 
         left = Vertical(
             pane("servers", W.ServersTable(profile.slo.p99_latency_ms, id="servers")),
-            pane("database", W.DatabasePane(profile.cache.enabled, id="database")),
+            pane("database", W.DatabasePane(profile.cache.enabled,
+                                                    profile.streaming.enabled, id="database")),
             pane("operations", W.OperationsPane(lambda t: sim_clock(self._start_hour, t),
                                                 id="operations")),
             id="left")
