@@ -465,3 +465,19 @@ def test_stream_summary_row_names_each_group_and_a_down_broker():
     row = stream_summary(e.snapshot.extensions["ChaosController"]["event_stream"])
     assert row.startswith("Kafka lag: broker DOWN · notifications ")
     assert "feature-store" in row and " 0s " not in row  # both groups are behind
+
+
+@pytest.mark.parametrize("line", ["chaos rebalance-storm estate 2m 0.8",
+                                  "chaos partition-election estate 2m 0.5"])
+def test_rebalance_storm_and_leader_election_build_lag_that_drains(line):
+    e = quiet("experimental", scaling__scaler="manual")
+    e.step(30)
+    e.submit_line(line)
+    e.step(60)
+    assert not events_of(e, "command.rejected")
+    lag = chaos_state(e)["event_stream"]["consumer_lag_messages"]
+    assert lag > 1400 * 0.3 * 60  # the events not consumed or still held by producers
+    e.step(60 + 600)
+    s = chaos_state(e)["event_stream"]
+    assert s["consumer_lag_messages"] == 0 and s["consumer_factor"] == 1.0
+    assert s["lost_events"] == 0  # nothing expired: the producers delivered after the fault

@@ -134,6 +134,16 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
               ("estate",), "estate", 600.0, "consumer throughput factor (0.01-1)", 0.3,
               (0.01, 1.0),
               needs="kafka"),
+    FaultType("rebalance-storm", "Kafka consumer groups rebalance over and over (flapping "
+              "consumers, max.poll.interval.ms exceeded)",
+              "consumption stops during each eager rebalance: the share of time spent "
+              "rebalancing is lost throughput, so consumer lag grows", ("estate",), "estate",
+              300.0, "share of time spent rebalancing (0-1)", 0.8, (0.0, 1.0), needs="kafka"),
+    FaultType("partition-election", "a Kafka broker fails and its partitions elect new leaders",
+              "the share of partitions it led is unavailable until the election ends: producers "
+              "buffer those events, consumers of those partitions stop; lag grows then drains",
+              ("estate",), "estate", 30.0, "share of partitions without a leader (0-1)", 0.34,
+              (0.0, 1.0), needs="kafka"),
     FaultType("store-outage", "Thanos' object store is unreachable (store gateway, uploads)",
               "long metric windows show only Prometheus' local data (older is blank); sidecar "
               "uploads fail, and blocks past the local retention are lost",
@@ -304,6 +314,7 @@ class EventStream:
         self.produce_rate = 0.0
         self.broker_up = True
         self.consumer_factor = 1.0
+        self.leaderless = 0.0  # share of partitions without a leader (an election under way)
         self.warned = False
 
     @property
@@ -319,6 +330,18 @@ class EventStream:
         rate = produced_rps * self.spec.events_per_request
         self.produce_rate = rate
         produced = rate * dt
+        if self.broker_up and self.leaderless > 0:
+            # Events for leaderless partitions wait in the producers (retries) until the
+            # election ends; their consumers have nothing to fetch meanwhile.
+            held = produced * self.leaderless
+            self.buffered += held
+            self.buffer_age += dt
+            available = self.group_lag + produced - held
+            consumed = np.minimum(available, self.group_capacity * self.consumer_factor
+                                  * (1.0 - self.leaderless) * dt)
+            self.group_lag = available - consumed
+            self.group_rate = consumed / dt
+            return
         if not self.broker_up:
             # Producers retry until delivery.timeout.ms, then drop the oldest events.
             self.buffered += produced
@@ -620,6 +643,10 @@ class ChaosController:
             self.stream.broker_up = False
         elif name == "consumer-lag":
             self.stream.consumer_factor *= x
+        elif name == "rebalance-storm":
+            self.stream.consumer_factor *= 1.0 - x
+        elif name == "partition-election":
+            self.stream.leaderless = min(1.0, self.stream.leaderless + x)
         elif name == "store-outage":
             _thanos(e).set_store(t, False)
         return None
@@ -679,6 +706,14 @@ class ChaosController:
             self.stream.broker_up = not any(g.type.name == "broker-down" for g in self.active)
         elif name == "consumer-lag":
             self.stream.consumer_factor /= fault.intensity
+        elif name == "rebalance-storm":
+            rest = [1.0 - g.intensity for g in self.active if g.type.name == name]
+            self.stream.consumer_factor = math.prod(
+                g.intensity for g in self.active if g.type.name == "consumer-lag") \
+                * math.prod(rest)
+        elif name == "partition-election":
+            self.stream.leaderless = min(1.0, sum(g.intensity for g in self.active
+                                                  if g.type.name == name))
         elif name == "store-outage":
             _thanos(e).set_store(t, not any(g.type.name == name for g in self.active))
         self._estate = any(g.type.name in ESTATE_FAULTS for g in self.active)
