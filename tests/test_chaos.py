@@ -149,6 +149,9 @@ CASES = [
     ("production", "chaos tls-expiry estate 2m", fleet_err, 5, 10),
     ("experimental", "chaos broker-down estate 2m", consumer_lag, 30, 300),
     ("experimental", "chaos consumer-lag estate 2m 0.1", consumer_lag, 30, 300),
+    ("experimental", "chaos rebalance-storm estate 2m 0.8", consumer_lag, 30, 300),
+    ("experimental", "chaos partition-election estate 2m 0.5", consumer_lag, 30, 300),
+    ("experimental", "chaos hot-key-shift cache 2m 0.6", cache_miss, 5, 3600),
     ("production", "chaos dependency-outage estate 2m 0.3", fleet_err, 5, 10),
     ("experimental", "chaos store-outage estate 2m", thanos_store_down, 5, 10),
 ]

@@ -410,7 +410,7 @@ class ChaosController:
         if ft.needs == "cache" and e.cache is None:
             return f"{ft.name}: this profile has no cache"
         if ft.needs == "kafka" and self.stream is None:
-            return f"{ft.name}: this profile has no event-stream broker (streaming.enabled)"
+            return f"{ft.name}: this profile has no event-stream broker (Kafka: streaming.enabled)"
         if ft.needs == "thanos" and not _thanos(e).enabled:
             return f"{ft.name}: this profile's monitoring has no Thanos (experimental's has)"
         duration = parse_duration(cmd.duration) if cmd.duration else ft.duration
