@@ -45,6 +45,7 @@ def tick_record(engine: Engine) -> dict[str, Any]:
             "backup": _backup(engine),
         },
         "cache_hit_ratio": _r(a.cache_hit_ratio, 4),
+        "kafka": _kafka(engine),
         "health": engine.health(),
         "security": _security(engine),
     }
@@ -69,6 +70,21 @@ def _backup(engine: Engine) -> dict[str, Any]:
                                            "remaining_s": r["remaining_s"],
                                            "writes_lost": r["writes_lost"]},
     }
+
+
+def _kafka(engine: Engine) -> dict[str, Any] | None:
+    """Per-group consumer lag of the event stream (profiles with `streaming.enabled`)."""
+    from devsim_tui.sim.chaos import ChaosController
+
+    ctl = next((c for c in engine.controllers if isinstance(c, ChaosController)), None)
+    s = ctl.stream if ctl is not None else None
+    if s is None:
+        return None
+    secs = s.group_lag_seconds()
+    return {"broker_up": s.broker_up, "produce_rate": _r(s.produce_rate, 1),
+            "lost_events": _r(s.lost, 0),
+            "groups": {n: {"lag": _r(float(m + s.buffered), 0), "lag_s": _r(float(x), 2)}
+                       for n, m, x in zip(s.groups, s.group_lag, secs)}}
 
 
 def event_record(ev: Event) -> dict[str, Any]:

@@ -154,12 +154,16 @@ CASES = [
     ("production", "chaos slow-queries primary 2m 50", db_query_latency, 10, 30),
     ("production", "chaos pool-exhaustion db 2m 1.0", fleet_err, 30, 30),
     ("experimental", "chaos cache-node-down master 2m", db_read_qps, 5, 30),
-    ("experimental", "chaos cache-flush", cache_miss, 1, 900),
+    # Zipf: the hot keys refill in seconds, the long tail in tens of minutes (cache_model.py)
+    ("experimental", "chaos cache-flush", cache_miss, 1, 3600),
     ("production", "chaos traffic-spike estate 2m 2.5", offered, 5, 10),
     ("experimental", "chaos region-outage aws 2m", crashed_servers, 5, 120),
     ("production", "chaos tls-expiry estate 2m", fleet_err, 5, 10),
     ("experimental", "chaos broker-down estate 2m", consumer_lag, 30, 300),
     ("experimental", "chaos consumer-lag estate 2m 0.1", consumer_lag, 30, 300),
+    ("experimental", "chaos rebalance-storm estate 2m 0.8", consumer_lag, 30, 300),
+    ("experimental", "chaos partition-election estate 2m 0.5", consumer_lag, 30, 300),
+    ("experimental", "chaos hot-key-shift cache 2m 0.6", cache_miss, 5, 3600),
     ("production", "chaos dependency-outage estate 2m 0.3", fleet_err, 5, 10),
     ("experimental", "chaos store-outage estate 2m", thanos_store_down, 5, 10),
     # security faults (tests/test_security.py tests each control in depth)
@@ -228,7 +232,10 @@ def test_cache_flush_stampede_raises_db_reads_by_one_over_miss_ratio():
     h = e.cache.hit_ratio
     e.submit_line("chaos cache-flush")
     e.step(2)
-    assert db_read_qps(e) / before == pytest.approx(1 / (1 - h), rel=0.1)
+    # backend reads = reads x (1 - h); the hottest keys are already back after 2 s of reads
+    now = e.cache.hit_ratio
+    assert now < h - 0.3
+    assert db_read_qps(e) / before == pytest.approx((1 - now) / (1 - h), rel=0.1)
 
 
 def test_cache_master_down_until_replica_takes_over_after_node_timeout():
@@ -405,3 +412,102 @@ def test_chaos_line_without_scope_shifts_duration_and_intensity():
     assert (cmd.scope, cmd.duration, cmd.intensity) == (None, "10m", 3.0)
     cmd = parse_line("chaos server-kill 5")
     assert (cmd.scope, cmd.duration) == ("5", None)
+
+
+def test_hot_key_shift_drops_the_hit_ratio_which_recovers_then_dips_again_on_revert():
+    e = quiet("experimental", scaling__scaler="manual")
+    e.step(60)
+    h = e.cache.hit_ratio
+    before = db_read_qps(e)
+    e.submit_line("chaos hot-key-shift cache 10m 0.6")
+    e.step(2)
+    assert not events_of(e, "command.rejected")
+    assert events_of(e, "cache.hot_key_shift")
+    dip = e.cache.hit_ratio
+    assert dip < h - 0.1  # 60% of the reads now go to keys the cache does not hold
+    assert db_read_qps(e) > 1.5 * before
+    e.step(300)
+    mid = e.cache.hit_ratio
+    assert dip < mid < h  # the cache learns the new hot keys as they are read
+    e.step(600 - 302 + 2)  # the fault ends: reads return to the old keys, evicted meanwhile
+    assert events_of(e, "chaos.reverted")
+    assert e.cache.hit_ratio < mid - 0.05
+    e.step(3600)
+    assert e.cache.hit_ratio > h - 0.02
+
+
+def test_hot_key_shift_needs_a_cache():
+    e = quiet("production")
+    e.submit_line("chaos hot-key-shift")
+    e.step(1)
+    assert "no cache" in events_of(e, "command.rejected")[0].message
+
+
+def test_kafka_group_lag_grows_under_a_slow_consumer_and_drains_after():
+    from devsim_tui.export.prometheus import SnapshotView
+    from devsim_tui.headless import tick_record
+    from devsim_tui.sim.metrics import collect
+
+    e = quiet("experimental", scaling__scaler="manual")
+    e.step(60)
+    assert all(g["lag"] == 0 for g in tick_record(e)["kafka"]["groups"].values())
+    e.submit_line("chaos consumer-lag estate 5m 0.1")
+    e.step(60)
+    first = tick_record(e)["kafka"]["groups"]
+    e.step(180)
+    later = tick_record(e)["kafka"]["groups"]
+    for name in ("notifications", "feature-store"):
+        assert 0 < first[name]["lag"] < later[name]["lag"]  # grows while consumers are slow
+    samples = collect(SnapshotView(e.snapshot, e.profile.app.service))
+    labels, values = samples["devsim_kafka_consumergroup_lag"]
+    assert dict(zip([lb[0][1] for lb in labels], values))["notifications"] > 0
+    assert events_of(e, "kafka.consumer_lag")  # past lag_alert_seconds
+    e.step(60 + 600)  # the fault ends at 5 min; full-speed consumers work the backlog off
+    drained = tick_record(e)["kafka"]["groups"]
+    assert all(g["lag"] == 0 for g in drained.values()), drained
+    assert events_of(e, "kafka.consumer_lag_recovered")
+
+
+def test_kafka_is_the_streaming_field_not_a_word_in_features():
+    e = quiet("experimental", streaming__enabled=False)
+    assert "kafka" in " ".join(e.profile.app.features).lower()
+    e.submit_line("chaos broker-down")
+    e.step(1)
+    assert "no event-stream broker" in events_of(e, "command.rejected")[0].message
+
+
+def test_consumers_beyond_the_partition_count_sit_idle():
+    from devsim_tui.sim.chaos import ChaosController
+
+    e = quiet("experimental", streaming__partitions=4)
+    s = next(c for c in e.controllers if isinstance(c, ChaosController)).stream
+    # notifications: 6 consumers x 500/s, only 4 get a partition
+    assert s.group_capacity[s.groups.index("notifications")] == 4 * 500
+
+
+def test_stream_summary_row_names_each_group_and_a_down_broker():
+    from devsim_tui.ui.database import stream_summary
+
+    e = quiet("experimental", scaling__scaler="manual")
+    e.step(30)
+    e.submit_line("chaos broker-down estate 2m")
+    e.step(90)
+    row = stream_summary(e.snapshot.extensions["ChaosController"]["event_stream"])
+    assert row.startswith("Kafka lag: broker DOWN · notifications ")
+    assert "feature-store" in row and " 0s " not in row  # both groups are behind
+
+
+@pytest.mark.parametrize("line", ["chaos rebalance-storm estate 2m 0.8",
+                                  "chaos partition-election estate 2m 0.5"])
+def test_rebalance_storm_and_leader_election_build_lag_that_drains(line):
+    e = quiet("experimental", scaling__scaler="manual")
+    e.step(30)
+    e.submit_line(line)
+    e.step(60)
+    assert not events_of(e, "command.rejected")
+    lag = chaos_state(e)["event_stream"]["consumer_lag_messages"]
+    assert lag > 1400 * 0.3 * 60  # the events not consumed or still held by producers
+    e.step(60 + 600)
+    s = chaos_state(e)["event_stream"]
+    assert s["consumer_lag_messages"] == 0 and s["consumer_factor"] == 1.0
+    assert s["lost_events"] == 0  # nothing expired: the producers delivered after the fault

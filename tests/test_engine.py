@@ -367,9 +367,11 @@ def test_cache_flush_multiplies_database_reads_by_one_over_miss_ratio():
     e.cache.flush(e.t)
     e.step(1)
     reads_after = sum(n.read_qps for n in e.snapshot.db)
-    assert reads_after / reads_before == pytest.approx(1 / (1 - h), rel=0.05)
-    e.step(int(e.profile.cache.warmup_seconds))
-    assert e.cache.hit_ratio > 0.9 * h
+    now = e.cache.hit_ratio  # the hottest keys refill within the first second of reads
+    assert now < h - 0.3
+    assert reads_after / reads_before == pytest.approx((1 - now) / (1 - h), rel=0.05)
+    e.step(600)  # the cold cache refills with the reads it sees (sim/cache_model.py)
+    assert 0.9 * h < e.cache.hit_ratio < h
 
 
 # ----------------------------------------------------------------------------- commands & events

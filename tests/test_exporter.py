@@ -51,7 +51,9 @@ def test_scrape_serves_fleet_server_and_database_metrics(profile):
                          "devsim_info", "devsim_db_queries_per_second",
                          "devsim_requests_in_flight", "devsim_security_control_passing",
                          "devsim_security_findings", "devsim_security_intrusions",
-                         "devsim_security_debug_endpoint_open"), name
+                         "devsim_security_debug_endpoint_open", "devsim_kafka_broker_up",
+                         # a count of messages, as kafka-exporter's kafka_consumergroup_lag
+                         "devsim_kafka_consumergroup_lag"), name
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (CI installs it)")

@@ -376,13 +376,33 @@ class CacheSpec(Strict):
     enabled: bool = False
     technology: str = "Redis cluster"
     nodes: Count = Field(6, ge=1, le=64)
-    hit_ratio: Real = Field(0.9, ge=0, le=0.9999, description="Steady-state hit ratio")
-    warmup_seconds: Real = Field(
-        300.0, gt=0, description="Time for a flushed cache to regain its hit ratio"
+    hit_ratio: Real = Field(
+        0.9, ge=0, le=0.9999,
+        description="The hit ratio the team expects (the pane flags the cache 5 points below "
+        "it); the simulated ratio comes from the workload model below",
+    )
+    keys: Count = Field(
+        1_000_000, ge=1, le=10**10,
+        description="Distinct keys the app reads (the key space); popularity is Zipf over them",
+    )
+    zipf_exponent: Real = Field(
+        1.0, ge=0, le=3,
+        description="Zipf exponent a of key popularity (key i is read with probability ~ i^-a); "
+        "higher = a smaller hot set",
+    )
+    maxmemory_mb: Real = Field(
+        2048.0, gt=0,
+        description="Redis maxmemory summed over the masters; beyond it the policy evicts",
+    )
+    value_kb: Real = Field(
+        4.0, gt=0, description="Mean memory per cached key (value plus Redis overhead), KiB"
     )
     lookup_ms: Real = Field(0.5, ge=0)
-    optimization: str | None = Field(None, json_schema_extra=pending(
-        "cache workload model: issue 15 (Redis)"))
+    optimization: Literal["none", "ml"] = Field(
+        "none",
+        description="ml: an online model learns which keys to admit from the access stream "
+        "(bench/cache.py measures it against LRU)",
+    )
     maxmemory_policy: Literal[
         "noeviction",
         "allkeys-lru",
@@ -392,10 +412,47 @@ class CacheSpec(Strict):
         "volatile-lfu",
         "volatile-random",
         "volatile-ttl",
-    ] = Field("allkeys-lru", json_schema_extra=pending("cache workload model: issue 15 (Redis)"))
+    ] = Field(
+        "allkeys-lru",
+        description="Eviction policy as in Redis: *-lru, *-lfu, *-random (volatile-ttl is "
+        "modelled as random), noeviction (writes fail once full)",
+    )
     node_timeout_ms: Count = Field(15000, ge=100, description="cluster-node-timeout")
     require_full_coverage: bool = Field(
         True, description="cluster-require-full-coverage: reject queries while a slot is uncovered"
+    )
+
+
+class ConsumerGroupSpec(Strict):
+    name: str = Field(description="Consumer group id (group.id)")
+    consumers: Count = Field(3, ge=1, le=10000, description="Consumer instances in the group")
+    rate_per_consumer: Real = Field(
+        500.0, gt=0, description="Events per second one consumer processes"
+    )
+
+
+class StreamingSpec(Strict):
+    """An event-streaming tier (Kafka): the app publishes events, consumer groups read them."""
+
+    enabled: bool = Field(False, description="The estate runs an event-streaming broker")
+    technology: str = Field("Kafka", description="Shown in the panes and events")
+    topics: list[str] = Field(
+        default_factory=lambda: ["events"], description="Topics the app publishes to"
+    )
+    partitions: Count = Field(
+        6, ge=1, le=100000,
+        description="Partitions per topic: a group's consumers beyond this count sit idle",
+    )
+    events_per_request: Real = Field(
+        1.0, ge=0, description="Events each served request publishes (producer rate)"
+    )
+    consumer_groups: list[ConsumerGroupSpec] = Field(
+        default_factory=list, description="Groups reading every topic; lag is per group"
+    )
+    lag_alert_seconds: Real = Field(
+        60.0, gt=0,
+        description="Lag (seconds of a group's throughput) that logs a kafka.consumer_lag "
+        "event; the KafkaConsumerLagHigh rule (profiles/rules) has its own threshold",
     )
 
 
@@ -657,6 +714,9 @@ class Profile(Strict):
     slo: SLOSpec
     database: DatabaseSpec
     cache: CacheSpec = Field(default_factory=CacheSpec)
+    streaming: StreamingSpec = Field(
+        default_factory=StreamingSpec, description="Event streaming (Kafka), experimental"
+    )
     monitoring: MonitoringSpec
     deployment: DeploymentSpec
     security: SecuritySpec

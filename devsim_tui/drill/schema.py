@@ -538,7 +538,7 @@ def _profile_check(loaded: LoadedScenario, locator: Locator, filename: str) -> l
                 f"{_at(locator, filename, ('profile',))}: {p}" for p in exc.problems]
     except UserError as exc:
         return [f"{_at(locator, filename, ('profile',))}: {exc}"]
-    has_kafka = "kafka" in " ".join(profile.app.features).lower()
+    has_kafka = profile.streaming.enabled
     problems: list[str] = []
 
     def check(path: tuple, line: str) -> None:

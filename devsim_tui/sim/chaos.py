@@ -36,10 +36,7 @@ TCP_RTO_MS = 200.0  # Linux minimum retransmission timeout
 PACKETS_PER_REQUEST = 10  # request + response segments of a typical API call
 DEPENDENCY_TIMEOUT_MS = 2000.0  # the app's client timeout toward the third party
 DISK_FULL_ERRORS = 0.5  # share of requests that write (logs, temp files) and fail on a full disk
-EVENTS_PER_REQUEST = 1.0  # experimental is event-driven: each request publishes one event
-CONSUMER_HEADROOM = 2.0  # consumer group sized for twice the mean event rate
 DELIVERY_TIMEOUT_S = 120.0  # Kafka producer delivery.timeout.ms: buffered events expire after it
-LAG_WARN_S = 60.0  # consumer lag (in seconds of consumption) worth an event
 
 
 @dataclass(frozen=True)
@@ -112,6 +109,12 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
     FaultType("cache-flush", "flush the cache (FLUSHALL)",
               "hit ratio drops to 0 and refills; database reads jump by 1/(1 - hit ratio)",
               ("cache",), "cache", None, needs="cache"),
+    FaultType("hot-key-shift", "the hot keys change (a viral item, a renamed key prefix)",
+              "the given share of reads moves to keys the cache does not hold: hit ratio "
+              "drops, database reads rise, and the ratio recovers as the cache learns the new "
+              "keys; at the end the reads move back to keys partly evicted meanwhile",
+              ("cache",), "cache", 600.0, "share of reads that moves (0-1)", 0.5, (0.0, 1.0),
+              needs="cache"),
     FaultType("traffic-spike", "multiply incoming traffic",
               "offered load rises by the factor; the HPA scales up, latency and errors until "
               "it catches up", ("estate",), "estate", 600.0, "traffic multiplier", 3.0,
@@ -131,6 +134,16 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
               ("estate",), "estate", 600.0, "consumer throughput factor (0.01-1)", 0.3,
               (0.01, 1.0),
               needs="kafka"),
+    FaultType("rebalance-storm", "Kafka consumer groups rebalance over and over (flapping "
+              "consumers, max.poll.interval.ms exceeded)",
+              "consumption stops during each eager rebalance: the share of time spent "
+              "rebalancing is lost throughput, so consumer lag grows", ("estate",), "estate",
+              300.0, "share of time spent rebalancing (0-1)", 0.8, (0.0, 1.0), needs="kafka"),
+    FaultType("partition-election", "a Kafka broker fails and its partitions elect new leaders",
+              "the share of partitions it led is unavailable until the election ends: producers "
+              "buffer those events, consumers of those partitions stop; lag grows then drains",
+              ("estate",), "estate", 30.0, "share of partitions without a leader (0-1)", 0.34,
+              (0.0, 1.0), needs="kafka"),
     FaultType("store-outage", "Thanos' object store is unreachable (store gateway, uploads)",
               "long metric windows show only Prometheus' local data (older is blank); sidecar "
               "uploads fail, and blocks past the local retention are lost",
@@ -186,6 +199,7 @@ ALIASES = {"kill": "server-kill", "pod-kill": "server-kill", "cpu": "cpu-hog",
            "pool": "pool-exhaustion", "cache-down": "cache-node-down", "flush": "cache-flush",
            "spike": "traffic-spike", "region": "region-outage", "tls": "tls-expiry",
            "cert-expiry": "tls-expiry", "kafka-down": "broker-down",
+           "key-shift": "hot-key-shift", "hot-keys": "hot-key-shift",
            "dependency": "dependency-outage", "third-party": "dependency-outage",
            "cred-leak": "credential-leak", "port-scan": "debug-port-scan",
            "renewal-failure": "cert-renewal-failure", "exfiltration": "data-exfiltration",
@@ -339,51 +353,94 @@ class Fault:
 
 
 class EventStream:
-    """Experimental's Kafka: produced events, consumer throughput and the consumer lag."""
+    """The profile's event stream (`streaming:`, Kafka): producers publish events_per_request
+    events per served request; every consumer group reads every event. A group's throughput is
+    min(consumers, partitions) x rate_per_consumer: Kafka assigns each partition to one consumer
+    of a group, so consumers beyond the partition count sit idle
+    (https://kafka.apache.org/documentation/#intro_concepts_and_terms). Lag per group =
+    messages produced but not yet consumed, as kafka-exporter's kafka_consumergroup_lag."""
 
-    def __init__(self, baseline_rps: float):
-        self.capacity = CONSUMER_HEADROOM * baseline_rps * EVENTS_PER_REQUEST
-        self.lag = 0.0  # messages produced but not yet consumed
+    def __init__(self, spec):
+        self.spec = spec
+        self.groups = [g.name for g in spec.consumer_groups] or ["consumers"]
+        rates = [min(g.consumers, spec.partitions) * g.rate_per_consumer
+                 for g in spec.consumer_groups] or [1.0]
+        self.group_capacity = np.array(rates, dtype=float)
+        self.group_lag = np.zeros(len(self.groups))
+        self.group_rate = np.zeros(len(self.groups))
+        self.capacity = float(self.group_capacity.min())
         self.buffered = 0.0  # held by producers while the broker is down
         self.buffer_age = 0.0
         self.lost = 0.0
-        self.consume_rate = 0.0
+        self.produce_rate = 0.0
         self.broker_up = True
         self.consumer_factor = 1.0
+        self.leaderless = 0.0  # share of partitions without a leader (an election under way)
         self.warned = False
 
+    @property
+    def lag(self) -> float:
+        """The most-behind group's lag in messages."""
+        return float(self.group_lag.max())
+
+    @property
+    def consume_rate(self) -> float:
+        return float(self.group_rate.min())
+
     def step(self, dt: float, produced_rps: float) -> None:
-        produced = produced_rps * EVENTS_PER_REQUEST * dt
+        rate = produced_rps * self.spec.events_per_request
+        self.produce_rate = rate
+        produced = rate * dt
+        if self.broker_up and self.leaderless > 0:
+            # Events for leaderless partitions wait in the producers (retries) until the
+            # election ends; their consumers have nothing to fetch meanwhile.
+            held = produced * self.leaderless
+            self.buffered += held
+            self.buffer_age += dt
+            available = self.group_lag + produced - held
+            consumed = np.minimum(available, self.group_capacity * self.consumer_factor
+                                  * (1.0 - self.leaderless) * dt)
+            self.group_lag = available - consumed
+            self.group_rate = consumed / dt
+            return
         if not self.broker_up:
             # Producers retry until delivery.timeout.ms, then drop the oldest events.
             self.buffered += produced
             self.buffer_age += dt
             if self.buffer_age > DELIVERY_TIMEOUT_S:
-                expired = produced_rps * EVENTS_PER_REQUEST * dt
-                self.buffered -= expired
-                self.lost += expired
-            self.consume_rate = 0.0
+                self.buffered -= produced
+                self.lost += produced
+            self.group_rate[:] = 0.0
             return
         if self.buffered:
-            self.lag += self.buffered
+            self.group_lag += self.buffered
             self.buffered = self.buffer_age = 0.0
-        available = self.lag + produced
-        consumed = min(available, self.capacity * self.consumer_factor * dt)
-        self.lag = available - consumed
-        self.consume_rate = consumed / dt
+        available = self.group_lag + produced
+        consumed = np.minimum(available, self.group_capacity * self.consumer_factor * dt)
+        self.group_lag = available - consumed
+        self.group_rate = consumed / dt
+
+    def group_lag_seconds(self) -> np.ndarray:
+        """How far behind each group is, in seconds of its full throughput."""
+        return (self.group_lag + self.buffered) / self.group_capacity
 
     @property
     def lag_seconds(self) -> float:
-        """How far behind consumers are, in seconds of their full throughput."""
-        pending = self.lag + self.buffered
-        return pending / self.capacity if self.capacity > 0 else 0.0
+        return float(self.group_lag_seconds().max())
 
     def view(self) -> dict:
+        secs = self.group_lag_seconds()
         return {"broker_up": self.broker_up, "consumer_lag_messages": round(self.lag
                                                                             + self.buffered),
                 "consumer_lag_seconds": round(self.lag_seconds, 2),
                 "consume_rate": round(self.consume_rate, 1),
-                "consumer_factor": self.consumer_factor, "lost_events": round(self.lost)}
+                "produce_rate": round(self.produce_rate, 1),
+                "consumer_factor": self.consumer_factor, "lost_events": round(self.lost),
+                "groups": [{"name": n, "lag_messages": round(float(m + self.buffered)),
+                            "lag_seconds": round(float(x), 2),
+                            "consume_rate": round(float(r), 1)}
+                           for n, m, x, r in zip(self.groups, self.group_lag, secs,
+                                                 self.group_rate)]}
 
 
 class ChaosController:
@@ -400,9 +457,8 @@ class ChaosController:
         self.pool_wait_s = 0.0
         self.pool_fail = 0.0
         self._sec_err = 0.0
-        features = " ".join(engine.profile.app.features).lower()
-        self.stream = EventStream(engine.profile.traffic.baseline_rps) \
-            if "kafka" in features else None
+        streaming = engine.profile.streaming
+        self.stream = EventStream(streaming) if streaming.enabled else None
 
     # ------------------------------------------------------------------ commands
 
@@ -416,7 +472,7 @@ class ChaosController:
         if ft.needs == "cache" and e.cache is None:
             return f"{ft.name}: this profile has no cache"
         if ft.needs == "kafka" and self.stream is None:
-            return f"{ft.name}: this profile has no event-stream broker (Kafka is experimental's)"
+            return f"{ft.name}: this profile has no event-stream broker (Kafka: streaming.enabled)"
         if ft.needs == "thanos" and not _thanos(e).enabled:
             return f"{ft.name}: this profile's monitoring has no Thanos (experimental's has)"
         duration = parse_duration(cmd.duration) if cmd.duration else ft.duration
@@ -641,12 +697,20 @@ class ChaosController:
             return self._backup_fault(t, fault)
         if name in SECURITY_FAULTS:
             return _security(e).inject(t, fault)
+        if name == "hot-key-shift":
+            e.cache.shift(t, x)
+            fault.targets = ["cache"]
+            return None
         # estate-level faults: applied every tick in before_tick
         fault.targets = ["estate"]
         if name == "broker-down":
             self.stream.broker_up = False
         elif name == "consumer-lag":
             self.stream.consumer_factor *= x
+        elif name == "rebalance-storm":
+            self.stream.consumer_factor *= 1.0 - x
+        elif name == "partition-election":
+            self.stream.leaderless = min(1.0, self.stream.leaderless + x)
         elif name == "store-outage":
             _thanos(e).set_store(t, False)
         return None
@@ -723,10 +787,20 @@ class ChaosController:
                     n.slow_factor /= fault.intensity
         elif name == "cache-node-down":
             e.cache.recover_node(t, fault.targets[0])
+        elif name == "hot-key-shift":
+            e.cache.shift(t, fault.intensity)  # the reads return to the old, now cold, keys
         elif name == "broker-down":
             self.stream.broker_up = not any(g.type.name == "broker-down" for g in self.active)
         elif name == "consumer-lag":
             self.stream.consumer_factor /= fault.intensity
+        elif name == "rebalance-storm":
+            rest = [1.0 - g.intensity for g in self.active if g.type.name == name]
+            self.stream.consumer_factor = math.prod(
+                g.intensity for g in self.active if g.type.name == "consumer-lag") \
+                * math.prod(rest)
+        elif name == "partition-election":
+            self.stream.leaderless = min(1.0, sum(g.intensity for g in self.active
+                                                  if g.type.name == name))
         elif name == "store-outage":
             _thanos(e).set_store(t, not any(g.type.name == name for g in self.active))
         elif name in SECURITY_FAULTS:
@@ -849,12 +923,13 @@ class ChaosController:
             return
         s.step(self.engine.dt, agg.served_rps)
         lag = s.lag_seconds
-        if lag > LAG_WARN_S and not s.warned:
+        warn = s.spec.lag_alert_seconds
+        if lag > warn and not s.warned:
             s.warned = True
             self.engine.emit(t, "kafka.consumer_lag", f"Kafka consumers {lag:.0f}s behind "
                              f"({s.lag + s.buffered:.0f} events)", "warning",
                              lag_seconds=round(lag, 1))
-        elif s.warned and lag < LAG_WARN_S / 6:
+        elif s.warned and lag < warn / 6:
             s.warned = False
             self.engine.emit(t, "kafka.consumer_lag_recovered", f"Kafka consumers caught up "
                              f"({lag:.0f}s behind)", "info", lag_seconds=round(lag, 1))

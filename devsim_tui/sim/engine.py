@@ -210,7 +210,7 @@ class Engine:
         reads = queries * tr.read_fraction
         writes = queries - reads
         if self.cache is not None:
-            reads = self.cache.step(t, reads)
+            reads = self.cache.step(t, reads, dt)
         n_ready = int(np.count_nonzero(fleet.state == READY))
         dbr = self.db.step(t, dt, t_abs, reads, writes, n_ready)
         writes_per_req = min(1.0, tr.queries_per_request * (1.0 - tr.read_fraction))

@@ -107,8 +107,17 @@ METRICS: tuple[Metric, ...] = (
     M("devsim_db_restore_point_age_seconds", "gauge", "Age of the newest restore point"),
     # Cache
     M("devsim_cache_hit_ratio", "gauge", "Cache hit ratio"),
-    M("devsim_cache_target_hit_ratio", "gauge", "Steady-state hit ratio of a warm cache"),
+    M("devsim_cache_target_hit_ratio", "gauge", "Hit ratio the team expects (cache.hit_ratio)"),
     M("devsim_cache_node_up", "gauge", "1 if the cache node is running", ("node", "role")),
+    # Event streaming (kafka-exporter's kafka_consumergroup_lag, per group)
+    M("devsim_kafka_consumergroup_lag", "gauge", "Messages produced but not yet consumed",
+      ("consumergroup",)),
+    M("devsim_kafka_consumergroup_lag_seconds", "gauge",
+      "Consumer group lag in seconds of the group's throughput", ("consumergroup",)),
+    M("devsim_kafka_broker_up", "gauge", "1 if the event-stream broker is up"),
+    M("devsim_kafka_produced_events_per_second", "gauge", "Events the app publishes"),
+    M("devsim_kafka_lost_events_total", "counter",
+      "Events producers dropped after delivery.timeout.ms"),
     # SLO and the simulation itself
     M("devsim_slo_availability_ratio", "gauge", "Availability since the start"),
     M("devsim_slo_error_budget_burned_ratio", "gauge", "Share of the window's budget used"),
@@ -275,6 +284,17 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
     sec = getattr(view, "security", None)
     if sec:
         _security_samples(sec, want, out)
+    stream = getattr(view, "event_stream", None)
+    if stream is not None:
+        groups = stream["groups"]
+        for name, key in (("devsim_kafka_consumergroup_lag", "lag_messages"),
+                          ("devsim_kafka_consumergroup_lag_seconds", "lag_seconds")):
+            if name in want:
+                out[name] = ([(("consumergroup", g["name"]),) for g in groups],
+                             [float(g[key]) for g in groups])
+        one("devsim_kafka_broker_up", 1.0 if stream["broker_up"] else 0.0, ())
+        one("devsim_kafka_produced_events_per_second", stream["produce_rate"], ())
+        one("devsim_kafka_lost_events_total", stream["lost_events"], ())
 
     alerts = getattr(view, "alerts", None)
     if alerts is not None and "devsim_alerts" in want:
@@ -326,7 +346,7 @@ class EngineView:
     """What `collect` needs, read straight from an engine mid-tick (no full snapshot built)."""
 
     __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts",
-                 "security")
+                 "security", "event_stream")
 
     def __init__(self, engine: Any, agg: Any, wanted: frozenset[str]):
         self.t = engine.t
@@ -344,6 +364,13 @@ class EngineView:
                    None) if any(n.startswith(("devsim_security", "devsim_certificate"))
                                 for n in wanted) else None
         self.security = sec.state() if sec is not None else None
+        self.event_stream = None
+        if any(n.startswith("devsim_kafka") for n in wanted):
+            from devsim_tui.sim.chaos import ChaosController
+
+            ctl = next((c for c in engine.controllers if isinstance(c, ChaosController)), None)
+            if ctl is not None and ctl.stream is not None:
+                self.event_stream = ctl.stream.view()
 
 
 class _NoFleet:
@@ -360,7 +387,7 @@ class SnapshotView:
     """A `collect` view of a published Snapshot (what the exporter scrapes)."""
 
     __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts",
-                 "security")
+                 "security", "event_stream")
 
     def __init__(self, snap: Any, service: str):
         self.t, self.agg, self.fleet, self.db = snap.t, snap.agg, snap.fleet, snap.db
@@ -368,6 +395,8 @@ class SnapshotView:
         self.alerts = snap.alerts
         self.security = (getattr(snap, "extensions", None) or {}).get("SecurityController")
         self.service = service
+        self.event_stream = (getattr(snap, "extensions", None) or {}) \
+            .get("ChaosController", {}).get("event_stream")
 
 
 def engine_sampler(engine: Any):

@@ -334,22 +334,43 @@ def cache_summary(cache: CacheView) -> str:
             f"(target {pct(cache.target_hit_ratio, 0)})")
 
 
-class DatabasePane(Vertical):
-    """Database nodes, then the cache (when the profile has one)."""
+def stream_summary(stream: dict) -> str:
+    """One row: the event stream's consumer lag per group (docs/streaming.md)."""
+    groups = " · ".join(f"{g['name']} {g['lag_seconds']:.0f}s ({si(g['lag_messages'])})"
+                        for g in stream["groups"])
+    broker = "" if stream["broker_up"] else "broker DOWN · "
+    return f"Kafka lag: {broker}{groups}"
 
-    def __init__(self, has_cache: bool, **kwargs) -> None:
+
+class DatabasePane(Vertical):
+    """Database nodes, then the cache and the event stream (when the profile has them)."""
+
+    def __init__(self, has_cache: bool, has_stream: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.has_cache = has_cache
+        self.has_stream = has_stream
         self._summary = ""
+        self._stream = ""
 
     def compose(self) -> ComposeResult:
         yield KeyedTable(DB_COLUMNS, id="db-table")
+        if self.has_stream:
+            yield Static(id="stream-summary")
         if self.has_cache:
             yield Static(id="cache-summary")
             yield KeyedTable(CACHE_COLUMNS, id="cache-table")
 
     def show(self, snap: Snapshot) -> None:
         self.query_one("#db-table", KeyedTable).set_rows([(n.name, db_row(n)) for n in snap.db])
+        stream = snap.extensions.get("ChaosController", {}).get("event_stream")
+        if self.has_stream and stream is not None:
+            text = stream_summary(stream)
+            line = self.query_one("#stream-summary", Static)
+            if text != self._stream:
+                self._stream = text
+                line.update(text, layout=False)
+            line.set_class(not stream["broker_up"] or any(g["lag_seconds"] > 60
+                                                          for g in stream["groups"]), "-low")
         if self.has_cache and snap.cache is not None:
             cache = snap.cache
             level = "-low" if cache.hit_ratio < cache.target_hit_ratio - 0.05 else ""
