@@ -120,7 +120,9 @@ class AppSpec(Strict):
     service: str = Field("web", pattern=r"^[a-z][a-z0-9-]*$", description="Server name prefix")
     version: str = Field("v1.0.0", description="Release running at the start")
     ports: list[Port] = Field(min_length=1)
-    features: list[str] = Field(default_factory=list)
+    features: list[str] = Field(default_factory=list, json_schema_extra=informational(
+        "the seed's free-text feature list (TensorFlow.js, Kafka, ...); every feature with "
+        "behaviour has its own section (streaming, monitoring.detector, scaling)"))
     regions: list[str] = Field(
         default_factory=lambda: ["local"], min_length=1, description="Where servers are placed"
     )
@@ -437,7 +439,9 @@ class StreamingSpec(Strict):
     enabled: bool = Field(False, description="The estate runs an event-streaming broker")
     technology: str = Field("Kafka", description="Shown in the panes and events")
     topics: list[str] = Field(
-        default_factory=lambda: ["events"], description="Topics the app publishes to"
+        default_factory=lambda: ["events"], description="Topics the app publishes to",
+        json_schema_extra=informational("topic names only: lag is modelled per consumer group "
+                                        "over all of a group's topics"),
     )
     partitions: Count = Field(
         6, ge=1, le=100000,
