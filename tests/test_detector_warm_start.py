@@ -43,10 +43,6 @@ CASES = [
 ]
 
 
-@pytest.mark.xfail(reason="since the M/M/c/K fleet (issue 12) error rates carry no sampling "
-                   "noise: the warm-started detector learns a near-zero scale for them and flags "
-                   "the run's first windows (issue 14 note); strict=False until errors are drawn",
-                   strict=False)
 @pytest.mark.parametrize("profile,fault,seeds", CASES)
 def test_fault_at_minute_one_is_flagged_within_two_minutes(profile, fault, seeds):
     for seed in seeds:

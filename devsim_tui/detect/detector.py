@@ -13,6 +13,9 @@ from dataclasses import dataclass, replace
 
 from devsim_tui.detect.scorer import ScorerConfig, SeriesScorer
 
+#: Residual scale floor of the simulation's detector, as a share of each signal's level.
+SIM_RELATIVE_FLOOR = 0.01
+
 # Ticks below threshold that end an episode: a score that dips for a moment inside one incident
 # must not start a second one with a new `began_at`.
 EPISODE_GAP_TICKS = 10
@@ -46,7 +49,10 @@ class Detector:
             raise ValueError("Detector signals must be unique")
         if warmup < 0:
             raise ValueError("warmup must be >= 0")
-        self.config = replace(config or ScorerConfig(), warmup=warmup, period=seasonal_period)
+        # The engine's signals are expectations without sampling noise: a change under ~1% of a
+        # signal's level (an error rate of 0.0500% vs 0.0503%) is not an anomaly.
+        self.config = replace(config or ScorerConfig(relative_floor=SIM_RELATIVE_FLOOR),
+                              warmup=warmup, period=seasonal_period)
         self.signals = list(signals)
         self._scorers = {name: SeriesScorer(self.config) for name in self.signals}
         self._ticks = 0

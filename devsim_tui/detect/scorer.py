@@ -67,6 +67,10 @@ class ScorerConfig:
     """While flagged, learn only one point in this many."""
     suppress: int = 200
     """After an alert, `score_one` damps further alerts for this many points."""
+    relative_floor: float = 1e-6
+    """Smallest residual scale, as a share of the signal's level. Real series (NAB) carry
+    sampling noise and keep the default; the simulation's signals are computed expectations,
+    nearly flat in calm running, so its detector raises this (detector.py)."""
 
 
 class _Residual:
@@ -141,7 +145,7 @@ class SeriesScorer:
         x = float(x)
         # The floor on every scale is relative to the signal's magnitude: it keeps a perfectly
         # flat signal at zero surprise and makes its first departure stand out.
-        floor = 1e-6 * (abs(self._abs_level.get()) + 1e-3)
+        floor = cfg.relative_floor * (abs(self._abs_level.get()) + 1e-3)
         if self._prev is None:
             self._prev = x
         step_r = x - self._prev
