@@ -351,8 +351,8 @@ def test_drills_refuse_non_finite_times_and_negative_seeds(tmp_path, old, new, s
 
 def test_drill_overrides_errors_name_the_override_line(tmp_path):
     path = tmp_path / "d.yaml"
-    path.write_text(drill_text(**{"profile: production": "profile: production\noverrides:\n"
-                                  "  simulation.seed: -3\n  traffic:\n    baseline_rps: .inf"}))
+    path.write_text(drill_text(**{"overrides:\n": "overrides:\n  simulation.seed: -3\n"
+                                  "  traffic:\n    baseline_rps: .inf\n"}))
     lines = path.read_text().splitlines()
     seed_line = next(k for k, x in enumerate(lines, 1) if "simulation.seed" in x)
     rps_line = next(k for k, x in enumerate(lines, 1) if "baseline_rps" in x)

@@ -293,7 +293,7 @@ def test_close_counts_every_notification_exactly_once():
                          base_backoff_s=30.0, max_backoff_s=30.0, max_attempts=5)
     notifier.attach(sender)
     e.submit(C.CrashNode())
-    e.step(40)
+    e.step(90)  # PrimaryDown (for: 15s) fires, then Alertmanager's 30 s group_wait
     assert wait_for(lambda: sender.failed >= 1)  # now pausing 30 s before its retry
     started = time.monotonic()
     report = sender.close(timeout=3.0)
@@ -313,7 +313,7 @@ async def test_the_control_room_keeps_the_delivery_report_for_its_exit(smtp_serv
     external = ExternalIO(IOOptions())
     assert external.start(world) is None
     world.submit(C.CrashNode())
-    world.advance(40)
+    world.advance(90)  # PrimaryDown (for: 15s), then Alertmanager's 30 s group_wait
     await external.stop()
     report = external.delivery
     assert report is not None and report.notifications >= 1
