@@ -44,7 +44,7 @@ def test_trace_is_interpolated_scaled_to_peak_and_loops(tmp_path):
 
 def test_nyc_taxi_is_shipped_with_its_licence_and_drives_the_engine():
     assert "nyc_taxi.csv" in builtin_traces()
-    trace = load_trace(__import__("devsim_tui.sim.traffic", fromlist=["x"])
+    trace = load_trace(__import__("devsim_tui.config.traces", fromlist=["x"])
                        .builtin_trace_dir() / "nyc_taxi.csv")
     assert trace.rows == 10320 and trace.period == pytest.approx(215 * 86400)
     licence = trace.path.replace("nyc_taxi.csv", "LICENSE-NAB.txt")

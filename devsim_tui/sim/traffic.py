@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devsim_tui.config.traces import Trace, load_trace
+from devsim_tui.config.traces import Trace, load_trace, resolve_trace
 
 if TYPE_CHECKING:
     from devsim_tui.config.schema import TrafficSpec
