@@ -194,7 +194,7 @@ async def test_a_pane_is_one_pane_spec_entry(config_home, settle, world_factory)
 
     class WithProbe(ControlRoomApp):
         PANE_SPECS = ControlRoomApp.PANE_SPECS + (
-            PaneSpec("probe", "Probe", 8, "side", lambda app: Static(id="probe"), "#probe",
+            PaneSpec("probe", "Probe", 9, "side", lambda app: Static(id="probe"), "#probe",
                      draw),)
 
     app = create_app(world_factory("production"), app_class=WithProbe, paused=True,
@@ -203,11 +203,11 @@ async def test_a_pane_is_one_pane_spec_entry(config_home, settle, world_factory)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         pane = app.query_one("#probe-pane")
-        assert pane.border_title == "8 Probe" and pane.region.height >= 2
+        assert pane.border_title == "9 Probe" and pane.region.height >= 2
         tick = app.world.snapshot().tick
         assert drawn and drawn[-1] == tick and pane.border_subtitle == f"tick {tick}"
         app.query_one("#probe").can_focus = True
-        await pilot.press("8", "z")
+        await pilot.press("9", "z")
         await pilot.pause()
         assert app.screen.maximized is pane
-        assert ("focus probe pane", "key 8") in [(t, h) for t, h, _ in app.palette_entries()]
+        assert ("focus probe pane", "key 9") in [(t, h) for t, h, _ in app.palette_entries()]
