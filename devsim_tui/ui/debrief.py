@@ -12,14 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from rich.style import Style
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from devsim_tui.ui.renderables import level_lines
 from devsim_tui.drill.controller import fmt_t
 from devsim_tui.drill.report import charts, helped_text, timeline, verdict
 from devsim_tui.ui.renderables import spark_rows
@@ -119,13 +118,7 @@ class DebriefBody(Static):
 
     def show(self, lines: list[Line]) -> None:
         styles = {lvl: self.get_component_rich_style(f"debrief--{lvl}") for lvl in LEVELS}
-        text = Text()
-        for i, line in enumerate(lines):
-            if i:
-                text.append("\n")
-            for part, level in line:
-                text.append(part, styles.get(level, Style()))
-        self.update(text)
+        self.update(level_lines(lines, styles))
 
 
 class DebriefScreen(ModalScreen[None]):

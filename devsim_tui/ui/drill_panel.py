@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from rich.style import Style
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from devsim_tui.ui.renderables import level_lines
 from devsim_tui.drill.views import (
     participant_events, participant_refusal, participant_snapshot,
 )
@@ -235,13 +235,7 @@ class DrillSummary(Static):
         st = self.get_component_rich_style
         styles: dict[str, Style] = {lvl: st(f"drill--{lvl}") for lvl in
                                     ("dim", "key", "head", "ok", "info", "warn", "bad", "fac")}
-        text = Text()
-        for i, line in enumerate(lines):
-            if i:
-                text.append("\n")
-            for part, level in line:
-                text.append(part, styles.get(level, Style()))
-        self.update(text)
+        self.update(level_lines(lines, styles))
 
     def restyle(self) -> None:
         self._shown = None

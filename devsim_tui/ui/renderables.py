@@ -20,6 +20,20 @@ from devsim_tui.ui.format import downsample, np
 BARS = "▁▂▃▄▅▆▇█"
 
 
+
+def level_lines(lines: list[list[tuple[str, str]]], styles: dict[str, Style],
+                text: Text | None = None) -> Text:
+    """Lines of (part, level) pairs as one Text, each part in its level's style (unknown levels
+    plain): the drill pane, the debrief and the Security screen draw their prose this way."""
+    text = text if text is not None else Text()
+    for i, line in enumerate(lines):
+        if i:
+            text.append("\n")
+        for part, level in line:
+            text.append(part, styles.get(level, Style()))
+    return text
+
+
 def spark_rows(values: np.ndarray, width: int, height: int = 1, how: str = "max",
                floor: float | None = None, ceiling: float | None = None) -> list[str]:
     """Sparkline characters, `height` rows of `width` cells, newest on the right.

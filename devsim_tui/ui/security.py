@@ -18,6 +18,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from devsim_tui.ui.renderables import level_lines
 from devsim_tui.sim.snapshot import Snapshot
 
 LEVELS = ("dim", "key", "ok", "warn", "bad")
@@ -101,13 +102,7 @@ class SecurityView(Static):
     def show(self, lines: list[list[tuple[str, str]]]) -> None:
         st = self.get_component_rich_style
         styles: dict[str, Style] = {lvl: st(f"sec--{lvl}") for lvl in LEVELS}
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for i, line in enumerate(lines):
-            if i:
-                text.append("\n")
-            for part, level in line:
-                text.append(part, styles.get(level, Style()))
-        self.update(text)
+        self.update(level_lines(lines, styles, Text(no_wrap=True, overflow="ellipsis")))
 
 
 class SecurityScreen(Screen[None]):
