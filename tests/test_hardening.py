@@ -94,6 +94,25 @@ def test_lag_faults_at_their_lowest_intensity_revert_on_expiry_and_on_stop(profi
     assert submit_and_run(eng, "chaos-stop all", seconds=30).type == "command.applied"
 
 
+def test_a_revert_that_raises_on_expiry_is_reported_and_the_run_goes_on(monkeypatch):
+    """Expiry runs inside the tick, outside any command: it gets the same guard as `apply`."""
+    from devsim_tui.sim.chaos import ChaosController
+
+    eng = engine("production")
+    assert submit_and_run(eng, "chaos cpu-hog 1 1m 0.5", seconds=5).type == "command.applied"
+
+    def broken(self, t, fault, how):
+        raise RuntimeError("undo table corrupt")
+
+    monkeypatch.setattr(ChaosController, "_revert", broken)
+    eng.step(120)  # past the fault's minute: the expiry raises inside before_tick
+    failed = [ev for ev in eng.events_since(0) if ev.type == "chaos.revert_failed"]
+    assert len(failed) == 1 and "undo table corrupt" in failed[0].message
+    chaos = next(c for c in eng.controllers if isinstance(c, ChaosController))
+    assert not chaos.active  # the fault is gone, not retried every tick
+    eng.step(5)
+
+
 def test_messages_have_no_doubled_prefix_and_no_library_wording():
     for line in ("set-speed 0", "set-speed -3", "chaos cpu-hog 1 1m 7", "scale lots",
                  "pause maybe", "silence all 0s", "chaos cpu-hog 1 0s"):

@@ -6,6 +6,7 @@ a restart and a corrupt config file never crashes anything."""
 from __future__ import annotations
 
 import textwrap
+import os
 from pathlib import Path
 
 import pytest
@@ -414,6 +415,22 @@ def test_a_corrupt_config_is_moved_aside_not_destroyed(tmp_path: Path) -> None:
     write(tmp_path, "config.yaml", "theme: [unclosed\n")
     remember_theme(tmp_path, "amber")
     assert (tmp_path / "config.yaml.bak").read_text(encoding="utf-8") == "theme: [unclosed\n"
+
+
+def test_a_config_that_is_not_a_regular_file_is_refused_unread(tmp_path: Path) -> None:
+    """A FIFO in place of config.yaml would block the first frame forever if it were opened
+    for reading; it is refused (non-blocking open, then fstat) and the theme still saved."""
+    os.mkfifo(tmp_path / "config.yaml")
+    assert remembered_theme(tmp_path) is None
+    assert remember_theme(tmp_path, "amber") is True
+    assert remembered_theme(tmp_path) == "amber"
+
+
+def test_an_alias_bomb_config_is_refused(tmp_path: Path) -> None:
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    write(tmp_path, "config.yaml", "\n".join(lines) + "\ntheme: amber\n")
+    assert remembered_theme(tmp_path) is None
 
 
 def test_an_unwritable_config_dir_does_not_raise(tmp_path: Path) -> None:

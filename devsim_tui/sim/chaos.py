@@ -15,6 +15,7 @@ Deterministic: targets are drawn from the engine's rng only. Never imports the U
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -861,7 +862,7 @@ class ChaosController:
     def before_tick(self, t: float) -> None:
         if t >= self._next_expiry:
             for fault in [g for g in self.active if g.until <= t]:
-                self._revert(t, fault, "expired")
+                self._expire(t, fault)
         # The security posture (expired certificates, denials by policy, a rotation's restart)
         # fails requests too; its share is folded in with the estate faults'.
         sec = _security(self.engine)
@@ -869,6 +870,24 @@ class ChaosController:
         if self._estate or sec_err or self._sec_err:
             self._estate_effects(t, sec_err)
         self._sec_err = sec_err
+
+    def _expire(self, t: float, fault: Fault) -> None:
+        """Revert a fault whose time is up. Like a command, an expiry never stops the run: if
+        reverting raises (validation should make that impossible), the fault leaves the active
+        list anyway and an error event says what could not be undone."""
+        try:
+            self._revert(t, fault, "expired")
+        except Exception as exc:  # noqa: BLE001 - an expiry never stops the simulation
+            if fault in self.active:
+                self.active.remove(fault)
+            self._estate = any(g.type.name in ESTATE_FAULTS for g in self.active)
+            self._next_expiry = min((g.until for g in self.active), default=math.inf)
+            with contextlib.suppress(Exception):
+                self._recompose()
+            self.engine.emit(t, "chaos.revert_failed",
+                             f"{fault.type.name} expired but could not be fully reverted "
+                             f"({type(exc).__name__}: {str(exc)[:200]})", "error",
+                             fault=fault.type.name)
 
     def _estate_effects(self, t: float, sec_err: float = 0.0) -> None:
         """Traffic, TLS, third-party and PgBouncer effects act on every request each tick."""

@@ -37,6 +37,7 @@ from textual.color import Color
 from textual.theme import Theme
 
 from devsim_tui.config.paths import builtin_data_dir
+from devsim_tui.config.yamlsrc import parse_yaml, read_text_file
 from devsim_tui.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ DEFAULT_THEME = "control-room"
 
 APP_NAME = "devsim-tui"
 CONFIG_FILE = "config.yaml"
+#: The preferences file holds a theme name: a megabyte is far more than any real one needs.
+CONFIG_MAX_BYTES = 1024 * 1024
 THEMES_SUBDIR = "themes"
 _YAML_SUFFIXES = (".yaml", ".yml")
 #: `COLOUR N%`: a colour with an opacity, as Textual's CSS variables accept it.
@@ -215,16 +218,18 @@ def _config_path(directory: Path | None) -> Path:
 
 
 def _read_config(path: Path) -> dict[str, Any] | None:
-    """The config mapping, `{}` when there is no file, None when it exists but is unusable."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    """The config mapping, `{}` when there is no file, None when it exists but is unusable.
+
+    Read like every other file the product reads (`config.yamlsrc`): only a regular file of
+    at most CONFIG_MAX_BYTES, bounded nesting and alias expansion - a FIFO or /dev/zero put in
+    its place must not hang or exhaust the control room at startup.
+    """
+    if not os.path.lexists(path):
         return {}
-    except (OSError, UnicodeDecodeError):
-        return None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
+        data, _ = parse_yaml(read_text_file(path, "devsim-tui config file", CONFIG_MAX_BYTES),
+                             os.fspath(path))
+    except (UserError, ConfigError):
         return None
     if data is None:
         return {}
