@@ -195,7 +195,7 @@ def test_prometheus_fires_the_engines_alerts_with_the_same_labels_and_timing(ale
             w_on = to_wall(e_on)
             assert w_on > first_poll + tol
             tol_on = tolerance(pace_drift(sim_t, wall, e_on))
-            report.append((dict(key)["alertname"], "on", p_on - w_on))
+            report.append((dict(key)["alertname"], f"on (tol {tol_on:.2f})", p_on - w_on))
             assert abs(p_on - w_on) <= tol_on, (key, "fired", p_on - w_on, tol_on)
             if e_off is not None and to_wall(e_off) >= last_poll - tol:
                 report.append((dict(key)["alertname"], "off(unchecked, before end)",
@@ -203,7 +203,8 @@ def test_prometheus_fires_the_engines_alerts_with_the_same_labels_and_timing(ale
             if e_off is not None and to_wall(e_off) < last_poll - tol:
                 assert p_off is not None, (key, "still firing in Prometheus")
                 tol_off = tolerance(pace_drift(sim_t, wall, e_off))
-                report.append((dict(key)["alertname"], "off", p_off - to_wall(e_off)))
+                report.append((dict(key)["alertname"], f"off (tol {tol_off:.2f})",
+                               p_off - to_wall(e_off)))
                 assert abs(p_off - to_wall(e_off)) <= tol_off, (key, "resolved",
                                                                  p_off - to_wall(e_off), tol_off)
     print("\nPrometheus - engine transition (wall s):",
