@@ -34,6 +34,22 @@ from helpers import REPO, engine, run_cli
 NINES_400 = "9" * 400
 
 
+async def ticking_until(eng, bridge, done, timeout: float = 20.0) -> None:
+    """Step the engine and publish its ticks (as `simulate --mqtt` does) until `done` finishes."""
+
+    async def tick() -> None:
+        while True:
+            eng.step(1)
+            bridge.publish_tick(eng.snapshot)
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        await asyncio.wait_for(done, timeout)
+    finally:
+        ticker.cancel()
+
+
 def verdicts(eng, since: int = 0) -> list:
     return [ev for ev in eng.events_since(since)
             if ev.type in ("command.applied", "command.rejected")]
@@ -406,17 +422,7 @@ async def _results(broker, sim: str, payloads: list[str | bytes], bridge: MqttBr
                 if sum(d["status"] in ("accepted", "rejected") for d in docs) >= len(payloads):
                     return
 
-        async def tick() -> None:
-            while True:
-                eng.step(1)
-                bridge.publish_tick(eng.snapshot)
-                await asyncio.sleep(0.01)
-
-        ticker = asyncio.create_task(tick())
-        try:
-            await asyncio.wait_for(collect(), 20)
-        finally:
-            ticker.cancel()
+        await ticking_until(eng, bridge, collect())
     await bridge.stop()
     return docs
 
@@ -567,17 +573,7 @@ async def test_the_documented_simulate_acl_keeps_watchers_from_commanding(tmp_pa
                         if any(r["id"] == "ops" and r["status"] == "applied" for r in results):
                             return
 
-            async def tick() -> None:
-                while True:
-                    eng.step(1)
-                    bridge.publish_tick(eng.snapshot)
-                    await asyncio.sleep(0.01)
-
-            ticker = asyncio.create_task(tick())
-            try:
-                await asyncio.wait_for(collect(), 20)
-            finally:
-                ticker.cancel()
+            await ticking_until(eng, bridge, collect())
         await bridge.stop()
     finally:
         broker.stop()
