@@ -4,6 +4,7 @@ bounded time when it cannot (a watchdog). Browser mode's seats: tests/test_web.p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -48,40 +49,39 @@ async def test_sigterm_ends_a_control_room_in_a_terminal_cleanly(tmp_path):
     assert read(record).end["reason"] == "terminated"
 
 
-def test_the_watchdog_ends_a_process_whose_loop_is_stuck():
-    """If the clean exit cannot run (here: nothing ever asks, the main thread spins), the
-    watchdog ends the process after the grace period with 143."""
+@contextlib.contextmanager
+def spinning_child(on_exit: str, grace: float):
+    """A Python child whose main thread spins after `install_sigterm(on_exit, grace)`; yielded
+    once it said it is ready, killed if a test leaves it running."""
     code = ("from devsim_tui.ui.lifeline import install_sigterm\n"
-            "import sys\n"
-            "install_sigterm(lambda code: None, grace=1.0)\n"
+            f"install_sigterm({on_exit}, grace={grace})\n"
             "print('ready', flush=True)\n"
             "while True:\n    pass\n")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
                             text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+def test_the_watchdog_ends_a_process_whose_loop_is_stuck():
+    """If the clean exit cannot run (here: nothing ever asks, the main thread spins), the
+    watchdog ends the process after the grace period with 143."""
+    with spinning_child("lambda code: None", grace=1.0) as proc:
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 143
         assert 0.9 <= time.monotonic() - started < 10
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def test_a_second_sigterm_ends_at_once():
-    code = ("from devsim_tui.ui.lifeline import install_sigterm\n"
-            "install_sigterm(lambda code: print('asked', code, flush=True), grace=600)\n"
-            "print('ready', flush=True)\n"
-            "while True:\n    pass\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
+    with spinning_child("lambda code: print('asked', code, flush=True)", grace=600) as proc:
         proc.send_signal(signal.SIGTERM)
         assert proc.stdout.readline().strip() == "asked 143"  # the first was handled
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 143
-    finally:
-        if proc.poll() is None:
-            proc.kill()
