@@ -41,24 +41,17 @@ def test_no_measurements_is_pending_and_successful_when_terminated():
     assert r.assess(terminating=True) == SUCCESSFUL
 
 
-def test_failure_limit():
-    """TestAssessMetricStatusFailureLimit: failureLimit 2 with 3 failures of 3 is Failed, also
-    when terminating; with failureLimit 3 the metric keeps running (interval, no count) and a
-    terminated run is Successful."""
-    r = run(failure_limit=2, failed=3, measured=3)
-    assert r.assess() == FAILED
-    assert r.assess(terminating=True) == FAILED
-    r.failure_limit = 3
-    assert r.assess() == RUNNING
-    assert r.assess(terminating=True) == SUCCESSFUL
-
-
-def test_inconclusive_limit():
-    """TestAssessMetricStatusInconclusiveLimit."""
-    r = run(inconclusive_limit=2, inconclusive=3, measured=3)
-    assert r.assess() == INCONCLUSIVE
-    assert r.assess(terminating=True) == INCONCLUSIVE
-    r.inconclusive_limit = 3
+@pytest.mark.parametrize("kind,limit,outcome", [("failure", "failure_limit", FAILED),
+                                                 ("inconclusive", "inconclusive_limit",
+                                                  INCONCLUSIVE)])
+def test_failure_and_inconclusive_limits(kind, limit, outcome):
+    """TestAssessMetricStatusFailureLimit / ...InconclusiveLimit: a limit of 2 with 3 such
+    measurements of 3 ends the metric so (also when terminating); with a limit of 3 the metric
+    keeps running (interval, no count) and a terminated run is Successful."""
+    r = run(**{limit: 2, kind if kind == "inconclusive" else "failed": 3, "measured": 3})
+    assert r.assess() == outcome
+    assert r.assess(terminating=True) == outcome
+    setattr(r, limit, 3)
     assert r.assess() == RUNNING
     assert r.assess(terminating=True) == SUCCESSFUL
 
