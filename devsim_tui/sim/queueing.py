@@ -297,6 +297,7 @@ class QueueTable:
         self.x_top = x_top = float(Lf[-1])
         # Load grid -> stationary w.
         self.w_of_v = np.sqrt(Lf / x_top)
+        self.dw_of_v = _diff(self.w_of_v)
         # State grid -> equivalent load (interpolated, then two Newton steps on the exact L)
         # -> figures.
         w = np.linspace(0.0, 1.0, self.G)
@@ -341,6 +342,10 @@ class QueueTable:
         # dU/dx (how fast the queue relaxes) and the cut (nearest grid point is enough).
         # (separate 1-D arrays: indexing a 1-D array is far cheaper than a column gather)
         self.pk, self.p99 = pk.copy(), p99.copy()
+        # Differences to the next grid point (the last one 0): a linear interpolation is
+        # lo[i] + f * d[i], the same arithmetic as lo[i] + f * (lo[i + 1] - lo[i]) with one
+        # gather fewer.
+        self.dpk, self.dp99 = _diff(pk), _diff(p99)
         self.dudx = np.gradient(util, x_top * w * w)
         self.cut = ycut.copy()
         self.cut_top = float(ycut.max())
@@ -355,13 +360,15 @@ class QueueTable:
 
     def w_star(self, rho: np.ndarray) -> np.ndarray:
         """Stationary w for offered utilisations rho (>= 0)."""
-        v = rho / (1.0 + rho)
-        f = np.minimum(v * ((self.GV - 1) / self.v_top), self.GV - 1.000001)
+        v = rho + 1.0
+        np.divide(rho, v, out=v)
+        v *= (self.GV - 1) / self.v_top
+        f = np.minimum(v, self.GV - 1.000001, out=v)
         i = f.astype(np.intp)
         f -= i
-        a = self.w_of_v
-        lo = a[i]
-        return lo + f * (a[i + 1] - lo)
+        f *= self.dw_of_v.take(i)
+        f += self.w_of_v.take(i)
+        return f
 
     def cell(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         f = np.minimum(np.maximum(w, 0.0) * (self.G - 1), self.G - 1.000001)
@@ -378,9 +385,10 @@ class QueueTable:
             out.append(lo + f * (r[j] - lo))
         return out
 
-    def survival(self, w: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def survival(self, w: np.ndarray, y: np.ndarray, nonpos: bool = True) -> np.ndarray:
         """P(response > y service times) at states w (bilinear in the two grids); w and y
-        broadcast against each other (e.g. w of shape (n, 1) with y of shape (n, m))."""
+        broadcast against each other (e.g. w of shape (n, 1) with y of shape (n, m)).
+        `nonpos=False` tells that no y is <= 0 (that check is skipped)."""
         i, f = self.cell(w)
         g = np.maximum(y, 0.0)
         g /= self.y_top
@@ -405,8 +413,16 @@ class QueueTable:
         bot -= top
         bot *= f
         bot += top
-        bot[y <= 0.0] = 1.0
+        if nonpos:
+            bot[y <= 0.0] = 1.0
         return bot
+
+
+def _diff(a: np.ndarray) -> np.ndarray:
+    """a[i + 1] - a[i] for every i, 0 at the last point."""
+    d = np.zeros_like(a)
+    d[:-1] = a[1:] - a[:-1]
+    return d
 
 
 _TABLES: dict[tuple[int, int], QueueTable] = {}
