@@ -124,6 +124,7 @@ class Fleet:
         self._mask_cache: _Masks | None = None
         self._speed_cache: tuple | None = None
         self._weight_cache: tuple | None = None  # load balancer weights and their sum
+        self._cap_cache: tuple | None = None  # (speeds, serving mask, total capacity)
         self._queue_sum: tuple[np.ndarray, float] | None = None  # (queue array, its sum)
         self.ticks = 0
         self.next_id = 1
@@ -594,7 +595,15 @@ class Fleet:
                          0.0 if timed_out is None else float(timed_out.sum()) * inv,
                          (float(rejected.sum()) + no_server) * inv,
                          f_p50, f_p99, f_mean, cpu_mean, mem_mean,
-                         float(C @ m.serving_f) * inv)
+                         self._capacity(C, m.serving_f) * inv)
+
+    def _capacity(self, C: np.ndarray, serving_f: np.ndarray) -> float:
+        """Completions per tick the serving servers can make (cached: speeds and states
+        change far less often than every tick)."""
+        cc = self._cap_cache
+        if cc is None or cc[0] is not C or cc[1] is not serving_f:
+            cc = self._cap_cache = (C, serving_f, float(C @ serving_f))
+        return cc[2]
 
     def ready_count(self) -> int:
         """Servers in READY state (from the per-state cache, rebuilt only on a change)."""
