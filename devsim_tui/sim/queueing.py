@@ -351,6 +351,8 @@ class QueueTable:
         self.cut_top = float(ycut.max())
         self.row_list = [r.copy() for r in self.rows]
         self.surv_flat = self.surv.ravel()
+        # along the response-time grid: surv[i, k + 1] - surv[i, k] (flat, as surv_flat)
+        self.dsurv_flat = _diff(self.surv_flat)
 
     def _mean_number(self, rho: np.ndarray) -> np.ndarray:
         p = _stationary(rho, self.c, self.K)
@@ -390,26 +392,27 @@ class QueueTable:
         broadcast against each other (e.g. w of shape (n, 1) with y of shape (n, m)).
         `nonpos=False` tells that no y is <= 0 (that check is skipped)."""
         i, f = self.cell(w)
-        g = np.maximum(y, 0.0)
-        g /= self.y_top
+        if nonpos:
+            g = np.maximum(y, 0.0)
+            g /= self.y_top
+        else:
+            g = y / self.y_top
         np.sqrt(g, out=g)
         g *= self.Y - 1
         np.minimum(g, self.Y - 1.000001, out=g)
         k = g.astype(np.intp)
         g -= k
-        s = self.surv_flat
+        s, ds = self.surv_flat, self.dsurv_flat
+        # bilinear: along the response-time grid s[a] + g (s[a + 1] - s[a]) in the rows i and
+        # i + 1, then along the state grid
         a = i * self.Y + k
-        s00 = s[a]
-        top = s[a + 1]
-        top -= s00
+        top = ds[a]
         top *= g
-        top += s00
+        top += s[a]
         a += self.Y
-        s10 = s[a]
-        bot = s[a + 1]
-        bot -= s10
+        bot = ds[a]
         bot *= g
-        bot += s10
+        bot += s[a]
         bot -= top
         bot *= f
         bot += top
