@@ -253,6 +253,7 @@ class AlertEngine:
         self.version = 0  # bumped whenever the views change (cheap change detection)
         self.last_eval_t: float | None = None
         self.phase: float | None = None  # time of the first evaluation
+        self._due_at: float | None = None  # cached _next_due()
 
     # ------------------------------------------------------------------ timing
 
@@ -262,7 +263,10 @@ class AlertEngine:
         return min([nxt] + ends)
 
     def due(self, t: float) -> bool:
-        return t >= self._next_due() - 1e-9
+        d = self._due_at
+        if d is None:  # recomputed only after an evaluation or a change of silences
+            d = self._due_at = self._next_due()
+        return t >= d - 1e-9
 
     def _after(self, t: float, interval: float) -> float:
         k = math.floor((t - self.phase) / interval + 1e-9) + 1
@@ -276,6 +280,7 @@ class AlertEngine:
         """
         if self.phase is None:
             self.phase = t
+        self._due_at = None
         if t >= self._next_scrape - 1e-9:
             self._next_scrape = self._after(t, self.scrape_interval)
             if self.sampler is not None and self.wanted:
@@ -433,6 +438,7 @@ class AlertEngine:
         self._silence_counter += 1
         s = Silence(f"S{self._silence_counter}", matchers, t, t + duration_s, comment)
         self.silences.append(s)
+        self._due_at = None
         for a in self.alerts.values():
             self._apply_silences(a)
         self._refresh()
@@ -447,6 +453,7 @@ class AlertEngine:
         if not gone:
             return []
         self.silences = [s for s in self.silences if s not in gone]
+        self._due_at = None
         for a in self.alerts.values():
             self._apply_silences(a)
         self._refresh()
@@ -465,6 +472,7 @@ class AlertEngine:
                 self.emit(t, "alert.silence_expired", f"silence {s.id} expired"
                           f" ({_matchers(s.matchers)})", "info", None, silence=s.id)
         self.silences = live
+        self._due_at = None
         for a in self.alerts.values():
             self._apply_silences(a)
         return True

@@ -105,6 +105,10 @@ class AnomalyController:
         self._sources: list[Any] = []
         self.signals = list(self.series_of)
         self._sums = dict.fromkeys(self.signals, 0.0)
+        # the sums' keys, built once (not as f-strings on every tick)
+        self._svc_keys = tuple(f"{svc}.{m}" for m in ("rps", "p99", "error_rate", "cpu",
+                                                       "memory"))
+        self._node_keys = {n: (f"{n}.qps", f"{n}.cpu", f"{n}.lag") for n in self.nodes}
         self._restarts = 0
         self._n = 0
         self.updates = 0
@@ -218,18 +222,20 @@ class AnomalyController:
         s = self._sums
         svc = self.service
         self._n += 1
-        s[f"{svc}.rps"] += agg.offered_rps
-        s[f"{svc}.p99"] += agg.p99_ms
-        s[f"{svc}.error_rate"] += agg.error_rate
-        s[f"{svc}.cpu"] += agg.cpu
-        s[f"{svc}.memory"] += agg.memory_pct
+        k_rps, k_p99, k_err, k_cpu, k_mem = self._svc_keys
+        s[k_rps] += agg.offered_rps
+        s[k_p99] += agg.p99_ms
+        s[k_err] += agg.error_rate
+        s[k_cpu] += agg.cpu
+        s[k_mem] += agg.memory_pct
+        node_keys = self._node_keys
         for node in self.engine.db.nodes:
-            name = node.name
-            if f"{name}.qps" not in s:
+            keys = node_keys.get(node.name)
+            if keys is None:
                 continue
-            s[f"{name}.qps"] += node.qps
-            s[f"{name}.cpu"] += node.cpu
-            s[f"{name}.lag"] += node.lag_seconds if node.up else 0.0
+            s[keys[0]] += node.qps
+            s[keys[1]] += node.cpu
+            s[keys[2]] += node.lag_seconds if node.state == "running" else 0.0
         if agg.cache_hit_ratio is not None and "cache.hit_ratio" in s:
             s["cache.hit_ratio"] += agg.cache_hit_ratio
         for c in self._sources:

@@ -458,6 +458,7 @@ class ChaosController:
         self.pool_wait_s = 0.0
         self.pool_fail = 0.0
         self._sec_err = 0.0
+        self._sec: tuple[int, Any] | None = None  # (controllers seen, the security controller)
         streaming = engine.profile.streaming
         self.stream = EventStream(streaming) if streaming.enabled else None
 
@@ -865,7 +866,11 @@ class ChaosController:
                 self._expire(t, fault)
         # The security posture (expired certificates, denials by policy, a rotation's restart)
         # fails requests too; its share is folded in with the estate faults'.
-        sec = _security(self.engine)
+        found = self._sec
+        if found is None or found[0] != len(self.engine.controllers):
+            # looked up once, and again only when a controller is attached
+            found = self._sec = (len(self.engine.controllers), _security(self.engine))
+        sec = found[1]
         sec_err = sec.error_share(t) if sec is not None else 0.0
         if self._estate or sec_err or self._sec_err:
             self._estate_effects(t, sec_err)

@@ -211,7 +211,7 @@ class Engine:
         writes = queries - reads
         if self.cache is not None:
             reads = self.cache.step(t, reads, dt)
-        n_ready = int(np.count_nonzero(fleet.state == READY))
+        n_ready = fleet.ready_count()
         dbr = self.db.step(t, dt, t_abs, reads, writes, n_ready)
         writes_per_req = min(1.0, tr.queries_per_request * (1.0 - tr.read_fraction))
         reads_per_req = min(1.0, tr.queries_per_request * tr.read_fraction)
@@ -441,10 +441,10 @@ class Engine:
     def _aggregate(self, ft, dbr) -> Aggregates:
         fleet = self.fleet
         server = self.profile.app.server
-        ready = int(np.count_nonzero(fleet.state == READY))
+        ready = fleet.ready_count()
         total = len(fleet)
         dt = self.dt
-        queued = float(fleet.queue.sum())
+        queued = fleet.queue_total()
         if ft is not None:
             reset = (fleet.reset_sum - self._reset_seen) / dt
             self._reset_seen = fleet.reset_sum

@@ -46,6 +46,7 @@ DTYPES = {"ids": np.int64, "state": np.int8, "version": np.int16, "region": np.i
           "balance_at": np.int64}
 NEUTRAL = {"cap_factor": 1.0, "disk_gb": 1.5, "het": 1.0, "p99_ms": np.nan}
 _UNIT_GRID = np.linspace(0.0, 1.0, MIX_GRID)
+_MIX_QUANTILES = np.array([-0.5, -0.01])  # minus the survival at p50 and p99
 NO_VARIATION = FleetVariation(capacity_spread=0.0, capacity_wander=0.0, balance_noise=0.0,
                               hot_per_hour=0.0)
 
@@ -122,6 +123,9 @@ class Fleet:
         self._var_cache: tuple[np.ndarray, np.ndarray | None] | None = None
         self._mask_cache: _Masks | None = None
         self._speed_cache: tuple | None = None
+        self._weight_cache: tuple | None = None  # load balancer weights and their sum
+        self._cap_cache: tuple | None = None  # (speeds, serving mask, total capacity)
+        self._queue_sum: tuple[np.ndarray, float] | None = None  # (queue array, its sum)
         self.ticks = 0
         self.next_id = 1
         self._has_terminated = False
@@ -456,10 +460,15 @@ class Fleet:
         _, f, C, inv_C, svc_ms, busy_k, f_min = sp
         # The load balancer's split over ready servers.
         if n_ready:
-            w = C * m.ready_f if self.least_conn else m.ready_f
-            if bal is not None:
-                w = w * bal
-            A = w * (offered * dt / w.sum())  # arrivals this tick
+            # The weights change only with the speeds, the states or the balance noise.
+            wc = self._weight_cache
+            lc = C if self.least_conn else None
+            if wc is None or wc[0] is not lc or wc[1] is not m.ready_f or wc[2] is not bal:
+                w = C * m.ready_f if lc is not None else m.ready_f
+                if bal is not None:
+                    w = w * bal
+                wc = self._weight_cache = (lc, m.ready_f, bal, w, w.sum())
+            A = wc[3] * (offered * dt / wc[4])  # arrivals this tick
             no_server = 0.0
         else:
             A = m.zeros
@@ -468,22 +477,29 @@ class Fleet:
         x_top = T.x_top
         # Stationary state of the offered load, and the table there.
         ws = T.w_star(A * inv_C)
-        xs = x_top * ws * ws
+        xs = x_top * ws
+        xs *= ws
         i, fr = T.cell(ws)
-        j = i + 1
-        P = T.pk[i]
-        P += fr * (T.pk[j] - P)
-        p99_u = T.p99[i]
-        p99_u += fr * (T.p99[j] - p99_u)
+        # linear interpolation in the table: lo[i] + fr * (lo[i + 1] - lo[i])
+        P = fr * T.dpk.take(i)
+        P += T.pk.take(i)
+        p99_u = fr * T.dp99.take(i)
+        p99_u += T.p99.take(i)
         rejected = A * P
         accepted = A - rejected
         # Would the backward-Euler step land within SNAP_REQUESTS of x* (it stops short by
         # gap / (1 + C dU/dx)), and does the catch-up fit in the spare capacity? Then land on
         # x*: completions take up the difference.
         gap = x - xs
-        limit = np.minimum(SNAP_REQUESTS * (1.0 + C * T.dudx[i]),
-                           0.5 * np.minimum(accepted, C - accepted))
-        slow = np.flatnonzero(np.abs(gap) > limit)
+        limit = C * T.dudx.take(i)
+        limit += 1.0
+        limit *= SNAP_REQUESTS
+        spare = C - accepted
+        np.minimum(accepted, spare, out=spare)
+        spare *= 0.5
+        np.minimum(limit, spare, out=limit)
+        over = np.abs(gap) > limit
+        slow = np.flatnonzero(over) if over.any() else ()
         done = accepted + gap
         x1 = xs
         if len(slow):
@@ -507,13 +523,15 @@ class Fleet:
         if faulted:
             shift = self.lat_extra_ms + extra_ms
             t_units = (timeout - shift) / svc_ms
-            late = np.flatnonzero(t_units < T.cut[i])
-        else:
+            late = np.flatnonzero(t_units < T.cut.take(i))
+        elif (timeout - extra_ms) * (self.mu / 1000.0) * f_min < T.cut_top:
+            # the longest response the table knows, at the slowest server: some may be late
             shift = extra_ms
             t_units = (timeout - shift) / svc_ms
-            # the longest response the table knows at the fastest... at the slowest server
-            late = np.flatnonzero(t_units < T.cut[i]) \
-                if (timeout - shift) * (self.mu / 1000.0) * f_min < T.cut_top else ()
+            late = np.flatnonzero(t_units < T.cut.take(i))
+        else:
+            shift = extra_ms
+            late = ()
         if len(late):
             p_to = np.zeros(len(self))
             p_to[late] = T.survival(ws[late], t_units[late])
@@ -525,7 +543,10 @@ class Fleet:
         err_p = np.minimum(err_p + self.err_extra, 1.0) if faulted else min(err_p, 1.0)
         errored = ok * err_p
         served = ok - errored
-        p99 = np.minimum(p99_u * svc_ms + shift, timeout)
+        p99 = p99_u
+        p99 *= svc_ms
+        p99 += shift
+        np.minimum(p99, timeout, out=p99)
 
         failed = rejected + errored
         if timed_out is not None:
@@ -534,19 +555,26 @@ class Fleet:
         self.rps = A * inv
         self.served_rps = served * inv
         self.p99_ms = p99 * m.nan_unready
-        self.error_rate = failed / (np.maximum(A, done) + 1e-12)
+        den = np.maximum(A, done)
+        den += 1e-12
+        self.error_rate = np.divide(failed, den, out=den)
         busy = done * busy_k
         busy += spec.cpu_idle_fraction
         if faulted:
             busy += self.cpu_extra
         np.minimum(busy, 1.0, out=busy)
-        self.cpu = busy * m.serving_f + m.starting_cpu
+        cpu = busy * m.serving_f
+        cpu += m.starting_cpu
+        self.cpu = cpu
         if faulted:
             self.leak_mb = self.leak_mb + self.leak_rate_mb_s * dt
             base = m.alive_f * (spec.memory_base_mb + self.leak_mb)
         else:
             base = m.alive_mb
-        self.memory_mb = base + (spec.memory_per_rps_mb * inv) * A + 0.05 * x1
+        mem = (spec.memory_per_rps_mb * inv) * A
+        mem += base
+        mem += 0.05 * x1
+        self.memory_mb = mem
         log_gb = served * (spec.log_mb_per_1k_requests / 1000.0 / 1024.0)
         self.disk_gb = (NEUTRAL["disk_gb"] + self.disk_fill_gb if log_rotate else self.disk_gb) \
             + log_gb
@@ -559,13 +587,35 @@ class Fleet:
         else:
             cpu_mean = mem_mean = 0.0
         total_done = float(done.sum())
-        f_p50, f_p99, f_mean = self._fleet_latency(done, total_done, float(x1.sum()) * dt,
+        q_sum = float(x1.sum())
+        self._queue_sum = (x1, q_sum)
+        f_p50, f_p99, f_mean = self._fleet_latency(done, total_done, q_sum * dt,
                                                    ws, svc_ms, shift, p99, timeout)
         return FleetTick(offered, float(served.sum()) * inv, float(errored.sum()) * inv,
                          0.0 if timed_out is None else float(timed_out.sum()) * inv,
                          (float(rejected.sum()) + no_server) * inv,
                          f_p50, f_p99, f_mean, cpu_mean, mem_mean,
-                         float(C @ m.serving_f) * inv)
+                         self._capacity(C, m.serving_f) * inv)
+
+    def _capacity(self, C: np.ndarray, serving_f: np.ndarray) -> float:
+        """Completions per tick the serving servers can make (cached: speeds and states
+        change far less often than every tick)."""
+        cc = self._cap_cache
+        if cc is None or cc[0] is not C or cc[1] is not serving_f:
+            cc = self._cap_cache = (C, serving_f, float(C @ serving_f))
+        return cc[2]
+
+    def ready_count(self) -> int:
+        """Servers in READY state (from the per-state cache, rebuilt only on a change)."""
+        return self._masks().n_ready
+
+    def queue_total(self) -> float:
+        """Requests in all servers (in service and queued): the sum the last step computed,
+        unless the queues changed since."""
+        qs = self._queue_sum
+        if qs is not None and qs[0] is self.queue:
+            return qs[1]
+        return float(self.queue.sum())
 
     def _masks(self) -> _Masks:
         """Per-state masks and constants, rebuilt only when the state column changes (the
@@ -628,7 +678,7 @@ class Fleet:
         """
         if total <= 0:
             return 0.0, 0.0, 0.0
-        scalar_shift = np.ndim(shift) == 0
+        scalar_shift = not isinstance(shift, np.ndarray)
         added = shift if scalar_shift else float(shift @ done) / total
         mean = min(1000.0 * in_system_s / total + added, timeout)
         if len(done) > MIX_SAMPLE:
@@ -642,28 +692,42 @@ class Fleet:
                     shift = shift[::k]
         lo, hi = float(p99.min()), float(p99.max())
         lo = max(lo, 1e-6)
-        span = max(np.log(hi) - np.log(lo), 1e-9)
-        g = np.minimum(((np.log(np.maximum(p99, lo)) - np.log(lo)) * (MIX_GROUPS / span))
-                       .astype(np.intp), MIX_GROUPS - 1)
+        log_lo = np.log(lo)
+        span = max(np.log(hi) - log_lo, 1e-9)
+        gl = np.maximum(p99, lo)
+        np.log(gl, out=gl)
+        gl -= log_lo
+        gl *= MIX_GROUPS / span
+        g = gl.astype(np.intp)
+        np.minimum(g, MIX_GROUPS - 1, out=g)
         wg = np.bincount(g, done, MIX_GROUPS)
         keep = wg > 0
         wg = wg[keep]
 
         def rep(values: np.ndarray) -> np.ndarray:
-            return np.bincount(g, done * values, MIX_GROUPS)[keep] / wg
+            r = np.bincount(g, done * values, MIX_GROUPS)[keep]
+            r /= wg
+            return r
 
         rw, svc = rep(w), rep(svc_ms)
-        sh = np.full(len(wg), shift) if scalar_shift else rep(shift)
         a, b = np.log(lo * 0.1), np.log(hi * 1.5)
-        grid = np.exp(a + (b - a) * _UNIT_GRID)
-        y = grid[None, :] - sh[:, None]
-        y /= svc[:, None]
+        grid = (b - a) * _UNIT_GRID
+        grid += a
+        np.exp(grid, out=grid)
+        if scalar_shift:
+            # the same shift in every group: (grid - shift) / svc, one row per group
+            y = (grid - shift)[None, :] / svc[:, None]
+            nonpos = shift >= grid[0]  # no y <= 0 otherwise (the grid rises)
+        else:
+            y = grid[None, :] - rep(shift)[:, None]
+            y /= svc[:, None]
+            nonpos = True
         # one table row per group, broadcast over the grid (no repeat of the states)
-        surv = self.table.survival(rw[:, None], y)
+        surv = self.table.survival(rw[:, None], y, nonpos)
         mix = (wg / wg.sum()) @ surv
         # mix decreases along the grid: interpolate where it crosses 0.5 and 0.01
-        q50 = float(np.interp(-0.5, -mix, grid))
-        q99 = float(np.interp(-0.01, -mix, grid))
+        np.negative(mix, out=mix)
+        q50, q99 = np.interp(_MIX_QUANTILES, mix, grid).tolist()
         return min(q50, timeout), min(q99, timeout), mean
 
     def record_history(self) -> None:

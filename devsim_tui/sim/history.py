@@ -71,7 +71,8 @@ class History:
         # Rows are one per tick: step back by the number of ticks the window spans.
         t_prev = self.buf[(self.count - 2) % self.capacity, 0] if self.count > 1 else 0.0
         dt = (t_now - t_prev) if self.count > 1 else 1.0
-        k = int(min(back, max(1, round(seconds / dt)) if dt > 0 else back))
+        # (rounded as a Python float: round() of a numpy scalar costs microseconds)
+        k = int(min(back, max(1, round(float(seconds / dt))) if dt > 0 else back))
         row = self.buf[(self.count - k) % self.capacity]
         return (offered_total - row[INDEX["offered_total"]],
                 failed_total - row[INDEX["failed_total"]])

@@ -297,6 +297,7 @@ class QueueTable:
         self.x_top = x_top = float(Lf[-1])
         # Load grid -> stationary w.
         self.w_of_v = np.sqrt(Lf / x_top)
+        self.dw_of_v = _diff(self.w_of_v)
         # State grid -> equivalent load (interpolated, then two Newton steps on the exact L)
         # -> figures.
         w = np.linspace(0.0, 1.0, self.G)
@@ -341,11 +342,17 @@ class QueueTable:
         # dU/dx (how fast the queue relaxes) and the cut (nearest grid point is enough).
         # (separate 1-D arrays: indexing a 1-D array is far cheaper than a column gather)
         self.pk, self.p99 = pk.copy(), p99.copy()
+        # Differences to the next grid point (the last one 0): a linear interpolation is
+        # lo[i] + f * d[i], the same arithmetic as lo[i] + f * (lo[i + 1] - lo[i]) with one
+        # gather fewer.
+        self.dpk, self.dp99 = _diff(pk), _diff(p99)
         self.dudx = np.gradient(util, x_top * w * w)
         self.cut = ycut.copy()
         self.cut_top = float(ycut.max())
         self.row_list = [r.copy() for r in self.rows]
         self.surv_flat = self.surv.ravel()
+        # along the response-time grid: surv[i, k + 1] - surv[i, k] (flat, as surv_flat)
+        self.dsurv_flat = _diff(self.surv_flat)
 
     def _mean_number(self, rho: np.ndarray) -> np.ndarray:
         p = _stationary(rho, self.c, self.K)
@@ -355,13 +362,15 @@ class QueueTable:
 
     def w_star(self, rho: np.ndarray) -> np.ndarray:
         """Stationary w for offered utilisations rho (>= 0)."""
-        v = rho / (1.0 + rho)
-        f = np.minimum(v * ((self.GV - 1) / self.v_top), self.GV - 1.000001)
+        v = rho + 1.0
+        np.divide(rho, v, out=v)
+        v *= (self.GV - 1) / self.v_top
+        f = np.minimum(v, self.GV - 1.000001, out=v)
         i = f.astype(np.intp)
         f -= i
-        a = self.w_of_v
-        lo = a[i]
-        return lo + f * (a[i + 1] - lo)
+        f *= self.dw_of_v.take(i)
+        f += self.w_of_v.take(i)
+        return f
 
     def cell(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         f = np.minimum(np.maximum(w, 0.0) * (self.G - 1), self.G - 1.000001)
@@ -378,35 +387,45 @@ class QueueTable:
             out.append(lo + f * (r[j] - lo))
         return out
 
-    def survival(self, w: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def survival(self, w: np.ndarray, y: np.ndarray, nonpos: bool = True) -> np.ndarray:
         """P(response > y service times) at states w (bilinear in the two grids); w and y
-        broadcast against each other (e.g. w of shape (n, 1) with y of shape (n, m))."""
+        broadcast against each other (e.g. w of shape (n, 1) with y of shape (n, m)).
+        `nonpos=False` tells that no y is <= 0 (that check is skipped)."""
         i, f = self.cell(w)
-        g = np.maximum(y, 0.0)
-        g /= self.y_top
+        if nonpos:
+            g = np.maximum(y, 0.0)
+            g /= self.y_top
+        else:
+            g = y / self.y_top
         np.sqrt(g, out=g)
         g *= self.Y - 1
         np.minimum(g, self.Y - 1.000001, out=g)
         k = g.astype(np.intp)
         g -= k
-        s = self.surv_flat
+        s, ds = self.surv_flat, self.dsurv_flat
+        # bilinear: along the response-time grid s[a] + g (s[a + 1] - s[a]) in the rows i and
+        # i + 1, then along the state grid
         a = i * self.Y + k
-        s00 = s[a]
-        top = s[a + 1]
-        top -= s00
+        top = ds[a]
         top *= g
-        top += s00
+        top += s[a]
         a += self.Y
-        s10 = s[a]
-        bot = s[a + 1]
-        bot -= s10
+        bot = ds[a]
         bot *= g
-        bot += s10
+        bot += s[a]
         bot -= top
         bot *= f
         bot += top
-        bot[y <= 0.0] = 1.0
+        if nonpos:
+            bot[y <= 0.0] = 1.0
         return bot
+
+
+def _diff(a: np.ndarray) -> np.ndarray:
+    """a[i + 1] - a[i] for every i, 0 at the last point."""
+    d = np.zeros_like(a)
+    d[:-1] = a[1:] - a[:-1]
+    return d
 
 
 _TABLES: dict[tuple[int, int], QueueTable] = {}

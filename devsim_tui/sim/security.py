@@ -179,6 +179,7 @@ class SecurityController:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._chaos: tuple[int, Any] | None = None  # (controllers seen, the chaos controller)
         p = engine.profile
         s = p.security
         self.spec = s
@@ -476,10 +477,14 @@ class SecurityController:
             f.intensity for f in self._faults("policy-misconfig")))
 
     def _faults(self, kind: str) -> list:
-        from devsim_tui.sim.chaos import ChaosController
+        ctls = self.engine.controllers
+        found = self._chaos
+        if found is None or found[0] != len(ctls):  # looked up again only if one was attached
+            from devsim_tui.sim.chaos import ChaosController
 
-        chaos = next((c for c in self.engine.controllers if isinstance(c, ChaosController)),
-                     None)
+            found = self._chaos = (len(ctls), next(
+                (c for c in ctls if isinstance(c, ChaosController)), None))
+        chaos = found[1]
         return [f for f in chaos.active if f.type.name == kind] if chaos else []
 
     def error_share(self, t: float) -> float:
