@@ -335,6 +335,27 @@ def test_promote_full_skips_all_steps():
     assert "no canary" in events_of(e, "command.rejected")[-1].message
 
 
+@pytest.mark.parametrize("command", ["rollback", "abort"])
+def test_rollback_during_a_full_promotion_keeps_serving(command):
+    """Mid-promotion the canary's pods are most of the serving pods (the stable ReplicaSet is
+    already scaled down); going back replaces them under maxUnavailable like any rolling
+    update instead of deleting them at once (which left no ready pod for 30 s: 100% errors)."""
+    e = quiet("experimental", monitoring__detector__rollback=False)
+    e.step(30)
+    e.submit(Deploy(version="v3.1.0"))
+    e.step(5)
+    e.submit_line("promote full")
+    e.step(75)
+    e.submit_line(command)
+    R = e.desired
+    _, unavail = resolve_fenceposts(e.profile.deployment, R)
+    for _ in range(300):
+        a, _ = e.advance()
+        assert a.ready >= R - unavail and a.error_rate < 0.01, (e.t, a.ready, a.error_rate)
+    assert versions_running(e) == {"v3.0.0-rc.2"}
+    assert events_of(e, "release.rollout.complete")[-1].data["version"] == "v3.0.0-rc.2"
+
+
 # ----------------------------------------------------------------------------- hot reload
 
 
