@@ -18,8 +18,11 @@ import copy
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from devsim_tui.detect import Detector
 from devsim_tui.sim.extensions import register
+from devsim_tui.sim.rollout import FAILED, pods_stats
 
 if TYPE_CHECKING:
     from devsim_tui.sim.engine import Engine
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
 
 QUIET_UPDATES_TO_CLOSE = 10  # the detector's own episode gap
 #: A flagged app-tier signal is blamed on the new version when the new version's own value of
-#: that metric is worse than the stable version's by this factor (canary against baseline).
+#: that metric is worse than the stable version's by this factor (canary against baseline);
+#: latency is compared at the same utilisation (docs/deploys.md, "Comparing like with like").
 BLAME_FACTOR = 1.2
 TYPICAL_RATE = 0.02  # EW mean of a signal's value outside episodes, for the explanation
 
@@ -113,6 +117,10 @@ class AnomalyController:
         self._n = 0
         self.updates = 0
         self.typical: dict[str, float] = {}
+        #: The service's usual (utilisation, service time ms, p99 unexplained by queueing ms)
+        #: over its ready pods, an EW mean outside episodes like `typical` (release_check).
+        self._usual_load: tuple[float, float, float] | None = None
+        self._load_now: tuple[float, float, float] | None = None
         self.anomalous: dict[str, float] = {}
         self.last_scores: dict[str, float] = {}
         self.episode: dict[str, Any] | None = None
@@ -144,12 +152,13 @@ class AnomalyController:
 
     def release_check(self, new: Any, stable: Any, ctl: Any) -> tuple[str, str] | None:
         """An analysis check: Failed when an open finding's app-tier signals point at the new
-        version (its own p99, error rate or memory worse than the stable version's by
-        BLAME_FACTOR; with no stable version alongside, the service's signals are its own).
-        No opinion while warming up or without a finding, so a quiet detector never passes or
-        fails a release on its own."""
-        from devsim_tui.sim.rollout import FAILED
-
+        version: its own latency, error rate or memory worse than the stable version's by
+        BLAME_FACTOR (with no stable version alongside, than the service's usual value before
+        the finding). Latency is compared like with like: both at the same utilisation
+        (`_latency_pair`), since a raw p99 is dominated by queueing, and pods that happen to
+        run hotter (they joined at a higher weight, or are a little slower) show a higher p99
+        with nothing wrong with their code. No opinion while warming up or without a
+        finding, so a quiet detector never passes or fails a release on its own."""
         ep = self.episode
         if ep is None or not self.anomalous or not new.has_data:
             return None
@@ -157,36 +166,70 @@ class AnomalyController:
         ours = {"p99": "p99_ms", "max_server_p99": "p99_ms", "error_rate": "error_rate",
                 "max_server_error_rate": "error_rate", "memory": "memory_mb",
                 "max_server_memory": "memory_mb"}
+        alongside = stable is not None and stable.has_data
+        where = "on the stable version" if alongside else "usually"
         blamed = []
         for signal in self.anomalous:
             comp, _, metric = signal.rpartition(".")
             field = ours.get(metric)
             if comp != svc or field is None:
                 continue
-            mine = float(getattr(new, field))
-            if stable is not None and stable.has_data:
-                theirs, where = float(getattr(stable, field)), "on the stable version"
-            else:
-                # Alone (a completed rollout under its bake): against the service's usual value
-                # before the finding.
-                theirs, where = self._usual(field), "usually"
-                if theirs is None:
+            label = _LABELS.get(metric.replace("max_server_", ""), (metric,))[0]
+            if field == "p99_ms":
+                pair = self._latency_pair(new, stable if alongside else None)
+                if pair is None:
                     continue
+                mine, theirs, u_ref = pair
+                raw = (f"raw p99 {new.p99_ms:.0f} ms vs {stable.p99_ms:.0f} ms" if alongside
+                       else f"raw p99 {new.p99_ms:.0f} ms")
+                text = (f"{label} at {u_ref:.0%} busy {mine:.0f} ms vs {theirs:.0f} ms "
+                        f"{where} ({raw})")
+            else:
+                mine = float(getattr(new, field))
+                if alongside:
+                    theirs = float(getattr(stable, field))
+                else:
+                    # Alone (a completed rollout under its bake): against the service's usual
+                    # value before the finding.
+                    usual = self._usual(field)
+                    if usual is None:
+                        continue
+                    theirs = usual
+                text = (f"{label} {_fmt_field(field, mine)} vs {_fmt_field(field, theirs)} "
+                        f"{where}")
             if mine <= theirs * BLAME_FACTOR:
                 continue
-            label = _LABELS.get(metric.replace("max_server_", ""), (metric,))[0]
-            blamed.append(f"{label} {_fmt_field(field, mine)} vs {_fmt_field(field, theirs)} "
-                          f"{where}")
+            blamed.append(text)
         if not blamed:
             return None
         return FAILED, (f"anomaly detector finding {ep['id']} ({ep['sentence']}) on the new "
                         f"version: {'; '.join(dict.fromkeys(blamed))}")
 
+    def _latency_pair(self, new: Any, stable: Any) -> tuple[float, float, float] | None:
+        """(new, reference, utilisation): the p99 of the new version's pods and of the
+        reference (the stable version's pods alongside, else the service's usual pods) had
+        the workers of both been busy the service's usual share of the time
+        (`VersionStats.p99_at`: service time x the M/M/c/K p99 at that utilisation + the
+        latency queueing does not explain). A pod's speed and its latency beyond queueing are
+        properties of its code; its utilisation is a property of where the load balancer and
+        the rollout put it."""
+        usual = self._usual_load
+        if stable is None and usual is None:
+            return None
+        u_ref = usual[0] if usual is not None else stable.utilisation
+        table = self.engine.fleet.table
+        mine = new.p99_at(table, u_ref)
+        if stable is not None:
+            theirs = stable.p99_at(table, u_ref)
+        else:
+            _, service, excess = usual
+            theirs = service * float(table.p99_at_utilisation(u_ref)) + excess
+        return mine, theirs, u_ref
+
     def _usual(self, field: str) -> float | None:
-        """The service's typical value of a VersionStats field, from outside episodes."""
+        """The service's typical error rate or memory (a VersionStats field), from outside
+        episodes (latency: `_usual_load`)."""
         svc = self.service
-        if field == "p99_ms":
-            return self.typical.get(f"{svc}.p99")
         if field == "error_rate":
             return self.typical.get(f"{svc}.error_rate")
         pct = self.typical.get(f"{svc}.memory")
@@ -208,6 +251,7 @@ class AnomalyController:
             # The shadow's detector has seen the warm-up's worth of history ending at t=0.
             self.detector = copy.deepcopy(warm.detector)
             self.typical = dict(warm.typical)
+            self._usual_load = warm._usual_load
             self.warm_started = True
         else:
             self.detector = Detector(self.signals, warmup=self._spec.warmup_updates,
@@ -247,6 +291,7 @@ class AnomalyController:
         for k in s:
             s[k] = 0.0
         fleet = self.engine.fleet
+        self._load_now = None
         if len(fleet):
             # sampled at the update tick only (a max over servers costs a few numpy calls)
             values[f"{svc}.max_server_cpu"] = float(fleet.cpu.max())
@@ -259,6 +304,9 @@ class AnomalyController:
             restarts = int(fleet.restarts.sum())
             values[f"{svc}.restarts"] = float(max(restarts - self._restarts, 0))
             self._restarts = restarts
+            now = pods_stats(self.engine, np.ones(len(fleet), bool), t)
+            self._load_now = (now.utilisation, now.service_ms, now.excess_ms) \
+                if now.has_data else None
         self._n = 0
         self._update(t, values)
 
@@ -272,6 +320,12 @@ class AnomalyController:
             for k, v in values.items():
                 old = self.typical.get(k)
                 self.typical[k] = v if old is None else old + TYPICAL_RATE * (v - old)
+            now, usual = self._load_now, self._usual_load
+            if now is not None:
+                self._usual_load = now if usual is None else (
+                    usual[0] + TYPICAL_RATE * (now[0] - usual[0]),
+                    usual[1] + TYPICAL_RATE * (now[1] - usual[1]),
+                    usual[2] + TYPICAL_RATE * (now[2] - usual[2]))
             if self.episode is not None:
                 self._quiet += 1
                 if self._quiet >= QUIET_UPDATES_TO_CLOSE:

@@ -286,6 +286,7 @@ class QueueTable:
 
     def __init__(self, c: int, K: int):
         self.c, self.K = c, K
+        self._p99_of_u: tuple[np.ndarray, np.ndarray] | None = None
         v_top = RHO_TOP / (1.0 + RHO_TOP)
         self.v_top = v_top
         # Fine load grid: L(rho), to invert.
@@ -353,6 +354,17 @@ class QueueTable:
         self.surv_flat = self.surv.ravel()
         # along the response-time grid: surv[i, k + 1] - surv[i, k] (flat, as surv_flat)
         self.dsurv_flat = _diff(self.surv_flat)
+
+    def p99_at_utilisation(self, u: np.ndarray | float) -> np.ndarray:
+        """p99 response time, in units of the mean service time, of this M/M/c/K server when
+        its workers are busy a share `u` of the time (the busy share is what a CPU gauge
+        shows; U rises monotonically with the load, so this inverts the table's U row).
+        Beyond the table's top (a full queue) the top value."""
+        inv = self._p99_of_u
+        if inv is None:
+            util = np.maximum.accumulate(self.rows[1])
+            inv = self._p99_of_u = (util, self.rows[4].copy())
+        return np.interp(u, inv[0], inv[1])
 
     def _mean_number(self, rho: np.ndarray) -> np.ndarray:
         p = _stationary(rho, self.c, self.K)

@@ -410,8 +410,11 @@ class ReleaseController:
         old = self.rollout
         from_code = self.stable  # a canary keeps the last completed version as its stable
         shown_from = old.new if isinstance(old, (RollingUpdate, Canary)) else e.current_version
-        if isinstance(old, Canary):
+        if isinstance(old, Canary) and not fast:
             # A new template mid-canary replaces the canary; its pods leave with the old one.
+            # (A rollback keeps them: its rolling update replaces them within maxUnavailable.
+            # During a promotion they are most of the serving pods; deleting them at once left
+            # no ready pod for the rollback's start-up time.)
             self._drain_version(t, old.new, 0.0, "superseded canary")
         if self.method == "compose-hot-reload":
             self.rollout = HotReload(self, t, code, e.current_version, reason,

@@ -57,15 +57,29 @@ class VersionStats:
     error_rate: float  # request-weighted over ready pods
     p99_ms: float  # request-weighted over ready pods
     memory_mb: float  # mean over ready pods
+    # Load-independent latency (request-weighted over ready pods), for comparing versions whose
+    # pods run at different loads (`p99_at`): the workers' busy share read from the CPU gauge,
+    # the mean service time it implies (Little's law on the workers: busy workers = completions
+    # per second x service time) and the p99 left over once the pod's own queueing at its utilisation is
+    # accounted for (a latency regression that holds no CPU, e.g. a slower downstream call).
+    utilisation: float = 0.0
+    service_ms: float = 0.0
+    excess_ms: float = 0.0
 
     @property
     def has_data(self) -> bool:
         return self.ready > 0 and self.rps > 0
 
+    def p99_at(self, table, utilisation: float) -> float:
+        """The p99 these pods would show with their workers busy `utilisation` of the time:
+        their service time x the M/M/c/K p99 there (in service times, `table`:
+        QueueTable.p99_at_utilisation) + the latency queueing does not explain."""
+        return self.service_ms * float(table.p99_at_utilisation(utilisation)) + self.excess_ms
 
-def version_stats(engine, codes: int | tuple[int, ...], t: float) -> VersionStats:
+
+def pods_stats(engine, mine: np.ndarray, t: float) -> VersionStats:
+    """VersionStats of the pods in the boolean mask `mine`."""
     f = engine.fleet
-    mine = np.isin(f.version, codes)
     act = mine & f.active_mask()
     ready = mine & (f.state == READY)
     min_ready = engine.profile.deployment.minReadySeconds
@@ -73,14 +87,30 @@ def version_stats(engine, codes: int | tuple[int, ...], t: float) -> VersionStat
     n_ready = int(np.count_nonzero(ready))
     rps = f.rps[ready]
     total = float(rps.sum())
+    util = service = excess = 0.0
     if n_ready and total > 0:
         err = float((f.error_rate[ready] * rps).sum() / total)
-        p99 = float((f.p99_ms[ready] * rps).sum() / total)
+        p99s = f.p99_ms[ready]
+        p99 = float((p99s * rps).sum() / total)
         mem = float(f.memory_mb[ready].mean())
+        idle = f.spec.cpu_idle_fraction
+        u = np.clip((f.cpu[ready] - idle) / max(1.0 - idle, 1e-9), 0.0, 1.0)
+        # completions, not arrivals: a pod whose queue fills or overflows completes fewer
+        # requests than it is sent (failed completions are left out: the service time is
+        # overstated by at most the error share)
+        done = f.served_rps[ready]
+        svc = np.where(done > 0, 1000.0 * f.c * u / np.maximum(done, 1e-12), 0.0)
+        left = p99s - svc * f.table.p99_at_utilisation(u)
+        share = rps / total
+        util, service, excess = float(u @ share), float(svc @ share), float(left @ share)
     else:
         err = p99 = mem = 0.0
     return VersionStats(int(np.count_nonzero(act)), n_ready, int(np.count_nonzero(avail)),
-                        total, err, p99, mem)
+                        total, err, p99, mem, util, service, excess)
+
+
+def version_stats(engine, codes: int | tuple[int, ...], t: float) -> VersionStats:
+    return pods_stats(engine, np.isin(engine.fleet.version, codes), t)
 
 
 #: A check looks at the new version (and the stable one, when both run) and returns
@@ -93,7 +123,10 @@ Check = Callable[["VersionStats", "VersionStats | None", "ReleaseController"],
 def metric_check(new: VersionStats, stable: VersionStats | None,
                  ctl: ReleaseController) -> tuple[str, str] | None:
     """Error rate and p99 of the new version against the profile's thresholds, and against the
-    stable version when it runs alongside (so an estate-wide problem is not blamed on it)."""
+    stable version when it runs alongside (so an estate-wide problem is not blamed on it). The
+    stable version's p99 is taken at the new version's utilisation (`VersionStats.p99_at`):
+    pods that run hotter than the stable ones during a rollout's churn (new pods carrying the
+    load of the old ones being replaced) queue more whatever their code."""
     if not new.has_data:
         return None
     dep = ctl.engine.profile.deployment
@@ -101,7 +134,8 @@ def metric_check(new: VersionStats, stable: VersionStats | None,
     p99_limit = dep.rollback_p99_ms or 2.0 * ctl.engine.profile.slo.p99_latency_ms
     if stable is not None and stable.has_data:
         err_limit = max(err_limit, 2.0 * stable.error_rate)
-        p99_limit = max(p99_limit, 1.5 * stable.p99_ms)
+        like = stable.p99_at(ctl.engine.fleet.table, new.utilisation)
+        p99_limit = max(p99_limit, 1.5 * max(stable.p99_ms, like))
     problems = []
     if new.error_rate > err_limit:
         problems.append(f"error rate {new.error_rate:.1%} above {err_limit:.1%}")
