@@ -119,10 +119,34 @@ SECURITY_COMMANDS = {"production": ["chaos cert-renewal-failure edge 2h 0.25", "
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
 @pytest.mark.parametrize("profile", ["production", "development", "experimental"])
-def test_security_screen(snap_compare, make_app, settle, profile, size):
-    """Key 8: posture, controls, certificate countdowns, findings, activity, the warnings."""
+def test_security_pane_zoomed(snap_compare, make_app, settle, profile, size):
+    """8 then z: posture, warnings, findings, every control, certificate countdowns, activity."""
     from devsim_tui.sim.commands import parse_line
 
     app = make_app(profile, commands=[parse_line(x) for x in SECURITY_COMMANDS[profile]],
                    after=30)
-    assert snap_compare(app, terminal_size=size, press=["8"], run_before=settle)
+    assert snap_compare(app, terminal_size=size, press=["8", "z"], run_before=settle)
+
+
+@pytest.mark.parametrize("profile", ["production", "development", "experimental"])
+def test_security_pane_beside_the_others_120x40(snap_compare, make_app, settle, profile):
+    """The projector: the Security pane between the alerts (which list the findings too) and
+    the events (security events in their own colour), every other pane still there."""
+    from devsim_tui.sim.commands import parse_line
+
+    app = make_app(profile, commands=[parse_line(x) for x in SECURITY_COMMANDS[profile]],
+                   after=30)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=settle)
+
+
+@pytest.mark.parametrize("where", ["security", "alerts"])
+def test_finding_detail_120x40(snap_compare, make_app, settle, where):
+    """Enter on a finding (in the Security pane, or its row in the alerts pane): what happened,
+    evidence, affected targets, the mitigating commands."""
+    from devsim_tui.sim.commands import parse_line
+
+    app = make_app("development", commands=[parse_line(x) for x in
+                                            SECURITY_COMMANDS["development"]], after=30)
+    # Development: one firing alert, then the findings worst first (the debug endpoint's).
+    press = ["8", "enter"] if where == "security" else ["4", "down", "enter"]
+    assert snap_compare(app, terminal_size=(120, 40), press=press, run_before=settle)

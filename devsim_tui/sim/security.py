@@ -674,6 +674,35 @@ _SEVERITY = {"certificates-valid": "critical", "no-active-attack": "critical",
              "tls-in-transit": "warning", "encryption-at-rest": "warning"}
 
 
+#: What each control checks and why it matters (a finding's detail screen explains it with
+#: this; docs/security.md has the sources).
+CONTROL_ABOUT = {
+    "tls-in-transit": "Client traffic is encrypted with TLS. Without it, credentials and records "
+                      "cross the network in plain HTTP and an exfiltrated copy is readable.",
+    "certificates-valid": "No TLS certificate is within its CertificateExpiringSoon window (7 "
+                          "days; 4 h for day-long mesh certificates). An expired certificate "
+                          "fails every TLS handshake through it, so every request errors.",
+    "certificate-renewal-automated": "Certificates are renewed automatically (cert-manager renews "
+                                     "at 2/3 of their lifetime); manual renewal waits for a "
+                                     "person to remember.",
+    "encryption-at-rest": "Database volumes and backups are encrypted, so a copy taken from them "
+                          "exposes no readable records.",
+    "secrets-managed": "Credentials live in a vault or secrets manager as short leases, not as "
+                       "plaintext that never expires.",
+    "credentials-rotated": "Static credentials were rotated within 90 days and no attacker "
+                           "holds a session opened with them.",
+    "debug-endpoints-closed": f"The Node inspector (port {DEBUG_PORT}) is not reachable: an "
+                              "attached debugger runs any code with the app's credentials.",
+    "zero-trust": "Service-to-service calls need an mTLS workload identity and pass a policy; "
+                  "on a flat network any compromised pod can call any service.",
+    "audits-scheduled": "Audits run on a schedule, so a failing control becomes a finding "
+                        "without anyone asking.",
+    "anomaly-detection": "An anomaly detector watches the auth and denial streams and flags an "
+                         "attack before a threshold rule does.",
+    "no-active-attack": "No attacker has a session inside the estate and no data is leaving it.",
+}
+
+
 def _fix(attacks: list[Attack]) -> str:
     fixes = {"credential-leak": "rotate-credentials", "brute-force-login": "block-source",
              "debug-port-scan": "close-debug-endpoint", "data-exfiltration": "block-egress"}

@@ -1,8 +1,10 @@
 """The alerts pane: firing, pending and resolved alerts with severity, age and acknowledgement.
 
 Each row also names the instance (server, node) its labels point at, how long a silence still
-mutes it, and marks the anomaly detector's findings (source "detector"). Ages are simulated
-time (the snapshot's `t` minus when the alert became active or fired).
+mutes it, and marks the anomaly detector's findings (source "detector"). The last security
+audit's findings are rows too (state "finding", between the pending and the resolved alerts),
+so a responder watching alerts sees them; Enter opens a finding's detail like an alert's. Ages
+are simulated time (the snapshot's `t` minus when the alert became active or fired).
 """
 
 from __future__ import annotations
@@ -78,15 +80,41 @@ class AlertsTable(KeyedTable):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(ALERT_COLUMNS, **kwargs)
+        self.findings = 0  # security findings listed (the pane's subtitle counts them)
 
     def show(self, snap: Snapshot) -> tuple[int, int]:
         """Update the rows; returns (firing, pending) for the pane title."""
+        from devsim_tui.ui.security import findings_of
+
         alerts = alert_order(snap.alerts)
+        open_ = [a for a in alerts if a.state != "resolved"]
+        resolved = alerts[len(open_):]  # resolved ones sort last
+        findings = findings_of(snap)
+        self.findings = len(findings)
         now = snap.t
-        self.set_source([a.id for a in alerts], lambda i: alert_row(alerts[i], now))
+        n, m = len(open_), len(findings)
+
+        def cells(i: int) -> list[tuple[str, str]]:
+            if i < n:
+                return alert_row(open_[i], now)
+            if i < n + m:
+                return finding_alert_row(findings[i - n], now)
+            return alert_row(resolved[i - n - m], now)
+
+        self.set_source([a.id for a in open_] + [f["id"] for f in findings]
+                        + [a.id for a in resolved], cells)
         firing = sum(a.state == "firing" for a in alerts)
         pending = sum(a.state == "pending" for a in alerts)
         return firing, pending
+
+
+def finding_alert_row(f: dict, now: float) -> list[tuple[str, str]]:
+    """A security finding as an alerts-pane row: its severity, the failing control, the fix."""
+    sev_l = {"critical": "bad", "error": "bad", "warning": "warn"}.get(f["severity"], "info")
+    fix = f" → {f['mitigation']}" if f.get("mitigation") else ""
+    return [("finding", sev_l), (SEVERITY_SHORT.get(f["severity"], f["severity"]), sev_l),
+            (f["control"], "info"), (f["id"], ""), (age(now - f["found_t"]), ""),
+            ("-", "muted"), ("", ""), (f"◆ security audit: {f['detail']}{fix}", "")]
 
 
 def alert_detail(a: AlertView, now: float, clock) -> Text:

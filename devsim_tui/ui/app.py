@@ -64,6 +64,7 @@ PANE_ACTIONS = {
     "database": ("backup", "failover", "crash", "restart", "details"),
     "metrics": ("cycle_window",),
     "alerts": ("ack", "silence", "details"),
+    "security": ("details",),
     "events": (),
     "operations": ("deploy", "rollback", "promote", "abort_rollout", "chaos", "chaos_stop_all"),
 }
@@ -158,7 +159,6 @@ class ControlRoomApp(App[int]):
         Binding("w", "cycle_window", "Window"),
         *[Binding(str(p.digit), f"focus_pane({p.digit})", f"Focus {p.key} pane", show=False)
           for p in PANE_SPECS],
-        Binding("8", "security", "Security posture", show=False),
         Binding("right_square_bracket", "scale(1)", "Scale up", key_display="]", show=False),
         Binding("left_square_bracket", "scale(-1)", "Scale down", key_display="[", show=False),
         Binding("b", "backup", "Backup", show=False),
@@ -531,8 +531,6 @@ class ControlRoomApp(App[int]):
         screen = self.screen
         if isinstance(screen, W.DetailScreen):
             screen.show(world, snap)
-        elif isinstance(screen, W.SecurityScreen):
-            screen.show(snap)
         with self.batch_update():
             self.query_one(HeaderBar).show(snap, world.speed, world.paused,
                                            self.profile.slo.availability, self.window)
@@ -1068,14 +1066,6 @@ class ControlRoomApp(App[int]):
             self.screen.minimize()
         self.query_one(spec.focus).focus()
 
-    def action_security(self) -> None:
-        """The Security screen (ui/security.py) over the panes; 8 or Escape returns."""
-        if self.world is None or isinstance(self.screen, W.SecurityScreen):
-            return
-        screen = W.SecurityScreen(lambda t: sim_clock(self._start_hour, t))
-        self.push_screen(screen)
-        self.call_after_refresh(lambda: screen.is_mounted and screen.show(self.world.snapshot()))
-
     def action_toggle_maximize(self) -> None:
         screen = self.screen
         if screen.maximized is not None:
@@ -1117,7 +1107,9 @@ class ControlRoomApp(App[int]):
         snap = self.world.snapshot()
         alert = next((a for a in snap.alerts if a.id == key), None)
         if alert is None:
-            self.notify("select an alert first (4, then arrows)", severity="warning")
+            self.notify(f"{key} is a security finding: it closes when its control passes "
+                        "(enter: details)" if key in {f["id"] for f in W.findings_of(snap)}
+                        else "select an alert first (4, then arrows)", severity="warning")
             return
         if alert.silenced_until is not None and alert.silenced_until > snap.t:
             self.submit(C.Unsilence(alert=alert.id))
@@ -1147,6 +1139,9 @@ class ControlRoomApp(App[int]):
         if isinstance(focused, W.AlertsTable):
             self._alert_details(focused.selected_key)
             return
+        if isinstance(focused, W.KeyedTable) and focused.id == "security-findings":
+            self._finding_details(focused.selected_key)
+            return
         name = None
         if isinstance(focused, W.ServersTable):
             name = focused.selected_name
@@ -1164,6 +1159,14 @@ class ControlRoomApp(App[int]):
         if alert is not None:
             self.push_screen(W.AlertDetailScreen(W.alert_detail(
                 alert, snap.t, lambda t: sim_clock(self._start_hour, t))))
+        else:  # the alerts pane also lists the security audit's findings
+            self._finding_details(key)
+
+    def _finding_details(self, key: str | None) -> None:
+        lines = W.finding_detail(self.world.snapshot(), key or "",
+                                 lambda t: sim_clock(self._start_hour, t))
+        if lines is not None:
+            self.push_screen(W.FindingDetailScreen(lines))
 
     def on_servers_table_selected(self, event: W.ServersTable.Selected) -> None:
         event.stop()
@@ -1176,6 +1179,9 @@ class ControlRoomApp(App[int]):
         elif event.table.id == "alerts":
             event.stop()
             self._alert_details(event.key)
+        elif event.table.id == "security-findings":
+            event.stop()
+            self._finding_details(event.key)
 
 
 # ---------------------------------------------------------------------- factory

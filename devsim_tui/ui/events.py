@@ -18,6 +18,9 @@ from devsim_tui.sim.events import Event
 from devsim_tui.ui.format import sim_clock
 
 MAX_LINES = 500
+#: Events of the security model (sim/security.py) draw their message in the theme's
+#: `$security-event` colour; the mark keeps the severity's colour and glyph.
+SECURITY_PREFIX = "security."
 SEVERITY_MARK = {"debug": "·", "info": "•", "warning": "▲", "error": "✖", "critical": "✖"}
 
 
@@ -27,13 +30,18 @@ def concerns(ev: Event, name: str) -> bool:
 
 
 def event_line(ev: Event, start_hour: float, styles: dict[str, Style]) -> Text:
-    """`d1 09:05:00 ▲ scaled to 6; ...  scale.manual` coloured by severity, type last."""
+    """`d1 09:05:00 ▲ scaled to 6; ...  scale.manual` coloured by severity, type last; a
+    security event's message in the security colour (bold from `error` up)."""
     sev = ev.severity
     style = styles.get(sev, styles["info"])
     text = Text(overflow="fold")
     text.append(sim_clock(start_hour, ev.t), styles["time"])
     text.append(f" {SEVERITY_MARK.get(sev, '•')} ", style)
-    text.append(ev.message, style if sev in ("warning", "error", "critical") else styles["msg"])
+    if ev.type.startswith(SECURITY_PREFIX):
+        message = styles["security-alarm" if sev in ("error", "critical") else "security"]
+    else:
+        message = style if sev in ("warning", "error", "critical") else styles["msg"]
+    text.append(ev.message, message)
     text.append(f"  {ev.type}", styles["type"])
     return text
 
@@ -42,7 +50,8 @@ class EventLog(RichLog):
     """The estate's event log (newest at the bottom)."""
 
     COMPONENT_CLASSES = {"events--time", "events--type", "events--msg", "events--debug",
-                         "events--info", "events--warning", "events--error", "events--critical"}
+                         "events--info", "events--warning", "events--error", "events--critical",
+                         "events--security", "events--security-alarm"}
 
     def __init__(self, start_hour: float, subject: str | None = None, **kwargs) -> None:
         super().__init__(max_lines=MAX_LINES, wrap=True, min_width=1, markup=False,
@@ -89,7 +98,8 @@ class EventLog(RichLog):
         st = self.get_component_rich_style
         return {"time": st("events--time"), "type": st("events--type"), "msg": st("events--msg"),
                 **{s: st(f"events--{s}") for s in
-                   ("debug", "info", "warning", "error", "critical")}}
+                   ("debug", "info", "warning", "error", "critical", "security",
+                    "security-alarm")}}
 
     def pull(self, world, visible: bool) -> list[Event]:
         """Fetch events newer than the last seen; write them if the log is on screen.

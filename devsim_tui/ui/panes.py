@@ -38,7 +38,8 @@ class Widgets:
         "chaos_types": "operations", "deploy_arguments": "operations", "fault_ids": "operations",
         "faults_of": "operations", "rollback_arguments": "operations",
         "ServersTable": "servers", "precheck": "checks", "confirm_question": "checks",
-        "SecurityScreen": "security",
+        "SecurityPane": "security", "FindingDetailScreen": "security",
+        "finding_detail": "security", "findings_of": "security",
     }
 
     def __getattr__(self, name: str) -> Any:
@@ -100,13 +101,21 @@ def _draw_alerts(app: Any, snap: Snapshot) -> str:
     table = app.query_one(W.AlertsTable)
     firing, pending = table.show(snap)
     note = f"filter /{table.filter_text} · " if table.filter_text else ""
-    return f"{note}{firing} firing · {pending} pending"
+    found = f" · {table.findings} finding{'s' if table.findings != 1 else ''}" \
+        if table.findings else ""
+    return f"{note}{firing} firing · {pending} pending{found}"
 
 
 def _draw_events(app: Any, _snap: Snapshot) -> str:
     # The log itself is pulled every frame, shown or not (its events also make the toasts).
     log = app.query_one("#events", W.EventLog)
     return f"filter /{log.filter_text} (esc clears)" if log.filter_text else ""
+
+
+def _draw_security(app: Any, snap: Snapshot) -> str:
+    maximized = app.screen.maximized
+    return app.query_one(W.SecurityPane).show(
+        snap, maximized is not None and maximized.id == "security-pane")
 
 
 def _draw_operations(app: Any, snap: Snapshot) -> str:
@@ -125,6 +134,9 @@ PANE_SPECS: tuple[PaneSpec, ...] = (
              "#metrics", _draw_metrics),
     PaneSpec("alerts", "Alerts", 4, "side", lambda app: W.AlertsTable(id="alerts"),
              "#alerts", _draw_alerts, filter="#alerts"),
+    PaneSpec("security", "Security", 8, "side",
+             lambda app: W.SecurityPane(lambda t: sim_clock(app._start_hour, t), id="security"),
+             "#security-findings", _draw_security),
     PaneSpec("events", "Events", 5, "side",
              lambda app: W.EventLog(app._start_hour, id="events"),
              "#events", _draw_events, filter="#events"),

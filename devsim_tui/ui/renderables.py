@@ -24,7 +24,7 @@ BARS = "▁▂▃▄▅▆▇█"
 def level_lines(lines: list[list[tuple[str, str]]], styles: dict[str, Style],
                 text: Text | None = None) -> Text:
     """Lines of (part, level) pairs as one Text, each part in its level's style (unknown levels
-    plain): the drill pane, the debrief and the Security screen draw their prose this way."""
+    plain): the drill pane, the debrief and the Security pane draw their prose this way."""
     text = text if text is not None else Text()
     for i, line in enumerate(lines):
         if i:

@@ -9,10 +9,11 @@ profile and scenario files are.
 
 Besides Textual's own colour slots, every theme defines the devsim CSS variables listed in
 `DEVSIM_VARIABLES` (the environment cue in the header: `$env-production`, `$env-development`,
-`$env-experimental`). Textual merges `Theme.variables` into the CSS variables of the running app,
-so `.tcss` can use them; the app should also return `VARIABLE_DEFAULTS` from
-`App.get_theme_variable_defaults` so that switching to one of Textual's own themes (which know
-nothing of these variables) does not break the stylesheet.
+`$env-experimental`; `$security-event`, the event log's colour for security events). Textual
+merges `Theme.variables` into the CSS variables of the running app, so `.tcss` can use them;
+the app should also return `VARIABLE_DEFAULTS` from `App.get_theme_variable_defaults` so that
+switching to one of Textual's own themes (which know nothing of these variables) does not break
+the stylesheet.
 
 The chosen theme is remembered in `<config_dir>/config.yaml` (`theme: NAME`), written atomically
 and ignored when unreadable, since a broken preference must never stop the control room opening.
@@ -77,6 +78,7 @@ DEVSIM_VARIABLES: dict[str, str] = {
     "env-production": "header cue for a production estate: unmistakably red",
     "env-development": "header cue for a development estate: calm green or blue",
     "env-experimental": "header cue for an experimental estate: violet or magenta",
+    "security-event": "event-log text of security events: apart from the severity colours",
 }
 
 #: Fallbacks for `App.get_theme_variable_defaults`: mid-tones readable on dark and light
@@ -85,6 +87,7 @@ VARIABLE_DEFAULTS: dict[str, str] = {
     "env-production": "#d9363e",
     "env-development": "#2f9e6e",
     "env-experimental": "#9b59d0",
+    "security-event": "#c026d3",
 }
 
 # --------------------------------------------------------------------------- loading
@@ -346,11 +349,14 @@ def theme_pairs(theme: Theme) -> list[tuple[str, Color, Color]]:
             add(name, ground_name, ground)
             add(f"text-{name}", ground_name, ground)
     # The header shows the environment cue as coloured text on the panel and as a badge.
-    for env in DEVSIM_VARIABLES:
+    for env in (name for name in DEVSIM_VARIABLES if name.startswith("env-")):
         add(env, "panel", grounds["panel"])
         add(env, "background", grounds["background"])
         badge = colour(env)
         pairs.append((f"text on {env}", _resolve(generated["text"], badge), badge))
+    # Security events in the event log (on the background) and in a finding's detail.
+    for ground_name in ("background", "surface"):
+        add("security-event", ground_name, grounds[ground_name])
     primary = colour("primary")
     pairs.append(("text on primary", _resolve(generated["text"], primary), primary))
     footer = colour("footer-background")
