@@ -4,7 +4,7 @@ fleet size, maxSurge / maxUnavailable and the kind of release (auto-rollback inc
 from __future__ import annotations
 
 from helpers import engine
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from devsim_tui.sim.releases import DETECTOR_ONLY_KINDS, KINDS
@@ -21,6 +21,7 @@ KIND = st.sampled_from([k for k in KINDS if k not in ("memory-leak", *DETECTOR_O
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(R=st.integers(1, 24), surge=FENCE, unavail=FENCE, kind=KIND, seed=st.integers(0, 999),
        min_ready=st.integers(0, 20))
+@example(R=16, surge=0, unavail="100%", kind="good", seed=0, min_ready=0)  # a Recreate in effect
 def test_rolling_update_invariants_every_tick(R, surge, unavail, kind, seed, min_ready):
     if surge in (0, "0%") and unavail in (0, "0%"):
         unavail = 1  # validation forbids both explicitly 0 (the controller would force 1)
@@ -46,7 +47,15 @@ def test_rolling_update_invariants_every_tick(R, surge, unavail, kind, seed, min
     running = set(f.version[act].tolist())
     if kind == "good":
         rollout = e.snapshot.extensions["ReleaseController"]["rollout"]
-        assert running == {e.versions.index("v2.14.4")} or rollout is not None
+        rolled_back = any(ev.type == "release.rollback" for ev in e.events)
+        if rolled_back:
+            # A good release is rolled back only when the update itself took at least half the
+            # fleet down at once (maxUnavailable >= R/2): the first new pods to become ready
+            # then take all the traffic, turn much of it away, and the error-rate analysis
+            # rightly fails the update (Hypothesis found R=16, maxSurge 0, maxUnavailable 100%).
+            assert 2 * u >= R, (R, s, u)
+        else:
+            assert running == {e.versions.index("v2.14.4")} or rollout is not None
     else:
         # every bad kind is caught and rolled back; the old version is all that is left or
         # the rollback is still replacing the bad pods
