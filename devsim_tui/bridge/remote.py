@@ -126,8 +126,8 @@ class RemoteWorld:
         if not self._participant():
             return self._snap
         if self._view is None or self._view[0] is not self._snap:  # one copy per snapshot
-            _, faults, _ = hidden_of(self._snap.extensions.get("DrillController"))
-            self._view = (self._snap, participant_snapshot(self._snap, faults))
+            seqs, faults, _ = hidden_of(self._snap.extensions.get("DrillController"))
+            self._view = (self._snap, participant_snapshot(self._snap, faults, seqs))
         return self._view[1]
 
     def _participant(self) -> bool:

@@ -12,7 +12,7 @@ remote seats (`bridge.remote.RemoteWorld`). Never imports the UI.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from devsim_tui import access
 from devsim_tui.sim.events import Event
@@ -44,24 +44,68 @@ def participant_events(events: Iterable[Event], hidden: Iterable[Iterable[int]],
     return out
 
 
-def participant_snapshot(snap: Any, hidden_faults: Iterable[str]) -> Any:
-    """`snap` without the faults the drill injected: not in the operations pane's list, and no
-    badge on a server or node that only those faults act on."""
+def participant_snapshot(snap: Any, hidden_faults: Iterable[str],
+                         hidden_seqs: Iterable[Sequence[int]] = ()) -> Any:
+    """`snap` without the faults the drill injected: not in the operations pane's list, no
+    badge on a server or node that only those faults act on, and in the security posture no
+    name or id of an injected attack (its symptoms - sessions inside, denials, failed logins -
+    stay: seeing them is the drill) and none of its security events the event log hides."""
     hidden = set(hidden_faults)
     chaos = snap.extensions.get("ChaosController")
     if not hidden or not chaos:
         return snap
     active = chaos.get("active") or []
-    if not any(f.get("id") in hidden for f in active):
-        return snap
-    shown = [f for f in active if f.get("id") not in hidden]
-    still = {n for f in shown for n in f.get("targets", ())}
-    secret = {n for f in active if f.get("id") in hidden for n in f.get("targets", ())} - still
-    view = {**chaos, "active": shown,
+    extensions = dict(snap.extensions)
+    if any(f.get("id") in hidden for f in active):
+        shown = [f for f in active if f.get("id") not in hidden]
+        still = {n for f in shown for n in f.get("targets", ())}
+        secret = {n for f in active if f.get("id") in hidden
+                  for n in f.get("targets", ())} - still
+        extensions["ChaosController"] = {
+            **chaos, "active": shown,
             "faulted_servers": [n for n in chaos.get("faulted_servers", ()) if n not in secret],
             "faulted_db_nodes": [n for n in chaos.get("faulted_db_nodes", ())
                                  if n not in secret]}
-    return dataclasses.replace(snap, extensions={**snap.extensions, "ChaosController": view})
+    sec = snap.extensions.get("SecurityController")
+    if sec:
+        extensions["SecurityController"] = _security_view(sec, hidden, hidden_seqs)
+    if extensions == snap.extensions:
+        return snap
+    return dataclasses.replace(snap, extensions=extensions)
+
+
+#: What an auditor sees of each injected attack, in place of its name: the symptom.
+ATTACK_SYMPTOMS = {"credential-leak": "logins with valid but unexpected credentials",
+                   "brute-force-login": "bursts of failed logins",
+                   "debug-port-scan": "probes of the debug port",
+                   "data-exfiltration": "data leaving the estate",
+                   "policy-misconfig": "requests denied by policy",
+                   "cert-renewal-failure": "certificate renewals failing"}
+
+
+def _security_view(sec: dict[str, Any], hidden: set[str],
+                   hidden_seqs: Iterable[Sequence[int]]) -> dict[str, Any]:
+    """The security posture without the injected attacks' names, ids, fixes and hidden events."""
+    kinds = {a.get("kind") for a in sec.get("attacks") or () if a.get("fault") in hidden}
+    ranges = [tuple(r) for r in hidden_seqs]
+
+    def redact(item: dict[str, Any]) -> dict[str, Any]:
+        detail = str(item.get("detail") or "")
+        said = detail
+        for kind in kinds:
+            said = said.replace(str(kind), ATTACK_SYMPTOMS.get(str(kind), "attacker activity"))
+        # The fix would name the attack: finding it is the responder's part of the drill.
+        return item if said == detail else {**item, "detail": said, "mitigation": None}
+
+    controls = [redact(c) for c in sec.get("controls") or ()]
+    return {**sec,
+            "attacks": [{**a, "kind": ATTACK_SYMPTOMS.get(a.get("kind"), "attacker activity"),
+                         "fault": None} if a.get("fault") in hidden else a
+                        for a in sec.get("attacks") or ()],
+            "controls": controls,
+            "findings": [redact(f) for f in sec.get("findings") or ()],
+            "recent_events": [ev for ev in sec.get("recent_events") or ()
+                              if not any(a <= ev.get("seq", -1) <= b for a, b in ranges)]}
 
 
 def hidden_of(drill_state: dict[str, Any] | None) -> tuple[list, list[str], bool]:

@@ -245,8 +245,9 @@ class SecurityController:
     # ------------------------------------------------------------------ helpers
 
     def _event(self, t: float, type_: str, message: str, severity: str, **data: Any) -> None:
-        self.engine.emit(t, type_, message, severity, None, **data)
-        self.recent.append({"t": t, "type": type_, "severity": severity, "message": message})
+        ev = self.engine.emit(t, type_, message, severity, None, **data)
+        self.recent.append({"t": t, "type": type_, "severity": severity, "message": message,
+                            "seq": ev.seq})
         del self.recent[:-EVENTS_KEPT]
 
     def cert(self, endpoint: str) -> Certificate | None:

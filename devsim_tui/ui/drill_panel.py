@@ -76,7 +76,9 @@ class DrillWorld:
         if self.facilitator:
             return snap
         if self._view is None or self._view[0] is not snap:  # one filtered copy per snapshot
-            self._view = (snap, participant_snapshot(snap, self.session.drill.injected_faults()))
+            drill = self.session.drill
+            self._view = (snap, participant_snapshot(snap, drill.injected_faults(),
+                                                     drill.hidden_seqs))
         return self._view[1]
 
     def submit(self, command: C.Command) -> None:

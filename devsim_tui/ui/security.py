@@ -217,7 +217,8 @@ def _targets(f: dict[str, Any], sec: dict[str, Any], snap: Snapshot) -> list[str
                 fault = faults.get(a["fault"]) or {}
                 where = ", ".join(fault.get("targets") or ()) or fault.get("scope") or "estate"
                 how = "intrusion" if a["intrusion"] else "denied" if a["denied"] else "under way"
-                out.append(f"{a['kind']} ({a['fault']}) on {where}: {how}")
+                what = f"{a['kind']} ({a['fault']})" if a["fault"] else a["kind"]
+                out.append(f"{what} on {where}: {how}")
         return out
 
     if control == "certificates-valid":
