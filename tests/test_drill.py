@@ -115,15 +115,13 @@ def _headline_delay(loaded, seed: int, how: str) -> tuple[float, float | None]:
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
-def test_headline_alert_fires_whenever_the_incident_lands(path, request):
-    if path.stem == "bad-rolling-release":
-        request.applymarker(pytest.mark.xfail(
-            reason="issue 12 x 17 (open): with failureLimit 0 and the new fleet the bad release "
-                   "is rolled back before HighErrorRate's for: 2m when triggered early", strict=False))
+def test_headline_alert_fires_whenever_the_incident_lands(path):
     """Early (facilitator at 00:11), on schedule and late, at five seeds: the scenario's headline
     signal fires after its incident inject. (PrimaryDown once fired only when a rule evaluation
     fell inside Patroni's 30 s failover, CacheHitRatioCollapse only when the 1-minute dip met
-    its `for: 1m`; the scenarios now give both room, see their overrides.)"""
+    its `for: 1m`; the scenarios now give both room, see their overrides. HighErrorRate in
+    bad-rolling-release never fired when the facilitator sent release two early: the warm-up
+    release landed on its unfinished rollout and rolled everything back; see the next test.)"""
     loaded = load_scenario(path)
     assert loaded.scenario.headline in loaded.scenario.incident_signals()
     sched = loaded.scenario.first_incident().at
@@ -133,6 +131,43 @@ def test_headline_alert_fires_whenever_the_incident_lands(path, request):
             expect = {"early": 11.0, "scheduled": sched, "late": sched + 97}[how]
             assert landed == pytest.approx(expect), (how, seed, landed)
             assert delay is not None, f"{loaded.scenario.headline} never fired ({how}, seed {seed})"
+
+
+def test_release_morning_with_the_incident_first_keeps_its_lesson():
+    """bad-rolling-release with release two fired by the facilitator at 00:11, before the
+    warm-up. The pipeline deploys one release at a time: release one (v2.14.4, +800 ms) waits
+    for release two's rollout to complete, fails its analysis and is rolled back to the last
+    completed revision - the bad v2.14.5 (Argo's stable ReplicaSet; `kubectl rollout undo` would
+    pick it too). The error rate stays, HighErrorRate pages, and the answer key wins. (Before,
+    release one landed on the unfinished rollout at 02:00 and its rollback went to v2.14.3,
+    removing the incident before the alert's `for: 2m`.)"""
+    from devsim_tui.sim import commands as C
+
+    loaded = load_scenario(REPO / "drills" / "bad-rolling-release.yaml")
+    for seed in (1, 2, 3):
+        session = DrillSession(loaded, seed=seed)
+        d = session.drill
+        session.advance(int(d.start_t) + 11)
+        session.submit(C.InjectNext(id="release-two"), by="facilitator")
+        reason = run_headless(session, Responder(
+            load_responder(RESPONDERS / "bad-rolling-release.yaml"), session))
+        assert reason == "objectives met", (seed, d.state()["objectives"])
+        evs = [ev for ev in session.events_since(0) if ev.type.startswith("release.")]
+        starts = [ev for ev in evs if ev.type == "release.rollout.started"]
+        assert "v2.14.3 -> v2.14.5" in starts[0].message, starts[0].message
+        complete = next(ev for ev in evs if ev.type == "release.rollout.complete")
+        assert "v2.14.5 complete" in complete.message
+        # release one waits for that rollout to complete, then is rolled back onto v2.14.5
+        assert "v2.14.5 -> v2.14.4" in starts[1].message and starts[1].t >= complete.t
+        assert d._inject("release-one").fired_t == pytest.approx(complete.t - d.start_t)
+        rb = next(ev for ev in evs if ev.type == "release.rollback")
+        assert "auto-rollback of v2.14.4 -> v2.14.5" in rb.message
+        result = score_session(session).data
+        assert result["timings"]["detected_by"].split(":")[0] in (
+            "HighErrorRate", "ErrorBudgetFastBurn"), result["timings"]
+        assert result["root_cause"]["found"]
+        # the manual rollback of the answer key goes back past v2.14.5 to v2.14.3
+        assert "-> v2.14.3" in starts[-1].message, starts[-1].message
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
@@ -165,19 +200,35 @@ def test_shipped_scenario_without_responder_is_not_won():
 # --------------------------------------------------------------------------- hand-computed
 
 
-@pytest.mark.xfail(reason="issue 16 x 17 (open): CertificateExpiringSoon now detects first; the "
-                   "timings above are re-derived, the report table's times still to be", strict=False)
 def test_tls_drill_scores_match_hand_computed_times(tmp_path):
-    """production, seed 42: the certificate expires at 120 s (end of the tick ending at 120).
+    """production, seed 42, warm-up 0 (drill time = engine time). The first tick ends at t = 1,
+    so the alert engine's phase is 1: scrapes every 15 s at 1, 16, ..., 121, 136, ...; the
+    production-security group (interval 15 s) evaluates at the same times, the 1-minute groups
+    at 1, 61, 121, 181, 241, 301...
 
-    HighErrorRate = failed/total over 5m > 5% for 2m, evaluated every 60 s at t = 1, 61, 121...
-    At 181 the 5-minute window holds 60 s of 100% errors (20% > 5%): pending; it fires two
-    evaluations later, at 301. CertificateExpiringSoon (security model, one of the inject's
-    declared signals) fires first, at 181 (expiry at 120, then its rule's evaluation and `for`):
-    MTTD = 181 - 120 = 61 s. The responder acks 60 s after the first alert (241, MTTA 121 s), declares the cause 3 minutes later and renews the certificate a
-    minute after that (481): the first clean tick is the one ending at 482, so the error-rate
-    objective is restored at 482 (time to mitigate 362 s), met 180 s later (`for 3m`), and the
-    certificate objective also at 482: time to resolve 362 s.
+    The inject fires at 120 (after the tick ending at 120) and sets the edge certificate's
+    not_after to 120: from the tick ending at 121 on, every request fails.
+
+    CertificateExpiringSoon (`devsim_certificate_expiry_seconds < 7 * 86400`, `for: 1m`): the
+    scrape at 121 reads 120 - 121 = -1 s: pending at 121, firing at the first evaluation with
+    t - 121 >= 60, i.e. 181 (value 120 - 181 = -61 s, "expires in -1m 1s"). It is one of the
+    inject's declared signals, so it is the detection: detected 181, MTTD = 181 - 120 = 61 s.
+
+    HighErrorRate (failed/total over 5m > 5%, `for: 2m`, the 1-minute group): at 121 the window
+    holds one failing second out of 120 (about 0.8 % < 5 %); at 181 it holds 60 failing seconds
+    out of 180 (the series start at t = 1), about 33 % > 5 %: pending at 181, firing two
+    evaluations later at 301 (181 + 120). It is in the timeline (05:01) but detects nothing.
+
+    The answer key reacts to `alerts_firing > 0`, first true at 181: `ack-alert all` 1m later
+    at 241 (MTTA = 241 - 120 = 121 s, 60 s after detection), `declare-root-cause` 4m later at
+    421 (root-cause objective met at 421), `remedy redeploy-edge-config` 5m later at 481. The
+    remedy stops the fault and renews the certificate at 481; the tick ending at 482 is the
+    first clean one, so `error_rate < 1%` is first true at 482 (mitigated 482, 482 - 120 = 362
+    s) and met 180 s later, at 662 (`for 3m`); `inject:cert-expires == 0` holds at 482 (the
+    certificate objective, stage resolve: resolved 482, 362 s). Every achieve objective is met
+    at 662, where the drill ends. The report's "How we did" table (drill time | since the
+    incident began, mm:ss): detected 181 = 03:01 | 61 = 01:01; acknowledged 241 = 04:01 |
+    121 = 02:01; mitigated and resolved 482 = 08:02 | 362 = 06:02.
     """
     rec = tmp_path / "tls.rec"
     session, reason = _run("tls-certificate-expiry", record=rec)
@@ -215,7 +266,17 @@ def test_tls_drill_scores_match_hand_computed_times(tmp_path):
                     "## Resolution", "## Impact", "## Responders", "## Timeline",
                     "## How we did", "## Action items"):
         assert section in md
-    assert "| detected | 05:01 | 03:01 |" in md
+    assert "| incident began | 02:00 | |" in md
+    assert "| detected | 03:01 | 01:01 |" in md
+    assert "| acknowledged | 04:01 | 02:01 |" in md
+    assert "| mitigated | 08:02 | 06:02 |" in md
+    assert "| resolved | 08:02 | 06:02 |" in md
+    assert "Detected by: CertificateExpiringSoon: edge certificate" in md
+    assert "expires in -1m 1s" in md
+    # the timeline: detection at 03:01, the error-rate pages at 05:01, the end at 11:02
+    assert "| 03:01 | DETECTED by CertificateExpiringSoon" in md
+    assert "| 05:01 | alert HighErrorRate:" in md and "| 05:01 | alert ErrorBudgetFastBurn:" in md
+    assert "| 11:02 | drill ended (objectives met) |" in md
     assert any(ch in md for ch in "▁▂▃▄▅▆▇█")
     svg = (tmp_path / "rep-error_rate.svg").read_text()
     assert svg.startswith("<svg") and "polyline" in svg

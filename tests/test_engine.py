@@ -508,3 +508,44 @@ def test_binned_fleet_mixture_matches_brute_force():
     exact99 = grid[np.argmax(surv <= 0.01)]
     assert tick.p50_ms == pytest.approx(exact50, rel=0.03)
     assert tick.p99_ms == pytest.approx(exact99, rel=0.03)
+
+
+_ORDER_PROBE = """
+import hashlib, importlib, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+from devsim_tui.config.loader import load_profile
+from devsim_tui.sim import commands as C
+from devsim_tui.sim.engine import Engine
+e = Engine(load_profile("production"), seed=7)
+e.step(100)
+e.submit(C.parse_line("chaos tls-expiry estate 10m"))
+e.step(200)
+print(",".join(type(c).__name__ for c in e.controllers))
+print(hashlib.sha256(repr([(ev.t, ev.type, ev.message) for ev in e.events.since(0)]
+                          + [e.snapshot.agg]).encode()).hexdigest())
+"""
+
+
+def test_controllers_run_in_one_order_whatever_was_imported_first():
+    """A full test run imports feature modules while collecting (test_chaos imports sim.chaos
+    before anything imports sim.security); the controllers' order, and so the trajectory, must
+    not depend on it: the TLS drill's snapshots differed between a full run and a single file."""
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    def probe(*first: str) -> list[str]:
+        r = subprocess.run([sys.executable, "-c", _ORDER_PROBE, *first], cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    plain = probe()
+    assert plain[0].split(",")[:4] == ["BackupController", "ReleaseController",
+                                       "SecurityController", "ChaosController"]
+    for first in (("devsim_tui.sim.chaos", "devsim_tui.sim.anomaly"),
+                  ("devsim_tui.sim.thanos", "devsim_tui.sim.notifications",
+                   "devsim_tui.sim.security", "devsim_tui.sim.releases")):
+        assert probe(*first) == plain, first

@@ -21,7 +21,7 @@ from devsim_tui.sim.autoscale import HPAController
 from devsim_tui.sim.cache import Cache
 from devsim_tui.sim.database import Database
 from devsim_tui.sim.events import Event, EventLog
-from devsim_tui.sim.extensions import FACTORIES, load_builtin
+from devsim_tui.sim.extensions import load_builtin, ordered
 from devsim_tui.sim.fleet import METRIC_DELAY_SECONDS, Fleet
 from devsim_tui.sim.history import History
 from devsim_tui.sim.metrics import engine_sampler
@@ -77,7 +77,7 @@ class Engine:
         self.memory_limit_mb = float(profile.app.server.memory_limit_mb
                                      or profile.app.server.memory_request_mb)
         load_builtin()
-        self.controllers = [factory(self) for factory in FACTORIES]
+        self.controllers = [factory(self) for factory in ordered()]
         self._handlers = {cls: ctl for ctl in self.controllers for cls in ctl.commands}
 
         self.traffic_model = TrafficModel(profile.traffic, self.seed, self.t0_abs)

@@ -37,7 +37,8 @@ class Controller(Protocol):
     # "component.metric"; the same keys on every call.
 
 
-#: Factories, in the order controllers run each tick. Feature modules append themselves here.
+#: Factories as feature modules registered them (import order: whoever imported a module
+#: first). Engines run them in `ordered()`'s order, never in this one.
 FACTORIES: list[Callable[[Engine], Controller]] = []
 
 
@@ -54,12 +55,25 @@ def load_builtin() -> None:
         importlib.import_module(name)
 
 
-#: Feature modules shipped with devsim-tui; each calls `register` at import.
-#: Security posture runs before chaos so that chaos' estate effects see this tick's certificates.
-BUILTIN: list[str] = ["devsim_tui.sim.releases", "devsim_tui.sim.security", "devsim_tui.sim.chaos"]
+def ordered() -> list[Callable[[Engine], Controller]]:
+    """The factories in the order controllers run each tick: the built-in ones in `BUILTIN`'s
+    order, then any others in the order they registered.
+
+    Not the registration order: that is the order modules happened to be imported in (a test
+    module importing `sim.chaos` at collection put chaos before security, and the same profile,
+    seed and commands then gave another trajectory in a full test run than in a single file).
+    """
+    rank = {name: i for i, name in enumerate(BUILTIN)}
+    return sorted(FACTORIES, key=lambda f: rank.get(f.__module__, len(BUILTIN)))
+
+
+#: Feature modules shipped with devsim-tui, in the order their controllers run; each calls
+#: `register` at import. Backups first (sim/database.py imports sim.backup, so it always
+#: registered first). Security posture runs before chaos so that chaos' estate effects see
+#: this tick's certificates.
+BUILTIN: list[str] = ["devsim_tui.sim.backup"]
+BUILTIN += ["devsim_tui.sim.releases", "devsim_tui.sim.security", "devsim_tui.sim.chaos"]
 #: Alert notifications (Alertmanager-like routing) and the anomaly detector.
 BUILTIN += ["devsim_tui.sim.notifications", "devsim_tui.sim.anomaly"]
 #: Thanos long-term storage of the metrics history (profiles whose monitoring has Thanos).
 BUILTIN += ["devsim_tui.sim.thanos"]
-#: Backups as a process: the `restore` command and the backup state (sim/backup.py).
-BUILTIN += ["devsim_tui.sim.backup"]
