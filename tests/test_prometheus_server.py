@@ -163,11 +163,13 @@ def test_prometheus_fires_the_engines_alerts_with_the_same_labels_and_timing(ale
     # Measured pace of the run: simulated seconds per wall second over the scrape timeline.
     pace = (sim_t[-1] - sim_t[0]) / (wall[-1] - wall[0])
     assert SPEED * 0.8 < pace < SPEED * 1.05, f"run paced at {pace:.1f}x, asked {SPEED}x"
-    # Each scrape saw a fresh moment: the exporter publishes up to 5 times a wall second, so
-    # the scraped simulated time stays within half a wall second of a steady pace.
-    fit = np.polyval(np.polyfit(wall, sim_t, 1), wall)
-    worst = float(np.abs(sim_t - fit).max()) / SPEED
-    assert worst < 0.5, f"scraped simulated time strays {worst:.2f} wall s from the pace"
+    # Each scrape saw a fresh moment: the exporter publishes up to 5 times a wall second and
+    # Prometheus scrapes every 0.75 s, so consecutive scrapes serve different simulated times
+    # (a loaded machine may stall the run past one scrape now and then: at most 1 in 20). How
+    # far the pace itself wavers is measured, and allowed for, by `pace_drift`.
+    fresh = float(np.mean(np.diff(sim_t) > 0))
+    assert np.all(np.diff(sim_t) >= 0), "simulated time went backwards between scrapes"
+    assert fresh >= 0.95, f"only {fresh:.0%} of scrapes saw a new simulated moment"
 
     def to_wall(t: float) -> float:
         return float(np.interp(t, sim_t, wall))
