@@ -8,10 +8,13 @@ and prints its standard / reward_low_FP_rate / reward_low_FN_rate scores.
     python bench/nab.py --set squash=3 --set short=5      # try other parameters
     python bench/nab.py --cv 3                            # honest check, see --help
     python bench/nab.py --lofo                            # leave one data folder out
+    python bench/nab.py --lofo-file                       # leave one file out
 
 `--cv K` is the generalisation check: files are dealt into K folds; for each fold the
-parameter grid below is scored on the other folds only, the best setting is kept and then
-scored on the held-out fold. The scorer needs pandas; point --scorer-python at an interpreter
+parameter grid below is scored on the other folds only, the best setting and its threshold are
+kept and the held-out fold is scored with both (never with its own best threshold). `--lofo`
+makes one fold per data folder, `--lofo-file` one fold per file; both also print the pooled
+held-out score (every fold's raw score at its own training threshold, normalised together). The scorer needs pandas; point --scorer-python at an interpreter
 that has it if this one does not.
 """
 
@@ -31,8 +34,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devsim_tui.detect.scorer import ScorerConfig  # noqa: E402
-from devsim_tui.detect.series import score_csv  # noqa: E402
+try:
+    from devsim_tui.detect.scorer import ScorerConfig
+    from devsim_tui.detect.series import score_csv
+except ImportError:  # --select-folds runs in the scorer's interpreter, which needs only pandas
+    if "--select-folds" not in sys.argv:
+        raise
 
 DEFAULT_DATA = os.environ.get("NAB_DATA", "/work/shared/data/nab-dev")
 DEFAULT_SCORER = os.environ.get("NAB_SCORER", "/work/shared/tools/nab_score.py")
@@ -91,20 +98,56 @@ def nab_score(args: argparse.Namespace, results: Path, subset: list[str] | None 
     return json.loads(summary.read_text())
 
 
-def false_alarms(args: argparse.Namespace, results: Path, files: list[str],
-                 threshold: float) -> tuple[int, int]:
-    """(rows scored after NAB's probation, rows at or above `threshold`) over `files`."""
-    import csv
+def select_folds(scorer: str, data: str, runs: list[str], folds: list[list[str]],
+                 profile: str = "standard") -> list[dict]:
+    """For each fold: the run (grid setting) and threshold with the best score on the other
+    files, and the held-out files' raw score at exactly that threshold.
 
-    rows = fired = 0
-    for rel in files:
-        path = results / Path(rel).parent / f"devsim_{Path(rel).name}"
-        with path.open(newline="") as fh:
-            scores = [float(r["anomaly_score"]) for r in csv.DictReader(fh)]
-        probation = min(int(0.15 * len(scores)), 750)
-        rows += len(scores) - probation
-        fired += sum(s >= threshold for s in scores[probation:])
-    return rows, fired
+    Runs in the scorer's interpreter (numpy and pandas, no river) and imports the scorer module
+    itself, so that 18 folds x 16 settings are one process, not 288."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("nab_score", scorer)
+    ns = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ns)
+    prof = ns.load_profiles(data)[profile]
+    layouts = ns.load_corpus(data)
+    scores = [ns.load_scores(run, layouts)[0] for run in runs]
+
+    def sweep(run: dict, files: list[str]):
+        corpus = ns.CorpusSweep({f: layouts[f] for f in files}, {f: run[f] for f in files})
+        return corpus, corpus.sweep(prof)
+
+    out = []
+    for fold in folds:
+        train = [f for f in layouts if f not in fold]
+        best = None
+        for i, run in enumerate(scores):
+            _, (thr, tot) = sweep(run, train)
+            j = int(np.argmax(tot))  # first maximum = highest threshold among ties
+            if best is None or tot[j] > best[2]:
+                best = (i, float(thr[j]), float(tot[j]), _.n_windows)
+        i, threshold, train_raw, train_windows = best
+        held, _ = sweep(scores[i], fold)
+        table = held.breakdown(prof, threshold)
+        fired = 0
+        for f in fold:
+            keep = layouts[f].keep
+            fired += int((scores[i][f][keep] >= threshold).sum())
+        out.append({"setting": i, "threshold": threshold, "raw": float(table["raw"].sum()),
+                    "windows": int(held.n_windows), "hit": int(table["windows_hit"].sum()),
+                    "fp_rows": int(table["fp_rows"].sum()), "fired": fired,
+                    "scored_rows": int(sum(layouts[f].keep.sum() for f in fold)),
+                    "train": normalised(prof, train_raw, train_windows)})
+    return out
+
+
+def normalised(prof: dict, raw: float, windows: int) -> float:
+    """NAB's normalisation: 0 = never fires, 100 = one detection at every window's start."""
+    null = -prof["fnWeight"] * windows
+    return 100.0 * (raw - null) / (prof["tpWeight"] * windows - null) if windows else float("nan")
 
 
 def show(title: str, summary: dict) -> None:
@@ -119,43 +162,56 @@ def cross_validate(args: argparse.Namespace, base: ScorerConfig, work: Path) -> 
         # artificial with, real), so a held-out folder is data of a kind not tuned on.
         folders = sorted({Path(f).parent.name for f in files})
         folds = [[f for f in files if Path(f).parent.name == d] for d in folders]
+        names = folders
+    elif args.lofo_file:
+        # Leave one file out: each file is scored with the setting and threshold that were
+        # best on the other files.
+        folds = [[f] for f in files]
+        names = files
     else:
         folds = [files[i::args.cv] for i in range(args.cv)]
-    windows = {Path(k).as_posix(): v for k, v in json.loads(
-        (args.data / "labels" / "combined_windows.json").read_text()).items()}
-    names = list(CV_GRID)
-    grid = [dict(zip(names, combo)) for combo in itertools.product(*CV_GRID.values())]
+        names = [f"fold {k}" for k in range(args.cv)]
+    keys = list(CV_GRID)
+    grid = [dict(zip(keys, combo)) for combo in itertools.product(*CV_GRID.values())]
     runs = []
     for i, setting in enumerate(grid):
         out = work / f"grid{i}"
         run_detector(args.data, out, files, replace(base, **setting), args.jobs)
-        runs.append(out)
+        runs.append(str(out))
+    job = work / "folds.json"
+    job.write_text(json.dumps({"runs": runs, "folds": folds}))
+    proc = subprocess.run([args.scorer_python, str(Path(__file__).resolve()), "--data",
+                           str(args.data), "--scorer", args.scorer, "--select-folds", str(job)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"fold selection failed:\n{proc.stderr}")
+    results = json.loads(proc.stdout)
+    prof = {"tpWeight": 1.0, "fpWeight": 0.11, "fnWeight": 1.0}  # NAB standard profile
+    profiles = args.data / "config" / "profiles.json"
+    if profiles.exists():
+        prof = json.loads(profiles.read_text())["standard"]["CostMatrix"]
     held_out = []
-    for k, fold in enumerate(folds):
-        train = [f for f in files if f not in fold]
-        train_runs = [nab_score(args, out, train)["profiles"]["standard"] for out in runs]
-        train_scores = [r["normalized"] for r in train_runs]
-        best = max(range(len(grid)), key=lambda i: train_scores[i])
-        # The held-out fold is scored at the threshold chosen on the training folds too: the
-        # scorer's own best threshold for the fold would be tuned on the held-out data.
-        threshold = float(train_runs[best]["threshold"])
-        name = Path(fold[0]).parent.name if args.lofo else f"fold {k}"
-        if not any(windows.get(f) for f in fold):
+    print(f"{'held-out fold':<52} {'setting chosen on the others':<56} {'thr':>6} "
+          f"{'train':>6} {'held out':>9}")
+    for name, r in zip(names, results):
+        setting = ", ".join(f"{k} {v}" for k, v in grid[r["setting"]].items())
+        if r["windows"]:
+            score = normalised(prof, r["raw"], r["windows"])
+            held_out.append(score)
+            what = f"{score:9.2f}  ({r['hit']}/{r['windows']} windows, {r['fp_rows']} FP rows)"
+        else:
             # No labelled anomaly: NAB's normalisation is undefined (never-fires = perfect);
             # what counts is how often it fires at the carried-over threshold.
-            rows, fired = false_alarms(args, runs[best], fold, threshold)
-            print(f"{name}: best on the others {grid[best]} ({train_scores[best]:.2f}, "
-                  f"threshold {threshold:.4g})")
-            print(f"  held out ({len(fold)} files, no anomalies): {fired} of {rows} scored rows "
-                  f"at or above the threshold ({fired / max(rows, 1):.2%})")
-            continue
-        summary = nab_score(args, runs[best], fold, threshold=threshold)
-        held_out.append(summary["profiles"]["standard"]["normalized"])
-        print(f"{name}: best on the others {grid[best]} ({train_scores[best]:.2f}, "
-              f"threshold {threshold:.4g})")
-        show(f"  held out ({len(fold)} files)", summary)
-    print(f"held-out standard scores {[round(s, 2) for s in held_out]}, "
+            what = (f"{'-':>9}  (no windows: {r['fired']} of {r['scored_rows']} rows fired, "
+                    f"raw {r['raw']:.2f})")
+        print(f"{name:<52} {setting:<56} {r['threshold']:6.3f} {r['train']:6.2f} {what}")
+    raw = sum(r["raw"] for r in results)
+    windows = sum(r["windows"] for r in results)
+    print(f"held-out standard scores, folds with windows: {[round(s, 2) for s in held_out]}, "
           f"mean {sum(held_out) / len(held_out):.2f}")
+    print(f"pooled held-out standard score (every fold's raw score at its own training "
+          f"threshold, normalised over all {windows} windows): "
+          f"{normalised(prof, raw, windows):.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,15 +228,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv", type=int, metavar="K", help="K-fold parameter-selection check")
     parser.add_argument("--lofo", action="store_true",
                         help="the same check with one fold per data folder (leave one out)")
+    parser.add_argument("--lofo-file", action="store_true",
+                        help="the same check with one fold per file (leave one file out)")
+    parser.add_argument("--select-folds", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
+    if args.select_folds:  # internal: run by cross_validate in the scorer's interpreter
+        job = json.loads(args.select_folds.read_text())
+        print(json.dumps(select_folds(args.scorer, str(args.data), job["runs"], job["folds"])))
+        return 0
     if not (args.data / "labels" / "combined_windows.json").exists():
         print(f"skipped: no NAB corpus at {args.data}")
         return 0
     base = replace(ScorerConfig(), **dict(parse_override(s) for s in args.set))
     with tempfile.TemporaryDirectory() as tmp:
         work = args.out or Path(tmp)
-        if args.cv or args.lofo:
+        if args.cv or args.lofo or args.lofo_file:
             cross_validate(args, base, work)
             return 0
         rows, seconds = run_detector(args.data, work / "all", data_files(args.data), base,

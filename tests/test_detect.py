@@ -149,10 +149,31 @@ def test_detector_flags_incident_and_names_signal() -> None:
 
 def test_long_incident_is_not_learned_as_normal() -> None:
     findings = run_estate(incident=range(1000, 1600))
-    # Flagged throughout its first four "days" (period 60)...
-    assert all(f is not None for f in findings[1000:1240])
+    # Flagged throughout its first four "days" (period 60; reported from the confirming
+    # second tick)...
+    assert findings[1000] is None
+    assert all(f is not None and f.began_at == 1000 for f in findings[1001:1240])
     # ...but a change that persists long enough is eventually accepted as the new normal.
     assert not any(findings[1500:1600])
+
+
+def test_lone_flagged_tick_is_not_reported() -> None:
+    """An episode is reported from its second consecutive flagged tick, dated from the first;
+    a single flagged tick (one wobbly sample) is not a finding."""
+    det = Detector(["p99"], warmup=0)
+    # Drive the episode logic with given per-tick scores (the scorer itself is tested above).
+    det._scorers["p99"].update = lambda x: x  # type: ignore[method-assign]
+    scores = [0.1, 0.6, 0.1, 0.1, 0.7, 0.8, 0.2, 0.9, 0.1]
+    out = [det.update(float(t), {"p99": s}) for t, s in enumerate(scores)]
+    assert [t for t, f in enumerate(out) if f is not None] == [5, 7]
+    # The confirmed episode began at its first flagged tick (4), not at the lone blip (1), and
+    # a flagged tick after a short dip belongs to the same, already reported episode.
+    assert out[5].began_at == 4.0 and out[7].began_at == 4.0
+    once = Detector(["p99"], warmup=0, confirm=1)
+    once._scorers["p99"].update = lambda x: x  # type: ignore[method-assign]
+    assert once.update(0.0, {"p99": 0.6}) is not None
+    with pytest.raises(ValueError):
+        Detector(["p99"], confirm=0)
 
 
 def test_finding_is_frozen() -> None:

@@ -20,6 +20,12 @@ SIM_RELATIVE_FLOOR = 0.01
 # must not start a second one with a new `began_at`.
 EPISODE_GAP_TICKS = 10
 
+#: Consecutive flagged ticks before an episode is reported (like a Prometheus rule's `for:`).
+#: A lone flagged tick on one wobbly signal (the worst server's p99 sampled once per update) is
+#: the commonest false finding in the simulation; a real incident stays flagged. The finding's
+#: `began_at` is still the first flagged tick.
+CONFIRM_TICKS = 2
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -37,18 +43,23 @@ class Detector:
     """Online anomaly detector over named signals, updated once per tick.
 
     `update(t, values)` returns a `Finding` for every tick whose combined score reaches the
-    threshold after the warm-up, else None. Signals missing from `values` on a tick are simply
+    threshold after the warm-up, once `confirm` consecutive ticks have done so in the current
+    episode, else None. Signals missing from `values` on a tick are simply
     not updated on that tick.
     """
 
     def __init__(self, signals: list[str], warmup: int = ScorerConfig.warmup,
-                 seasonal_period: int | None = None, config: ScorerConfig | None = None):
+                 seasonal_period: int | None = None, config: ScorerConfig | None = None,
+                 confirm: int = CONFIRM_TICKS):
         if not signals:
             raise ValueError("Detector needs at least one signal")
         if len(set(signals)) != len(signals):
             raise ValueError("Detector signals must be unique")
         if warmup < 0:
             raise ValueError("warmup must be >= 0")
+        if confirm < 1:
+            raise ValueError("confirm must be >= 1")
+        self.confirm = confirm
         # The engine's signals are expectations without sampling noise: a change under ~1% of a
         # signal's level (an error rate of 0.0500% vs 0.0503%) is not an anomaly.
         self.config = replace(config or ScorerConfig(relative_floor=SIM_RELATIVE_FLOOR),
@@ -58,6 +69,8 @@ class Detector:
         self._ticks = 0
         self._began_at: float | None = None
         self._quiet = 0
+        self._run = 0  # consecutive flagged ticks
+        self._confirmed = False  # the current episode has been reported
 
     @property
     def warmup_ticks(self) -> int:
@@ -82,12 +95,19 @@ class Detector:
         top = max(scores.values())
         if top < threshold:
             self._quiet += 1
+            self._run = 0
             if self._quiet >= EPISODE_GAP_TICKS:
                 self._began_at = None
+                self._confirmed = False
             return None
         self._quiet = 0
-        if self._began_at is None:
+        self._run += 1
+        if self._began_at is None or not self._confirmed and self._run == 1:
             self._began_at = t
+        if not self._confirmed:
+            if self._run < self.confirm:
+                return None
+            self._confirmed = True
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], self.signals.index(kv[0])))
         drivers = tuple(name for name, score in ranked if score >= threshold)
         return Finding(t=t, score=top, began_at=self._began_at, signals=drivers,

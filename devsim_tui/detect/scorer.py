@@ -59,8 +59,9 @@ class ScorerConfig:
     """EW rate of the smoothed seasonal residual, which catches a day that is subtly off."""
     short: int = 5
     """Averaging window of the likelihood's recent surprise."""
-    long: int = 2000
-    """Number of past averages the likelihood's Gaussian is fitted to."""
+    long: int = 8640
+    """Number of past averages the likelihood's Gaussian is fitted to (Numenta's default
+    `historicWindowSize`, not tuned here)."""
     threshold: float = 0.5
     """Score at or above which a point counts as anomalous (flagged)."""
     flagged_learn_every: int = 10
