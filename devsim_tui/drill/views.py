@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from devsim_tui import access
 from devsim_tui.sim.events import Event
+from devsim_tui.sim.extensions import CHAOS
 
 #: Event types a participant never sees (which inject fired, was skipped, or failed).
 HIDDEN_TYPES = ("drill.inject",)
@@ -48,7 +49,7 @@ def participant_snapshot(snap: Any, hidden_faults: Iterable[str]) -> Any:
     """`snap` without the faults the drill injected: not in the operations pane's list, and no
     badge on a server or node that only those faults act on."""
     hidden = set(hidden_faults)
-    chaos = snap.extensions.get("ChaosController")
+    chaos = snap.chaos
     if not hidden or not chaos:
         return snap
     active = chaos.get("active") or []
@@ -61,7 +62,7 @@ def participant_snapshot(snap: Any, hidden_faults: Iterable[str]) -> Any:
             "faulted_servers": [n for n in chaos.get("faulted_servers", ()) if n not in secret],
             "faulted_db_nodes": [n for n in chaos.get("faulted_db_nodes", ())
                                  if n not in secret]}
-    return dataclasses.replace(snap, extensions={**snap.extensions, "ChaosController": view})
+    return snap.with_extension(CHAOS, view)
 
 
 def hidden_of(drill_state: dict[str, Any] | None) -> tuple[list, list[str], bool]:

@@ -160,10 +160,25 @@ def rules_path(profile: Profile) -> Path:
     return builtin_rules_path(profile.environment)
 
 
-def load_rules(path: str | os.PathLike[str], default_interval_s: float) -> RuleSet:
-    """Read, validate and compile a rule file; ConfigError lists every FILE:LINE problem."""
-    data, locator = load_yaml(path)
-    spec = validate(RuleFileSpec, data, locator)
+def load_rules(path: str | os.PathLike[str], default_interval_s: float,
+               shipped: bool = False) -> RuleSet:
+    """Read, validate and compile a rule file; ConfigError lists every FILE:LINE problem.
+
+    `shipped`: a built-in file (held valid by the test-suite) is read with PyYAML's C loader,
+    same SafeLoader values, without the line bookkeeping; should it ever fail, it is read again
+    the careful way, which says where."""
+    spec = None
+    if shipped:
+        try:
+            import yaml
+
+            with open(path, encoding="utf-8") as fh:
+                spec = RuleFileSpec.model_validate(yaml.load(fh, Loader=yaml.CSafeLoader))
+        except Exception:  # noqa: BLE001 - the careful read below reports it
+            spec = None
+    if spec is None:
+        data, locator = load_yaml(path)
+        spec = validate(RuleFileSpec, data, locator)
     seen: dict[str, int] = {}
     groups = []
     for g in spec.groups:
@@ -183,8 +198,27 @@ def load_rules(path: str | os.PathLike[str], default_interval_s: float) -> RuleS
     return RuleSet(os.fspath(path), tuple(groups))
 
 
+#: Compiled rule files by (path, its size and mtime, default interval): a RuleSet is immutable,
+#: and every engine of a profile (a detector's warm-start shadow, a replay's seeks) reads the
+#: same file; parsing it with line numbers costs about 0.1 s a time.
+_COMPILED: dict[tuple[str, int, int, float], RuleSet] = {}
+
+
 def rules_for(profile: Profile) -> RuleSet:
-    return load_rules(rules_path(profile), profile.monitoring.evaluation_interval_seconds)
+    path = rules_path(profile)
+    interval = float(profile.monitoring.evaluation_interval_seconds)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return load_rules(path, interval)  # reports the missing file as usual
+    key = (os.fspath(path), st.st_size, st.st_mtime_ns, interval)
+    found = _COMPILED.get(key)
+    if found is None:
+        if len(_COMPILED) > 32:
+            _COMPILED.clear()
+        shipped = not getattr(profile.monitoring, "rules", None)
+        found = _COMPILED[key] = load_rules(path, interval, shipped=shipped)
+    return found
 
 
 # --------------------------------------------------------------------------- templates

@@ -1,7 +1,7 @@
 """The Security screen (key 8; 7 is the drill pane): posture score, controls, certificates, findings, security events
 and the environment's warnings.
 
-It reads only `snapshot.extensions["SecurityController"]` (sim/security.py, a plain dict) and
+It reads only `snapshot.security` (sim/security.py, a plain dict) and
 never touches the engine. `security_lines` is pure (tests read it); the widget colours its parts
 through sec--* component classes (app.tcss).
 """
@@ -27,7 +27,7 @@ EVENTS_SHOWN = 8
 
 
 def security_of(snap: Snapshot) -> dict[str, Any] | None:
-    return snap.extensions.get("SecurityController")
+    return snap.security
 
 
 def _left(seconds: float) -> str:
