@@ -198,27 +198,10 @@ def load_rules(path: str | os.PathLike[str], default_interval_s: float,
     return RuleSet(os.fspath(path), tuple(groups))
 
 
-#: Compiled rule files by (path, its size and mtime, default interval): a RuleSet is immutable,
-#: and every engine of a profile (a detector's warm-start shadow, a replay's seeks) reads the
-#: same file; parsing it with line numbers costs about 0.1 s a time.
-_COMPILED: dict[tuple[str, int, int, float], RuleSet] = {}
-
-
 def rules_for(profile: Profile) -> RuleSet:
-    path = rules_path(profile)
-    interval = float(profile.monitoring.evaluation_interval_seconds)
-    try:
-        st = os.stat(path)
-    except OSError:
-        return load_rules(path, interval)  # reports the missing file as usual
-    key = (os.fspath(path), st.st_size, st.st_mtime_ns, interval)
-    found = _COMPILED.get(key)
-    if found is None:
-        if len(_COMPILED) > 32:
-            _COMPILED.clear()
-        shipped = not getattr(profile.monitoring, "rules", None)
-        found = _COMPILED[key] = load_rules(path, interval, shipped=shipped)
-    return found
+    shipped = not getattr(profile.monitoring, "rules", None)
+    return load_rules(rules_path(profile), profile.monitoring.evaluation_interval_seconds,
+                      shipped=shipped)
 
 
 # --------------------------------------------------------------------------- templates
