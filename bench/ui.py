@@ -74,7 +74,10 @@ def run_in_pty(argv: list[str], marker: bytes, seconds: float, quit_key: bytes =
     deadline = None
     while True:
         now = time.perf_counter()
-        if deadline is not None and now >= deadline:
+        # With a ready marker, run on until it shows (a loaded machine may take longer than
+        # the steady part to build the estate), up to a minute.
+        waiting = ready_marker is not None and ready is None and now - start < 60
+        if deadline is not None and now >= deadline and not waiting:
             break
         if first is None and now - start > 30:
             raise RuntimeError(f"no first frame from {argv}")

@@ -13,9 +13,10 @@ from typing import Any
 
 #: The seat roles, least powerful first.
 ROLES = ("observer", "operator", "facilitator")
-#: Commands only a facilitator may send: the clock, and steering the drill itself.
-FACILITATOR_ONLY = frozenset({"pause", "set-speed", "hint", "inject-next", "skip-inject",
-                              "end-drill"})
+#: Commands only a facilitator may send: the clock (`step` is the control room's own), and
+#: steering the drill itself.
+FACILITATOR_ONLY = frozenset({"pause", "set-speed", "step", "hint", "inject-next",
+                              "skip-inject", "end-drill"})
 #: The drill commands a participant (operator) may send.
 PARTICIPANT_DRILL_COMMANDS = ("declare-root-cause", "remedy")
 

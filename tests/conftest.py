@@ -57,6 +57,23 @@ class RecordingWorld:
     def paused(self) -> bool:
         return self.inner.paused
 
+    @property
+    def tick(self) -> int:
+        return self.inner.tick
+
+    @property
+    def finished(self) -> bool:
+        return self.inner.finished
+
+    def drill_state(self):
+        return self.inner.drill_state()
+
+    def close(self, reason=None) -> None:
+        self.inner.close(reason)
+
+    def prepare(self) -> None:
+        self.inner.prepare()
+
 
 @pytest.fixture
 def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

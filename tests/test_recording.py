@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import signal
 import struct
@@ -156,6 +157,10 @@ async def test_a_plain_recording_plays_back_in_the_control_room(tmp_path, config
 # ---------------------------------------------------------------------- the real CLI, killed
 
 
+ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]"
+                  rb"|\x1b[=>78]")
+
+
 class PtyRun:
     """The CLI in a pseudo-terminal, its output drained in a thread (a full pty would block it)."""
 
@@ -187,6 +192,10 @@ class PtyRun:
 
     def send(self, data: bytes) -> None:
         os.write(self.master, data)
+
+    def screen(self, since: int = 0) -> str:
+        """What was printed from byte `since` on, without the escape sequences."""
+        return ANSI.sub(b"", bytes(self.output[since:])).decode("utf-8", "replace")
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -220,11 +229,18 @@ def test_a_control_room_killed_mid_run_leaves_a_replayable_recording(tmp_path, p
                  "--no-confirm", "--record", str(path), cwd=REPO, env=pty_env)
     try:
         wait_until(lambda: text_of(path).count('"kind":"tick"') > 200, what="200 ticks")
-        for keys in (b"]", b":scael 3", b"\r", b"f"):  # at a typist's pace
-            run.send(keys)  # scale up; a typo (refused, recorded as typed); failover
-            time.sleep(0.3)
-        wait_until(lambda: '"name":"failover"' in text_of(path)
-                   and '"line":"scael 3"' in text_of(path), what="the commands")
+        # Scale up; a typo (refused, recorded as typed); failover. Each key waits for the one
+        # before it to reach the recording: on a loaded machine a key sent a fixed time after
+        # Enter could still land in the command line instead of on the screen's bindings.
+        run.send(b"]")
+        wait_until(lambda: '"name":"scale"' in text_of(path), what="the scale command")
+        mark = len(run.output)
+        run.send(b":")
+        wait_until(lambda: "tab completes" in run.screen(mark), what="the command line")
+        run.send(b"scael 3\r")
+        wait_until(lambda: '"line":"scael 3"' in text_of(path), what="the typo")
+        run.send(b"f")
+        wait_until(lambda: '"name":"failover"' in text_of(path), what="the failover")
         wait_until(lambda: text_of(path).count('"kind":"tick"') > 600, what="more ticks")
         os.killpg(run.proc.pid, signal.SIGKILL)
         run.proc.wait(timeout=10)

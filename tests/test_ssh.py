@@ -340,8 +340,21 @@ async def test_an_idle_seat_is_ended_and_the_terminal_restored(start_server, key
     server = await start_server(idle_timeout=3.0)
     client = await SshClient(ssh_argv(server, keys["operator"])).start()
     try:
-        await client.expect("1 Servers")
+        # The idle clock runs from the seat's start: on a loaded machine the panes can take
+        # longer than the timeout to show, so the client stays active (focus-in reports, which
+        # change nothing on screen) until they are up, and only then goes quiet.
+        loop = asyncio.get_running_loop()
+        deadline = last_input = loop.time()
+        deadline += SEAT_START_S
+        while "1 Servers" not in client.text():
+            assert not client._exited.is_set(), f"ended before the panes:\n{client.text()[-3000:]}"
+            assert loop.time() < deadline, f"the panes never showed:\n{client.text()[-3000:]}"
+            client.child.write(b"\x1b[I")
+            last_input = loop.time()
+            await asyncio.sleep(0.5)
         assert await client.wait(timeout=60) == 0
+        # The server saw that input no earlier than it was written: not ended before 3 s quiet.
+        assert loop.time() - last_input >= 2.9
         assert "session ended (idle for 3s)" in client.text()
         assert b"\x1b[?1049l" in bytes(client.out)  # out of the alternate screen
     finally:

@@ -9,8 +9,18 @@ from __future__ import annotations
 from devsim_tui.ui.app import ObserverBadge, create_app
 
 
-def messages(app) -> list[str]:
-    return [n.message for n in app._notifications]
+def record_messages(app) -> list[str]:
+    """Every toast's text as it is raised: on a loaded machine the first one can have timed
+    out (5 s) before the last key of a test is handled."""
+    seen: list[str] = []
+    original = app.notify
+
+    def notify(message: str, **kwargs) -> None:
+        seen.append(message)
+        original(message, **kwargs)
+
+    app.notify = notify
+    return seen
 
 
 async def test_observer_sees_the_badge_and_every_action_is_refused(world_factory, settle,
@@ -18,6 +28,7 @@ async def test_observer_sees_the_badge_and_every_action_is_refused(world_factory
     world = world_factory()
     app = create_app(world, paused=True, config_dir=config_home / "devsim-tui", observer=True)
     app.animation_level = "none"
+    raised = record_messages(app)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         badge = app.query_one("#observer-badge", ObserverBadge)
@@ -29,7 +40,7 @@ async def test_observer_sees_the_badge_and_every_action_is_refused(world_factory
         await pilot.pause()
         assert world.submitted == before and world.lines == []
         assert world.snapshot().tick == tick
-        refused = [m for m in messages(app) if "read-only observer session" in m]
+        refused = [m for m in raised if "read-only observer session" in m]
         assert len(refused) == 7
         assert refused[0].startswith("scale")
         # Looking around is not acting.

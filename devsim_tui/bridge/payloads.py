@@ -128,7 +128,7 @@ def tick_body(state: Snapshot | Aggregates) -> dict[str, Any]:
     if isinstance(state, Snapshot):
         from devsim_tui.sim.security import summary
 
-        head["security"] = summary(state.extensions.get("SecurityController"))
+        head["security"] = summary(state.security)
     return head
 
 

@@ -126,14 +126,14 @@ class RemoteWorld:
         if not self._participant():
             return self._snap
         if self._view is None or self._view[0] is not self._snap:  # one copy per snapshot
-            seqs, faults, _ = hidden_of(self._snap.extensions.get("DrillController"))
+            seqs, faults, _ = hidden_of(self._snap.drill)
             self._view = (self._snap, participant_snapshot(self._snap, faults, seqs))
         return self._view[1]
 
     def _participant(self) -> bool:
         """A drill's participant (operator or observer seat): the injects are not shown."""
         return (self.role != "facilitator" and self._snap is not None
-                and "DrillController" in self._snap.extensions)
+                and self._snap.drill is not None)
 
     def submit(self, command: C.Command) -> None:
         """Send to the host; its verdict arrives on cmd/result (refusals reach `listeners`)."""
@@ -147,7 +147,7 @@ class RemoteWorld:
         events = self._events[bisect.bisect_right(self._seqs, seq):]
         if not self._participant():
             return events
-        seqs, _, ended = hidden_of(self._snap.extensions.get("DrillController"))
+        seqs, _, ended = hidden_of(self._snap.drill)
         return participant_events(events, seqs, ended, self._secret)
 
     def series(self, name: str, n: int) -> np.ndarray:
@@ -183,6 +183,20 @@ class RemoteWorld:
     def paused(self) -> bool:
         return self._paused
 
+    @property
+    def tick(self) -> int:
+        return self._snap.tick if self._snap else 0
+
+    @property
+    def finished(self) -> bool:
+        return False  # the host decides when its world ends; a seat keeps its last state
+
+    def close(self, reason: str | None = None) -> None:
+        """Nothing to write: the host records (the link itself ends with `stop`)."""
+
+    def prepare(self) -> None:
+        """Nothing to prepare: the host runs the engine."""
+
     # ------------------------------------------------------------------ seat extras
 
     @property
@@ -198,7 +212,7 @@ class RemoteWorld:
         received it, else the participants' view carried in every snapshot."""
         if self.role == "facilitator" and self.facilitator is not None:
             return self.facilitator
-        return self._snap.extensions.get("DrillController") if self._snap else None
+        return self._snap.drill if self._snap else None
 
     # ------------------------------------------------------------------ commands out
 

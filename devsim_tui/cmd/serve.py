@@ -266,10 +266,9 @@ def _shared(args: argparse.Namespace) -> _Shared:
         from devsim_tui.serve.ssh import log
 
         log.info("shared world ended: %s (seats keep its last state)", reason)
-        if hasattr(world, "recorder"):  # a drill's or a recorded world's closing line
-            world.close()
-            if record is not None:
-                log.info("recording: %s", record)
+        world.close()  # a drill's or a recorded world's closing line (others: nothing)
+        if record is not None:
+            log.info("recording: %s", record)
 
     host = SharedHost(make_world, options, tokens.tokens, speed=speed, on_end=ended)
 

@@ -119,16 +119,15 @@ def run_app(args: argparse.Namespace) -> int:
 
         print(f"devsim-tui: {app._external.delivery.text()}", file=sys.stderr)
     if record is not None and app.world is not None:
-        print(f"recording: {record} ({app.world.engine.tick} ticks); play it back with "
+        print(f"recording: {record} ({app.world.tick} ticks); play it back with "
               f"`devsim-tui replay {record}`")
     return int(result or 0)
 
 
 def close_world(world: Any, reason: str) -> None:
     """Write a recorded world's closing line (nothing for a world that records nothing)."""
-    close = getattr(world, "close", None)
-    if close is not None and hasattr(world, "recorder"):
-        close(reason)
+    if world is not None:  # None: it never got built
+        world.close(reason)
 
 
 def check_writable(path: str, flag: str) -> None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from devsim_tui.config.durations import parse_duration
+from devsim_tui.sim import extensions
 from devsim_tui.sim.history import SERIES
 
 if TYPE_CHECKING:
@@ -301,10 +302,9 @@ class Tracker:
 
 def engine_getter(engine: Engine, drill: Any) -> Callable[[str, str | None], float]:
     """Signal values read from a live engine (and the drill controller's own counters)."""
-    ctls = {type(c).__name__: c for c in engine.controllers}
-    chaos = ctls.get("ChaosController")
-    releases = ctls.get("ReleaseController")
-    anomaly = ctls.get("AnomalyController")
+    chaos = engine.controller(extensions.CHAOS)
+    releases = engine.controller(extensions.RELEASES)
+    anomaly = engine.controller(extensions.ANOMALY)
 
     def get(name: str, arg: str | None) -> float:
         # The controller's copy: inside after_tick the engine has not yet published this tick's
@@ -362,7 +362,7 @@ def engine_getter(engine: Engine, drill: Any) -> Callable[[str, str | None], flo
             return 1.0 if drill.root_cause_found_at is not None else 0.0
         if name in ("intrusions", "records_exposed", "records_exfiltrated", "security_score",
                     "policy_denials"):
-            sec = ctls.get("SecurityController")
+            sec = engine.controller(extensions.SECURITY)
             if sec is None:
                 return 0.0
             if name == "intrusions":

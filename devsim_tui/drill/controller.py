@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from devsim_tui.drill import conditions
 from devsim_tui.drill.schema import Inject, LoadedScenario, Objective
 from devsim_tui.sim import commands as C
+from devsim_tui.sim import extensions
 
 if TYPE_CHECKING:
     from devsim_tui.sim.engine import Engine
@@ -81,6 +82,7 @@ class ObjectiveState:
 
 class DrillController:
     """One drill in one engine. `state()` is what a drill panel shows (see docs/drills.md)."""
+    state_key = extensions.DRILL
 
     commands = (C.DeclareRootCause, C.Remedy, C.DrillHint, C.InjectNext, C.SkipInject,
                 C.EndDrill)
@@ -187,8 +189,7 @@ class DrillController:
         if remedy is None:
             known = ", ".join(self.scenario.remedies) or "none in this drill"
             return f"no remedy '{name}' (remedies: {known})"
-        chaos = next((c for c in self.engine.controllers
-                      if type(c).__name__ == "ChaosController"), None)
+        chaos = self.engine.controller(extensions.CHAOS)
         active = {f.id for f in chaos.active} if chaos is not None else set()
         stopped = [fid for ref in remedy.stops for fid in self.fault_ids(ref) if fid in active]
         self._emit("drill.remedy", f"remedy {name}: {remedy.summary}", "info", remedy=name,

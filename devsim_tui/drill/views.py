@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 
 from devsim_tui import access
 from devsim_tui.sim.events import Event
+from devsim_tui.sim.extensions import CHAOS, SECURITY
 
 #: Event types a participant never sees (which inject fired, was skipped, or failed).
 HIDDEN_TYPES = ("drill.inject",)
@@ -51,27 +52,25 @@ def participant_snapshot(snap: Any, hidden_faults: Iterable[str],
     name or id of an injected attack (its symptoms - sessions inside, denials, failed logins -
     stay: seeing them is the drill) and none of its security events the event log hides."""
     hidden = set(hidden_faults)
-    chaos = snap.extensions.get("ChaosController")
+    chaos = snap.chaos
     if not hidden or not chaos:
         return snap
     active = chaos.get("active") or []
-    extensions = dict(snap.extensions)
+    view = snap
     if any(f.get("id") in hidden for f in active):
         shown = [f for f in active if f.get("id") not in hidden]
         still = {n for f in shown for n in f.get("targets", ())}
         secret = {n for f in active if f.get("id") in hidden
                   for n in f.get("targets", ())} - still
-        extensions["ChaosController"] = {
+        view = view.with_extension(CHAOS, {
             **chaos, "active": shown,
             "faulted_servers": [n for n in chaos.get("faulted_servers", ()) if n not in secret],
             "faulted_db_nodes": [n for n in chaos.get("faulted_db_nodes", ())
-                                 if n not in secret]}
-    sec = snap.extensions.get("SecurityController")
+                                 if n not in secret]})
+    sec = snap.security
     if sec:
-        extensions["SecurityController"] = _security_view(sec, hidden, hidden_seqs)
-    if extensions == snap.extensions:
-        return snap
-    return dataclasses.replace(snap, extensions=extensions)
+        view = view.with_extension(SECURITY, _security_view(sec, hidden, hidden_seqs))
+    return view
 
 
 #: What an auditor sees of each injected attack, in place of its name: the symptom.

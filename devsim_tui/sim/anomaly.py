@@ -7,7 +7,7 @@ the cache hit ratio when there is a cache. Every `every_ticks` ticks the control
 short spike visible while dividing the detector's cost by k). A finding opens an episode: one
 alert (source "detector", `AnomalyDetected`, labelled with its episode) and a `detector.finding`
 event with a sentence explaining it; the episode ends after 10 quiet updates and the alert
-resolves. `state()` (in `Snapshot.extensions["AnomalyController"]`) says which signals are
+resolves. `state()` (`Snapshot.anomaly`) says which signals are
 anomalous now, their scores, the warm-up and the component/metric each signal belongs to, so the
 UI can mark sparklines. Deterministic (the detector has no randomness); never imports the UI.
 """
@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from devsim_tui.detect import Detector
+from devsim_tui.sim import extensions
 from devsim_tui.sim.extensions import register
 from devsim_tui.sim.rollout import FAILED, pods_stats
 
@@ -70,6 +72,7 @@ def alerts_for(profile: Any) -> bool:
 
 
 class AnomalyController:
+    state_key = extensions.ANOMALY
     commands: tuple = ()
 
     def __init__(self, engine: Engine):
@@ -129,8 +132,21 @@ class AnomalyController:
         self.findings = 0
         self.warm_started = False
         self._warm: AnomalyController | None = None
-        if self.enabled and spec.warm_start and spec.warmup_updates > 0:
-            self._warm = _prerolled(profile, engine.seed)
+        #: The warm start is still to pre-roll (`prepare`, else the first tick does it).
+        self._warm_pending = bool(self.enabled and spec.warm_start and spec.warmup_updates > 0)
+
+    def prepare(self) -> None:
+        """Pre-roll the warm start's history now. It is a pure function of the profile and the
+        seed, so when it runs changes nothing but who waits: the control room runs it in its
+        start-up worker after the panes are up, and before the clock starts."""
+        with _PREROLL_LOCK:  # the start-up worker and a first tick never both pre-roll
+            if self._warm_pending:
+                self._warm = _prerolled(self.engine.profile, self.engine.seed)
+                self._warm_pending = False
+
+    def _warmed(self) -> bool:
+        """A warm start is coming or came (before the detector exists)."""
+        return self._warm is not None or self._warm_pending
 
     # ------------------------------------------------------------------ controller
 
@@ -245,6 +261,7 @@ class AnomalyController:
         self.signals = list(self.series_of)
         self._sums = dict.fromkeys(self.signals, 0.0)
         period = max(4, int(round(86400.0 / (self.engine.dt * self.every))))
+        self.prepare()
         warm = self._warm
         self._warm = None
         if warm is not None and warm.detector is not None and warm.signals == self.signals:
@@ -393,9 +410,9 @@ class AnomalyController:
         warmup = self._spec.warmup_updates if self.enabled else 0
         return {
             "enabled": self.enabled, "every_ticks": self.every, "updates": self.updates,
-            "warming_up": self.enabled and (det is None and not (self._warm is not None)
+            "warming_up": self.enabled and (det is None and not self._warmed()
                                             or det is not None and bool(det.warming_up)),
-            "warm_started": self.warm_started or self._warm is not None,
+            "warm_started": self.warm_started or self._warmed(),
             "signals": list(self.signals),
             "warmup_updates": warmup,
             "warmup_seconds": warmup * self.every * self.engine.dt,
@@ -409,6 +426,7 @@ class AnomalyController:
 #: Pre-rolled detectors by (profile, seed): every engine of a profile and seed starts from the
 #: same history, so it is simulated once per process.
 _PREROLLED: dict[tuple[str, int], AnomalyController] = {}
+_PREROLL_LOCK = threading.RLock()
 #: Seed stream of the shadow history (independent of the run's own draws).
 _HISTORY_SEED = 0x5EED_0D57
 
@@ -446,7 +464,8 @@ def _prerolled(profile: Any, seed: int) -> AnomalyController | None:
         "monitoring": profile.monitoring.model_copy(update={"detector": detector}),
         "simulation": sim.model_copy(update={"start_hour": start, "tick_seconds": coarse}),
     })
-    shadow = Engine(shadow_profile, seed=(int(seed) ^ _HISTORY_SEED) & 0x7FFFFFFF)
+    shadow = Engine(shadow_profile, seed=(int(seed) ^ _HISTORY_SEED) & 0x7FFFFFFF,
+                    alerting=False)
     ctl = next((c for c in shadow.controllers if isinstance(c, AnomalyController)), None)
     if ctl is None or not ctl.enabled:
         return None

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from devsim_tui.sim import commands as C
+from devsim_tui.sim import extensions
 from devsim_tui.sim.extensions import register
 
 if TYPE_CHECKING:
@@ -256,7 +257,8 @@ class Backups:
 
 class BackupController:
     """Engine extension: the `restore` command, and the backup state in every snapshot
-    (`extensions["BackupController"]`: the database pane's detail, exporters)."""
+    (`Snapshot.backup`: the database pane's detail, exporters)."""
+    state_key = extensions.BACKUP
 
     commands = (C.Restore,)
 

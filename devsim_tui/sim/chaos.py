@@ -26,6 +26,7 @@ from pydantic import field_validator, model_validator
 
 from devsim_tui.config.durations import format_duration, parse_duration
 from devsim_tui.sim import commands as C
+from devsim_tui.sim import extensions
 from devsim_tui.sim.extensions import register
 from devsim_tui.sim.snapshot import CRASHED, READY, STARTING
 
@@ -446,6 +447,7 @@ class EventStream:
 
 class ChaosController:
     """Injects, tracks and reverts faults (engine extension)."""
+    state_key = extensions.CHAOS
 
     commands = (Chaos, ChaosStop)
 

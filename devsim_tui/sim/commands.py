@@ -48,7 +48,9 @@ class Command(BaseModel):
     name: ClassVar[str]
     positional: ClassVar[tuple[str, ...]] = ()
     summary: ClassVar[str] = ""
-    hurts: ClassVar[bool] = False  # the UI asks for confirmation before sending it
+    #: The UI asks for confirmation before sending it (ui/routing.py adds when an otherwise
+    #: harmless command asks: `scale 0`, a bad release, the emergency stop).
+    hurts: ClassVar[bool] = False
     #: The rest of the line, as typed, is its one positional field (quotes optional).
     free_text: ClassVar[bool] = False
 
@@ -75,10 +77,6 @@ class Scale(Command):
     positional = ("replicas",)
     summary = "Set the app server replica count (the HPA will still adjust it if active)"
     replicas: int = Field(ge=0, le=100_000)
-
-    @property
-    def hurts_now(self) -> bool:
-        return self.replicas == 0
 
 
 class SetSpeed(Command):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -21,12 +21,13 @@ from devsim_tui.sim.autoscale import HPAController
 from devsim_tui.sim.cache import Cache
 from devsim_tui.sim.database import Database
 from devsim_tui.sim.events import Event, EventLog
-from devsim_tui.sim.extensions import load_builtin, ordered
+from devsim_tui.sim.extensions import ANOMALY, load_builtin, ordered
 from devsim_tui.sim.fleet import METRIC_DELAY_SECONDS, Fleet
 from devsim_tui.sim.history import History
 from devsim_tui.sim.metrics import engine_sampler
-from devsim_tui.sim.predictive import PredictiveScaler
 from devsim_tui.sim.traffic import TrafficModel
+if TYPE_CHECKING:
+    from devsim_tui.sim.predictive import PredictiveScaler
 from devsim_tui.sim.snapshot import (
     CRASHED, DRAINING, READY, STARTING, Aggregates, Snapshot,
 )
@@ -39,7 +40,9 @@ HPA_METRIC_WINDOW_S = 30.0  # a fresh pod's CPU sample must post-date its readin
 class Engine:
     """The whole estate of one profile. Drive it with `submit()` and `step()`."""
 
-    def __init__(self, profile: Profile, seed: int | None = None):
+    def __init__(self, profile: Profile, seed: int | None = None, *, alerting: bool = True):
+        """`alerting=False`: no alert rules at all (a detector's warm-start shadow, whose
+        alerts nobody sees; nothing in a tick depends on them)."""
         self.profile = profile
         self.seed = profile.simulation.seed if seed is None else int(seed)
         self.rng = np.random.default_rng(self.seed)
@@ -66,7 +69,7 @@ class Engine:
         self.predictive: PredictiveScaler | None = None
         self.hpa_info: dict[str, Any] = {}
         self.desired = profile.scaling.initial
-        self.alerts = AlertEngine(default_rules(profile),
+        self.alerts = AlertEngine(default_rules(profile) if alerting else [],
                                   profile.monitoring.evaluation_interval_seconds, self.emit,
                                   sampler=engine_sampler(self),
                                   scrape_interval_s=profile.monitoring.scrape_interval_seconds)
@@ -82,6 +85,10 @@ class Engine:
 
         self.traffic_model = TrafficModel(profile.traffic, self.seed, self.t0_abs)
         if self.scaler == "predictive":
+            # Imported only here: its forecasters (river.time_series) pull in scipy, about half
+            # a second of a start for every profile that does not scale predictively.
+            from devsim_tui.sim.predictive import PredictiveScaler
+
             self.predictive = PredictiveScaler(profile, self.traffic_model.level, self.seed,
                                                metric_window_s=HPA_METRIC_WINDOW_S)
         self._noise = 0.0
@@ -139,6 +146,17 @@ class Engine:
         self.controllers.append(controller)
         for cls in controller.commands:
             self._handlers[cls] = controller
+
+    def prepare(self) -> None:
+        """Run the start-up work kept out of the constructor (the detector's warm start) now
+        instead of in the first tick; the trajectory is the same either way."""
+        anomaly = self.controller(ANOMALY)
+        if anomaly is not None:
+            anomaly.prepare()
+
+    def controller(self, key: str) -> Any | None:
+        """The controller publishing under `key` (sim/extensions.py's names), if it runs here."""
+        return next((c for c in self.controllers if c.state_key == key), None)
 
     def apply_now(self, command: C.Command) -> tuple[Event, ...]:
         """Apply a command at the current instant, not at the next tick boundary (a scripted
@@ -531,7 +549,7 @@ class Engine:
             db=self.db.views(self.t, self.profile.database.max_connections),
             cache=self.cache.view() if self.cache is not None else None,
             alerts=self.alerts.views, events=self.last_events,
-            extensions={type(c).__name__: c.state() for c in self.controllers},
+            extensions={c.state_key: c.state() for c in self.controllers},
             last_event_seq=self.events.last_seq, hpa=dict(self.hpa_info),
             health=self.health(agg),
         )

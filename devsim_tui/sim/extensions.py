@@ -16,9 +16,25 @@ if TYPE_CHECKING:
     from devsim_tui.sim.snapshot import Aggregates
 
 
+#: The names controllers publish their state under in `Snapshot.extensions` (each declares its
+#: own as `state_key`; readers go through `Snapshot`'s accessors, never a literal). They are
+#: the names first published (MQTT state payloads and the docs carry them), and stay so
+#: whatever the classes come to be called.
+RELEASES = "ReleaseController"
+SECURITY = "SecurityController"
+CHAOS = "ChaosController"
+NOTIFICATIONS = "Notifier"
+ANOMALY = "AnomalyController"
+THANOS = "ThanosController"
+BACKUP = "BackupController"
+DRILL = "DrillController"
+
+
 class Controller(Protocol):
     #: Command types this controller applies (looked up by the engine's dispatcher).
     commands: tuple[type[Command], ...]
+    #: Where its `state()` goes in `Snapshot.extensions` (one of the names above).
+    state_key: str
 
     def apply(self, cmd: Command) -> str | None:
         """Apply a command at a tick boundary; return an error message to reject it."""

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from devsim_tui.sim.extensions import SECURITY
 from devsim_tui.sim.snapshot import STATE_NAMES, READY
 
 Labels = tuple[tuple[str, str], ...]  # sorted by label name
@@ -360,8 +361,7 @@ class EngineView:
             n.startswith("devsim_db_") for n in wanted) else ()
         self.cache = engine.cache.view() if engine.cache is not None else None
         self.alerts = None
-        sec = next((c for c in engine.controllers if type(c).__name__ == "SecurityController"),
-                   None) if any(n.startswith(("devsim_security", "devsim_certificate"))
+        sec = engine.controller(SECURITY) if any(n.startswith(("devsim_security", "devsim_certificate"))
                                 for n in wanted) else None
         self.security = sec.state() if sec is not None else None
         self.event_stream = None
@@ -393,10 +393,9 @@ class SnapshotView:
         self.t, self.agg, self.fleet, self.db = snap.t, snap.agg, snap.fleet, snap.db
         self.cache, self.versions, self.regions = snap.cache, snap.versions, snap.regions
         self.alerts = snap.alerts
-        self.security = (getattr(snap, "extensions", None) or {}).get("SecurityController")
+        self.security = snap.security
         self.service = service
-        self.event_stream = (getattr(snap, "extensions", None) or {}) \
-            .get("ChaosController", {}).get("event_stream")
+        self.event_stream = (snap.chaos or {}).get("event_stream")
 
 
 def engine_sampler(engine: Any):

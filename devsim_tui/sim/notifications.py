@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from devsim_tui.config.durations import format_duration, parse_duration
 from devsim_tui.sim import commands as C
+from devsim_tui.sim import extensions
 from devsim_tui.sim.extensions import register
 from devsim_tui.sim.snapshot import AlertView
 
@@ -59,6 +60,7 @@ class _Group:
 
 
 class Notifier:
+    state_key = extensions.NOTIFICATIONS
     commands = (C.Silence, C.Unsilence)
 
     def __init__(self, engine: Engine):

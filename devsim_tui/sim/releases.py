@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import field_validator
 
 from devsim_tui.sim import commands as C
+from devsim_tui.sim import extensions
 from devsim_tui.sim.extensions import register
 from devsim_tui.sim.rollout import (
     ERROR, FAILED, INCONCLUSIVE, AnalysisRun, Canary, Check, HotReload, RollingUpdate, VersionStats,
@@ -86,11 +87,6 @@ class Deploy(C.Command):
                "bad:memory-leak, bad:crash-loop, bad:slow-start, bad:fails-readiness")
     version: str
     kind: str | None = None  # how a new tag behaves (default good)
-
-    @property
-    def hurts_now(self) -> bool:
-        """A drill's bad release degrades the estate on purpose: the UI asks first."""
-        return self.version.startswith("bad:") or (self.kind or "good") != "good"
 
     @field_validator("kind")
     @classmethod
@@ -158,10 +154,6 @@ class CodeChange(C.Command):
     kind: str = "good"
     version: str | None = None
 
-    @property
-    def hurts_now(self) -> bool:
-        return self.kind != "good"
-
     @field_validator("kind")
     @classmethod
     def _kind(cls, v: str) -> str:
@@ -203,6 +195,7 @@ class Watch:
 
 class ReleaseController:
     """Deploys, judges and rolls back the service's versions (engine extension)."""
+    state_key = extensions.RELEASES
 
     commands = (Deploy, Rollback, Promote, Abort, PauseRollout, ResumeRollout, CodeChange)
 

@@ -160,10 +160,25 @@ def rules_path(profile: Profile) -> Path:
     return builtin_rules_path(profile.environment)
 
 
-def load_rules(path: str | os.PathLike[str], default_interval_s: float) -> RuleSet:
-    """Read, validate and compile a rule file; ConfigError lists every FILE:LINE problem."""
-    data, locator = load_yaml(path)
-    spec = validate(RuleFileSpec, data, locator)
+def load_rules(path: str | os.PathLike[str], default_interval_s: float,
+               shipped: bool = False) -> RuleSet:
+    """Read, validate and compile a rule file; ConfigError lists every FILE:LINE problem.
+
+    `shipped`: a built-in file (held valid by the test-suite) is read with PyYAML's C loader,
+    same SafeLoader values, without the line bookkeeping; should it ever fail, it is read again
+    the careful way, which says where."""
+    spec = None
+    if shipped:
+        try:
+            import yaml
+
+            with open(path, encoding="utf-8") as fh:
+                spec = RuleFileSpec.model_validate(yaml.load(fh, Loader=yaml.CSafeLoader))
+        except Exception:  # noqa: BLE001 - the careful read below reports it
+            spec = None
+    if spec is None:
+        data, locator = load_yaml(path)
+        spec = validate(RuleFileSpec, data, locator)
     seen: dict[str, int] = {}
     groups = []
     for g in spec.groups:
@@ -184,7 +199,9 @@ def load_rules(path: str | os.PathLike[str], default_interval_s: float) -> RuleS
 
 
 def rules_for(profile: Profile) -> RuleSet:
-    return load_rules(rules_path(profile), profile.monitoring.evaluation_interval_seconds)
+    shipped = not getattr(profile.monitoring, "rules", None)
+    return load_rules(rules_path(profile), profile.monitoring.evaluation_interval_seconds,
+                      shipped=shipped)
 
 
 # --------------------------------------------------------------------------- templates

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from devsim_tui.sim import commands as C
+from devsim_tui.sim import extensions
 from devsim_tui.sim.extensions import register
 
 if TYPE_CHECKING:
@@ -173,6 +174,7 @@ class Attack:
 
 class SecurityController:
     """Controller: the estate's security posture, its attacks and its audits."""
+    state_key = extensions.SECURITY
 
     commands = (RenewCertificate, RotateCredentials, CloseDebugEndpoint, RollbackPolicy,
                 BlockEgress, BlockSource, Audit)

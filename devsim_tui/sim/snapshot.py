@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from devsim_tui.sim import extensions as ext
+
 # Server lifecycle codes (numpy int8 column `state`).
 STARTING, READY, DRAINING, TERMINATED, CRASHED = range(5)
 STATE_NAMES = ("starting", "ready", "draining", "terminated", "crashed")
@@ -172,4 +174,50 @@ class Snapshot:
     last_event_seq: int
     hpa: dict[str, Any] = field(default_factory=dict)
     health: str = "ok"  # ok | degraded | critical
-    extensions: dict[str, Any] = field(default_factory=dict)  # controller states by class name
+    #: The controllers' states, by their declared `state_key` (sim/extensions.py); read them
+    #: through the accessors below (None: that controller does not run in this engine).
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    def extension(self, key: str) -> dict[str, Any] | None:
+        return self.extensions.get(key)
+
+    @property
+    def releases(self) -> dict[str, Any] | None:
+        """Releases and rollouts (sim/releases.py)."""
+        return self.extensions.get(ext.RELEASES)
+
+    @property
+    def chaos(self) -> dict[str, Any] | None:
+        """Active faults, faulted servers, the event stream (sim/chaos.py)."""
+        return self.extensions.get(ext.CHAOS)
+
+    @property
+    def security(self) -> dict[str, Any] | None:
+        """Security posture (sim/security.py)."""
+        return self.extensions.get(ext.SECURITY)
+
+    @property
+    def anomaly(self) -> dict[str, Any] | None:
+        """The anomaly detector's scores (sim/anomaly.py)."""
+        return self.extensions.get(ext.ANOMALY)
+
+    @property
+    def thanos(self) -> dict[str, Any] | None:
+        """Long-term metrics storage (sim/thanos.py)."""
+        return self.extensions.get(ext.THANOS)
+
+    @property
+    def backup(self) -> dict[str, Any] | None:
+        """Backups and restores (sim/backup.py)."""
+        return self.extensions.get(ext.BACKUP)
+
+    @property
+    def drill(self) -> dict[str, Any] | None:
+        """A hosted drill's state (drill/controller.py); None outside a drill."""
+        return self.extensions.get(ext.DRILL)
+
+    def with_extension(self, key: str, state: dict[str, Any]) -> Snapshot:
+        """A copy with one controller's state replaced (a participant's filtered view)."""
+        import dataclasses
+
+        return dataclasses.replace(self, extensions={**self.extensions, key: state})

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from devsim_tui.sim import extensions
 from devsim_tui.sim.extensions import register
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ def enabled_for(profile) -> bool:
 
 class ThanosController:
     """Controller: Prometheus blocks, sidecar uploads, the bucket, the compactor."""
+    state_key = extensions.THANOS
 
     commands: tuple = ()
 

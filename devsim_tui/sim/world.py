@@ -7,7 +7,7 @@ Never imports the UI.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,6 +48,25 @@ class World(Protocol):
     @property
     def paused(self) -> bool: ...
 
+    @property
+    def tick(self) -> int:
+        """Ticks run so far (a remote world: those of its latest snapshot)."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the world has nothing left to run (a drill that ended, a replay at its end)."""
+
+    def drill_state(self) -> dict[str, Any] | None:
+        """A hosted drill's state as this viewer may see it; None when the world hosts none."""
+
+    def close(self, reason: str | None = None) -> None:
+        """End the world: a recorded one writes its closing line (idempotent); others do
+        nothing."""
+
+    def prepare(self) -> None:
+        """Do the start-up work a first tick would otherwise do (a local engine's detector
+        warm start), e.g. in a worker thread before the clock starts; nothing else changes."""
+
 
 class LocalWorld:
     """An in-process engine behind the World interface."""
@@ -84,6 +103,23 @@ class LocalWorld:
     @property
     def paused(self) -> bool:
         return self.engine.paused
+
+    @property
+    def tick(self) -> int:
+        return self.engine.tick
+
+    @property
+    def finished(self) -> bool:
+        return False
+
+    def drill_state(self) -> dict[str, Any] | None:
+        return None
+
+    def close(self, reason: str | None = None) -> None:
+        """Nothing is recorded here (a RecordedSession writes its closing line)."""
+
+    def prepare(self) -> None:
+        self.engine.prepare()
 
 
 __all__ = ["World", "LocalWorld", "CommandError", "parse_line"]

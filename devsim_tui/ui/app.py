@@ -23,18 +23,18 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
+from devsim_tui import access
 from devsim_tui.lazy import lazy_module
 from devsim_tui.ui.clock import ClockDriver
-from devsim_tui.ui.commandline import (
-    Candidates, CommandLine, CommandSuggester, command_names,
-)
+from devsim_tui.ui.commandline import Candidates, CommandLine, CommandSuggester
 from devsim_tui.ui.external import ExternalIO, IOOptions, LinkBadge, MetricsBadge, link_event
-from devsim_tui.ui.format import SPEEDS, WINDOWS, next_speed, sim_clock
+from devsim_tui.ui.format import WINDOWS, next_speed, sim_clock
 from devsim_tui.ui.header import HeaderBar
 from devsim_tui.ui.panes import PANE_SPECS, PaneSpec, W
 
 if TYPE_CHECKING:
     from devsim_tui.sim.snapshot import Snapshot
+    from devsim_tui.ui.routing import Context, Router
 
 #: The engine's commands (pydantic models), imported on first use: the first frame of a CLI
 #: start needs neither them nor numpy (see `ui.panes.Widgets`).
@@ -49,9 +49,6 @@ TOASTS = {"notify.console": ("notification", "information"),
           "notify.dropped": ("notification dropped", "error"),
           "command.rejected": ("command rejected", "error")}
 MAX_TOASTS = 3  # per frame
-#: Commands whose palette entries come from the snapshot (versions, faults, alerts).
-OPERATIONS_COMMANDS = ("deploy", "rollback", "promote", "chaos", "chaos-stop", "silence",
-                       "unsilence")
 REFRESH_HZ = 5.0  # frames per second at most (STYLE: 4-10 Hz)
 WIDE_COLUMNS = 120  # from this width the panes sit in two columns (the `-wide` layout)
 TALL_LINES = 36  # from this height panes have whole boxes (the `-tall` layout)
@@ -68,23 +65,6 @@ PANE_ACTIONS = {
     "events": (),
     "operations": ("deploy", "rollback", "promote", "abort_rollout", "chaos", "chaos_stop_all"),
 }
-
-#: The UI's own `:` commands: name -> (arguments, summary).
-UI_COMMANDS: dict[str, tuple[str, str]] = {
-    "theme": ("NAME", "Switch the colour theme (and remember it)"),
-    "window": ("5m|1h|24h", "Metrics window of simulated time"),
-    "filter": ("[REGEX]", "Filter the servers (a leading ! inverts; empty clears); `/` filters "
-               "the focused table"),
-    "step": ("[N]", "Advance N ticks while paused (default 1)"),
-    "help": ("", "Show keys and commands"),
-    "quit": ("", "Leave the control room"),
-}
-
-
-def hurts_here(cmd: C.Command) -> bool:
-    """`chaos-stop all` is harmless to the engine, but as the emergency stop it ends every fault
-    at once (a drill's too), so the control room asks first."""
-    return cmd.name == "chaos-stop" and cmd.args().get("id") == "all"
 
 
 def _palette_provider():
@@ -106,6 +86,12 @@ class PendingWorld:
     name: str
     environment: str
     build: Callable[[], Any]
+
+
+def pane_binding(spec: PaneSpec) -> Binding:
+    """The digit key that focuses a pane."""
+    return Binding(str(spec.digit), f"focus_pane({spec.digit})", f"Focus {spec.key} pane",
+                   show=False)
 
 
 class Pane(Vertical):
@@ -157,8 +143,7 @@ class ControlRoomApp(App[int]):
         Binding("z", "toggle_maximize", "Zoom pane"),
         Binding("t", "cycle_theme", "Theme"),
         Binding("w", "cycle_window", "Window"),
-        *[Binding(str(p.digit), f"focus_pane({p.digit})", f"Focus {p.key} pane", show=False)
-          for p in PANE_SPECS],
+        *[pane_binding(p) for p in PANE_SPECS],
         Binding("right_square_bracket", "scale(1)", "Scale up", key_display="]", show=False),
         Binding("left_square_bracket", "scale(-1)", "Scale down", key_display="[", show=False),
         Binding("b", "backup", "Backup", show=False),
@@ -183,10 +168,20 @@ class ControlRoomApp(App[int]):
     PANE_SPECS: tuple[PaneSpec, ...] = PANE_SPECS
     PANES = tuple(p.key for p in PANE_SPECS)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass's extra panes get their digit key, in BINDINGS like the others (the help
+        # and the palette list them); Textual merges the bindings in its own hook, after this.
+        bound = {b.key for b in cls.BINDINGS}
+        extra = [pane_binding(p) for p in cls.PANE_SPECS if str(p.digit) not in bound]
+        if extra:
+            cls.BINDINGS = [*cls.BINDINGS, *extra]
+        cls.PANES = tuple(p.key for p in cls.PANE_SPECS)
+        super().__init_subclass__(**kwargs)
+
     def __init__(self, world, *, theme: str | None = None, no_confirm: bool = False,
                  config_dir: Path | None = None, refresh_hz: float = REFRESH_HZ,
                  observer: bool = False, io: IOOptions | None = None,
-                 early_build: bool = True) -> None:
+                 early_build: bool = True, role: str | None = None) -> None:
         self._theme_api = _theme_api()
         super().__init__()
         # A PendingWorld is built after the first frame (see _build_world); until then None.
@@ -203,9 +198,15 @@ class ControlRoomApp(App[int]):
             self._early = pool.submit(self._prepare_world)
             pool.shutdown(wait=False)
         self._early_lines: list[str] = []  # `:` lines typed while the world was starting
-        # A watcher (e.g. an SSH seat with the observer role): views freely, never changes the
-        # world. Enforced at the few places commands leave the UI: submit, run_line and step.
-        self.observer = observer
+        # False from a PendingWorld's panes until its start-up work is done (`WorldPrepared`):
+        # the panes show tick 0 and take keys; the clock starts once it is done.
+        self._prepared = self._pending is None
+        # Who sits here (devsim_tui/access.py): an observer (e.g. an SSH seat with that role)
+        # views freely and never changes the world; a drill's participant is an operator; the
+        # one person at a local control room is its facilitator. Enforced where commands leave
+        # the UI: submit, run_line and step (`may`).
+        self.role = role or ("observer" if observer else "facilitator")
+        self._router: Router | None = None
         self.profile = self.world.profile if self.world is not None else None
         self.no_confirm = no_confirm
         self.config_dir = config_dir
@@ -226,10 +227,6 @@ class ControlRoomApp(App[int]):
         # No toasts for what came before the control room opened.
         self._toast_after = self.world.snapshot().last_event_seq if self.world else 0
         self._setup_themes()
-        for spec in self.PANE_SPECS:  # a subclass's extra panes get their digit too
-            if spec not in PANE_SPECS:
-                self.bind(str(spec.digit), f"focus_pane({spec.digit})",
-                          description=f"Focus {spec.key} pane", show=False)
 
     # ------------------------------------------------------------------ layout
 
@@ -265,8 +262,7 @@ class ControlRoomApp(App[int]):
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         api = self._theme_api
-        return dict(api.VARIABLE_DEFAULTS) if api is not None and hasattr(
-            api, "VARIABLE_DEFAULTS") else {}
+        return dict(api.VARIABLE_DEFAULTS) if api is not None else {}
 
     def on_mount(self) -> None:
         if self._theme_warning:
@@ -321,15 +317,20 @@ class ControlRoomApp(App[int]):
         self.set_interval(1.0, check, name="terminal-watch")
 
     def _start(self) -> None:
-        """The world is there: fill the panes and start the driver and the frame loop."""
+        """The world is there: fill the panes and start the frame loop, the links and (once
+        the world is prepared) the driver."""
         self._fit_metrics()
         self.draw(force=True)
         self._schedule_frame()
         self._resume_driver()
         self._start_external()
 
+    class WorldPrepared(Message):
+        """The built world did its start-up work (`World.prepare`): the clock may run."""
+
     class WorldBuilt(Message):
-        """The pending world is ready (or failed to build: `error`)."""
+        """The pending world is ready (or failed to build: `error`), or (`world` None) every
+        theme is validated."""
 
         def __init__(self, world: Any, error: Exception | None = None,
                      themes: dict[str, Any] | None = None) -> None:
@@ -338,21 +339,36 @@ class ControlRoomApp(App[int]):
             self.error = error
             self.themes = themes  # every theme, validated (None: already registered)
 
-    def _prepare_world(self) -> tuple[Any, Any]:
-        """The panes' imports (numpy, the commands), the themes and the world: off the loop."""
+    def _prepare_world(self) -> Any:
+        """The panes' imports (numpy, the commands) and the world: off the loop."""
         W.load_all()
-        themes = self._theme_api.load_themes() if self._theme_api is not None else None
-        return self._pending.build(), themes
+        return self._pending.build()
 
     @work(thread=True, exclusive=True, group="world", exit_on_error=False)
     def _build_world(self) -> None:
         try:
             # Started with the app (see __init__): by the first frame it is well under way.
-            world, themes = self._early.result() if self._early is not None \
-                else self._prepare_world()
-            self.post_message(self.WorldBuilt(world, themes=themes))
+            world = self._early.result() if self._early is not None else self._prepare_world()
+            self.post_message(self.WorldBuilt(world))
+            # The panes show while the rest of the start-up runs here: every theme validated
+            # (the one on screen is there already), then the detector's warm start (a pure
+            # function of profile and seed: nothing differs but who waits).
+            if self._theme_api is not None:
+                self.post_message(self.WorldBuilt(None, themes=self._theme_api.load_themes()))
         except Exception as exc:  # reported by the handler, which quits cleanly
             self.post_message(self.WorldBuilt(None, exc))
+            return
+        try:
+            world.prepare()
+        finally:
+            self.post_message(self.WorldPrepared())
+
+    def on_control_room_app_world_prepared(self, _event: WorldPrepared) -> None:
+        if self._prepared:
+            return
+        self._prepared = True
+        if self.world is not None and not self._exit:
+            self._resume_driver()
 
     async def on_control_room_app_world_built(self, event: WorldBuilt) -> None:
         if event.error is not None:
@@ -369,6 +385,8 @@ class ControlRoomApp(App[int]):
             self._register_themes(event.themes)
             if self._theme_warning:
                 self.notify(self._theme_warning, severity="warning")
+        if event.world is None:
+            return  # only the themes
         self.world, self._pending = event.world, None
         self.profile = self.world.profile
         self._start_hour = self.profile.simulation.start_hour
@@ -485,7 +503,7 @@ class ControlRoomApp(App[int]):
         if self._drive_timer is not None:
             self._drive_timer.stop()
             self._drive_timer = None
-        if self.RUNS_CLOCK and not self.world.paused:
+        if self.RUNS_CLOCK and not self.world.paused and self._prepared:
             self.clock.reset()
             self._drive_timer = self.set_timer(0.001, self._drive)
 
@@ -605,10 +623,59 @@ class ControlRoomApp(App[int]):
 
     # ------------------------------------------------------------------ commands
 
-    def needs_confirm(self, cmd: C.Command) -> bool:
-        if self.no_confirm:
+    #: The kinds of command this room offers (ui/routing.py: engine, ui, drill, replay).
+    ROUTE_SCOPES: tuple[str, ...] = ("engine", "ui")
+    #: Whether the world is a hosted drill (its participants' hands are tied further).
+    HOSTS_DRILL = False
+
+    @property
+    def observer(self) -> bool:
+        """A read-only seat: it views freely and sends nothing."""
+        return self.role == "observer"
+
+    @property
+    def router(self) -> Router:
+        """This room's commands (ui/routing.py), built on first use (the first frame of a CLI
+        start needs neither it nor the engine's commands)."""
+        if self._router is None:
+            self._router = W.Router(self.ROUTE_SCOPES, self.offers)
+        return self._router
+
+    def offers(self, name: str) -> bool:
+        """Whether completion, the palette and the help offer the command `name` here."""
+        return True
+
+    def command_context(self) -> Context:
+        """What completion and the palette read: the latest snapshot, themes, drill state."""
+        return W.Context(self.world.snapshot(), tuple(self.theme_names),
+                         self.world.drill_state())
+
+    @property
+    def theme_names(self) -> list[str]:
+        return list(self._theme_names)
+
+    def may(self, what: str, cmd: C.Command | None = None) -> bool:
+        """Whether this seat's role may send `what` (a command's name, or `cmd` itself):
+        devsim_tui/access.py decides; when not, a toast says why and nothing is sent."""
+        if self.observer:
+            self.refuse(cmd.describe() if cmd is not None else what)
             return False
-        return bool(cmd.hurts or getattr(cmd, "hurts_now", False) or hurts_here(cmd))
+        name = cmd.name if cmd is not None else C.ALIASES.get(what, what)
+        why = access.role_refusal(self.role, name)
+        if why is not None:
+            self.refused_by_role(name, why)
+            return False
+        why = access.refusal(self.role, cmd, self.HOSTS_DRILL) if cmd is not None else None
+        if why is not None:
+            self.notify(why, severity="error", title="the facilitator's")
+            return False
+        return True
+
+    def refused_by_role(self, name: str, why: str) -> None:
+        self.notify(why, severity="error", title="not allowed")
+
+    def needs_confirm(self, cmd: C.Command) -> bool:
+        return not self.no_confirm and self.router.hurts(cmd)
 
     def refuse(self, what: str) -> None:
         """Tell an observer that `what` was not done (and nothing reached the world)."""
@@ -637,11 +704,10 @@ class ControlRoomApp(App[int]):
         """Send a command to the world, asking first if it hurts (and checking first what
         the screen can check, so a confirmation never asks about a command that cannot
         apply)."""
-        if self.observer:
-            self.refuse(cmd.describe())
+        if not self.may(cmd.name, cmd):
             return
         snap = self.world.snapshot()
-        why = W.precheck(cmd, snap, self.profile)
+        why = self.router.precheck(cmd, snap, self.profile)
         if why is not None:
             self.reject(cmd.describe(), why)
             return
@@ -652,7 +718,7 @@ class ControlRoomApp(App[int]):
                 else:
                     self.notify(f"cancelled: {cmd.describe()}")
 
-            self.push_screen(W.ConfirmScreen(W.confirm_question(cmd, snap),
+            self.push_screen(W.ConfirmScreen(self.router.question(cmd, snap),
                                            cmd.summary or ""), answered)
             return
         self._send(cmd)
@@ -683,12 +749,13 @@ class ControlRoomApp(App[int]):
             self.notify(str(exc), severity="error")
             return
         name, args = words[0], words[1:]
-        if name in UI_COMMANDS:
-            self._ui_command(name, args)
+        route = self.router.ui_route(name)
+        if route is not None:
+            if name != "step" or self.may(name):  # the clock's: a drill's facilitator's
+                route.run(self, args)
             return
-        if self.observer:
-            # Even a bad line would reach the world (as a rejection event), so stop it here.
-            self.refuse(name)
+        # Even a bad line would reach the world (as a rejection event), so check the role here.
+        if not self.may(name):
             return
         try:
             cmd = C.parse_line(text)
@@ -700,69 +767,17 @@ class ControlRoomApp(App[int]):
             return
         self.submit(cmd)
 
-    def _ui_command(self, name: str, args: list[str]) -> None:
-        if name == "theme":
-            if args:
-                self.set_theme(args[0])
-            else:
-                self.notify("themes: " + ", ".join(self._theme_names))
-        elif name == "window":
-            if args and args[0] in WINDOWS:
-                self.window = args[0]
-                self.draw(force=True)
-            else:
-                self.notify(f"window: one of {', '.join(WINDOWS)}", severity="error")
-        elif name == "filter":
-            self.apply_filter(" ".join(args))
-        elif name == "step":
-            try:
-                n = int(args[0]) if args else 1
-            except ValueError:
-                self.notify("step: expected a number of ticks", severity="error")
-                return
-            self.step(n)
-        elif name == "help":
-            self.action_help()
-        elif name == "quit":
-            self.exit(0)
-
     def _command_names(self) -> list[str]:
-        return command_names(list(UI_COMMANDS))
+        return self.router.names()
 
     def _arguments(self, command: str, before: list[str] | tuple[str, ...] = ()) -> list[str]:
         if self.world is None:
             return []  # still starting: nothing to complete from yet
-        snap = self.world.snapshot()
-        nodes = [n.name for n in snap.db]
-        if command == "chaos":
-            return W.chaos_arguments(snap, list(before))
-        if command == "silence" and before:
-            return ["1h", "30m", "2h", "4h", "15m"] if len(before) == 1 else []
-        active = [a for a in snap.alerts if a.state != "resolved"]
-        return {
-            "theme": self._theme_names,
-            "window": list(WINDOWS),
-            "set-speed": ["1", "10", "60", "max"],
-            "pause": ["true", "false"],
-            "scale": [str(snap.agg.desired)],
-            "failover": nodes,
-            "crash-node": ["primary", *nodes],
-            "restart-node": nodes,
-            "backup": nodes,
-            "restore": ["latest", "--to"],
-            "ack-alert": ["all", *[a.name for a in snap.alerts if a.state == "firing"]],
-            "silence": ["all", *dict.fromkeys([a.name for a in active] + [a.id for a in active])],
-            "unsilence": ["all", *[a.name for a in snap.alerts
-                                   if a.silenced_until is not None and a.silenced_until > snap.t]],
-            "deploy": W.deploy_arguments(snap),
-            "rollback": W.rollback_arguments(snap),
-            "promote": ["full"],
-            "chaos-stop": W.fault_ids(snap),
-        }.get(command, [])
+        return self.router.arguments(command, self.command_context(), before)
 
     def palette_entries(self) -> list[tuple[str, str, Any]]:
-        """(title, help, callback) for the command palette: engine commands and UI actions."""
-        snap = self.world.snapshot()
+        """(title, help, callback) for the command palette: the router's commands, then the
+        keys' actions and the panes."""
         out: list[tuple[str, str, Any]] = []
 
         def line(text: str):
@@ -774,45 +789,14 @@ class ControlRoomApp(App[int]):
         def prefill(text: str):
             return lambda: self.open_command_line(text)
 
-        for name, cls in C.COMMANDS.items():
-            if name == "set-speed":
-                for speed in SPEEDS:
-                    label = "max" if speed == "max" else f"{speed:g}"
-                    out.append((f"speed {label}", cls.summary, line(f"set-speed {label}")))
-            elif name == "pause":
-                out.append(("pause / resume", cls.summary, line("pause")))
-            elif name == "scale":
-                d = snap.agg.desired
-                out.append((f"scale up to {d + 1}", cls.summary, line(f"scale {d + 1}")))
-                if d > 0:
-                    out.append((f"scale down to {d - 1}", cls.summary, line(f"scale {d - 1}")))
-                out.append(("scale to N…", cls.summary, lambda: self.open_command_line("scale ")))
-            elif name in ("backup", "failover", "ack-alert"):
-                default = {"backup": "backup (primary)", "failover": "failover (best replica)",
-                           "ack-alert": "ack-alert all"}[name]
-                out.append((default, cls.summary, line("ack-alert all" if name == "ack-alert"
-                                                       else name)))
-                if name != "ack-alert":
-                    for n in snap.db:
-                        out.append((f"{name} {n.name}", cls.summary, line(f"{name} {n.name}")))
-            elif name in ("restart-node", "crash-node"):
-                for n in snap.db:
-                    out.append((f"{name} {n.name}", cls.summary, line(f"{name} {n.name}")))
-                if name == "crash-node":
-                    out.append(("crash-node primary", cls.summary, line("crash-node primary")))
-            elif name in OPERATIONS_COMMANDS:
-                out += self._operations_entries(name, cls.summary, snap, line, prefill)
-            elif cls.positional:
-                out.append((f"{name} …", cls.summary, prefill(f"{name} ")))
-            else:
-                out.append((name, cls.summary, line(name)))
-        for theme in self._theme_names:
-            out.append((f"theme {theme}", UI_COMMANDS["theme"][1], line(f"theme {theme}")))
-        for w in WINDOWS:
-            out.append((f"metrics window {w}", UI_COMMANDS["window"][1], line(f"window {w}")))
+        for entry, help_text in self.router.palette(self.command_context()):
+            out.append((entry.title, help_text,
+                        prefill(entry.line) if entry.prefill else line(entry.line)))
         for b in self.BINDINGS:
             if b.description and b.action not in ("quit", "command_palette"):
                 if b.action.startswith(("focus_pane", "scale", "backup", "failover", "ack")):
+                    continue
+                if not self.offers_action(b.action.split("(")[0]):
                     continue
                 out.append((b.description.lower(), f"key {b.key_display or b.key}",
                             action(b.action)))
@@ -822,34 +806,9 @@ class ControlRoomApp(App[int]):
         out.append(("quit", "leave the control room", action("quit")))
         return out
 
-    def _operations_entries(self, name: str, summary: str, snap: Snapshot, line, prefill
-                            ) -> list[tuple[str, str, Any]]:
-        """Palette entries of the release, chaos and silence commands (built from the snapshot)."""
-        out: list[tuple[str, str, Any]] = []
-        if name == "deploy":
-            out.append(("deploy a version…", summary, prefill("deploy ")))
-            out += [(f"deploy {v}", summary, line(f"deploy {v}"))
-                    for v in W.deploy_arguments(snap) if v.startswith("bad:")]
-        elif name == "rollback":
-            out.append(("rollback (previous revision)", summary, line("rollback")))
-            out.append(("rollback to…", summary, prefill("rollback ")))
-        elif name == "promote":
-            out.append(("promote (next canary step)", summary, line("promote")))
-            out.append(("promote full", summary, line("promote full")))
-        elif name == "chaos":
-            out.append(("chaos: inject a fault…", summary, prefill("chaos ")))
-            out += [(f"chaos {t}", summary, line(f"chaos {t}")) for t in W.chaos_types()]
-        elif name == "chaos-stop":
-            out.append(("chaos-stop all (emergency stop)", summary, line("chaos-stop all")))
-            out += [(f"chaos-stop {f.get('id')} ({f.get('type')})", summary,
-                     line(f"chaos-stop {f.get('id')}")) for f in W.faults_of(snap)]
-        elif name == "silence":
-            out.append(("silence…", summary, prefill("silence ")))
-            names = dict.fromkeys(a.name for a in snap.alerts if a.state != "resolved")
-            out += [(f"silence {n} 1h", summary, line(f"silence {n} 1h")) for n in names]
-        elif name == "unsilence":
-            out.append(("unsilence all", summary, line("unsilence all")))
-        return out
+    def offers_action(self, action: str) -> bool:
+        """Whether the palette and the help offer the key action `action` here."""
+        return True
 
     # ------------------------------------------------------------------ actions
 
@@ -1009,7 +968,7 @@ class ControlRoomApp(App[int]):
                          ("dialogs", list(W.ConfirmScreen.BINDINGS))]
 
     def action_help(self) -> None:
-        self.push_screen(W.HelpScreen(self.help_groups(), UI_COMMANDS))
+        self.push_screen(W.HelpScreen(self.help_groups(), self.router))
 
     def action_toggle_pause(self) -> None:
         self.submit(C.Pause())
@@ -1021,8 +980,7 @@ class ControlRoomApp(App[int]):
         self.submit(C.SetSpeed(speed=next_speed(self.world.speed, -1)))
 
     def step(self, ticks: int = 1) -> None:
-        if self.observer:
-            self.refuse("step")
+        if not self.may("step"):
             return
         if not self.RUNS_CLOCK:
             self.notify("step: the host runs the clock (a facilitator pauses and resumes it)",
@@ -1208,7 +1166,12 @@ def _theme_api():
 
 
 def _is_world(obj: Any) -> bool:
-    return hasattr(obj, "snapshot") and hasattr(obj, "advance")
+    """A World already built, not a profile (nor its name or path) to build one from."""
+    if isinstance(obj, (str, Path)):
+        return False
+    from devsim_tui.config.schema import Profile
+
+    return not isinstance(obj, Profile)
 
 
 def create_app(world_or_profile: Any = "production", *, theme: str | None = None,
@@ -1264,9 +1227,10 @@ def create_app(world_or_profile: Any = "production", *, theme: str | None = None
         # A built-in's name is its environment's (tests/test_profiles.py holds them to it).
         name, env = ((str(source), str(source)) if isinstance(source, (str, Path))
                      else (source.name, source.environment))
-        world = PendingWorld(name, env, build)
+        world = PendingWorld(name, env, build)  # prepared by the app's worker, panes first
     else:
         world = build()
+        world.prepare()  # not in the first tick, on the screen's loop
     if config_dir is None:
         api = _theme_api()
         config_dir = api.config_dir() if api is not None else None

@@ -362,7 +362,7 @@ class DatabasePane(Vertical):
 
     def show(self, snap: Snapshot) -> None:
         self.query_one("#db-table", KeyedTable).set_rows([(n.name, db_row(n)) for n in snap.db])
-        stream = snap.extensions.get("ChaosController", {}).get("event_stream")
+        stream = (snap.chaos or {}).get("event_stream")
         if self.has_stream and stream is not None:
             text = stream_summary(stream)
             line = self.query_one("#stream-summary", Static)

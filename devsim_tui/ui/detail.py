@@ -51,7 +51,7 @@ def describe(snap: Snapshot, name: str) -> str:
 
 def _restore_text(snap: Snapshot, state: str) -> str:
     """A running restore's progress (sim/backup.py), shown on the node it restores."""
-    r = (snap.extensions.get("BackupController") or {}).get("restore")
+    r = (snap.backup or {}).get("restore")
     if state != "restoring" or not r:
         return ""
     return (f" · restore to {r['target']} {r['progress']:.0%}, {age(r['remaining_s'])} left, "

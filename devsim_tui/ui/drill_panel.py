@@ -19,25 +19,20 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from devsim_tui.ui.renderables import level_lines
-from devsim_tui.drill.views import (
-    participant_events, participant_refusal, participant_snapshot,
-)
+from devsim_tui import access
+from devsim_tui.drill.views import participant_events, participant_snapshot
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.events import Event
-from devsim_tui.ui.app import ControlRoomApp, Pane, UI_COMMANDS, create_app
+from devsim_tui.ui.app import ControlRoomApp, create_app
 from devsim_tui.ui.debrief import DebriefScreen
 from devsim_tui.ui.help import HelpScreen
+from devsim_tui.ui.panes import PaneSpec
+from devsim_tui.ui.renderables import level_lines
 
-#: Drill commands anyone at the keyboard may send; the rest of C.DRILL_COMMANDS is the
-#: facilitator's, and so is the clock (pause, speed, step).
-PARTICIPANT_COMMANDS = ("declare-root-cause", "remedy")
-CLOCK_COMMANDS = ("pause", "set-speed", "speed", "step")
 #: App actions only a facilitator may take (hidden from the footer and help otherwise).
 FACILITATOR_ACTIONS = frozenset({"drill_hint", "drill_inject_next", "drill_skip_inject",
                                  "drill_end", "toggle_pause", "faster", "slower", "step"})
 DRILL_BINDINGS = [
-    Binding("7", "focus_pane(7)", "Focus drill pane", show=False),
     Binding("h", "drill_hint", "Hint"),
     Binding("n", "drill_inject_next", "Inject next"),
     Binding("k", "drill_skip_inject", "Skip inject"),
@@ -112,6 +107,16 @@ class DrillWorld:
     @property
     def finished(self) -> bool:
         return self.session.finished
+
+    @property
+    def tick(self) -> int:
+        return self.session.tick
+
+    def close(self, reason: str | None = None) -> None:
+        self.session.close(reason)
+
+    def prepare(self) -> None:
+        self.session.prepare()
 
     def drill_state(self) -> dict[str, Any]:
         drill = self.session.drill
@@ -267,6 +272,12 @@ class DrillPanel(VerticalScroll):
         return f"{met}/{len(state['objectives'])} met · {view} view"
 
 
+#: The drill pane (7): the drill's state as this seat may see it.
+DRILL_PANE = PaneSpec("drill", "Drill", 7, "side",
+                      lambda app: DrillPanel(app.facilitator, id="drill"), "#drill",
+                      lambda app, _snap: app.query_one(DrillPanel).show(app.world.drill_state()))
+
+
 # ---------------------------------------------------------------------- the app
 
 
@@ -275,12 +286,17 @@ class DrillControlRoom(ControlRoomApp):
     that drive the drill. Participants act with the ordinary commands plus the drill's."""
 
     BINDINGS = ControlRoomApp.BINDINGS + DRILL_BINDINGS
-    PANES = ControlRoomApp.PANES + ("drill",)
+    # The drill pane sits above the alerts, beside the metrics.
+    PANE_SPECS = tuple(p for spec in ControlRoomApp.PANE_SPECS
+                       for p in ((DRILL_PANE, spec) if spec.key == "alerts" else (spec,)))
+    ROUTE_SCOPES = ("engine", "ui", "drill")
+    HOSTS_DRILL = True
 
     def __init__(self, world: DrillWorld, *, record: str | None = None,
                  report: str | None = None, **kwargs) -> None:
-        super().__init__(world, **kwargs)
-        self.facilitator = world.facilitator
+        self.facilitator = world.facilitator  # before the panes are built (the drill's view)
+        super().__init__(world, role="facilitator" if world.facilitator else "operator",
+                         **kwargs)
         self.record_path = record
         self.report_prefix = report
         self.result = None  # the score, once the drill has ended
@@ -288,18 +304,8 @@ class DrillControlRoom(ControlRoomApp):
 
     # ------------------------------------------------------------------ layout
 
-    async def on_mount(self) -> None:
-        # Awaited, and this handler runs before ControlRoomApp's (Textual walks the MRO), so the
-        # pane is there for the first frame.
-        pane = Pane(DrillPanel(self.facilitator, id="drill"), id="drill-pane", classes="pane")
-        pane.border_title = "7 Drill"
-        await self.query_one("#side").mount(pane, before="#alerts-pane")
-
     def _draw_panes(self, snap) -> None:
         super()._draw_panes(snap)
-        panels = self.query(DrillPanel)
-        if panels and self._visible("drill"):
-            self._subtitle("drill", panels.first().show(self.world.drill_state()))
         if self.world.finished and self.result is None:
             self._finish()
 
@@ -330,41 +336,29 @@ class DrillControlRoom(ControlRoomApp):
         self.push_screen(DebriefScreen(self.result, self.outcome))
 
     # ------------------------------------------------------------------ who may do what
+    # A participant is an operator (devsim_tui/access.py): the clock, the drill's steering,
+    # the faults and the bad releases are the facilitator's; `may` refuses them.
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = super().check_action(action, parameters)
-        if allowed and action in FACILITATOR_ACTIONS and not self.facilitator:
+        if allowed and not self.offers_action(action):
             return False  # not in the footer, and the key does nothing
         return allowed
 
-    def _facilitator_only(self, name: str) -> bool:
-        if self.facilitator or (name not in CLOCK_COMMANDS and (
-                name not in C.DRILL_COMMANDS or name in PARTICIPANT_COMMANDS)):
-            return False
+    def offers_action(self, action: str) -> bool:
+        return self.facilitator or action not in FACILITATOR_ACTIONS
+
+    def offers(self, name: str) -> bool:
+        return access.role_refusal(self.role, name) is None
+
+    def refused_by_role(self, name: str, why: str) -> None:
         self.notify(f"{name}: only the facilitator may do that (drill run --facilitator)",
                     severity="error", title="facilitator only")
-        return True
-
-    def submit(self, cmd: C.Command) -> None:
-        if self._facilitator_only(cmd.name):
-            return
-        reason = None if self.facilitator else participant_refusal(cmd)
-        if reason is not None:
-            self.notify(reason, severity="error", title="the facilitator's")
-            return
-        super().submit(cmd)
-
-    def step(self, ticks: int = 1) -> None:
-        if self._facilitator_only("step"):
-            return
-        super().step(ticks)
 
     def run_line(self, line: str) -> None:
         text = line.strip().lstrip(":").strip()
         name = text.split(None, 1)[0] if text else ""
         name = C.ALIASES.get(name, name)
-        if self._facilitator_only(name):
-            return
         super().run_line(line)
         if name == C.DeclareRootCause.name and not self.observer:
             try:
@@ -373,9 +367,6 @@ class DrillControlRoom(ControlRoomApp):
                 return  # refused, and said so
             self.notify(f"root cause declared: \u201c{said}\u201d (judged at the end)",
                         title="declared")
-
-    def needs_confirm(self, cmd: C.Command) -> bool:
-        return isinstance(cmd, C.EndDrill) and not self.no_confirm or super().needs_confirm(cmd)
 
     # ------------------------------------------------------------------ drill keys
 
@@ -391,68 +382,21 @@ class DrillControlRoom(ControlRoomApp):
     def action_drill_end(self) -> None:
         self.submit(C.EndDrill())
 
-    def action_focus_pane(self, n: int) -> None:
-        if n != 7:
-            super().action_focus_pane(n)
-            return
-        if self.screen.maximized is not None:
-            self.screen.minimize()
-        self.query_one(DrillPanel).focus()
-
-    # ------------------------------------------------------------------ help, palette, `:`
-
-    def drill_commands(self) -> dict[str, type[C.Command]]:
-        """The drill commands this seat may send (all of them for the facilitator)."""
-        return {n: cls for n, cls in C.DRILL_COMMANDS.items()
-                if self.facilitator or n in PARTICIPANT_COMMANDS}
-
-    def _allowed(self, bindings: list[Binding]) -> list[Binding]:
-        return [b for b in bindings if self.facilitator or b.action not in FACILITATOR_ACTIONS]
+    # ------------------------------------------------------------------ help
 
     def action_help(self) -> None:
         from devsim_tui.ui.confirm import ConfirmScreen
         from devsim_tui.ui.servers import ServersTable
 
-        groups = [("global", self._allowed(ControlRoomApp.BINDINGS)),
-                  ("drill", self._allowed(DRILL_BINDINGS)),
+        def allowed(bindings: list[Binding]) -> list[Binding]:
+            return [b for b in bindings if self.offers_action(b.action)]
+
+        groups = [("global", allowed([b for b in self.BINDINGS if b not in DRILL_BINDINGS])),
+                  ("drill", allowed(DRILL_BINDINGS)),
                   ("servers", list(ServersTable.BINDINGS)),
                   ("palette", [Binding("ctrl+p", "command_palette", "Command palette")]),
                   ("dialogs", list(ConfirmScreen.BINDINGS))]
-        self.push_screen(HelpScreen(groups, UI_COMMANDS, extra_commands=self.drill_commands()))
-
-    def _command_names(self) -> list[str]:
-        return sorted(set(super()._command_names()) | set(self.drill_commands()))
-
-    def _arguments(self, command: str, before=()) -> list[str]:
-        if self.world is None:
-            return []
-        state = self.world.drill_state()
-        if command == "remedy":
-            return [r["name"] for r in state["remedies"]]
-        if command in ("inject-next", "skip-inject"):
-            return [i["id"] for i in state["injects"].get("list", ())
-                    if i["status"] == "pending"]
-        return super()._arguments(command, before)
-
-    def palette_entries(self) -> list[tuple[str, str, Any]]:
-        hidden = {b.description.lower() for b in self.BINDINGS
-                  if b.description and b not in self._allowed(self.BINDINGS)}
-        out = [e for e in super().palette_entries() if e[0] not in hidden]
-        state = self.world.drill_state()
-
-        def line(text: str):
-            return lambda: self.run_line(text)
-
-        for name, cls in self.drill_commands().items():
-            if name == "remedy":
-                out += [(f"remedy {r['name']}", r["summary"], line(f"remedy {r['name']}"))
-                        for r in state["remedies"]]
-            elif name == "declare-root-cause":
-                out.append(("declare-root-cause…", cls.summary,
-                            lambda: self.open_command_line("declare-root-cause ")))
-            else:
-                out.append((name, cls.summary, line(name)))
-        return out
+        self.push_screen(HelpScreen(groups, self.router))
 
 
 def create_drill_app(session: Any, *, facilitator: bool = False, record: str | None = None,

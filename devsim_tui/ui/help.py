@@ -1,8 +1,8 @@
-"""The help screen, generated from the live bindings and the engine's COMMANDS registry.
+"""The help screen, generated from the live bindings and the room's command router.
 
 Nothing is written by hand here, so the help cannot drift from what the keys and the `:` line
-actually do: keys come from the app's and panes' BINDINGS, commands from `COMMANDS` (summary,
-positional arguments, whether they ask for confirmation) and the UI's own command table.
+actually do: keys come from the app's and panes' BINDINGS, commands from the router
+(ui/routing.py: summary, arguments, whether they ask for confirmation, the UI's own).
 """
 
 from __future__ import annotations
@@ -16,12 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from devsim_tui.sim.commands import ALIASES, COMMANDS
-
-
-#: Commands that ask for confirmation only with some arguments (see app.needs_confirm).
-ASKS_SOMETIMES = {"scale": "scaling to 0", "deploy": "a bad:KIND release",
-                  "code-change": "a kind other than good", "chaos-stop": "'all'"}
+from devsim_tui.ui.routing import DRILL, Router
 
 
 def key_label(key: str) -> str:
@@ -47,29 +42,13 @@ def binding_rows(groups: list[tuple[str, list[Binding]]]) -> list[tuple[str, str
     return rows
 
 
-def command_rows(ui_commands: dict[str, tuple[str, str]],
-                 extra_commands: dict | None = None) -> list[tuple[str, str, str]]:
-    """Engine commands (plus `extra_commands`, e.g. a hosted drill's), then the UI's own."""
-    aliases: dict[str, list[str]] = {}
-    for alias, target in ALIASES.items():
-        aliases.setdefault(target, []).append(alias)
-    rows = []
-    for name, cls in {**COMMANDS, **(extra_commands or {})}.items():
-        usage = " ".join([f":{name}"] + [f"[{p}]" for p in cls.positional])
-        note = cls.summary
-        if aliases.get(name):
-            note += f" (alias: {', '.join(sorted(aliases[name]))})"
-        hurts = "confirm" if cls.hurts or name in ASKS_SOMETIMES else ""
-        if name in ASKS_SOMETIMES:
-            note += f"; {ASKS_SOMETIMES[name]} asks for confirmation"
-        rows.append((usage, note, hurts))
-    for name, (args, summary) in ui_commands.items():
-        rows.append((f":{name}" + (f" {args}" if args else ""), summary, "ui"))
-    return rows
+def command_rows(router: Router | None = None) -> list[tuple[str, str, str]]:
+    """(usage, what it does, flag) of the commands `router` offers (default: the plain
+    control room's): see `Router.help_rows`."""
+    return (router or Router()).help_rows()
 
 
-def help_renderable(groups, ui_commands, key_style: str, dim_style: str,
-                    extra_commands: dict | None = None) -> Group:
+def help_renderable(groups, router: Router | None, key_style: str, dim_style: str) -> Group:
     keys = Table(box=None, expand=True, show_header=True, header_style=dim_style, pad_edge=False)
     keys.add_column("KEY", style=key_style, no_wrap=True, min_width=8)
     keys.add_column("ACTION", ratio=1)
@@ -80,7 +59,7 @@ def help_renderable(groups, ui_commands, key_style: str, dim_style: str,
     cmds.add_column("COMMAND", style=key_style, no_wrap=True)
     cmds.add_column("WHAT IT DOES", ratio=1)
     cmds.add_column("", style=dim_style, no_wrap=True)
-    for usage, note, flag in command_rows(ui_commands, extra_commands):
+    for usage, note, flag in command_rows(router):
         cmds.add_row(usage, note, flag)
     return Group(Text("Keys", style=key_style), keys, Text(""),
                  Text("Commands (type : then the command; Tab completes; also in ctrl+p)",
@@ -94,12 +73,16 @@ class HelpScreen(ModalScreen[None]):
     COMPONENT_CLASSES = {"help--key", "help--dim"}
 
     def __init__(self, groups: list[tuple[str, list[Binding]]],
-                 ui_commands: dict[str, tuple[str, str]],
-                 extra_commands: dict | None = None) -> None:
+                 router: Router | None = None) -> None:
         super().__init__()
         self.groups = groups
-        self.ui_commands = ui_commands
-        self.extra_commands = extra_commands  # a hosted drill's commands
+        self.router = router  # the room's commands (None: the plain control room's)
+
+    @property
+    def extra_commands(self) -> dict[str, type]:
+        """The hosted drill's commands listed (those this seat may send)."""
+        return {r.name: r.command for r in (self.router or Router()).offered()
+                if r.scope == DRILL}
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box") as box:
@@ -109,8 +92,7 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         st = self.get_component_rich_style
         self.query_one("#help-body", Static).update(
-            help_renderable(self.groups, self.ui_commands, st("help--key"), st("help--dim"),
-                            self.extra_commands))
+            help_renderable(self.groups, self.router, st("help--key"), st("help--dim")))
         self.query_one("#help-box").focus()
 
     async def action_dismiss(self, result=None) -> None:

@@ -5,10 +5,10 @@ Series come from `world.series(name, n)`; a long window is downsampled to the sp
 is a pure renderable (`MetricLine`); this widget only picks data and styles.
 
 A metric the engine's anomaly detector currently finds anomalous (its signal in
-`extensions["AnomalyController"]["anomalous"]`, mapped to a series by `["series_of"]`) gets its
+`snap.anomaly["anomalous"]`, mapped to a series by `["series_of"]`) gets its
 label in the anomaly style and a ◆ before its value.
 
-Where the estate keeps its history in Thanos (`extensions["ThanosController"]`, sim/thanos.py),
+Where the estate keeps its history in Thanos (`snap.thanos`, sim/thanos.py),
 the long windows (1 h, 24 h) read it as a Thanos Query would: instants it cannot serve now (the
 object store down, blocks lost) are blank, and a last line says what the long-term store is
 doing (store up or down, the sidecar's upload lag, lost blocks).
@@ -97,7 +97,7 @@ def anomalous_series(snap: Snapshot) -> dict[str, float]:
     Signals about one database node are left out (this pane shows the estate's aggregates);
     the cache's signals map to the `cache_*` series.
     """
-    det = snap.extensions.get("AnomalyController") or {}
+    det = snap.anomaly or {}
     flagged = det.get("anomalous") or {}
     if not flagged:
         return {}
@@ -115,7 +115,7 @@ def anomalous_series(snap: Snapshot) -> dict[str, float]:
 
 def detector_status(snap: Snapshot) -> str | None:
     """One line on the detector: warming up or armed, and what it watches per component."""
-    det = snap.extensions.get("AnomalyController") or {}
+    det = snap.anomaly or {}
     if not det.get("enabled"):
         return None
     if det.get("warming_up"):
@@ -157,7 +157,7 @@ class MetricsPane(Widget, can_focus=True):
                              value=st("metrics--value"), dim=st("metrics--dim"),
                              warn=st("metrics--warn"), bad=st("metrics--bad"))
         flagged = anomalous_series(snap)
-        thanos = snap.extensions.get("ThanosController") or {}
+        thanos = snap.thanos or {}
         keep = None
         if thanos.get("enabled") and window_s > LONG_WINDOW_S:
             keep = available_mask(thanos, world.series("t", ticks))

@@ -1,7 +1,7 @@
 """The operations pane: the release (rollout in progress, analysis, revisions) and active faults.
 
-It reads only what the engine publishes in `snapshot.extensions["ReleaseController"]` and
-`["ChaosController"]` (plain dicts), and the static vocabularies the commands accept (the chaos
+It reads only what the engine publishes in `snapshot.releases` and
+`snapshot.chaos` (plain dicts), and the static vocabularies the commands accept (the chaos
 catalogue, the release kinds) for completion. The keys that act here (deploy, rollback, promote,
 abort, chaos, chaos-stop) live in the app and send engine commands like every other key; this
 module never touches the engine.
@@ -33,11 +33,11 @@ REVISIONS_SHOWN = 4
 
 
 def release_of(snap: Snapshot) -> dict[str, Any] | None:
-    return snap.extensions.get("ReleaseController")
+    return snap.releases
 
 
 def faults_of(snap: Snapshot) -> list[dict[str, Any]]:
-    chaos = snap.extensions.get("ChaosController") or {}
+    chaos = snap.chaos or {}
     return list(chaos.get("active") or ())
 
 

@@ -37,7 +37,7 @@ class Widgets:
         "OperationsPane": "operations", "chaos_arguments": "operations",
         "chaos_types": "operations", "deploy_arguments": "operations", "fault_ids": "operations",
         "faults_of": "operations", "rollback_arguments": "operations",
-        "ServersTable": "servers", "precheck": "checks", "confirm_question": "checks",
+        "ServersTable": "servers", "Router": "routing", "Context": "routing",
         "SecurityPane": "security", "FindingDetailScreen": "security",
         "finding_detail": "security", "findings_of": "security",
     }

@@ -23,16 +23,11 @@ from textual.worker import get_current_worker
 from devsim_tui.config.durations import parse_duration
 from devsim_tui.drill.recording import Recording
 from devsim_tui.sim import commands as C
-from devsim_tui.ui.app import UI_COMMANDS, ControlRoomApp, create_app
+from devsim_tui.ui.app import ControlRoomApp, create_app
 from devsim_tui.ui.drill_panel import DrillControlRoom, fmt_clock
 from devsim_tui.ui.events import EventLog
 from devsim_tui.ui.header import HeaderBar
 
-#: The replay's own `:` commands (with the UI's).
-REPLAY_COMMANDS: dict[str, tuple[str, str]] = {
-    "seek": ("[+|-]DURATION|start|end",
-             "Replay: go to a time since the start (12m), or move by +1m / -30s"),
-}
 #: Engine commands that stay with the replay: its own clock, never the recorded engine's.
 CLOCK = (C.Pause, C.SetSpeed)
 SEEK_STEP_S = 60.0  # `[` / `]`
@@ -121,8 +116,15 @@ class ReplayWorld:
     def finished(self) -> bool:
         return self.tick >= self.last_tick
 
-    def drill_state(self) -> dict[str, Any]:
-        return self.session.drill.facilitator_state()
+    def drill_state(self) -> dict[str, Any] | None:
+        # A plain control-room session's recording hosts no drill.
+        return self.session.drill.facilitator_state() if self.rec.is_drill else None
+
+    def close(self, reason: str | None = None) -> None:
+        """A replay writes nothing."""
+
+    def prepare(self) -> None:
+        self.session.prepare()
 
     @property
     def elapsed(self) -> float:
@@ -175,6 +177,8 @@ class ReplayRoom:
 
     #: Keys that change the world do nothing in a replay (hidden from the footer).
     READ_ONLY = frozenset({"drill_hint", "drill_inject_next", "drill_skip_inject", "drill_end"})
+    #: Its commands (ui/routing.py): its own (seek), the UI's, and of the engine's its clock.
+    ROUTE_SCOPES = ("engine", "ui", "replay")
 
     class SeekProgress(Message):
         def __init__(self, done: int, target: int) -> None:
@@ -213,7 +217,7 @@ class ReplayRoom:
                     title="replay")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.READ_ONLY or action in ("scale",):
+        if not self.offers_action(action):
             return False
         return super().check_action(action, parameters)
 
@@ -236,10 +240,7 @@ class ReplayRoom:
         words = text.split()
         if not words:
             return
-        if words[0] == "seek":
-            self.action_seek(" ".join(words[1:]))
-            return
-        if words[0] in UI_COMMANDS:
+        if self.router.ui_route(words[0]) is not None:  # seek, theme, window...
             super().run_line(text)
             return
         try:
@@ -253,23 +254,17 @@ class ReplayRoom:
         if self.seeking is None:
             super().step(ticks)
 
-    def _command_names(self) -> list[str]:
-        return sorted([*UI_COMMANDS, *REPLAY_COMMANDS, "pause", "set-speed"])
+    def offers(self, name: str) -> bool:
+        return name in {cls.name for cls in CLOCK} or self.router.ui_route(name) is not None
+
+    def offers_action(self, action: str) -> bool:
+        return action not in self.READ_ONLY and action != "scale"
 
     def action_help(self) -> None:
         from devsim_tui.ui.help import HelpScreen
 
-        keys = [b for b in self.BINDINGS if b.action.split("(")[0] not in self.READ_ONLY]
-        self.push_screen(HelpScreen([("replay", keys)], {**UI_COMMANDS, **REPLAY_COMMANDS},
-                                    extra_commands={}))
-
-    def palette_entries(self) -> list[tuple[str, str, Any]]:
-        summary = REPLAY_COMMANDS["seek"][1]
-        out = [(f"seek {w}", summary, lambda w=w: self.action_seek(w))
-               for w in ("start", "end", "-5m", "-1m", "+1m", "+5m")]
-        out.append(("seek to…", summary, lambda: self.open_command_line("seek ")))
-        out.append(("pause / resume", "the replay's clock", lambda: self.submit(C.Pause())))
-        return out
+        keys = [b for b in self.BINDINGS if self.offers_action(b.action.split("(")[0])]
+        self.push_screen(HelpScreen([("replay", keys)], self.router))
 
     # ------------------------------------------------------------------ seek
 

@@ -6,7 +6,7 @@ last audit's findings; zoomed (`z`) the summary grows to every control, certific
 security event. Enter on a finding, here or in the alerts pane, opens `FindingDetailScreen`: what
 happened, the evidence, what is affected and the commands that mitigate it.
 
-It reads only `snapshot.extensions["SecurityController"]` (sim/security.py, a plain dict) and the
+It reads only `snapshot.security` (sim/security.py, a plain dict) and the
 chaos faults' targets, and never touches the engine. The line builders are pure (tests read
 them); the widgets colour their parts through sec--* component classes (app.tcss).
 """
@@ -47,7 +47,7 @@ FINDING_COLUMNS = (TableColumn("id", "ID", 6), TableColumn("sev", "SEV", 4),
 
 
 def security_of(snap: Snapshot) -> dict[str, Any] | None:
-    return snap.extensions.get("SecurityController")
+    return snap.security
 
 
 def findings_of(snap: Snapshot) -> list[dict[str, Any]]:

@@ -105,7 +105,7 @@ def filter_mask(snap: Snapshot, text: str) -> np.ndarray:
 
 def faulted_mask(snap: Snapshot) -> np.ndarray:
     """Servers a chaos fault is acting on (from the ChaosController's extension state)."""
-    names = snap.extensions.get("ChaosController", {}).get("faulted_servers") or ()
+    names = (snap.chaos or {}).get("faulted_servers") or ()
     fleet = snap.fleet
     if not names:
         return np.zeros(len(fleet), dtype=bool)
@@ -115,7 +115,7 @@ def faulted_mask(snap: Snapshot) -> np.ndarray:
 
 def rollout_version(snap: Snapshot) -> str | None:
     """The version a rollout in progress is moving to, else None."""
-    rollout = (snap.extensions.get("ReleaseController") or {}).get("rollout")
+    rollout = (snap.releases or {}).get("rollout")
     return rollout.get("version") if rollout else None
 
 
