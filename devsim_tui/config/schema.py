@@ -431,6 +431,12 @@ class ConsumerGroupSpec(Strict):
     rate_per_consumer: Real = Field(
         500.0, gt=0, description="Events per second one consumer processes"
     )
+    feeds: Literal["notifications", "derived-data", "other"] = Field(
+        "other",
+        description="What the group's output feeds: `notifications` (users are notified as "
+        "late as the group is behind), `derived-data` (dashboards, a feature store: the app "
+        "serves data as old as the group is behind) or `other`",
+    )
 
 
 class StreamingSpec(Strict):
@@ -457,6 +463,20 @@ class StreamingSpec(Strict):
         60.0, gt=0,
         description="Lag (seconds of a group's throughput) that logs a kafka.consumer_lag "
         "event; the KafkaConsumerLagHigh rule (profiles/rules) has its own threshold",
+    )
+    derived_read_share: Real = Field(
+        1.0, ge=0, le=1,
+        description="Share of served requests that read what `derived-data` groups produce",
+    )
+    stale_after_seconds: Real = Field(
+        30.0, gt=0,
+        description="Derived data older than this is stale: requests reading it are counted "
+        "as stale responses (kafka.stale_data event, StaleDataServed alert)",
+    )
+    notification_slo_seconds: Real = Field(
+        60.0, gt=0,
+        description="A notification sent later than this after its event is late "
+        "(kafka.notifications_delayed event, NotificationsDelayed alert)",
     )
 
 

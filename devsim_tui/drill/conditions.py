@@ -44,6 +44,9 @@ SIGNALS: dict[str, str] = {
     "t": "drill time in seconds since the drill started",
     "consumer_lag_s": "Kafka consumer lag in seconds of consumption (0 without Kafka)",
     "lost_events": "events Kafka producers dropped after delivery.timeout.ms",
+    "data_age_s": "age in seconds of the derived data the app serves (Kafka derived-data groups)",
+    "stale_responses": "responses served with derived data past streaming.stale_after_seconds",
+    "late_notifications": "notifications sent past streaming.notification_slo_seconds",
     "faults": "active chaos faults",
     "alerts_firing": "firing alerts, decoys included",
     "alerts_unacked": "firing alerts not yet acknowledged",
@@ -333,11 +336,14 @@ def engine_getter(engine: Engine, drill: Any) -> Callable[[str, str | None], flo
             return float(sum(1 for r in drill.remedies_applied if r["name"] == arg))
         if name == "faults":
             return float(len(chaos.active)) if chaos else 0.0
-        if name in ("consumer_lag_s", "lost_events"):
+        if name in ("consumer_lag_s", "lost_events", "data_age_s", "stale_responses",
+                    "late_notifications"):
             s = chaos.stream if chaos is not None else None
             if s is None:
                 return 0.0
-            return float(s.lag_seconds if name == "consumer_lag_s" else s.lost)
+            return float({"consumer_lag_s": s.lag_seconds, "lost_events": s.lost,
+                          "data_age_s": s.data_age, "stale_responses": s.stale_responses,
+                          "late_notifications": s.late_notifications}[name])
         if name == "detector_findings":
             return float(anomaly.findings) if anomaly else 0.0
         if name == "anomaly":

@@ -157,6 +157,10 @@ def markdown(result: Result) -> str:
       f"{_fmt(im['requests_offered'], 'int')} |")
     a(f"| writes lost (RPO) | {_fmt(im['writes_lost'], 'int')} |")
     a(f"| events lost | {_fmt(im['events_lost'], 'int')} |")
+    for key, label in (("stale_responses", "responses served with stale derived data"),
+                       ("late_notifications", "notifications sent late")):
+        if im.get(key):  # Kafka's downstream consequences (docs/streaming.md), when any
+            a(f"| {label} | {_fmt(im[key], 'int')} |")
     a(f"| peak p99 | {_fmt(None if im['peak_p99_ms'] is None else round(im['peak_p99_ms']))} "
       "ms |")
     a(f"| peak error rate | {_fmt(im['peak_error_rate'], 'pct')} |")

@@ -163,6 +163,8 @@ def score_recording(rec: Recording, loaded: LoadedScenario | None = None) -> Res
         "min_ready": peak("ready", np.nanmin),
         "max_replication_lag_s": peak("db_max_lag_s"),
         "max_consumer_lag_s": peak("consumer_lag_s"),
+        "stale_responses": delta("stale_responses"),
+        "late_notifications": delta("late_notifications"),
     }
 
     actions = _actions(rec, s, warm)

@@ -118,6 +118,15 @@ METRICS: tuple[Metric, ...] = (
     M("devsim_kafka_produced_events_per_second", "gauge", "Events the app publishes"),
     M("devsim_kafka_lost_events_total", "counter",
       "Events producers dropped after delivery.timeout.ms"),
+    M("devsim_kafka_consumergroup_data_age_seconds", "gauge",
+      "Seconds since the group's oldest unread event was produced (0 when caught up)",
+      ("consumergroup", "feeds")),
+    M("devsim_kafka_stale_responses_total", "counter",
+      "Responses served with derived data older than streaming.stale_after_seconds"),
+    M("devsim_kafka_notifications_sent_total", "counter",
+      "Notifications sent by notifications consumer groups"),
+    M("devsim_kafka_late_notifications_total", "counter",
+      "Notifications sent later than streaming.notification_slo_seconds after their event"),
     # SLO and the simulation itself
     M("devsim_slo_availability_ratio", "gauge", "Availability since the start"),
     M("devsim_slo_error_budget_burned_ratio", "gauge", "Share of the window's budget used"),
@@ -295,6 +304,13 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
         one("devsim_kafka_broker_up", 1.0 if stream["broker_up"] else 0.0, ())
         one("devsim_kafka_produced_events_per_second", stream["produce_rate"], ())
         one("devsim_kafka_lost_events_total", stream["lost_events"], ())
+        if "devsim_kafka_consumergroup_data_age_seconds" in want:
+            out["devsim_kafka_consumergroup_data_age_seconds"] = (
+                [(("consumergroup", g["name"]), ("feeds", g["feeds"])) for g in groups],
+                [float(g["age_seconds"]) for g in groups])
+        one("devsim_kafka_stale_responses_total", stream["stale_responses"], ())
+        one("devsim_kafka_notifications_sent_total", stream["notifications_sent"], ())
+        one("devsim_kafka_late_notifications_total", stream["late_notifications"], ())
 
     alerts = getattr(view, "alerts", None)
     if alerts is not None and "devsim_alerts" in want:

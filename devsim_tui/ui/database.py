@@ -339,7 +339,12 @@ def stream_summary(stream: dict) -> str:
     groups = " · ".join(f"{g['name']} {g['lag_seconds']:.0f}s ({si(g['lag_messages'])})"
                         for g in stream["groups"])
     broker = "" if stream["broker_up"] else "broker DOWN · "
-    return f"Kafka lag: {broker}{groups}"
+    effects = ""  # what the lag does downstream, once past the profile's thresholds
+    if stream.get("serving_stale"):
+        effects += f" · serving data {stream['data_age_seconds']:.0f}s old"
+    if stream.get("notifications_late"):
+        effects += f" · notifications {stream['notification_delay_seconds']:.0f}s late"
+    return f"Kafka lag: {broker}{groups}{effects}"
 
 
 class DatabasePane(Vertical):
@@ -369,8 +374,9 @@ class DatabasePane(Vertical):
             if text != self._stream:
                 self._stream = text
                 line.update(text, layout=False)
-            line.set_class(not stream["broker_up"] or any(g["lag_seconds"] > 60
-                                                          for g in stream["groups"]), "-low")
+            line.set_class(not stream["broker_up"] or stream.get("serving_stale", False)
+                           or stream.get("notifications_late", False)
+                           or any(g["lag_seconds"] > 60 for g in stream["groups"]), "-low")
         if self.has_cache and snap.cache is not None:
             cache = snap.cache
             level = "-low" if cache.hit_ratio < cache.target_hit_ratio - 0.05 else ""
