@@ -43,6 +43,8 @@ def tick_record(engine: Engine) -> dict[str, Any]:
             "max_lag_bytes": _r(a.db_max_lag_bytes, 1), "max_lag_s": _r(a.db_max_lag_s, 4),
             "connections": a.db_connections,
             "backup": _backup(engine),
+            "plans": {"optimizer": engine.db.planner.mode,
+                      "cost_factor": _r(engine.db.planner.cost_factor, 3)},
         },
         "cache_hit_ratio": _r(a.cache_hit_ratio, 4),
         "kafka": _kafka(engine),

@@ -360,9 +360,11 @@ class DatabaseSpec(Strict):
     seed_test_data: bool = Field(False, description="Load test data at start (development)")
     geo_redundancy: bool = Field(False, description="Nodes spread over regions",
                                  json_schema_extra=pending("geo-redundancy: issue 15"))
-    query_optimization: str | None = Field(
-        None, description="As in the seed's table",
-        json_schema_extra=pending("query-cost model: issue 15"))
+    query_optimization: Literal["static", "ai"] = Field(
+        "static",
+        description="The optimiser choosing query plans: `static` (PostgreSQL's cost-based "
+        "planner: a plan gone bad stays until ANALYZE) or `ai` (a learned optimiser that "
+        "steers away from a plan observed to be slower); docs/database.md")
     notes: list[str] = Field(default_factory=list, description="Free text from the seed")
 
     @model_validator(mode="after")

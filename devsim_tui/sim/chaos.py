@@ -186,6 +186,12 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
               "writes to it fail and its rows are gone until a restore to a time before the drop "
               "(`restore --to`); `restore latest` replays the DROP too", ("db",), "db", None,
               "share of the rows and writes in the table (0-1)", 0.3, (0.01, 1.0)),
+    FaultType("plan-regression", "a query plan flips to a much slower one (stale statistics)",
+              "the share of queries on the flipped plan costs 10x: database CPU and query "
+              "latency rise, past saturation queries time out; an `ai` optimiser reverts it in "
+              "seconds, the static planner keeps it until `analyze` or autovacuum's "
+              "auto-analyze", ("db",), "db", None, "share of the queries whose plan flips (0-1)",
+              0.2, (0.01, 1.0)),
     FaultType("dependency-outage", "a third-party API is down",
               f"the share of requests calling it waits {DEPENDENCY_TIMEOUT_MS:.0f} ms and "
               "fails: latency and errors", ("estate",), "estate", 600.0,
@@ -204,7 +210,8 @@ ALIASES = {"kill": "server-kill", "pod-kill": "server-kill", "cpu": "cpu-hog",
            "cred-leak": "credential-leak", "port-scan": "debug-port-scan",
            "renewal-failure": "cert-renewal-failure", "exfiltration": "data-exfiltration",
            "brute-force": "brute-force-login",
-           "archive": "archive-stall", "backup-full": "storage-full", "drop": "drop-table"}
+           "archive": "archive-stall", "backup-full": "storage-full", "drop": "drop-table",
+           "plan-flip": "plan-regression", "bad-plan": "plan-regression"}
 SECURITY_FAULTS = {"credential-leak", "debug-port-scan", "cert-renewal-failure",
                    "policy-misconfig", "data-exfiltration", "brute-force-login", "tls-expiry"}
 SERVER_KNOB_FAULTS = {"crash-loop", "cpu-hog", "memory-leak", "disk-fill", "network-latency",
@@ -787,6 +794,15 @@ class ChaosController:
             return None
         if name in ("archive-stall", "storage-full", "drop-table"):
             return self._backup_fault(t, fault)
+        if name == "plan-regression":
+            if fault.scope != "db":
+                return f"{name}: scope {fault.scope!r} not understood; use db"
+            e.db.planner.regress(t, x)
+            fault.targets = ["db"]
+            fault.note = (f"{x:.0%} of the queries on a plan costing 10x; "
+                          + ("the AI optimiser is watching" if e.db.planner.mode == "ai"
+                             else "stays until `analyze` or auto-analyze"))
+            return None
         if name in SECURITY_FAULTS:
             return _security(e).inject(t, fault)
         if name == "hot-key-shift":

@@ -105,6 +105,9 @@ METRICS: tuple[Metric, ...] = (
       ("node", "role", "region")),
     M("devsim_db_lost_writes_total", "counter", "Acknowledged writes lost in failovers"),
     M("devsim_db_restore_point_age_seconds", "gauge", "Age of the newest restore point"),
+    M("devsim_db_query_plan_cost_ratio", "gauge",
+      "Mean work per query relative to the healthy plans (a plan regression raises it)"),
+    M("devsim_db_plan_regressions_total", "counter", "Query plans that flipped to a worse one"),
     # Cache
     M("devsim_cache_hit_ratio", "gauge", "Cache hit ratio"),
     M("devsim_cache_target_hit_ratio", "gauge", "Hit ratio the team expects (cache.hit_ratio)"),
@@ -223,6 +226,10 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
     one("devsim_db_writable", 1.0 if a.db_writable else 0.0, ())
     one("devsim_db_lost_writes_total", a.lost_writes, ())
     one("devsim_db_restore_point_age_seconds", a.restore_point_age_s, ())
+    plans = getattr(view, "query_plans", None)
+    if plans is not None:
+        one("devsim_db_query_plan_cost_ratio", plans["cost_factor"], ())
+        one("devsim_db_plan_regressions_total", plans["regressions"], ())
     one("devsim_slo_availability_ratio", a.availability, ())
     one("devsim_slo_error_budget_burned_ratio", a.error_budget_burned, ())
     one("devsim_slo_burn_rate_1h_ratio", a.burn_rate_1h, ())
@@ -362,7 +369,7 @@ class EngineView:
     """What `collect` needs, read straight from an engine mid-tick (no full snapshot built)."""
 
     __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts",
-                 "security", "event_stream")
+                 "security", "event_stream", "query_plans")
 
     def __init__(self, engine: Any, agg: Any, wanted: frozenset[str]):
         self.t = engine.t
@@ -380,6 +387,8 @@ class EngineView:
                    None) if any(n.startswith(("devsim_security", "devsim_certificate"))
                                 for n in wanted) else None
         self.security = sec.state() if sec is not None else None
+        self.query_plans = engine.db.planner.view(engine.t) if any(
+            n.startswith(("devsim_db_query_plan", "devsim_db_plan")) for n in wanted) else None
         self.event_stream = None
         if any(n.startswith("devsim_kafka") for n in wanted):
             from devsim_tui.sim.chaos import ChaosController
@@ -403,7 +412,7 @@ class SnapshotView:
     """A `collect` view of a published Snapshot (what the exporter scrapes)."""
 
     __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts",
-                 "security", "event_stream")
+                 "security", "event_stream", "query_plans")
 
     def __init__(self, snap: Any, service: str):
         self.t, self.agg, self.fleet, self.db = snap.t, snap.agg, snap.fleet, snap.db
@@ -413,6 +422,7 @@ class SnapshotView:
         self.service = service
         self.event_stream = (getattr(snap, "extensions", None) or {}) \
             .get("ChaosController", {}).get("event_stream")
+        self.query_plans = (getattr(snap, "extensions", None) or {}).get("QueryPlanController")
 
 
 def engine_sampler(engine: Any):
