@@ -126,3 +126,12 @@ def test_security_screen(snap_compare, make_app, settle, profile, size):
     app = make_app(profile, commands=[parse_line(x) for x in SECURITY_COMMANDS[profile]],
                    after=30)
     assert snap_compare(app, terminal_size=size, press=["8"], run_before=settle)
+
+
+def test_database_pane_during_a_restore(snap_compare, make_app, settle):
+    """A point-in-time recovery under way: every node `restoring`, and the pane's restore row
+    (progress, time left, RPO, writes lost) above the nodes."""
+    from devsim_tui.sim.commands import Restore
+
+    app = make_app(commands=[Restore(to="latest")], after=60)
+    assert snap_compare(app, terminal_size=(120, 40), press=["2"], run_before=settle)

@@ -56,6 +56,9 @@ SIGNALS: dict[str, str] = {
     "rollout_active": "1 while a rollout, canary or hot reload is in progress",
     "db_nodes_down": "database nodes not running",
     "cache_nodes_down": "cache nodes not running",
+    "table_dropped": "1 while a table a drop-table fault dropped is missing (until a restore "
+                     "to a time before the drop)",
+    "restoring": "1 while a point-in-time restore runs (the database is down)",
     "hints_revealed": "hints revealed so far",
     "root_cause_declared": "1 once a root-cause declaration matched the scenario's cause",
     "intrusions": "attacker sessions inside the estate (docs/security.md)",
@@ -359,6 +362,10 @@ def engine_getter(engine: Engine, drill: Any) -> Callable[[str, str | None], flo
             return 1.0 if releases is not None and releases.rollout is not None else 0.0
         if name == "db_nodes_down":
             return float(sum(1 for n in engine.db.nodes if not n.up))
+        if name == "table_dropped":
+            return 1.0 if engine.db.backups.dropped_at is not None else 0.0
+        if name == "restoring":
+            return 1.0 if engine.db.restoring else 0.0
         if name == "cache_nodes_down":
             c = engine.cache
             return float(sum(1 for n in c.nodes if n.state != "running")) if c else 0.0

@@ -347,6 +347,14 @@ def stream_summary(stream: dict) -> str:
     return f"Kafka lag: {broker}{groups}{effects}"
 
 
+def restore_summary(restore: dict) -> str:
+    """One row while a point-in-time recovery runs (sim/backup.py, docs/data.md): how far,
+    how long left, and what it will have cost (RPO and writes lost)."""
+    return (f"Restoring to {restore['target']} {restore['progress']:.0%} · "
+            f"{age(restore['remaining_s'])} left · RPO {age(restore['rpo_s'])} · "
+            f"{si(restore['writes_lost'])} writes lost")
+
+
 class DatabasePane(Vertical):
     """Database nodes, then the cache and the event stream (when the profile has them)."""
 
@@ -356,8 +364,10 @@ class DatabasePane(Vertical):
         self.has_stream = has_stream
         self._summary = ""
         self._stream = ""
+        self._restore = ""
 
     def compose(self) -> ComposeResult:
+        yield Static(id="restore-summary")  # shown only while a restore runs (-active)
         yield KeyedTable(DB_COLUMNS, id="db-table")
         if self.has_stream:
             yield Static(id="stream-summary")
@@ -367,6 +377,13 @@ class DatabasePane(Vertical):
 
     def show(self, snap: Snapshot) -> None:
         self.query_one("#db-table", KeyedTable).set_rows([(n.name, db_row(n)) for n in snap.db])
+        restore = (snap.extensions.get("BackupController") or {}).get("restore")
+        line = self.query_one("#restore-summary", Static)
+        text = restore_summary(restore) if restore else ""
+        if text != self._restore:
+            self._restore = text
+            line.update(text)
+            line.set_class(bool(text), "-active")
         stream = snap.extensions.get("ChaosController", {}).get("event_stream")
         if self.has_stream and stream is not None:
             text = stream_summary(stream)
