@@ -665,7 +665,9 @@ class DeploymentSpec(Strict):
     notes: list[str] = Field(default_factory=list)
     clouds: list[str] = Field(default_factory=list,
                               json_schema_extra=pending("multi-cloud placement: issue 15"))
-    custom_crds: bool = Field(False, json_schema_extra=pending("custom CRDs: issue 15"))
+    custom_crds: bool = Field(
+        False, description="The estate runs custom resources: the canary as an Argo Rollout, "
+        "the predictive scaler as a PredictiveScaler (`profiles show --k8s`, docs/cloud.md)")
     chaos_engineering: bool = Field(False, json_schema_extra=informational(
         "chaos faults can be injected in every profile; the flag records that the seed's "
         "environment runs chaos experiments"))
