@@ -612,6 +612,14 @@ class Database:
                 if n.role == "primary":
                     self.failover = None  # came back before anyone was promoted
                     self.emit(t, "db.node.recovered", f"{n.name} back as primary", "info", n.name)
+                elif n.role == "multi-master":
+                    # Every other master is its peer: it catches up from them and takes writes.
+                    n.backlog_bytes = max(n.backlog_bytes, self.wal_rate_bps * RESTART_SECONDS)
+                    peers = sum(1 for m in self.nodes if m is not n and m.up)
+                    self.emit(t, "db.node.recovered",
+                              f"{n.name} rejoined the multi-master mesh ({peers} peers up), "
+                              f"catching up {n.backlog_bytes / 2**20:.0f} MB of WAL", "info",
+                              n.name, peers=peers)
                 else:
                     n.backlog_bytes = max(n.backlog_bytes, self.wal_rate_bps * RESTART_SECONDS)
                     self.emit(t, "db.node.recovered",
