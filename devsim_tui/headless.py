@@ -43,6 +43,8 @@ def tick_record(engine: Engine) -> dict[str, Any]:
             "max_lag_bytes": _r(a.db_max_lag_bytes, 1), "max_lag_s": _r(a.db_max_lag_s, 4),
             "connections": a.db_connections,
             "backup": _backup(engine),
+            "plans": {"optimizer": engine.db.planner.mode,
+                      "cost_factor": _r(engine.db.planner.cost_factor, 3)},
         },
         "cache_hit_ratio": _r(a.cache_hit_ratio, 4),
         "kafka": _kafka(engine),
@@ -83,8 +85,12 @@ def _kafka(engine: Engine) -> dict[str, Any] | None:
     secs = s.group_lag_seconds()
     return {"broker_up": s.broker_up, "produce_rate": _r(s.produce_rate, 1),
             "lost_events": _r(s.lost, 0),
-            "groups": {n: {"lag": _r(float(m + s.buffered), 0), "lag_s": _r(float(x), 2)}
-                       for n, m, x in zip(s.groups, s.group_lag, secs)}}
+            "data_age_s": _r(s.data_age, 1), "notification_delay_s": _r(s.notification_delay, 1),
+            "stale_responses": _r(s.stale_responses, 0),
+            "late_notifications": _r(s.late_notifications, 0),
+            "groups": {n: {"lag": _r(float(m + s.buffered), 0), "lag_s": _r(float(x), 2),
+                           "age_s": _r(float(a), 1)}
+                       for n, m, x, a in zip(s.groups, s.group_lag, secs, s.group_age)}}
 
 
 def event_record(ev: Event) -> dict[str, Any]:

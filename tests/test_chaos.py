@@ -101,6 +101,10 @@ def db_query_latency(e):
     return e.agg.mean_ms
 
 
+def db_cpu(e):
+    return max(n.cpu for n in e.db.nodes if n.up)
+
+
 def not_writable(e):
     return 0.0 if e.agg.db_writable else 1.0
 
@@ -178,6 +182,8 @@ CASES = [
      5, 5),
     ("experimental", "chaos archive-stall backup 2m", archive_queue, 70, 10),
     ("experimental", "chaos storage-full backup 2m", archive_queue, 70, 10),
+    # one-shot: experimental's AI optimiser reverts it (tests/test_database_plans.py)
+    ("experimental", "chaos plan-regression db 0.5", db_cpu, 5, 60),
 ]
 #: Faults whose recovery needs an operator, tested on their own: drop-table stays until a
 #: restore to a time before it (tests/test_backup.py).

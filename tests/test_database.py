@@ -378,3 +378,19 @@ def test_every_database_and_analysis_field_has_a_description():
     for model in (DatabaseSpec, FailoverSpec, BackupSpec, AnalysisSpec):
         for name, f in model.model_fields.items():
             assert f.description, f"{model.__name__}.{name} has no description"
+
+
+def test_a_restarted_multi_master_node_rejoins_the_mesh_not_a_primary():
+    from helpers import engine as build
+
+    e = build("experimental")
+    e.step(30)
+    e.submit_line("crash-node pg-3")
+    e.step(30)
+    e.submit_line("restart-node pg-3")
+    e.step(120)
+    back = [ev for ev in e.events if ev.type == "db.node.recovered"]
+    assert len(back) == 1 and "rejoined the multi-master mesh (4 peers up)" in back[0].message
+    assert "?" not in back[0].message
+    node = e.db.node("pg-3")
+    assert node.up and node.role == "multi-master" and node.write_qps > 0

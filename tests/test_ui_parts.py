@@ -178,3 +178,25 @@ def test_detail_charts_share_one_time_axis_and_name_their_series():
     (cpu_first, cpu_last), (mem_first, mem_last) = spark_span(cpu_row), spark_span(mem_row)
     assert cpu_last == mem_last
     assert mem_first - cpu_first >= (cpu_last - cpu_first) // 2 - 1
+
+
+async def test_restore_row_shows_only_while_a_restore_runs(make_app, settle):
+    from textual.widgets import Static
+
+    from devsim_tui.sim.commands import Restore
+    from devsim_tui.ui.database import restore_summary
+
+    app = make_app(commands=[Restore(to="latest")], after=30)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        r = app.world.snapshot().extensions["BackupController"]["restore"]
+        # production archives no WAL: latest is its newest base backup, hours ago
+        assert r is not None and 0 < r["progress"] < 1 and r["rpo_s"] > 3600
+        row = app.query_one("#restore-summary", Static)
+        assert row.display and str(row.render()) == restore_summary(r)
+        assert str(row.render()).startswith("Restoring to latest ")
+        assert all(n.state == "restoring" for n in app.world.snapshot().db)
+    app = make_app(ticks=30)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        assert not app.query_one("#restore-summary", Static).display

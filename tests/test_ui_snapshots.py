@@ -150,3 +150,12 @@ def test_finding_detail_120x40(snap_compare, make_app, settle, where):
     # Development: one firing alert, then the findings worst first (the debug endpoint's).
     press = ["8", "enter"] if where == "security" else ["4", "down", "enter"]
     assert snap_compare(app, terminal_size=(120, 40), press=press, run_before=settle)
+
+
+def test_database_pane_during_a_restore(snap_compare, make_app, settle):
+    """A point-in-time recovery under way: every node `restoring`, and the pane's restore row
+    (progress, time left, RPO, writes lost) above the nodes."""
+    from devsim_tui.sim.commands import Restore
+
+    app = make_app(commands=[Restore(to="latest")], after=60)
+    assert snap_compare(app, terminal_size=(120, 40), press=["2"], run_before=settle)

@@ -30,6 +30,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     show = actions.add_parser("show", help="a profile fully resolved (extends merged), as YAML")
     show.add_argument("profile", metavar="NAME|PATH")
+    show.add_argument("--k8s", action="store_true",
+                      help="instead, the Kubernetes resources of its app tier (Argo Rollout and "
+                      "AnalysisTemplate or Deployment, HPA, the predictive scaler's CRD and "
+                      "resource), ready for kubectl apply")
     show.set_defaults(func=_show)
 
     check = actions.add_parser("validate", help="check profile files, reporting every problem")
@@ -61,7 +65,13 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    print(_loader().dump_profile(_loader().load_profile(args.profile)), end="")
+    profile = _loader().load_profile(args.profile)
+    if args.k8s:
+        from devsim_tui.export import k8s
+
+        print(k8s.dump(profile), end="")
+        return 0
+    print(_loader().dump_profile(profile), end="")
     return 0
 
 

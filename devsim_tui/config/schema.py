@@ -360,9 +360,11 @@ class DatabaseSpec(Strict):
     seed_test_data: bool = Field(False, description="Load test data at start (development)")
     geo_redundancy: bool = Field(False, description="Nodes spread over regions",
                                  json_schema_extra=pending("geo-redundancy: issue 15"))
-    query_optimization: str | None = Field(
-        None, description="As in the seed's table",
-        json_schema_extra=pending("query-cost model: issue 15"))
+    query_optimization: Literal["static", "ai"] = Field(
+        "static",
+        description="The optimiser choosing query plans: `static` (PostgreSQL's cost-based "
+        "planner: a plan gone bad stays until ANALYZE) or `ai` (a learned optimiser that "
+        "steers away from a plan observed to be slower); docs/database.md")
     notes: list[str] = Field(default_factory=list, description="Free text from the seed")
 
     @model_validator(mode="after")
@@ -431,6 +433,12 @@ class ConsumerGroupSpec(Strict):
     rate_per_consumer: Real = Field(
         500.0, gt=0, description="Events per second one consumer processes"
     )
+    feeds: Literal["notifications", "derived-data", "other"] = Field(
+        "other",
+        description="What the group's output feeds: `notifications` (users are notified as "
+        "late as the group is behind), `derived-data` (dashboards, a feature store: the app "
+        "serves data as old as the group is behind) or `other`",
+    )
 
 
 class StreamingSpec(Strict):
@@ -457,6 +465,20 @@ class StreamingSpec(Strict):
         60.0, gt=0,
         description="Lag (seconds of a group's throughput) that logs a kafka.consumer_lag "
         "event; the KafkaConsumerLagHigh rule (profiles/rules) has its own threshold",
+    )
+    derived_read_share: Real = Field(
+        1.0, ge=0, le=1,
+        description="Share of served requests that read what `derived-data` groups produce",
+    )
+    stale_after_seconds: Real = Field(
+        30.0, gt=0,
+        description="Derived data older than this is stale: requests reading it are counted "
+        "as stale responses (kafka.stale_data event, StaleDataServed alert)",
+    )
+    notification_slo_seconds: Real = Field(
+        60.0, gt=0,
+        description="A notification sent later than this after its event is late "
+        "(kafka.notifications_delayed event, NotificationsDelayed alert)",
     )
 
 
@@ -643,7 +665,9 @@ class DeploymentSpec(Strict):
     notes: list[str] = Field(default_factory=list)
     clouds: list[str] = Field(default_factory=list,
                               json_schema_extra=pending("multi-cloud placement: issue 15"))
-    custom_crds: bool = Field(False, json_schema_extra=pending("custom CRDs: issue 15"))
+    custom_crds: bool = Field(
+        False, description="The estate runs custom resources: the canary as an Argo Rollout, "
+        "the predictive scaler as a PredictiveScaler (`profiles show --k8s`, docs/cloud.md)")
     chaos_engineering: bool = Field(False, json_schema_extra=informational(
         "chaos faults can be injected in every profile; the flag records that the seed's "
         "environment runs chaos experiments"))

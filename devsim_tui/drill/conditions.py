@@ -45,6 +45,9 @@ SIGNALS: dict[str, str] = {
     "t": "drill time in seconds since the drill started",
     "consumer_lag_s": "Kafka consumer lag in seconds of consumption (0 without Kafka)",
     "lost_events": "events Kafka producers dropped after delivery.timeout.ms",
+    "data_age_s": "age in seconds of the derived data the app serves (Kafka derived-data groups)",
+    "stale_responses": "responses served with derived data past streaming.stale_after_seconds",
+    "late_notifications": "notifications sent past streaming.notification_slo_seconds",
     "faults": "active chaos faults",
     "alerts_firing": "firing alerts, decoys included",
     "alerts_unacked": "firing alerts not yet acknowledged",
@@ -54,6 +57,9 @@ SIGNALS: dict[str, str] = {
     "rollout_active": "1 while a rollout, canary or hot reload is in progress",
     "db_nodes_down": "database nodes not running",
     "cache_nodes_down": "cache nodes not running",
+    "table_dropped": "1 while a table a drop-table fault dropped is missing (until a restore "
+                     "to a time before the drop)",
+    "restoring": "1 while a point-in-time restore runs (the database is down)",
     "hints_revealed": "hints revealed so far",
     "root_cause_declared": "1 once a root-cause declaration matched the scenario's cause",
     "intrusions": "attacker sessions inside the estate (docs/security.md)",
@@ -333,11 +339,14 @@ def engine_getter(engine: Engine, drill: Any) -> Callable[[str, str | None], flo
             return float(sum(1 for r in drill.remedies_applied if r["name"] == arg))
         if name == "faults":
             return float(len(chaos.active)) if chaos else 0.0
-        if name in ("consumer_lag_s", "lost_events"):
+        if name in ("consumer_lag_s", "lost_events", "data_age_s", "stale_responses",
+                    "late_notifications"):
             s = chaos.stream if chaos is not None else None
             if s is None:
                 return 0.0
-            return float(s.lag_seconds if name == "consumer_lag_s" else s.lost)
+            return float({"consumer_lag_s": s.lag_seconds, "lost_events": s.lost,
+                          "data_age_s": s.data_age, "stale_responses": s.stale_responses,
+                          "late_notifications": s.late_notifications}[name])
         if name == "detector_findings":
             return float(anomaly.findings) if anomaly else 0.0
         if name == "anomaly":
@@ -353,6 +362,10 @@ def engine_getter(engine: Engine, drill: Any) -> Callable[[str, str | None], flo
             return 1.0 if releases is not None and releases.rollout is not None else 0.0
         if name == "db_nodes_down":
             return float(sum(1 for n in engine.db.nodes if not n.up))
+        if name == "table_dropped":
+            return 1.0 if engine.db.backups.dropped_at is not None else 0.0
+        if name == "restoring":
+            return 1.0 if engine.db.restoring else 0.0
         if name == "cache_nodes_down":
             c = engine.cache
             return float(sum(1 for n in c.nodes if n.state != "running")) if c else 0.0

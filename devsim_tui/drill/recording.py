@@ -41,7 +41,7 @@ METRICS = ("p99_ms", "error_rate", "ready", "desired", "offered_rps", "db_writab
            "db_max_lag_s", "cache_hit_ratio", "disk_pct", "memory_pct", "cpu",
            "error_budget_burned", "lost_writes", "failed_total", "offered_total",
            "consumer_lag_s", "lost_events", "bad_pods", "build_time_s", "db_nodes_down",
-           "restore_point_age_s")
+           "restore_point_age_s", "stale_responses", "late_notifications")
 FSYNC_EVERY_S = 1.0
 
 

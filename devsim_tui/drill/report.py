@@ -157,11 +157,31 @@ def markdown(result: Result) -> str:
       f"{_fmt(im['requests_offered'], 'int')} |")
     a(f"| writes lost (RPO) | {_fmt(im['writes_lost'], 'int')} |")
     a(f"| events lost | {_fmt(im['events_lost'], 'int')} |")
+    for key, label in (("stale_responses", "responses served with stale derived data"),
+                       ("late_notifications", "notifications sent late")):
+        if im.get(key):  # Kafka's downstream consequences (docs/streaming.md), when any
+            a(f"| {label} | {_fmt(im[key], 'int')} |")
     a(f"| peak p99 | {_fmt(None if im['peak_p99_ms'] is None else round(im['peak_p99_ms']))} "
       "ms |")
     a(f"| peak error rate | {_fmt(im['peak_error_rate'], 'pct')} |")
     a(f"| fewest ready servers | {_fmt(im['min_ready'], 'int')} |")
     a("")
+    rc = d.get("recovery")
+    if rc:
+        a("## Recovery (RPO / RTO)")
+        a("")
+        a(f"Measured RPO {_fmt_s(rc['rpo_s'])} ({_fmt(rc['writes_lost'], 'int')} writes lost), "
+          f"RTO {_fmt_s(rc['rto_s'])} (from the incident's start to the restored database).")
+        a("")
+        a("| restore to | started | completed | took | RPO | writes lost | dropped table back |")
+        a("|---|---|---|---|---|---|---|")
+        for r in rc["restores"]:
+            back = "-" if r["recovered_table"] is None else (
+                "yes" if r["recovered_table"] else "no")
+            a(f"| {r['target']} | {fmt_t(r['started'])} | {fmt_t(r['completed'])} | "
+              f"{_fmt_s(r['duration_s'])} | {_fmt_s(r['rpo_s'])} | "
+              f"{_fmt(r['writes_lost'], 'int')} | {back} |")
+        a("")
     a("## Responders")
     a("")
     for r in d["responders"]:
@@ -397,6 +417,11 @@ def _nan_safe(x: Any) -> Any:
     raise TypeError(type(x).__name__)
 
 
+def _fmt_s(x: float | None) -> str:
+    """Seconds as the report writes durations (`7m24s`), `-` when unknown."""
+    return "-" if x is None else fmt_t(x)
+
+
 def summary_text(result: Result) -> str:
     d = result.data
     tm, im = d["timings"], d["impact"]
@@ -410,6 +435,10 @@ def summary_text(result: Result) -> str:
         f"  error budget burned {_fmt(im['error_budget_burned'], 'pct')}, requests failed "
         f"{_fmt(im['requests_failed'], 'int')}, writes lost {_fmt(im['writes_lost'], 'int')}",
     ]
+    rc = d.get("recovery")
+    if rc:
+        lines.append(f"  recovery: RPO {_fmt_s(rc['rpo_s'])} "
+                     f"({_fmt(rc['writes_lost'], 'int')} writes lost), RTO {_fmt_s(rc['rto_s'])}")
     for o in d["objectives"]:
         lines.append(f"  [{'x' if o['status'] == 'met' else ' '}] {o['title']} ({o['status']})")
     lines.append(f"  root cause: {verdict(d)}")

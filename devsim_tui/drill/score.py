@@ -12,6 +12,8 @@ Definitions (all in drill time; the incident starts when the first incident inje
   included);
 * impact: error budget burned, requests failed and offered, writes lost (RPO) and events lost,
   as differences between the drill's start and its end;
+* recovery (when a restore ran): each restore's duration, RPO (target to the restore's start)
+  and writes lost, and the measured RTO: incident start to the last completed restore's end;
 * each participant action: its time, who sent it, whether the engine applied it, and its
   effect. Only actions on the estate are judged (not acknowledgements, declarations, hints or the
   clock): "helped" if the metric of an objective that was not holding when it applied moved
@@ -163,7 +165,11 @@ def score_recording(rec: Recording, loaded: LoadedScenario | None = None) -> Res
         "min_ready": peak("ready", np.nanmin),
         "max_replication_lag_s": peak("db_max_lag_s"),
         "max_consumer_lag_s": peak("consumer_lag_s"),
+        "stale_responses": delta("stale_responses"),
+        "late_notifications": delta("late_notifications"),
     }
+
+    recovery = _recovery(events, dt, t_inc)
 
     actions = _actions(rec, s, warm)
     hints = [{"id": ev["data"]["id"], "t": dt(ev["t"]), "how": ev["data"]["how"],
@@ -193,7 +199,7 @@ def score_recording(rec: Recording, loaded: LoadedScenario | None = None) -> Res
                   "reason": ended["data"]["reason"] if ended else
                   (rec.end or {}).get("reason", "recording cut short")},
         "injects": injects, "failed_injects": failed_injects,
-        "timings": timings, "impact": impact,
+        "timings": timings, "impact": impact, "recovery": recovery,
         "objectives": list(objectives.values()),
         "objectives_met": met, "objectives_total": len(objectives),
         "actions": actions, "expected": expected, "hints": hints,
@@ -203,6 +209,36 @@ def score_recording(rec: Recording, loaded: LoadedScenario | None = None) -> Res
                        "summary": s.root_cause.summary},
     }
     return Result(loaded, rec, data)
+
+
+def _recovery(events: list[dict], dt, t_inc: float | None) -> dict | None:
+    """Measured RPO and RTO of the restores the drill ran (db.restore.* events, sim/backup.py):
+    per restore its target, start, end, duration, RPO (the data it gave up: from the target
+    to the restore's start) and writes lost; and the drill's RTO, from the incident's start to
+    the end of the last restore that completed (the service was impaired all that time).
+    None when no restore started."""
+    started = [ev for ev in events if ev["type"] == "db.restore.started"]
+    if not started:
+        return None
+    done = [ev for ev in events if ev["type"] == "db.restore.completed"]
+    restores = []
+    for i, ev in enumerate(started):
+        end = next((x for x in done if x["t"] >= ev["t"]
+                    and (i + 1 == len(started) or x["t"] <= started[i + 1]["t"])), None)
+        d = (end or ev)["data"]
+        restores.append({
+            "target": ev["data"]["target"], "started": dt(ev["t"]),
+            "completed": dt(end["t"]) if end else None,
+            "duration_s": d.get("rto_seconds") if end else None,
+            "rpo_s": d.get("rpo_seconds") if end else None,
+            "writes_lost": d.get("writes_lost"),
+            "recovered_table": d.get("recovered_table") if end else None})
+    last = next((r for r in reversed(restores) if r["completed"] is not None), None)
+    return {"restores": restores,
+            "rpo_s": last["rpo_s"] if last else None,
+            "writes_lost": last["writes_lost"] if last else None,
+            "rto_s": (round(last["completed"] - t_inc, 6)
+                      if last is not None and t_inc is not None else None)}
 
 
 def _detection(events: list[dict], signals: set[str], t0: float) -> dict | None:

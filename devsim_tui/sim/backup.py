@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Callable
 from devsim_tui.sim import commands as C
 from devsim_tui.sim import extensions
 from devsim_tui.sim.extensions import register
+from devsim_tui.sim.queryplan import QueryPlanController
 
 if TYPE_CHECKING:
     from devsim_tui.config.schema import DatabaseSpec
@@ -285,3 +286,4 @@ class BackupController:
 
 
 register(BackupController)
+register(QueryPlanController)  # the `analyze` command and the query plans (sim/queryplan.py)

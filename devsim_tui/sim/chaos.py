@@ -188,6 +188,12 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
               "writes to it fail and its rows are gone until a restore to a time before the drop "
               "(`restore --to`); `restore latest` replays the DROP too", ("db",), "db", None,
               "share of the rows and writes in the table (0-1)", 0.3, (0.01, 1.0)),
+    FaultType("plan-regression", "a query plan flips to a much slower one (stale statistics)",
+              "the share of queries on the flipped plan costs 10x: database CPU and query "
+              "latency rise, past saturation queries time out; an `ai` optimiser reverts it in "
+              "seconds, the static planner keeps it until `analyze` or autovacuum's "
+              "auto-analyze", ("db",), "db", None, "share of the queries whose plan flips (0-1)",
+              0.2, (0.01, 1.0)),
     FaultType("dependency-outage", "a third-party API is down",
               f"the share of requests calling it waits {DEPENDENCY_TIMEOUT_MS:.0f} ms and "
               "fails: latency and errors", ("estate",), "estate", 600.0,
@@ -206,7 +212,8 @@ ALIASES = {"kill": "server-kill", "pod-kill": "server-kill", "cpu": "cpu-hog",
            "cred-leak": "credential-leak", "port-scan": "debug-port-scan",
            "renewal-failure": "cert-renewal-failure", "exfiltration": "data-exfiltration",
            "brute-force": "brute-force-login",
-           "archive": "archive-stall", "backup-full": "storage-full", "drop": "drop-table"}
+           "archive": "archive-stall", "backup-full": "storage-full", "drop": "drop-table",
+           "plan-flip": "plan-regression", "bad-plan": "plan-regression"}
 SECURITY_FAULTS = {"credential-leak", "debug-port-scan", "cert-renewal-failure",
                    "policy-misconfig", "data-exfiltration", "brute-force-login", "tls-expiry"}
 SERVER_KNOB_FAULTS = {"crash-loop", "cpu-hog", "memory-leak", "disk-fill", "network-latency",
@@ -379,6 +386,25 @@ class EventStream:
         self.consumer_factor = 1.0
         self.leaderless = 0.0  # share of partitions without a leader (an election under way)
         self.warned = False
+        # Downstream consequences (docs/streaming.md, "What lag does"): what each group feeds.
+        feeds = [g.feeds for g in spec.consumer_groups] or ["other"]
+        self.derived = np.array([f == "derived-data" for f in feeds])
+        self.notifies = np.array([f == "notifications" for f in feeds])
+        self.group_feeds = feeds
+        self.group_age = np.zeros(len(self.groups))  # seconds since the oldest unread event
+        self.stale_responses = 0.0
+        self.stale_rps = 0.0
+        self.late_notifications = 0.0
+        self.notifications_sent = 0.0
+        self.stale_warned = False
+        self.notify_warned = False
+        # Time lag the way kafka-lag-exporter estimates it: a table of (time, events produced
+        # so far) interpolated at a group's position (https://github.com/seglo/kafka-lag-exporter).
+        self.t = 0.0
+        self.kept = 0.0  # events produced and not lost, so far
+        self._ht = np.zeros(256)
+        self._hc = np.zeros(256)
+        self._hn = 0
 
     @property
     def lag(self) -> float:
@@ -390,6 +416,68 @@ class EventStream:
         return float(self.group_rate.min())
 
     def step(self, dt: float, produced_rps: float) -> None:
+        lost = self.lost
+        self._move(dt, produced_rps)
+        self.t += dt
+        self._record(self.produce_rate * dt - (self.lost - lost))
+        self._consequences(dt, produced_rps)
+
+    def _record(self, kept: float) -> None:
+        """Append (t, events kept so far) when it grew; drop rows no group needs any more."""
+        if kept <= 0:
+            return
+        self.kept += kept
+        if self._hn == len(self._ht):
+            behind = self.kept - float((self.group_lag + self.buffered).max())
+            k = max(int(np.searchsorted(self._hc[:self._hn], behind, "right")) - 1, 0)
+            if k == 0:
+                self._ht = np.concatenate([self._ht, np.zeros(len(self._ht))])
+                self._hc = np.concatenate([self._hc, np.zeros(len(self._hc))])
+            else:
+                n = self._hn - k
+                self._ht[:n] = self._ht[k:self._hn]
+                self._hc[:n] = self._hc[k:self._hn]
+                self._hn = n
+        self._ht[self._hn] = self.t
+        self._hc[self._hn] = self.kept
+        self._hn += 1
+
+    def _consequences(self, dt: float, served_rps: float) -> None:
+        """Each group's data age (seconds since its oldest unread event was produced, 0 when
+        caught up); requests reading derived data older than stale_after_seconds are stale
+        responses; notifications sent later than notification_slo_seconds are late."""
+        behind = self.group_lag + self.buffered
+        age = np.zeros(len(self.groups))
+        late = behind >= 0.5
+        if late.any() and self._hn:
+            pos = self.kept - behind[late]  # events before the oldest unread one
+            # The oldest unread event is the one after `pos`: produced in the tick whose row
+            # first exceeds pos.
+            i = np.minimum(np.searchsorted(self._hc[:self._hn], pos, "right"), self._hn - 1)
+            age[late] = self.t - self._ht[i] + dt
+        self.group_age = age
+        spec = self.spec
+        derived_age = float(age[self.derived].max()) if self.derived.any() else 0.0
+        self.stale_rps = served_rps * spec.derived_read_share \
+            if derived_age > spec.stale_after_seconds else 0.0
+        self.stale_responses += self.stale_rps * dt
+        if self.notifies.any():
+            sent = float(self.group_rate[self.notifies].sum()) * dt
+            self.notifications_sent += sent
+            if float(age[self.notifies].max()) > spec.notification_slo_seconds:
+                self.late_notifications += sent
+
+    @property
+    def data_age(self) -> float:
+        """The oldest derived data the app serves, in seconds (0 without derived-data groups)."""
+        return float(self.group_age[self.derived].max()) if self.derived.any() else 0.0
+
+    @property
+    def notification_delay(self) -> float:
+        """How late notifications go out now, in seconds (0 without notifications groups)."""
+        return float(self.group_age[self.notifies].max()) if self.notifies.any() else 0.0
+
+    def _move(self, dt: float, produced_rps: float) -> None:
         rate = produced_rps * self.spec.events_per_request
         self.produce_rate = rate
         produced = rate * dt
@@ -438,11 +526,22 @@ class EventStream:
                 "consume_rate": round(self.consume_rate, 1),
                 "produce_rate": round(self.produce_rate, 1),
                 "consumer_factor": self.consumer_factor, "lost_events": round(self.lost),
-                "groups": [{"name": n, "lag_messages": round(float(m + self.buffered)),
+                "data_age_seconds": round(self.data_age, 1),
+                "notification_delay_seconds": round(self.notification_delay, 1),
+                "stale_responses": round(self.stale_responses),
+                "serving_stale": self.stale_rps > 0,
+                "notifications_late": self.notification_delay
+                > self.spec.notification_slo_seconds,
+                "stale_rps": round(self.stale_rps, 1),
+                "late_notifications": round(self.late_notifications),
+                "notifications_sent": round(self.notifications_sent),
+                "groups": [{"name": n, "feeds": f, "lag_messages": round(float(m + self.buffered)),
                             "lag_seconds": round(float(x), 2),
+                            "age_seconds": round(float(a), 1),
                             "consume_rate": round(float(r), 1)}
-                           for n, m, x, r in zip(self.groups, self.group_lag, secs,
-                                                 self.group_rate)]}
+                           for n, f, m, x, a, r in zip(self.groups, self.group_feeds,
+                                                       self.group_lag, secs, self.group_age,
+                                                       self.group_rate)]}
 
 
 class ChaosController:
@@ -699,6 +798,15 @@ class ChaosController:
             return None
         if name in ("archive-stall", "storage-full", "drop-table"):
             return self._backup_fault(t, fault)
+        if name == "plan-regression":
+            if fault.scope != "db":
+                return f"{name}: scope {fault.scope!r} not understood; use db"
+            e.db.planner.regress(t, x)
+            fault.targets = ["db"]
+            fault.note = (f"{x:.0%} of the queries on a plan costing 10x; "
+                          + ("the AI optimiser is watching" if e.db.planner.mode == "ai"
+                             else "stays until `analyze` or auto-analyze"))
+            return None
         if name in SECURITY_FAULTS:
             return _security(e).inject(t, fault)
         if name == "hot-key-shift":
@@ -959,6 +1067,33 @@ class ChaosController:
             s.warned = False
             self.engine.emit(t, "kafka.consumer_lag_recovered", f"Kafka consumers caught up "
                              f"({lag:.0f}s behind)", "info", lag_seconds=round(lag, 1))
+        spec = s.spec
+        age = s.data_age
+        if age > spec.stale_after_seconds and not s.stale_warned:
+            s.stale_warned = True
+            self.engine.emit(t, "kafka.stale_data", f"the app serves derived data {age:.0f}s "
+                             f"old (stale after {spec.stale_after_seconds:g}s): "
+                             f"{s.stale_rps:.0f} stale responses/s", "warning",
+                             age_seconds=round(age, 1))
+        elif s.stale_warned and age <= spec.stale_after_seconds:
+            s.stale_warned = False
+            self.engine.emit(t, "kafka.stale_data_recovered", f"derived data fresh again "
+                             f"({age:.0f}s old; {s.stale_responses:.0f} stale responses served)",
+                             "info", age_seconds=round(age, 1),
+                             stale_responses=round(s.stale_responses))
+        delay = s.notification_delay
+        if delay > spec.notification_slo_seconds and not s.notify_warned:
+            s.notify_warned = True
+            self.engine.emit(t, "kafka.notifications_delayed", f"notifications go out "
+                             f"{delay:.0f}s after their event (SLO "
+                             f"{spec.notification_slo_seconds:g}s)", "warning",
+                             delay_seconds=round(delay, 1))
+        elif s.notify_warned and delay <= spec.notification_slo_seconds:
+            s.notify_warned = False
+            self.engine.emit(t, "kafka.notifications_on_time", f"notifications on time again "
+                             f"({delay:.0f}s; {s.late_notifications:.0f} sent late)", "info",
+                             delay_seconds=round(delay, 1),
+                             late_notifications=round(s.late_notifications))
 
     # ------------------------------------------------------------------ state
 

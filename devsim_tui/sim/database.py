@@ -29,6 +29,7 @@ import numpy as np
 
 from devsim_tui.config.schema import DatabaseSpec
 from devsim_tui.sim.backup import Backups
+from devsim_tui.sim.queryplan import QueryPlanner
 from devsim_tui.sim.snapshot import DBNodeView
 
 LAN_RTT_S = 0.0002  # round trip between two nodes in the same region (zone)
@@ -117,6 +118,7 @@ class Database:
     write_pause_until: float = 0.0  # planned switchover gap
     seeded_rows: int = 0  # seed_test_data's fixture rows
     backups: Backups | None = None  # archiving, base backups, retention, restore (backup.py)
+    planner: QueryPlanner | None = None  # plans and the optimiser (queryplan.py)
     backup_running_until: float | None = None
     backup_started_t: float = 0.0
     lost_writes: float = 0.0
@@ -173,6 +175,7 @@ class Database:
             db.seed_test_data(0.0)
         # Restore points at start: the scheduled base backups of the retention window (daily,
         # continuous; continuous also has its WAL archived up to t=0), none for manual.
+        db.planner = QueryPlanner(spec.query_optimization, emit)
         db.backups = Backups(spec, emit)
         db.backups.seed_history(start_t_abs, db.live_gb)
         db.backups.archive_points.append((0.0, 0.0))
@@ -428,17 +431,23 @@ class Database:
         worst_rho = 0.0
         mean_ms = 0.0
         total = read_qps + write_qps
+        # The plans the queries run on: a regressed plan multiplies every node's work per query.
+        self.planner.step(t, dt, (read_qps if readable else 0.0)
+                          + (write_qps if writable else 0.0),
+                          write_qps if writable else 0.0,
+                          self.live_gb * KB_PER_GB / spec.row_kb)
+        plan = self.planner.cost_factor
         pool_total = app_servers * spec.pool_size
         up_nodes = max(len(readable), 1)
         for n in self.nodes:
             if not n.up:
                 continue
             n.qps = n.read_qps + n.write_qps
-            load = n.qps * n.slow_factor
+            load = n.qps * n.slow_factor * plan
             rho = load / spec.capacity_qps + (0.1 if n.backup_until else 0.0)
             n.cpu = min(rho, 1.0)
             worst_rho = max(worst_rho, rho)
-            q_ms = spec.query_ms * n.slow_factor / max(1.0 - min(rho, 0.98), 0.02)
+            q_ms = spec.query_ms * n.slow_factor * plan / max(1.0 - min(rho, 0.98), 0.02)
             if total > 0:
                 mean_ms += q_ms * n.qps / total
             active = n.qps * q_ms / 1000.0  # Little's law: connections busy at once
@@ -603,6 +612,14 @@ class Database:
                 if n.role == "primary":
                     self.failover = None  # came back before anyone was promoted
                     self.emit(t, "db.node.recovered", f"{n.name} back as primary", "info", n.name)
+                elif n.role == "multi-master":
+                    # Every other master is its peer: it catches up from them and takes writes.
+                    n.backlog_bytes = max(n.backlog_bytes, self.wal_rate_bps * RESTART_SECONDS)
+                    peers = sum(1 for m in self.nodes if m is not n and m.up)
+                    self.emit(t, "db.node.recovered",
+                              f"{n.name} rejoined the multi-master mesh ({peers} peers up), "
+                              f"catching up {n.backlog_bytes / 2**20:.0f} MB of WAL", "info",
+                              n.name, peers=peers)
                 else:
                     n.backlog_bytes = max(n.backlog_bytes, self.wal_rate_bps * RESTART_SECONDS)
                     self.emit(t, "db.node.recovered",

@@ -28,6 +28,7 @@ ANOMALY = "AnomalyController"
 THANOS = "ThanosController"
 BACKUP = "BackupController"
 DRILL = "DrillController"
+QUERY_PLANS = "QueryPlanController"
 
 
 class Controller(Protocol):

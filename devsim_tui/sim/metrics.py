@@ -106,6 +106,9 @@ METRICS: tuple[Metric, ...] = (
       ("node", "role", "region")),
     M("devsim_db_lost_writes_total", "counter", "Acknowledged writes lost in failovers"),
     M("devsim_db_restore_point_age_seconds", "gauge", "Age of the newest restore point"),
+    M("devsim_db_query_plan_cost_ratio", "gauge",
+      "Mean work per query relative to the healthy plans (a plan regression raises it)"),
+    M("devsim_db_plan_regressions_total", "counter", "Query plans that flipped to a worse one"),
     # Cache
     M("devsim_cache_hit_ratio", "gauge", "Cache hit ratio"),
     M("devsim_cache_target_hit_ratio", "gauge", "Hit ratio the team expects (cache.hit_ratio)"),
@@ -119,6 +122,15 @@ METRICS: tuple[Metric, ...] = (
     M("devsim_kafka_produced_events_per_second", "gauge", "Events the app publishes"),
     M("devsim_kafka_lost_events_total", "counter",
       "Events producers dropped after delivery.timeout.ms"),
+    M("devsim_kafka_consumergroup_data_age_seconds", "gauge",
+      "Seconds since the group's oldest unread event was produced (0 when caught up)",
+      ("consumergroup", "feeds")),
+    M("devsim_kafka_stale_responses_total", "counter",
+      "Responses served with derived data older than streaming.stale_after_seconds"),
+    M("devsim_kafka_notifications_sent_total", "counter",
+      "Notifications sent by notifications consumer groups"),
+    M("devsim_kafka_late_notifications_total", "counter",
+      "Notifications sent later than streaming.notification_slo_seconds after their event"),
     # SLO and the simulation itself
     M("devsim_slo_availability_ratio", "gauge", "Availability since the start"),
     M("devsim_slo_error_budget_burned_ratio", "gauge", "Share of the window's budget used"),
@@ -215,6 +227,10 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
     one("devsim_db_writable", 1.0 if a.db_writable else 0.0, ())
     one("devsim_db_lost_writes_total", a.lost_writes, ())
     one("devsim_db_restore_point_age_seconds", a.restore_point_age_s, ())
+    plans = getattr(view, "query_plans", None)
+    if plans is not None:
+        one("devsim_db_query_plan_cost_ratio", plans["cost_factor"], ())
+        one("devsim_db_plan_regressions_total", plans["regressions"], ())
     one("devsim_slo_availability_ratio", a.availability, ())
     one("devsim_slo_error_budget_burned_ratio", a.error_budget_burned, ())
     one("devsim_slo_burn_rate_1h_ratio", a.burn_rate_1h, ())
@@ -296,6 +312,13 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
         one("devsim_kafka_broker_up", 1.0 if stream["broker_up"] else 0.0, ())
         one("devsim_kafka_produced_events_per_second", stream["produce_rate"], ())
         one("devsim_kafka_lost_events_total", stream["lost_events"], ())
+        if "devsim_kafka_consumergroup_data_age_seconds" in want:
+            out["devsim_kafka_consumergroup_data_age_seconds"] = (
+                [(("consumergroup", g["name"]), ("feeds", g["feeds"])) for g in groups],
+                [float(g["age_seconds"]) for g in groups])
+        one("devsim_kafka_stale_responses_total", stream["stale_responses"], ())
+        one("devsim_kafka_notifications_sent_total", stream["notifications_sent"], ())
+        one("devsim_kafka_late_notifications_total", stream["late_notifications"], ())
 
     alerts = getattr(view, "alerts", None)
     if alerts is not None and "devsim_alerts" in want:
@@ -347,7 +370,7 @@ class EngineView:
     """What `collect` needs, read straight from an engine mid-tick (no full snapshot built)."""
 
     __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts",
-                 "security", "event_stream")
+                 "security", "event_stream", "query_plans")
 
     def __init__(self, engine: Any, agg: Any, wanted: frozenset[str]):
         self.t = engine.t
@@ -364,6 +387,8 @@ class EngineView:
         sec = engine.controller(SECURITY) if any(n.startswith(("devsim_security", "devsim_certificate"))
                                 for n in wanted) else None
         self.security = sec.state() if sec is not None else None
+        self.query_plans = engine.db.planner.view(engine.t) if any(
+            n.startswith(("devsim_db_query_plan", "devsim_db_plan")) for n in wanted) else None
         self.event_stream = None
         if any(n.startswith("devsim_kafka") for n in wanted):
             from devsim_tui.sim.chaos import ChaosController
@@ -387,7 +412,7 @@ class SnapshotView:
     """A `collect` view of a published Snapshot (what the exporter scrapes)."""
 
     __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts",
-                 "security", "event_stream")
+                 "security", "event_stream", "query_plans")
 
     def __init__(self, snap: Any, service: str):
         self.t, self.agg, self.fleet, self.db = snap.t, snap.agg, snap.fleet, snap.db
@@ -396,6 +421,7 @@ class SnapshotView:
         self.security = snap.security
         self.service = service
         self.event_stream = (snap.chaos or {}).get("event_stream")
+        self.query_plans = snap.query_plans
 
 
 def engine_sampler(engine: Any):

@@ -212,6 +212,11 @@ class Snapshot:
         return self.extensions.get(ext.BACKUP)
 
     @property
+    def query_plans(self) -> dict[str, Any] | None:
+        """The database's query plans and optimiser (sim/queryplan.py)."""
+        return self.extensions.get(ext.QUERY_PLANS)
+
+    @property
     def drill(self) -> dict[str, Any] | None:
         """A hosted drill's state (drill/controller.py); None outside a drill."""
         return self.extensions.get(ext.DRILL)

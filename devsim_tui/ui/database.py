@@ -339,7 +339,20 @@ def stream_summary(stream: dict) -> str:
     groups = " · ".join(f"{g['name']} {g['lag_seconds']:.0f}s ({si(g['lag_messages'])})"
                         for g in stream["groups"])
     broker = "" if stream["broker_up"] else "broker DOWN · "
-    return f"Kafka lag: {broker}{groups}"
+    effects = ""  # what the lag does downstream, once past the profile's thresholds
+    if stream.get("serving_stale"):
+        effects += f" · serving data {stream['data_age_seconds']:.0f}s old"
+    if stream.get("notifications_late"):
+        effects += f" · notifications {stream['notification_delay_seconds']:.0f}s late"
+    return f"Kafka lag: {broker}{groups}{effects}"
+
+
+def restore_summary(restore: dict) -> str:
+    """One row while a point-in-time recovery runs (sim/backup.py, docs/data.md): how far,
+    how long left, and what it will have cost (RPO and writes lost)."""
+    return (f"Restoring to {restore['target']} {restore['progress']:.0%} · "
+            f"{age(restore['remaining_s'])} left · RPO {age(restore['rpo_s'])} · "
+            f"{si(restore['writes_lost'])} writes lost")
 
 
 class DatabasePane(Vertical):
@@ -351,8 +364,10 @@ class DatabasePane(Vertical):
         self.has_stream = has_stream
         self._summary = ""
         self._stream = ""
+        self._restore = ""
 
     def compose(self) -> ComposeResult:
+        yield Static(id="restore-summary")  # shown only while a restore runs (-active)
         yield KeyedTable(DB_COLUMNS, id="db-table")
         if self.has_stream:
             yield Static(id="stream-summary")
@@ -362,6 +377,13 @@ class DatabasePane(Vertical):
 
     def show(self, snap: Snapshot) -> None:
         self.query_one("#db-table", KeyedTable).set_rows([(n.name, db_row(n)) for n in snap.db])
+        restore = (snap.backup or {}).get("restore")
+        line = self.query_one("#restore-summary", Static)
+        text = restore_summary(restore) if restore else ""
+        if text != self._restore:
+            self._restore = text
+            line.update(text)
+            line.set_class(bool(text), "-active")
         stream = (snap.chaos or {}).get("event_stream")
         if self.has_stream and stream is not None:
             text = stream_summary(stream)
@@ -369,8 +391,9 @@ class DatabasePane(Vertical):
             if text != self._stream:
                 self._stream = text
                 line.update(text, layout=False)
-            line.set_class(not stream["broker_up"] or any(g["lag_seconds"] > 60
-                                                          for g in stream["groups"]), "-low")
+            line.set_class(not stream["broker_up"] or stream.get("serving_stale", False)
+                           or stream.get("notifications_late", False)
+                           or any(g["lag_seconds"] > 60 for g in stream["groups"]), "-low")
         if self.has_cache and snap.cache is not None:
             cache = snap.cache
             level = "-low" if cache.hit_ratio < cache.target_hit_ratio - 0.05 else ""
