@@ -26,6 +26,8 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from devsim_tui.sim import extensions
+
 if TYPE_CHECKING:
     from devsim_tui.sim.engine import Engine
     from devsim_tui.sim.snapshot import Aggregates
@@ -76,6 +78,7 @@ class DevLoop:
     """Controller: the development workflow's record (attach with `engine.attach`)."""
 
     commands: tuple = ()
+    state_key = extensions.DEVLOOP
 
     def __init__(self, engine: Engine):
         self.engine = engine
