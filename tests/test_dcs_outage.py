@@ -87,6 +87,39 @@ def test_when_the_dcs_is_back_a_node_wins_the_race_and_writes_flow_again():
     assert e.db.lost_writes == 0
 
 
+def test_no_replica_takes_the_lock_of_a_crashed_primary_before_the_dcs_is_back():
+    from devsim_tui.sim import commands as C
+
+    e = engine("production", seed=2)
+    e.step(60)
+    t0 = e.t
+    e.submit_line("chaos dcs-outage db 60s")
+    e.step(5)
+    e.submit(C.CrashNode(node="primary"))
+    e.step(50)
+    assert not events(e, "db.failover.promoted") and not events(e, "db.leader.demoted")
+    assert not e.agg.db_writable
+    e.step(30)
+    promoted = events(e, "db.failover.promoted")
+    assert promoted and promoted[0].t >= t0 + 60
+    assert e.agg.db_writable
+
+
+def test_a_demoted_leader_that_crashes_leaves_the_race_to_a_replica():
+    from devsim_tui.sim import commands as C
+
+    e = engine("production", seed=2)
+    e.step(60)
+    e.submit_line("chaos dcs-outage db 60s")
+    e.step(30)
+    assert events(e, "db.leader.demoted")
+    e.submit(C.CrashNode(node="pg-1"))
+    e.step(60)
+    won = events(e, "db.leader.promoted")
+    assert won and won[0].subject in ("pg-2", "pg-3") and won[0].data["old_primary"] == "pg-1"
+    assert e.agg.db_writable and e.db.primary().name == won[0].subject
+
+
 def test_a_switchover_is_rejected_during_the_outage():
     e = engine("production", seed=1)
     e.step(60)

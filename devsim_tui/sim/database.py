@@ -510,7 +510,9 @@ class Database:
         self.emit(t, "db.dcs.reachable",
                   f"DCS reachable again after {seconds:.0f} s" + (
                       f"; {self.demoted} is read-only until a node wins the leader race"
-                      if self.demoted is not None else "; the leader kept its key"),
+                      if self.demoted is not None else
+                      "; the failover can take the leader lock" if self.failover is not None
+                      else "; the leader kept its key"),
                   "info", seconds=round(seconds, 1))
         return None
 
@@ -567,7 +569,8 @@ class Database:
             node.lag_bytes = node.lag_seconds = node.backlog_bytes = 0.0
             self.write_pause_until = t + f.reroute_seconds  # the proxy's health check
             self.emit(t, "db.leader.promoted",
-                      f"{node.name} won the leader race and is primary again; writes flow "
+                      f"{node.name} won the leader race and is primary"
+                      f"{' again' if node.name == old else ''}; writes flow "
                       f"after the proxy check ({f.reroute_seconds:g} s), "
                       f"{t + f.reroute_seconds - self.demoted_at:.0f} s after the demotion",
                       "warning", node.name, old_primary=old,
