@@ -152,6 +152,7 @@ CASES = [
     ("production", "chaos packet-loss all 2m 0.2", fleet_err, 5, 10),
     ("production", "chaos db-partition db 2m", fleet_err, 5, 10),
     ("production", "chaos db-partition primary 2m", not_writable, 5, 10),
+    ("production", "chaos dcs-outage db 2m", not_writable, 25, 20),
     ("production", "chaos db-primary-crash primary 2m", not_writable, 5, 90),
     ("production", "chaos db-replica-crash pg-2 2m", replica_lag, 5, 120),
     ("production", "chaos replication-lag db 2m 0.001", replica_lag, 30, 60),

@@ -261,11 +261,9 @@ class FailoverSpec(Strict):
     )
     loop_wait: Count = Field(10, ge=1, description="Seconds between runs of each node's HA loop")
     retry_timeout: Count = Field(
-        10, ge=1, description="DCS and PostgreSQL retry timeout (s); loop_wait + 2 x "
-        "retry_timeout must not exceed ttl",
-        json_schema_extra=informational(
-            "checked against ttl as Patroni does; the simulation has no DCS outage for "
-            "Patroni to retry through"),
+        10, ge=1, description="DCS and PostgreSQL retry timeout (s): a DCS outage shorter "
+        "than this does not demote the leader, a longer one does (chaos dcs-outage); "
+        "loop_wait + 2 x retry_timeout must not exceed ttl",
     )
     maximum_lag_on_failover: Count = Field(
         1_048_576, ge=0, description="Bytes a replica may lag and still be promoted"

@@ -84,6 +84,10 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
     FaultType("db-partition", "partition the app tier from the database (or one node)",
               "queries to unreachable nodes fail: writes fail when the primary is cut off, "
               "reads too when every node is", ("db", "db-node"), "db", 120.0),
+    FaultType("dcs-outage", "Patroni's DCS (etcd, Consul) is unreachable",
+              "the leader retries its key for retry_timeout: a shorter outage changes nothing; "
+              "longer, it demotes itself to read-only (writes fail, reads go on) until the DCS "
+              "is back and a node wins the leader race", ("db",), "db", 60.0),
     FaultType("db-primary-crash", "crash the database primary",
               "Patroni failover: writes fail until a replica is promoted and traffic rerouted; "
               "unreplicated writes are lost; the old primary rejoins as a replica on revert",
@@ -202,6 +206,7 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
 ALIASES = {"kill": "server-kill", "pod-kill": "server-kill", "cpu": "cpu-hog",
            "leak": "memory-leak", "disk": "disk-fill", "latency": "network-latency",
            "delay": "network-latency", "loss": "packet-loss", "partition": "db-partition",
+           "dcs": "dcs-outage", "etcd-down": "dcs-outage",
            "primary-crash": "db-primary-crash", "replica-crash": "db-replica-crash",
            "lag": "replication-lag", "slow-query": "slow-queries", "locks": "slow-queries",
            "pool": "pool-exhaustion", "cache-down": "cache-node-down", "flush": "cache-flush",
@@ -798,6 +803,14 @@ class ChaosController:
             return None
         if name in ("archive-stall", "storage-full", "drop-table"):
             return self._backup_fault(t, fault)
+        if name == "dcs-outage":
+            if fault.scope.removeprefix("db:") != "db":
+                return f"{name}: scope {fault.scope!r} not understood; use db"
+            err = e.db.dcs_outage(t, True)
+            if err:
+                return err
+            fault.targets = ["db"]
+            return None
         if name == "plan-regression":
             if fault.scope != "db":
                 return f"{name}: scope {fault.scope!r} not understood; use db"
@@ -883,6 +896,9 @@ class ChaosController:
                 n = e.db.node(nm)
                 if n is not None and fault.scope != "db":
                     n.unreachable = False
+        elif name == "dcs-outage":
+            if not any(g.type.name == name for g in self.active):
+                e.db.dcs_outage(t, False)
         elif name in ("db-primary-crash", "db-replica-crash"):
             n = e.db.node(fault.targets[0])
             if n is not None and n.state == "crashed":

@@ -7,7 +7,10 @@ expires between ttl - loop_wait and ttl after the crash; with a watching DCS (et
 the replicas are woken by the key's deletion (`dcs_watch`), else they notice on their own next
 loop; only a replica within `maximum_lag_on_failover` (in synchronous_mode: only the synchronous
 standby) may be promoted; writes fail from the crash until promotion plus rerouting; WAL the
-promoted replica had not received is lost. Under synchronous_mode a crashed synchronous standby
+promoted replica had not received is lost. While the DCS is unreachable the leader retries
+its key for `retry_timeout`, then demotes itself to read-only (split-brain fence) until the DCS
+is back and a node wins the leader race (Patroni, dynamic_configuration: "DCS or network issues
+shorter than this will not cause Patroni to demote the leader"). Under synchronous_mode a crashed synchronous standby
 stalls commits until the leader's next HA loop names another one (or, unless
 synchronous_mode_strict, turns synchronous replication off).
 
@@ -141,6 +144,14 @@ class Database:
     purged_gb: float = 0.0
     vacuums: int = 0
     _bin_index: int | None = None
+    # DCS outage (chaos dcs-outage): the leader cannot renew its key
+    dcs_down_since: float | None = None
+    demote_at: float | None = None  # the leader's retries run out here (None: not scheduled)
+    demoted: str | None = None  # the ex-leader, read-only until a leader race is won
+    demoted_at: float = 0.0
+    race_after: float | None = None  # the DCS came back here: the next HA loops race
+    race_promote_at: float | None = None
+    race_winner: str | None = None
 
     @classmethod
     def build(cls, spec: DatabaseSpec, rng: np.random.Generator, emit: Emit,
@@ -348,6 +359,8 @@ class Database:
             return f"switchover needs a primary-replica cluster, this one is {self.spec.topology}"
         if self.failover is not None:
             return "a failover is in progress"
+        if self.dcs_down_since is not None or self.demoted is not None:
+            return "the DCS is unreachable or no leader holds the key: no switchover"
         primary = self.primary()
         if primary is None or not primary.up:
             return "no running primary to switch over from"
@@ -395,6 +408,7 @@ class Database:
              app_servers: int) -> DBTickResult:
         spec = self.spec
         self._lifecycle(t)
+        self._dcs_progress(t)
         self._failover_progress(t)
         self._sync_progress(t, dt)
         self._backups(t, t_abs, dt)
@@ -467,6 +481,100 @@ class Database:
         self._replication(t, dt, write_qps if writable else 0.0)
         self._disk(t, dt, write_qps if writable else 0.0)
         return DBTickResult(read_fail, write_fail, mean_ms or spec.query_ms, timeout_fail)
+
+    # ------------------------------------------------------------------ DCS outage
+
+    def dcs_outage(self, t: float, down: bool) -> str | None:
+        """The DCS (etcd, Consul, ...) becomes unreachable (down) or reachable again. Returns
+        an error message, or None."""
+        if down:
+            if self.spec.topology != "primary-replica":
+                return (f"a DCS outage needs a Patroni primary-replica cluster, this one is "
+                        f"{self.spec.topology}")
+            if self.dcs_down_since is not None:
+                return None
+            self.dcs_down_since = t
+            self.race_after = None
+            rt = self.spec.failover.retry_timeout
+            self.emit(t, "db.dcs.unreachable",
+                      f"DCS unreachable: the leader retries its key for retry_timeout ({rt} s) "
+                      "before it demotes itself", "warning", retry_timeout=rt)
+            self._dcs_progress(t)
+            return None
+        if self.dcs_down_since is None:
+            return None
+        seconds = t - self.dcs_down_since
+        self.dcs_down_since = self.demote_at = None
+        if self.demoted is not None:
+            self.race_after = t
+        self.emit(t, "db.dcs.reachable",
+                  f"DCS reachable again after {seconds:.0f} s" + (
+                      f"; {self.demoted} is read-only until a node wins the leader race"
+                      if self.demoted is not None else
+                      "; the failover can take the leader lock" if self.failover is not None
+                      else "; the leader kept its key"),
+                  "info", seconds=round(seconds, 1))
+        return None
+
+    def _dcs_progress(self, t: float) -> None:
+        """The leader's HA loop retries the leader key for retry_timeout from its first loop in
+        the outage, then demotes itself (no failsafe_mode); once the DCS is back, the first HA
+        loop of a running, caught-up node takes the key and it is promoted."""
+        f = self.spec.failover
+        if self.dcs_down_since is not None:
+            p = self.primary()
+            if p is None or not p.up or self.failover is not None:
+                self.demote_at = None
+                return
+            if self.demote_at is None:
+                start = max(self.dcs_down_since, t)
+                self.demote_at = self._next_loop(p, start - 1e-6) + f.retry_timeout
+            if t >= self.demote_at - 1e-9:
+                self.demote_at = None
+                p.role = "replica"  # Patroni restarts PostgreSQL read-only (a standby)
+                self.demoted, self.demoted_at = p.name, t
+                self.sync_lost_at = self.sync_resume_at = None
+                self.emit(t, "db.leader.demoted",
+                          f"{p.name} could not renew the leader key for retry_timeout "
+                          f"({f.retry_timeout} s, {t - self.dcs_down_since:.0f} s into the DCS "
+                          "outage): demoted to read-only to avoid split brain; writes fail "
+                          "until the DCS is back and a leader race is won", "critical", p.name,
+                          retry_timeout=f.retry_timeout,
+                          seconds=round(t - self.dcs_down_since, 1))
+            return
+        if self.race_after is not None:
+            if self.failover is not None or self.primary() is not None:
+                self.race_after, self.demoted = None, None  # settled another way
+                return
+            # The healthiest nodes race: running and caught up with the read-only ex-leader.
+            eligible = [n for n in self.nodes if n.up and n.role == "replica"
+                        and n.lag_bytes <= min(1.0, f.maximum_lag_on_failover)]
+            if not eligible:
+                return
+            first = min(eligible, key=lambda n: (self._next_loop(n, self.race_after), n.name))
+            at = self._next_loop(first, self.race_after)
+            if t < at - 1e-9:
+                return
+            self.race_after = None
+            self.race_winner = first.name
+            self.race_promote_at = at + float(self.rng.uniform(PROMOTE_MIN_SECONDS,
+                                                               PROMOTE_MAX_SECONDS))
+        if self.race_winner is not None and t >= self.race_promote_at:
+            node = self.node(self.race_winner)
+            old = self.demoted
+            self.race_winner = self.race_promote_at = self.demoted = None
+            if node is None or not node.up:
+                return
+            node.role = "primary"
+            node.lag_bytes = node.lag_seconds = node.backlog_bytes = 0.0
+            self.write_pause_until = t + f.reroute_seconds  # the proxy's health check
+            self.emit(t, "db.leader.promoted",
+                      f"{node.name} won the leader race and is primary"
+                      f"{' again' if node.name == old else ''}; writes flow "
+                      f"after the proxy check ({f.reroute_seconds:g} s), "
+                      f"{t + f.reroute_seconds - self.demoted_at:.0f} s after the demotion",
+                      "warning", node.name, old_primary=old,
+                      write_outage_seconds=round(t + f.reroute_seconds - self.demoted_at, 1))
 
     # ------------------------------------------------------------------ synchronous standby
 
@@ -631,6 +739,8 @@ class Database:
         if fo is None:
             return
         f = self.spec.failover
+        if fo.candidate is None and self.dcs_down_since is not None:
+            return  # no replica can take the leader lock while the DCS is unreachable
         if fo.candidate is None and t >= fo.expires_at:
             # Each replica acts on its own loop after the key has expired; the first loop to
             # run with an eligible candidate takes the lock.
@@ -804,10 +914,11 @@ class Database:
         self.wal_rate_bps = wal
         apply = spec.replication_bandwidth_mb_s * 1024 * 1024
         per_commit = spec.wal_kb_per_write * WAL_BYTES_PER_KB
-        primary_up = any(n.up for n in self.nodes if n.role in ("primary", "multi-master"))
+        primary_up = any(n.up for n in self.nodes if n.role in ("primary", "multi-master")
+                         or n.name == self.demoted)  # a read-only ex-leader still streams WAL
         sync = None if self.commits_stalled else self.sync_standby()
         for n in self.nodes:
-            if n.role == "primary":
+            if n.role == "primary" or n.name == self.demoted:
                 n.lag_bytes = n.lag_seconds = n.backlog_bytes = 0.0
                 continue
             if not n.up:
@@ -838,8 +949,11 @@ class Database:
             state = n.state
             if n.up and n.backup_until is not None:
                 state = "backing-up"
-            if n.up and self.failover and self.failover.candidate == n.name:
+            if n.up and (self.failover and self.failover.candidate == n.name
+                         or self.race_winner == n.name):
                 state = "promoting"
+            if n.up and n.name == self.demoted and self.race_winner is None:
+                state = "demoted"
             age = self.restore_point_age(t)
             if self.restoring:
                 state = "restoring"
