@@ -18,6 +18,16 @@ def engine(profile: str = "production", seed: int | None = 7, **overrides) -> En
     return Engine(load_profile(profile, overrides=dotted or None), seed=seed)
 
 
+def quiet(profile: str = "experimental", **kw) -> Engine:
+    """An engine without bursts, noise or a diurnal swing, at a fixed (manual) size: what a
+    test of one mechanism's numbers wants."""
+    kw.setdefault("traffic__bursts__per_hour", 0)
+    kw.setdefault("traffic__noise", 0)
+    kw.setdefault("traffic__diurnal_amplitude", 0)
+    kw.setdefault("scaling__scaler", "manual")
+    return engine(profile, **kw)
+
+
 def headless_bytes(profile: str, seed: int, seconds: float, commands=()) -> str:
     from devsim_tui.headless import run
 

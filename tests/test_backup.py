@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import engine, headless_bytes
+from helpers import engine, headless_bytes, quiet
 
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.backup import ARCHIVE_MB_S, RESTORE_MB_S
@@ -14,14 +14,6 @@ from devsim_tui.sim.backup import ARCHIVE_MB_S, RESTORE_MB_S
 
 def events_of(e, prefix):
     return [ev for ev in e.events if ev.type.startswith(prefix)]
-
-
-def quiet(profile="experimental", **kw):
-    kw.setdefault("traffic__bursts__per_hour", 0)
-    kw.setdefault("traffic__noise", 0)
-    kw.setdefault("traffic__diurnal_amplitude", 0)
-    kw.setdefault("scaling__scaler", "manual")
-    return engine(profile, **kw)
 
 
 def backup_view(e):

@@ -8,19 +8,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from helpers import engine
+from helpers import quiet
 
 from devsim_tui.sim.database import KB_PER_GB
 from devsim_tui.sim.queryplan import (AI_EVAL_S, ANALYZE_S, ANALYZE_SCALE_FACTOR,
                                       ANALYZE_THRESHOLD, BAD_PLAN_COST, NAPTIME_S)
-
-
-def quiet(profile="experimental", **kw):
-    kw.setdefault("traffic__bursts__per_hour", 0)
-    kw.setdefault("traffic__noise", 0)
-    kw.setdefault("traffic__diurnal_amplitude", 0)
-    kw.setdefault("scaling__scaler", "manual")
-    return engine(profile, **kw)
 
 
 def events_of(e, kind):
