@@ -1084,32 +1084,37 @@ class ChaosController:
             self.engine.emit(t, "kafka.consumer_lag_recovered", f"Kafka consumers caught up "
                              f"({lag:.0f}s behind)", "info", lag_seconds=round(lag, 1))
         spec = s.spec
-        age = s.data_age
-        if age > spec.stale_after_seconds and not s.stale_warned:
-            s.stale_warned = True
-            self.engine.emit(t, "kafka.stale_data", f"the app serves derived data {age:.0f}s "
-                             f"old (stale after {spec.stale_after_seconds:g}s): "
-                             f"{s.stale_rps:.0f} stale responses/s", "warning",
-                             age_seconds=round(age, 1))
-        elif s.stale_warned and age <= spec.stale_after_seconds:
-            s.stale_warned = False
-            self.engine.emit(t, "kafka.stale_data_recovered", f"derived data fresh again "
-                             f"({age:.0f}s old; {s.stale_responses:.0f} stale responses served)",
-                             "info", age_seconds=round(age, 1),
-                             stale_responses=round(s.stale_responses))
-        delay = s.notification_delay
-        if delay > spec.notification_slo_seconds and not s.notify_warned:
-            s.notify_warned = True
-            self.engine.emit(t, "kafka.notifications_delayed", f"notifications go out "
-                             f"{delay:.0f}s after their event (SLO "
-                             f"{spec.notification_slo_seconds:g}s)", "warning",
-                             delay_seconds=round(delay, 1))
-        elif s.notify_warned and delay <= spec.notification_slo_seconds:
-            s.notify_warned = False
-            self.engine.emit(t, "kafka.notifications_on_time", f"notifications on time again "
-                             f"({delay:.0f}s; {s.late_notifications:.0f} sent late)", "info",
-                             delay_seconds=round(delay, 1),
-                             late_notifications=round(s.late_notifications))
+        age, delay = s.data_age, s.notification_delay
+        self._edge(t, "stale_warned", age > spec.stale_after_seconds,
+                   age <= spec.stale_after_seconds,
+                   ("kafka.stale_data", f"the app serves derived data {age:.0f}s old (stale "
+                    f"after {spec.stale_after_seconds:g}s): {s.stale_rps:.0f} stale "
+                    "responses/s", {"age_seconds": round(age, 1)}),
+                   ("kafka.stale_data_recovered", f"derived data fresh again ({age:.0f}s old; "
+                    f"{s.stale_responses:.0f} stale responses served)",
+                    {"age_seconds": round(age, 1),
+                     "stale_responses": round(s.stale_responses)}))
+        self._edge(t, "notify_warned", delay > spec.notification_slo_seconds,
+                   delay <= spec.notification_slo_seconds,
+                   ("kafka.notifications_delayed", f"notifications go out {delay:.0f}s after "
+                    f"their event (SLO {spec.notification_slo_seconds:g}s)",
+                    {"delay_seconds": round(delay, 1)}),
+                   ("kafka.notifications_on_time", f"notifications on time again "
+                    f"({delay:.0f}s; {s.late_notifications:.0f} sent late)",
+                    {"delay_seconds": round(delay, 1),
+                     "late_notifications": round(s.late_notifications)}))
+
+    def _edge(self, t: float, flag: str, bad: bool, good: bool,
+              on: tuple[str, str, dict], off: tuple[str, str, dict]) -> None:
+        """Emit `on` (a warning) when the stream's `flag` condition starts, `off` (info) when it
+        clears: one event per crossing, not one per tick."""
+        s = self.stream
+        if bad and not getattr(s, flag):
+            setattr(s, flag, True)
+            self.engine.emit(t, on[0], on[1], "warning", **on[2])
+        elif good and getattr(s, flag):
+            setattr(s, flag, False)
+            self.engine.emit(t, off[0], off[1], "info", **off[2])
 
     # ------------------------------------------------------------------ state
 
