@@ -938,11 +938,7 @@ class ChaosController:
                 (g.intensity for g in self.active if g.type.name == name), default=1.0)
         elif name == "storage-full":
             e.db.backups.target_full = any(g.type.name == name for g in self.active)
-        self._estate = any(g.type.name in ESTATE_FAULTS for g in self.active)
-        if not self._estate:
-            e.traffic_factor, e.extra_error, e.extra_latency_ms = 1.0, 0.0, 0.0
-            self.pool_wait_s = self.pool_fail = 0.0
-        self._next_expiry = min((g.until for g in self.active), default=math.inf)
+        self._active_changed()
         verb = "reverted after its duration" if how == "expired" else "stopped"
         e.emit(t, "chaos.reverted", f"chaos {fault.id} {name} on {_targets_text(fault)} {verb}",
                "info", None, id=fault.id, fault=name, how=how)
@@ -1011,14 +1007,23 @@ class ChaosController:
         except Exception as exc:  # noqa: BLE001 - an expiry never stops the simulation
             if fault in self.active:
                 self.active.remove(fault)
-            self._estate = any(g.type.name in ESTATE_FAULTS for g in self.active)
-            self._next_expiry = min((g.until for g in self.active), default=math.inf)
+            self._active_changed()
             with contextlib.suppress(Exception):
                 self._recompose()
             self.engine.emit(t, "chaos.revert_failed",
                              f"{fault.type.name} expired but could not be fully reverted "
                              f"({type(exc).__name__}: {str(exc)[:200]})", "error",
                              fault=fault.type.name)
+
+    def _active_changed(self) -> None:
+        """Bookkeeping after a fault left the active list (reverted, or dropped when its revert
+        raised): whether estate effects still apply, and when the next fault expires."""
+        self._estate = any(g.type.name in ESTATE_FAULTS for g in self.active)
+        if not self._estate:
+            e = self.engine
+            e.traffic_factor, e.extra_error, e.extra_latency_ms = 1.0, 0.0, 0.0
+            self.pool_wait_s = self.pool_fail = 0.0
+        self._next_expiry = min((g.until for g in self.active), default=math.inf)
 
     def _estate_effects(self, t: float, sec_err: float = 0.0) -> None:
         """Traffic, TLS, third-party and PgBouncer effects act on every request each tick."""
@@ -1085,36 +1090,39 @@ class ChaosController:
                              f"({lag:.0f}s behind)", "info", lag_seconds=round(lag, 1))
         spec = s.spec
         age, delay = s.data_age, s.notification_delay
-        self._edge(t, "stale_warned", age > spec.stale_after_seconds,
-                   age <= spec.stale_after_seconds,
-                   ("kafka.stale_data", f"the app serves derived data {age:.0f}s old (stale "
-                    f"after {spec.stale_after_seconds:g}s): {s.stale_rps:.0f} stale "
-                    "responses/s", {"age_seconds": round(age, 1)}),
-                   ("kafka.stale_data_recovered", f"derived data fresh again ({age:.0f}s old; "
-                    f"{s.stale_responses:.0f} stale responses served)",
-                    {"age_seconds": round(age, 1),
-                     "stale_responses": round(s.stale_responses)}))
-        self._edge(t, "notify_warned", delay > spec.notification_slo_seconds,
-                   delay <= spec.notification_slo_seconds,
-                   ("kafka.notifications_delayed", f"notifications go out {delay:.0f}s after "
-                    f"their event (SLO {spec.notification_slo_seconds:g}s)",
-                    {"delay_seconds": round(delay, 1)}),
-                   ("kafka.notifications_on_time", f"notifications on time again "
-                    f"({delay:.0f}s; {s.late_notifications:.0f} sent late)",
-                    {"delay_seconds": round(delay, 1),
-                     "late_notifications": round(s.late_notifications)}))
+        emit = self.engine.emit
+        stale = self._crossing("stale_warned", age > spec.stale_after_seconds,
+                               age <= spec.stale_after_seconds)
+        if stale == "on":
+            emit(t, "kafka.stale_data", f"the app serves derived data {age:.0f}s old (stale "
+                 f"after {spec.stale_after_seconds:g}s): {s.stale_rps:.0f} stale responses/s",
+                 "warning", age_seconds=round(age, 1))
+        elif stale == "off":
+            emit(t, "kafka.stale_data_recovered", f"derived data fresh again ({age:.0f}s old; "
+                 f"{s.stale_responses:.0f} stale responses served)", "info",
+                 age_seconds=round(age, 1), stale_responses=round(s.stale_responses))
+        late = self._crossing("notify_warned", delay > spec.notification_slo_seconds,
+                              delay <= spec.notification_slo_seconds)
+        if late == "on":
+            emit(t, "kafka.notifications_delayed", f"notifications go out {delay:.0f}s after "
+                 f"their event (SLO {spec.notification_slo_seconds:g}s)", "warning",
+                 delay_seconds=round(delay, 1))
+        elif late == "off":
+            emit(t, "kafka.notifications_on_time", f"notifications on time again "
+                 f"({delay:.0f}s; {s.late_notifications:.0f} sent late)", "info",
+                 delay_seconds=round(delay, 1), late_notifications=round(s.late_notifications))
 
-    def _edge(self, t: float, flag: str, bad: bool, good: bool,
-              on: tuple[str, str, dict], off: tuple[str, str, dict]) -> None:
-        """Emit `on` (a warning) when the stream's `flag` condition starts, `off` (info) when it
-        clears: one event per crossing, not one per tick."""
+    def _crossing(self, flag: str, bad: bool, good: bool) -> str | None:
+        """"on" when the stream's `flag` condition starts, "off" when it clears, else None:
+        one event per crossing, not one per tick (messages are built only then)."""
         s = self.stream
         if bad and not getattr(s, flag):
             setattr(s, flag, True)
-            self.engine.emit(t, on[0], on[1], "warning", **on[2])
-        elif good and getattr(s, flag):
+            return "on"
+        if good and getattr(s, flag):
             setattr(s, flag, False)
-            self.engine.emit(t, off[0], off[1], "info", **off[2])
+            return "off"
+        return None
 
     # ------------------------------------------------------------------ state
 
