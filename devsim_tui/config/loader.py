@@ -23,6 +23,7 @@ from devsim_tui.config.schema import Profile
 from devsim_tui.config.yamlsrc import (
     Locator,
     deep_merge,
+    format_path,
     load_yaml,
     require_mapping,
     validate,
@@ -93,9 +94,23 @@ def load_profile(
         data = deep_merge(data, layer)
         locator = Locator.from_data(layer, OVERRIDES_SOURCE).layered(locator)
     profile = validate(Profile, data, locator)
+    _check_placement(profile, locator)
     if profile.traffic.trace is not None:
         profile = _with_trace(profile, locator)
     return profile
+
+
+def _check_placement(profile: Profile, locator: Locator) -> None:
+    """Regions must map onto the declared clouds consistently (config/clouds.py); the error
+    names the file and line of the field at fault."""
+    from devsim_tui.config.clouds import PlacementError, resolve
+
+    try:
+        resolve(profile)
+    except PlacementError as exc:
+        where = locator.locate(exc.path)
+        raise ConfigError([f"{where.prefix()}: {format_path(exc.path)}: {exc.message}"]) \
+            from None
 
 
 def _with_trace(profile: Profile, locator: Locator) -> Profile:

@@ -115,6 +115,47 @@ class FleetVariation(Strict):
     hot_seconds: Real = Field(300.0, gt=0, description="How long a server stays hot")
 
 
+class RegionPlacement(Strict):
+    """One region's Kubernetes nodes, as the scheduler and the network see them."""
+
+    cloud: str | None = Field(
+        None, description="The cloud this region belongs to (one of deployment.clouds); "
+        "default: the cloud the region is named after (aws, aws-eu-west-1), or the only cloud")
+    node_capacity_pods: Count | None = Field(
+        None, ge=0, description="Pods this region's nodes can hold (default: "
+        "placement.node_capacity_pods)")
+    latency_ms: Real | None = Field(
+        None, ge=0, description="Network latency added to every request routed to a pod here "
+        "(default: 0 in the ingress cloud, placement.cross_cloud_latency_ms elsewhere)")
+
+
+class PlacementSpec(Strict):
+    """Where the app's pods run: regions (clusters of nodes) mapped to clouds, what they hold,
+    what reaching them costs, and how Kubernetes reacts when a region's nodes stop answering
+    (docs/cloud.md)."""
+
+    node_capacity_pods: Count | None = Field(
+        None, ge=0, description="Pods each region's nodes can hold (default: enough for "
+        "maxReplicas with one region lost, ceil(maxReplicas / (regions - 1)))")
+    node_monitor_grace_period_seconds: Real = Field(
+        40.0, ge=0, description="kube-controller-manager --node-monitor-grace-period: a node "
+        "silent this long is NotReady (its pods Ready=False, out of the endpoints)")
+    toleration_seconds: Real = Field(
+        300.0, ge=0, description="tolerationSeconds of the pods' node.kubernetes.io/"
+        "unreachable:NoExecute toleration: pods are evicted this long after the taint")
+    ingress_cloud: str | None = Field(
+        None, description="The cloud whose load balancer takes the users' requests (default: "
+        "the cloud of the first region); requests routed to other clouds cross clouds")
+    cross_cloud_latency_ms: Real = Field(
+        20.0, ge=0, description="Default latency added to requests routed to a region in "
+        "another cloud than the ingress")
+    egress_usd_per_gb: dict[str, Real] = Field(
+        default_factory=dict, description="Egress price per cloud ($/GB) for cross-cloud "
+        "traffic (default: the cloud's list price for internet egress, docs/cloud.md)")
+    regions: dict[str, RegionPlacement] = Field(
+        default_factory=dict, description="Per-region settings, by name in app.regions")
+
+
 class AppSpec(Strict):
     technology: str = Field(description="App server stack, as in the seed's table")
     service: str = Field("web", pattern=r"^[a-z][a-z0-9-]*$", description="Server name prefix")
@@ -126,6 +167,9 @@ class AppSpec(Strict):
     regions: list[str] = Field(
         default_factory=lambda: ["local"], min_length=1, description="Where servers are placed"
     )
+    placement: PlacementSpec = Field(
+        default_factory=PlacementSpec, description="Regions, clouds, node capacity and "
+        "taint-based eviction (docs/cloud.md)")
     server: ServerSpec = Field(default_factory=ServerSpec)
     load_balancing: Literal["round-robin", "least-connections"] = Field(
         "round-robin", description="How the load balancer spreads requests over ready servers: "
@@ -661,8 +705,9 @@ class DeploymentSpec(Strict):
         "(or compose hot reload, by `method`) whatever it says"))
     rollback: Literal["auto", "manual"]
     notes: list[str] = Field(default_factory=list)
-    clouds: list[str] = Field(default_factory=list,
-                              json_schema_extra=pending("multi-cloud placement: issue 15"))
+    clouds: list[str] = Field(
+        default_factory=list, description="The clouds the estate runs in; app.regions map onto "
+        "them (app.placement, docs/cloud.md). Empty: one cloud, no cross-cloud traffic")
     custom_crds: bool = Field(
         False, description="The estate runs custom resources: the canary as an Argo Rollout, "
         "the predictive scaler as a PredictiveScaler (`profiles show --k8s`, docs/cloud.md)")

@@ -28,7 +28,7 @@ from devsim_tui.config.durations import format_duration, parse_duration
 from devsim_tui.sim import commands as C
 from devsim_tui.sim import extensions
 from devsim_tui.sim.extensions import register
-from devsim_tui.sim.snapshot import CRASHED, READY, STARTING
+from devsim_tui.sim.snapshot import READY, STARTING
 
 if TYPE_CHECKING:
     from devsim_tui.sim.engine import Engine
@@ -736,11 +736,12 @@ class ChaosController:
                     "the servers instead"
             fault.scope = region
             r = regions.index(region)
-            mask = f.active_mask() & (f.region == r)
+            # The region's nodes go silent; Kubernetes' node lifecycle runs in sim/cloud.py.
+            cloud = _cloud(e)
+            mask = cloud.region_down(t, r)
             fault.server_ids = f.ids[mask].copy()
             fault.targets = [f.names[i] for i in np.flatnonzero(mask)]
-            f.set_state(mask, CRASHED, np.inf)  # their requests' connections are reset
-            f.regions_down = f.regions_down | {r}
+            self._recompose()  # until they leave the endpoints, requests to them time out
             crashed = []
             for node in e.db.nodes:
                 if node.region == region and node.up:
@@ -748,9 +749,11 @@ class ChaosController:
                     crashed.append(node.name)
             fault.undo["db_nodes"] = crashed
             fault.targets += crashed
-            others = len(regions) - len(f.regions_down)
-            fault.note = (f"{int(mask.sum())} servers and {len(crashed)} database nodes down; "
-                          f"traffic shifts to the other {others} regions")
+            pl = cloud.placement
+            fault.note = (f"{int(mask.sum())} pods unreachable (requests to them time out until "
+                          f"their nodes are NotReady in {pl.grace_s:g} s; evicted and "
+                          f"rescheduled {pl.toleration_s:g} s later) and {len(crashed)} "
+                          "database nodes down")
             return None
         if name in ("db-partition", "db-primary-crash", "db-replica-crash", "replication-lag",
                     "slow-queries"):
@@ -881,9 +884,9 @@ class ChaosController:
             self._recompose()
         elif name == "region-outage":
             r = e.profile.app.regions.index(fault.scope)
-            f.regions_down = f.regions_down - {r}
-            dead = np.isin(f.ids, fault.server_ids) & (f.state == CRASHED)
-            f.set_state(dead, CRASHED, t)  # restart at the next lifecycle step
+            if not any(g.type.name == name and g.scope == fault.scope for g in self.active):
+                _cloud(e).region_up(t, r)
+            self._recompose()
             for node in fault.undo.get("db_nodes", []):
                 n = e.db.node(node)
                 if n is not None and not n.up:
@@ -952,6 +955,12 @@ class ChaosController:
         cpu = f.version_base("cpu_extra")
         leak = f.version_base("leak_rate_mb_s")
         loop = f.version_base("crash_loop")
+        for fault in self.active:
+            if fault.type.name == "region-outage":
+                # Pods of a dead region still in the endpoints: requests wait for a response
+                # that never comes, until the client's timeout.
+                m = np.isin(f.ids, fault.server_ids)
+                lat = np.where(m, lat + self.engine.profile.app.server.timeout_ms, lat)
         for fault in self._server_faults():
             m = np.isin(f.ids, fault.server_ids)
             x = fault.intensity
@@ -1157,6 +1166,13 @@ class ChaosController:
         if self.stream is not None:
             out["event_stream"] = self.stream.view()
         return out
+
+
+def _cloud(engine: Engine):
+    """The engine's placement controller (sim/cloud.py)."""
+    from devsim_tui.sim.cloud import cloud_of
+
+    return cloud_of(engine)
 
 
 def _thanos(engine: Engine):

@@ -29,7 +29,7 @@ from devsim_tui.sim.traffic import TrafficModel
 if TYPE_CHECKING:
     from devsim_tui.sim.predictive import PredictiveScaler
 from devsim_tui.sim.snapshot import (
-    CRASHED, DRAINING, READY, STARTING, Aggregates, Snapshot,
+    CRASHED, DRAINING, EVICTED, NOTREADY, PENDING, READY, Aggregates, Snapshot,
 )
 
 DAY = 86400.0
@@ -332,7 +332,9 @@ class Engine:
     def _hpa_sync(self, t: float) -> None:
         fleet = self.fleet
         s = fleet.state
-        pods = (s == STARTING) | (s == READY) | (s == CRASHED)
+        # Every pod the ReplicaSet counts: Pending ones and those on NotReady nodes are unready
+        # and have no metric (metrics-server cannot reach them).
+        pods = fleet.active_mask()
         spec = self.profile.scaling
         server = self.profile.app.server
         age = t - fleet.started_at[pods]
@@ -340,7 +342,7 @@ class Engine:
         # The Ready condition last changed when the pod became ready, or at its (re)start.
         since = np.where(is_ready, t - fleet.ready_at[pods], age)
         ready, hot = self.hpa.readiness_flags(age, is_ready, since, HPA_METRIC_WINDOW_S)
-        has_metric = (s[pods] != CRASHED) & (age >= METRIC_DELAY_SECONDS)
+        has_metric = (s[pods] != CRASHED) & (s[pods] < PENDING) & (age >= METRIC_DELAY_SECONDS)
         usage = fleet.cpu[pods] * server.cpu_request_millicores
         advice = self.predictive.advise(self.desired) if self.predictive is not None else None
         try:
@@ -386,7 +388,13 @@ class Engine:
         elif active > self.desired:
             victims = fleet.pick_victims(active - self.desired)
             names = [fleet.names[i] for i in np.flatnonzero(victims)]
-            fleet.set_state(victims, DRAINING, t + 5.0)
+            # A Pending pod has nothing to drain; one on a NotReady node cannot be reached, and
+            # its deletion hangs (Terminating) until the node returns, as an eviction's does.
+            pending = victims & (fleet.state == PENDING)
+            lost = victims & (fleet.state == NOTREADY)
+            fleet.terminate(pending)
+            fleet.set_state(lost, EVICTED)
+            fleet.set_state(victims & ~pending & ~lost, DRAINING, t + 5.0)
             self.emit(t, "server.draining", _names_msg(names, "draining"), "info",
                       names[0] if len(names) == 1 else None, servers=names)
 

@@ -30,6 +30,7 @@ BACKUP = "BackupController"
 DRILL = "DrillController"
 QUERY_PLANS = "QueryPlanController"
 DEVLOOP = "DevLoop"
+CLOUD = "CloudController"
 
 
 class Controller(Protocol):
@@ -91,6 +92,9 @@ def ordered() -> list[Callable[[Engine], Controller]]:
 #: this tick's certificates.
 BUILTIN: list[str] = ["devsim_tui.sim.backup"]
 BUILTIN += ["devsim_tui.sim.releases", "devsim_tui.sim.security", "devsim_tui.sim.chaos"]
+#: Placement in regions and clouds: after chaos, so a region outage injected or reverted this
+#: tick is seen by the node lifecycle timeline in the same tick.
+BUILTIN += ["devsim_tui.sim.cloud"]
 #: Alert notifications (Alertmanager-like routing) and the anomaly detector.
 BUILTIN += ["devsim_tui.sim.notifications", "devsim_tui.sim.anomaly"]
 #: Thanos long-term storage of the metrics history (profiles whose monitoring has Thanos).

@@ -13,7 +13,9 @@ import numpy as np
 
 from devsim_tui.config.schema import FleetVariation, ServerSpec
 from devsim_tui.sim.queueing import queue_table
-from devsim_tui.sim.snapshot import CRASHED, DRAINING, READY, STARTING, TERMINATED, FleetView
+from devsim_tui.sim.snapshot import (
+    CRASHED, DRAINING, EVICTED, NOTREADY, PENDING, READY, STARTING, TERMINATED, FleetView,
+)
 
 DRAIN_SECONDS = 5.0
 CRASH_BACKOFF_SECONDS = 10.0
@@ -141,6 +143,13 @@ class Fleet:
         # (releases.py fills it; a missing version is a healthy one).
         self.version_traits: dict[int, dict[str, float]] = {}
         self.regions_down: set[int] = set()  # chaos region outage: nothing is scheduled there
+        # Placement (sim/cloud.py sets both): pods each region's nodes hold (None: no limit),
+        # and the latency added to requests routed to each region (None: none anywhere). The
+        # region code len(regions) is "not scheduled" (a Pending pod).
+        self.capacity: np.ndarray | None = None
+        self.region_ms: np.ndarray | None = None
+        self._net_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._pending = 0  # Pending pods (created, no region had room)
         # Requests whose connections were reset (kills, crashes, OOM, restarts) since the
         # start, and the resets not yet reported as events: (servers, requests).
         self.reset_sum = 0.0
@@ -172,23 +181,16 @@ class Fleet:
         n = len(self)
         new_ids = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
         self.next_id += count
-        # Spread over regions: fill the least populated first, as a topology spread would.
-        live = self.state != TERMINATED
-        counts = np.bincount(self.region[live], minlength=len(self.regions)).astype(np.int64)
-        if self.regions_down and len(self.regions_down) < len(self.regions):
-            counts[list(self.regions_down)] = np.iinfo(np.int64).max // 2
-        regions = np.empty(count, np.int16)
-        for k in range(count):
-            r = int(np.argmin(counts))
-            regions[k] = r
-            counts[r] += 1
-        jitter = self.rng.uniform(0.8, 1.2, count)
+        regions = self._place(count)
+        unplaced = regions == len(self.regions)
         traits = self.version_traits.get(version, {})
-        # A version that fails its readiness probe never becomes Ready (ready_at = inf).
-        ready_at = (np.full(count, np.inf) if traits.get("fails_readiness")
-                    else t + startup_s * traits.get("startup_factor", 1.0) * jitter)
+        ready_at = self._ready_at(t, count, traits, startup_s)
+        state = np.full(count, STARTING, np.int8)
+        if unplaced.any():
+            state[unplaced] = PENDING
+            ready_at[unplaced] = np.inf
         cols = {
-            "ids": new_ids, "state": np.full(count, STARTING), "version": np.full(count, version),
+            "ids": new_ids, "state": state, "version": np.full(count, version),
             "region": regions, "started_at": np.full(count, t), "ready_at": ready_at,
         }
         for knob in KNOBS:
@@ -217,6 +219,68 @@ class Fleet:
         if traits:
             self.refresh_flags()
         return list(self._names[n:])
+
+    def _ready_at(self, t: float, count: int, traits: dict, startup_s: float) -> np.ndarray:
+        jitter = self.rng.uniform(0.8, 1.2, count)
+        # A version that fails its readiness probe never becomes Ready (ready_at = inf).
+        return (np.full(count, np.inf) if traits.get("fails_readiness")
+                else t + startup_s * traits.get("startup_factor", 1.0) * jitter)
+
+    def _place(self, count: int) -> np.ndarray:
+        """Regions for `count` new pods: the least populated region with room first, as a
+        topology spread would; regions down or full take none. A pod that fits nowhere gets
+        len(regions) (Pending). Pods bound to a region's nodes (anything scheduled and not
+        yet gone, evicted ones included) take its room."""
+        nr = len(self.regions)
+        s = self.state
+        bound = (s != TERMINATED) & (s != PENDING)
+        counts = np.bincount(self.region[bound], minlength=nr + 1)[:nr].astype(np.int64)
+        big = np.iinfo(np.int64).max // 4
+        room = (self.capacity - counts) if self.capacity is not None \
+            else np.full(nr, big, np.int64)
+        if self.regions_down:
+            room[list(self.regions_down)] = 0
+        out = np.full(count, nr, np.int16)
+        for k in range(count):
+            ok = room > 0
+            if not ok.any():
+                break
+            r = int(np.argmin(np.where(ok, counts, big)))
+            out[k] = r
+            counts[r] += 1
+            room[r] -= 1
+        return out
+
+    def schedule_pending(self, t: float, startup_s: float) -> np.ndarray:
+        """Bind Pending pods (oldest first) to regions that have room now; they start.
+        Returns the rows of the pods scheduled."""
+        if not self.pending:
+            return np.zeros(0, np.intp)
+        idx = np.flatnonzero(self.state == PENDING)
+        regions = self._place(len(idx))
+        placed = regions < len(self.regions)
+        if not placed.any():
+            return np.zeros(0, np.intp)
+        idx, regions = idx[placed], regions[placed]
+        region = self.region.copy()
+        region[idx] = regions
+        ready_at = self.ready_at.copy()
+        for v in np.unique(self.version[idx]).tolist():
+            k = idx[self.version[idx] == v]
+            ready_at[k] = self._ready_at(t, len(k), self.version_traits.get(v, {}), startup_s)
+        started = self.started_at.copy()
+        started[idx] = t
+        mask = np.zeros(len(self), bool)
+        mask[idx] = True
+        self.region, self.ready_at, self.started_at = region, ready_at, started
+        self.set_state(mask, STARTING)
+        return idx
+
+    def terminate(self, mask: np.ndarray) -> None:
+        """Gone at once (an evicted pod whose node came back and finished deleting it)."""
+        if mask.any():
+            self.set_state(mask, TERMINATED)
+            self._has_terminated = True
 
     def version_base(self, knob: str) -> np.ndarray:
         """Each server's value of a knob as its version alone sets it (chaos adds on top)."""
@@ -305,7 +369,15 @@ class Fleet:
                            np.where((s == DRAINING) | (s == CRASHED), self.until, np.inf))
         self._next_transition = float(pending.min()) if len(s) else np.inf
         self._active = int(np.count_nonzero(self.active_mask()))
+        self._pending = int(np.count_nonzero(s == PENDING))
         self._dirty = False
+
+    @property
+    def pending(self) -> int:
+        """Pods created that no region had room for (Pending)."""
+        if self._dirty:
+            self._refresh()
+        return self._pending
 
     def active_count(self) -> int:
         if self._dirty:
@@ -313,9 +385,10 @@ class Fleet:
         return self._active
 
     def active_mask(self) -> np.ndarray:
-        """Servers that count as replicas (everything not draining away)."""
+        """Servers that count as replicas (everything not draining, evicted or gone): what a
+        ReplicaSet counts, Pending pods and pods on NotReady nodes included."""
         s = self.state
-        return (s == STARTING) | (s == READY) | (s == CRASHED)
+        return (s == STARTING) | (s == READY) | (s == CRASHED) | (s == PENDING) | (s == NOTREADY)
 
     def pick_victims(self, count: int) -> np.ndarray:
         """ReplicaSet deletion order: not-ready before ready, then the newest first."""
@@ -520,10 +593,21 @@ class Fleet:
         self.queue = x1
         # Response times of this tick's completions (ms); the client gives up at the timeout.
         timeout = spec.timeout_ms
+        net = self._net() if self.region_ms is not None else None
         if faulted:
             shift = self.lat_extra_ms + extra_ms
+            if net is not None:
+                shift = shift + net
             t_units = (timeout - shift) / svc_ms
             late = np.flatnonzero(t_units < T.cut.take(i))
+        elif net is not None:
+            # the network to each pod's region adds its latency (placement, sim/cloud.py)
+            shift = net + extra_ms
+            if (timeout - extra_ms - self._net_max) * (self.mu / 1000.0) * f_min < T.cut_top:
+                t_units = (timeout - shift) / svc_ms
+                late = np.flatnonzero(t_units < T.cut.take(i))
+            else:
+                late = ()
         elif (timeout - extra_ms) * (self.mu / 1000.0) * f_min < T.cut_top:
             # the longest response the table knows, at the slowest server: some may be late
             shift = extra_ms
@@ -597,6 +681,18 @@ class Fleet:
                          f_p50, f_p99, f_mean, cpu_mean, mem_mean,
                          self._capacity(C, m.serving_f) * inv)
 
+    def _net(self) -> np.ndarray:
+        """Each server's added network latency (ms) from its region (cached by the identity
+        of the region column, which is replaced whenever it changes)."""
+        nc = self._net_cache
+        if nc is None or nc[0] is not self.region:
+            nc = self._net_cache = (self.region, self.region_ms[self.region])
+        return nc[1]
+
+    @property
+    def _net_max(self) -> float:
+        return float(self.region_ms.max())
+
     def _capacity(self, C: np.ndarray, serving_f: np.ndarray) -> float:
         """Completions per tick the serving servers can make (cached: speeds and states
         change far less often than every tick)."""
@@ -626,7 +722,8 @@ class Fleet:
         st = self.state
         ready = st == READY
         serving = ready | (st == DRAINING)
-        alive = (st != CRASHED).astype(np.float64)
+        # no container running (or none anyone can measure): no memory to show
+        alive = ((st != CRASHED) & (st < PENDING)).astype(np.float64)
         mk = self._mask_cache = _Masks(
             state=st, n_ready=int(np.count_nonzero(ready)), ready_f=ready.astype(np.float64),
             serving_f=serving.astype(np.float64), alive_f=alive,

@@ -13,9 +13,13 @@ import numpy as np
 
 from devsim_tui.sim import extensions as ext
 
-# Server lifecycle codes (numpy int8 column `state`).
-STARTING, READY, DRAINING, TERMINATED, CRASHED = range(5)
-STATE_NAMES = ("starting", "ready", "draining", "terminated", "crashed")
+# Server lifecycle codes (numpy int8 column `state`). PENDING: created, not scheduled (no
+# region has room); NOTREADY: on a node gone NotReady (Ready=False, out of the endpoints, still
+# a replica); EVICTED: evicted by the unreachable taint, Terminating on its unreachable node
+# until the node returns (no longer a replica). sim/cloud.py drives the last three.
+STARTING, READY, DRAINING, TERMINATED, CRASHED, PENDING, NOTREADY, EVICTED = range(8)
+STATE_NAMES = ("starting", "ready", "draining", "terminated", "crashed", "pending", "notready",
+               "evicted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +30,7 @@ class FleetView:
     names: tuple[str, ...]
     state: np.ndarray  # int8, see STATE_NAMES
     version: np.ndarray  # int16 index into Snapshot.versions
-    region: np.ndarray  # int16 index into Snapshot.regions
+    region: np.ndarray  # int16 index into Snapshot.regions (len(regions): not scheduled)
     cpu: np.ndarray  # utilisation of the CPU request, 0..1
     memory_mb: np.ndarray
     memory_pct: np.ndarray  # of the memory request, 0..100+
@@ -190,6 +194,11 @@ class Snapshot:
     def chaos(self) -> dict[str, Any] | None:
         """Active faults, faulted servers, the event stream (sim/chaos.py)."""
         return self.extensions.get(ext.CHAOS)
+
+    @property
+    def cloud(self) -> dict[str, Any] | None:
+        """Regions, clouds, evictions, Pending pods, cross-cloud egress (sim/cloud.py)."""
+        return self.extensions.get(ext.CLOUD)
 
     @property
     def security(self) -> dict[str, Any] | None:
