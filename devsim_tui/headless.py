@@ -48,6 +48,7 @@ def tick_record(engine: Engine) -> dict[str, Any]:
         },
         "cache_hit_ratio": _r(a.cache_hit_ratio, 4),
         "kafka": _kafka(engine),
+        "cloud": _cloud(engine),
         "health": engine.health(),
         "security": _security(engine),
     }
@@ -72,6 +73,15 @@ def _backup(engine: Engine) -> dict[str, Any]:
                                            "remaining_s": r["remaining_s"],
                                            "writes_lost": r["writes_lost"]},
     }
+
+
+def _cloud(engine: Engine) -> dict[str, Any] | None:
+    """Regions (status, pods ready/placed/capacity), Pending pods, evictions and cross-cloud
+    egress (sim/cloud.py, docs/cloud.md)."""
+    from devsim_tui.sim.cloud import cloud_of
+
+    ctl = cloud_of(engine)
+    return ctl.summary() if ctl is not None else None
 
 
 def _kafka(engine: Engine) -> dict[str, Any] | None:

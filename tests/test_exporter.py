@@ -53,7 +53,10 @@ def test_scrape_serves_fleet_server_and_database_metrics(profile):
                          "devsim_security_findings", "devsim_security_intrusions",
                          "devsim_security_debug_endpoint_open", "devsim_kafka_broker_up",
                          # a count of messages, as kafka-exporter's kafka_consumergroup_lag
-                         "devsim_kafka_consumergroup_lag"), name
+                         "devsim_kafka_consumergroup_lag",
+                         # counts of pods per region, a state like devsim_servers
+                         "devsim_region_nodes_ready", "devsim_region_pods",
+                         "devsim_region_pods_ready", "devsim_region_pod_capacity"), name
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (CI installs it)")

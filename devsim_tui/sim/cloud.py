@@ -269,6 +269,24 @@ class CloudController:
             return "NotReady, evicted"
         return "NotReady" if self.notready[r] else "Unreachable"
 
+    def summary(self) -> dict[str, Any]:
+        """The compact per-tick record (headless output): per region its status and pods."""
+        f = self.engine.fleet
+        p = self.placement
+        n = len(p.regions)
+        ready = np.bincount(f.region[f.state == READY], minlength=n + 1)[:n]
+        used = self._bound_counts()
+        return {
+            "regions": {name: {"cloud": p.clouds[r] or None, "status": self.status(r),
+                               "ready": int(ready[r]), "pods": int(used[r]),
+                               "capacity": int(p.capacity[r])}
+                        for r, name in enumerate(p.regions)},
+            "pending": int(f.pending), "evicted_total": self.evictions,
+            "rescheduled_total": self.rescheduled,
+            "egress_usd_total": round(float(self.egress_usd.sum()), 4),
+            "egress_bytes_per_s": round(self.egress_rate_bps, 1),
+        }
+
     def state(self) -> dict[str, Any]:
         e = self.engine
         f = e.fleet

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from devsim_tui.sim.extensions import SECURITY
+from devsim_tui.sim.extensions import CLOUD, SECURITY
 from devsim_tui.sim.snapshot import STATE_NAMES, READY
 
 Labels = tuple[tuple[str, str], ...]  # sorted by label name
@@ -88,6 +88,24 @@ METRICS: tuple[Metric, ...] = (
       ("instance", "region", "version")),
     M("devsim_server_restarts_total", "counter", "Container restarts",
       ("instance", "region", "version")),
+    # Placement in regions and clouds (sim/cloud.py, docs/cloud.md)
+    M("devsim_region_nodes_ready", "gauge",
+      "1 if the region's nodes are Ready, 0 while they are unreachable or NotReady",
+      ("region", "cloud")),
+    M("devsim_region_pods", "gauge", "Pods bound to the region's nodes (evicted ones included)",
+      ("region", "cloud")),
+    M("devsim_region_pods_ready", "gauge", "Ready pods in the region", ("region", "cloud")),
+    M("devsim_region_pod_capacity", "gauge", "Pods the region's nodes can hold",
+      ("region", "cloud")),
+    M("devsim_pod_evictions_total", "counter",
+      "Pods evicted by the node.kubernetes.io/unreachable:NoExecute taint"),
+    M("devsim_pods_rescheduled_total", "counter",
+      "Replacements of evicted pods bound to another region"),
+    M("devsim_cloud_egress_bytes_total", "counter",
+      "Bytes of cross-cloud traffic leaving the cloud (requests routed to, and responses "
+      "from, pods in another cloud than the ingress)", ("cloud",)),
+    M("devsim_cloud_egress_cost_dollars_total", "counter",
+      "What the cloud bills for that egress, at app.placement.egress_usd_per_gb", ("cloud",)),
     # Database
     M("devsim_db_up", "gauge", "1 if the node is running", ("node", "role", "region")),
     M("devsim_db_writable", "gauge", "1 if some node accepts writes"),
@@ -182,7 +200,8 @@ def _server_labels(fleet: Any, versions: tuple[str, ...], regions: tuple[str, ..
     c = _label_cache
     if not (c[0] is fleet.names and c[1] is fleet.region and c[2] is fleet.version
             and c[3] == versions and c[4] == regions):
-        labels = [(("instance", n), ("region", regions[r]), ("version", versions[v]))
+        where = (*regions, "")  # a Pending pod is in no region yet
+        labels = [(("instance", n), ("region", where[r]), ("version", versions[v]))
                   for n, r, v in zip(fleet.names, fleet.region.tolist(), fleet.version.tolist())]
         _label_cache[:] = [fleet.names, fleet.region, fleet.version, versions, regions, labels]
     return c[5]
@@ -298,6 +317,9 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
                 [(("node", n.name), ("role", n.role)) for n in cache.nodes],
                 [1.0 if n.state == "running" else 0.0 for n in cache.nodes])
 
+    cloud = getattr(view, "cloud", None)
+    if cloud:
+        _cloud_samples(cloud, want, out)
     sec = getattr(view, "security", None)
     if sec:
         _security_samples(sec, want, out)
@@ -329,6 +351,28 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
             counts[key] = counts.get(key, 0.0) + 1.0
         out["devsim_alerts"] = (list(counts), list(counts.values()))
     return out
+
+
+def _cloud_samples(cloud: dict, want: frozenset[str], out: Samples) -> None:
+    """Samples of the placement controller's published state (`CloudController.state`)."""
+    regions = cloud["regions"]
+    labels = [(("cloud", r["cloud"]), ("region", r["name"])) for r in regions]
+    for name, value in (("devsim_region_nodes_ready", lambda r: r["status"] == "Ready"),
+                        ("devsim_region_pods", lambda r: r["pods"]),
+                        ("devsim_region_pods_ready", lambda r: r["ready"]),
+                        ("devsim_region_pod_capacity", lambda r: r["capacity"])):
+        if name in want:
+            out[name] = (labels, [float(value(r)) for r in regions])
+    for name, key in (("devsim_pod_evictions_total", "evictions_total"),
+                      ("devsim_pods_rescheduled_total", "rescheduled_total")):
+        if name in want:
+            out[name] = ([()], [float(cloud[key])])
+    egress = cloud["egress"]
+    for name, key in (("devsim_cloud_egress_bytes_total", "bytes"),
+                      ("devsim_cloud_egress_cost_dollars_total", "usd")):
+        if name in want and egress:
+            out[name] = ([(("cloud", c),) for c in egress],
+                         [float(v[key]) for v in egress.values()])
 
 
 def _security_samples(sec: dict, want: frozenset[str], out: Samples) -> None:
@@ -370,7 +414,7 @@ class EngineView:
     """What `collect` needs, read straight from an engine mid-tick (no full snapshot built)."""
 
     __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts",
-                 "security", "event_stream", "query_plans")
+                 "security", "event_stream", "query_plans", "cloud")
 
     def __init__(self, engine: Any, agg: Any, wanted: frozenset[str]):
         self.t = engine.t
@@ -389,6 +433,9 @@ class EngineView:
         self.security = sec.state() if sec is not None else None
         self.query_plans = engine.db.planner.view(engine.t) if any(
             n.startswith(("devsim_db_query_plan", "devsim_db_plan")) for n in wanted) else None
+        cloud = engine.controller(CLOUD) if any(
+            n.startswith(("devsim_region", "devsim_pod", "devsim_cloud")) for n in wanted) else None
+        self.cloud = cloud.state() if cloud is not None else None
         self.event_stream = None
         if any(n.startswith("devsim_kafka") for n in wanted):
             from devsim_tui.sim.chaos import ChaosController
@@ -412,7 +459,7 @@ class SnapshotView:
     """A `collect` view of a published Snapshot (what the exporter scrapes)."""
 
     __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts",
-                 "security", "event_stream", "query_plans")
+                 "security", "event_stream", "query_plans", "cloud")
 
     def __init__(self, snap: Any, service: str):
         self.t, self.agg, self.fleet, self.db = snap.t, snap.agg, snap.fleet, snap.db
@@ -422,6 +469,7 @@ class SnapshotView:
         self.service = service
         self.event_stream = (snap.chaos or {}).get("event_stream")
         self.query_plans = snap.query_plans
+        self.cloud = snap.cloud
 
 
 def engine_sampler(engine: Any):
