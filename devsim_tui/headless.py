@@ -45,6 +45,7 @@ def tick_record(engine: Engine) -> dict[str, Any]:
             "backup": _backup(engine),
             "plans": {"optimizer": engine.db.planner.mode,
                       "cost_factor": _r(engine.db.planner.cost_factor, 3)},
+            "mesh": _mesh(engine),
         },
         "cache_hit_ratio": _r(a.cache_hit_ratio, 4),
         "kafka": _kafka(engine),
@@ -82,6 +83,18 @@ def _cloud(engine: Engine) -> dict[str, Any] | None:
 
     ctl = cloud_of(engine)
     return ctl.summary() if ctl is not None else None
+
+
+def _mesh(engine: Engine) -> dict[str, Any] | None:
+    """Multi-master write conflicts and split brain (sim/mesh.py); None for other topologies."""
+    mesh = engine.db.mesh
+    if mesh is None:
+        return None
+    return {"conflicts": mesh.total, "conflicts_per_s": _r(mesh.rate, 4),
+            "by_node": {n.name: int(c) for n, c in zip(mesh.nodes, mesh.conflicts)},
+            "merged": mesh.merged,
+            "split_brain": None if mesh.split is None else mesh.split.region,
+            "region_lost_writes": _r(mesh.region_lost, 0)}
 
 
 def _kafka(engine: Engine) -> dict[str, Any] | None:

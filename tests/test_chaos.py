@@ -97,6 +97,10 @@ def replica_lag(e):
     return float(max(n.lag_bytes for n in e.db.nodes if n.role == "replica"))
 
 
+def mesh_lag(e):
+    return float(max(n.lag_seconds for n in e.db.nodes if n.up))
+
+
 def db_query_latency(e):
     return e.agg.mean_ms
 
@@ -168,6 +172,8 @@ CASES = [
     ("production", "chaos traffic-spike estate 2m 2.5", offered, 5, 10),
     # after node-monitor-grace-period (40 s) the region's pods are Ready=False (sim/cloud.py)
     ("experimental", "chaos region-outage aws 2m", notready_servers, 45, 120),
+    # split brain: each side falls behind the other, then catches up (tests/test_mesh.py)
+    ("experimental", "chaos mesh-partition aws 2m", mesh_lag, 5, 60),
     ("production", "chaos tls-expiry estate 2m", fleet_err, 5, 10),
     ("experimental", "chaos broker-down estate 2m", consumer_lag, 30, 300),
     ("experimental", "chaos consumer-lag estate 2m 0.1", consumer_lag, 30, 300),

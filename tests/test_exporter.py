@@ -52,6 +52,7 @@ def test_scrape_serves_fleet_server_and_database_metrics(profile):
                          "devsim_requests_in_flight", "devsim_security_control_passing",
                          "devsim_security_findings", "devsim_security_intrusions",
                          "devsim_security_debug_endpoint_open", "devsim_kafka_broker_up",
+                             "devsim_db_mesh_split_brain",
                          # a count of messages, as kafka-exporter's kafka_consumergroup_lag
                          "devsim_kafka_consumergroup_lag",
                          # counts of pods per region, a state like devsim_servers

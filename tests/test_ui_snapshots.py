@@ -159,3 +159,14 @@ def test_database_pane_during_a_restore(snap_compare, make_app, settle):
 
     app = make_app(commands=[Restore(to="latest")], after=60)
     assert snap_compare(app, terminal_size=(120, 40), press=["2"], run_before=settle)
+
+
+def test_database_pane_multi_master_after_a_split_brain(snap_compare, make_app, settle):
+    """Experimental's multi-master mesh just after a 2-minute partition of aws healed: the
+    mesh row (location, regions, conflicts resolved by last-update-wins, most of them found
+    by the merge) above the nodes, and nodes still replaying the other side's writes."""
+    from devsim_tui.sim.chaos import Chaos
+
+    app = make_app("experimental", commands=[Chaos(type="mesh-partition", scope="aws",
+                                                   duration="2m")], after=122)
+    assert snap_compare(app, terminal_size=(120, 40), press=["2"], run_before=settle)

@@ -346,6 +346,15 @@ class BackupSpec(Strict):
     retention_days: Real = Field(7.0, gt=0, description="How long backups are kept")
 
 
+class MultiMasterSpec(Strict):
+    hot_write_share: Real = Field(
+        0.2, ge=0, le=1, description="Share of writes that update the hot rows (counters, "
+        "sessions, inventory): the rows two masters are likely to write at once")
+    hot_rows: Count = Field(
+        10_000, ge=1, description="How many rows the hot writes spread over (uniformly); the "
+        "other writes spread over the rest of the table rows")
+
+
 class DatabaseSpec(Strict):
     engine: Literal["PostgreSQL"] = Field("PostgreSQL", description="Database engine")
     version: str = Field("14", description="PostgreSQL major version")
@@ -354,9 +363,12 @@ class DatabaseSpec(Strict):
     )
     configuration: str = Field(description="As in the seed's table")
     nodes: Count = Field(ge=1, le=64, description="Database nodes (the first is the primary)")
-    location: str = Field("managed", description="Where the nodes run (informational)",
-                          json_schema_extra=pending("data tier placement: issue 15 "
-                                                    "(multi-cloud)"))
+    location: Literal["managed", "multi-cloud", "local"] = Field(
+        "managed", description="Where the nodes run: `local` (one host or docker network: every "
+        "pair of nodes is a LAN round trip apart, whatever `regions` says), `managed` (one "
+        "provider's regions or zones) or `multi-cloud` (each region is another cloud); with "
+        "`managed` and `multi-cloud` nodes in different regions are `replication_rtt_ms` apart "
+        "(docs/data.md)")
     regions: list[str] = Field(default_factory=list, description="Geo placement of nodes")
     capacity_qps: Real = Field(2000.0, gt=0, description="Queries/s a node serves at 100% CPU")
     max_connections: Count = Field(200, ge=1, description="PostgreSQL max_connections per node")
@@ -400,8 +412,13 @@ class DatabaseSpec(Strict):
                                    description="Patroni's failover settings")
     backup: BackupSpec = Field(description="Base backups and WAL archiving")
     seed_test_data: bool = Field(False, description="Load test data at start (development)")
-    geo_redundancy: bool = Field(False, description="Nodes spread over regions",
-                                 json_schema_extra=pending("geo-redundancy: issue 15"))
+    geo_redundancy: bool = Field(
+        False, description="The data survives a region outage: a region's unshipped writes "
+        "wait on its geo-replicated storage and are merged when it returns; without it an "
+        "outage loses the writes acknowledged only in that region (docs/data.md)")
+    multi_master: MultiMasterSpec = Field(
+        default_factory=lambda: MultiMasterSpec(),
+        description="Write-conflict workload of a multi-master cluster (docs/data.md)")
     query_optimization: Literal["static", "ai"] = Field(
         "static",
         description="The optimiser choosing query plans: `static` (PostgreSQL's cost-based "

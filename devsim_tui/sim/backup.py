@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Callable
 from devsim_tui.sim import commands as C
 from devsim_tui.sim import extensions
 from devsim_tui.sim.extensions import register
+from devsim_tui.sim.mesh import MeshController
 from devsim_tui.sim.queryplan import QueryPlanController
 
 if TYPE_CHECKING:
@@ -287,3 +288,4 @@ class BackupController:
 
 register(BackupController)
 register(QueryPlanController)  # the `analyze` command and the query plans (sim/queryplan.py)
+register(MeshController)  # multi-master conflicts and split brain (sim/mesh.py)

@@ -84,6 +84,11 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
     FaultType("db-partition", "partition the app tier from the database (or one node)",
               "queries to unreachable nodes fail: writes fail when the primary is cut off, "
               "reads too when every node is", ("db", "db-node"), "db", 120.0),
+    FaultType("mesh-partition", "cut a multi-master database's mesh between a region and the rest",
+              "no write quorum (asynchronous multi-master): both sides keep accepting writes "
+              "(split brain) and fall behind each other; when it heals the merge counts the "
+              "rows written on both sides as conflicts, last-update-wins discards one write of "
+              "each", ("db-region",), "db-region", 300.0),
     FaultType("dcs-outage", "Patroni's DCS (etcd, Consul) is unreachable",
               "the leader retries its key for retry_timeout: a shorter outage changes nothing; "
               "longer, it demotes itself to read-only (writes fail, reads go on) until the DCS "
@@ -742,11 +747,7 @@ class ChaosController:
             fault.server_ids = f.ids[mask].copy()
             fault.targets = [f.names[i] for i in np.flatnonzero(mask)]
             self._recompose()  # until they leave the endpoints, requests to them time out
-            crashed = []
-            for node in e.db.nodes:
-                if node.region == region and node.up:
-                    e.db.crash(t, node.name)
-                    crashed.append(node.name)
+            crashed = e.db.region_down(t, region)
             fault.undo["db_nodes"] = crashed
             fault.targets += crashed
             pl = cloud.placement
@@ -754,6 +755,15 @@ class ChaosController:
                           f"their nodes are NotReady in {pl.grace_s:g} s; evicted and "
                           f"rescheduled {pl.toleration_s:g} s later) and {len(crashed)} "
                           "database nodes down")
+            return None
+        if name == "mesh-partition":
+            db = e.db
+            region = fault.scope.removeprefix("db-region:").removeprefix("region:")
+            err = db.mesh_partition(t, None if region == "db-region" else region, True)
+            if err:
+                return err
+            fault.scope = db.mesh.split.region
+            fault.targets = sorted(db.mesh.split.cut)
             return None
         if name in ("db-partition", "db-primary-crash", "db-replica-crash", "replication-lag",
                     "slow-queries"):
@@ -776,7 +786,7 @@ class ChaosController:
                 if error:
                     return error
             elif name == "replication-lag":
-                nodes = [n for n in nodes if n.role == "replica"]
+                nodes = [n for n in nodes if n.role in ("replica", "multi-master")]
                 if not nodes:
                     return "replication-lag needs replicas (this database has none in scope)"
                 fault.targets = [n.name for n in nodes]
@@ -887,10 +897,7 @@ class ChaosController:
             if not any(g.type.name == name and g.scope == fault.scope for g in self.active):
                 _cloud(e).region_up(t, r)
             self._recompose()
-            for node in fault.undo.get("db_nodes", []):
-                n = e.db.node(node)
-                if n is not None and not n.up:
-                    e.db.restart(t, node)
+            e.db.region_up(t, fault.undo.get("db_nodes", []))
         elif name == "db-partition":
             if fault.scope == "db":
                 e.db.partitioned = any(g.type.name == "db-partition" and g.scope == "db"
@@ -899,6 +906,8 @@ class ChaosController:
                 n = e.db.node(nm)
                 if n is not None and fault.scope != "db":
                     n.unreachable = False
+        elif name == "mesh-partition":
+            e.db.mesh_partition(t, None, False)
         elif name == "dcs-outage":
             if not any(g.type.name == name for g in self.active):
                 e.db.dcs_outage(t, False)
@@ -1192,7 +1201,9 @@ def _security(engine: Engine):
 def _scope_help(ft: FaultType) -> str:
     forms = {"server": "a server name (web-003)", "servers": "a count (3)",
              "percent": "a percentage (25%)", "region": "a region name", "fleet": "all",
-             "db": "db (the whole database)", "db-node": "primary, replica or a node (pg-2)",
+             "db": "db (the whole database)",
+             "db-region": "a database node's region (aws; default: the last node's)",
+             "db-node": "primary, replica or a node (pg-2)",
              "cache": "cache", "cache-node": "master, replica or a node (redis-2)",
              "estate": "(none: the whole estate)", "edge": "edge (the public certificate)",
              "database": "database (its in-transit certificate)",

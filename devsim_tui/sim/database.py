@@ -32,6 +32,7 @@ import numpy as np
 
 from devsim_tui.config.schema import DatabaseSpec
 from devsim_tui.sim.backup import Backups
+from devsim_tui.sim.mesh import Mesh
 from devsim_tui.sim.queryplan import QueryPlanner
 from devsim_tui.sim.snapshot import DBNodeView
 
@@ -72,6 +73,9 @@ class Node:
     lag_factor: float = 1.0  # < 1 slows WAL apply (replica faults)
     slow_factor: float = 1.0  # > 1 slows queries (lock contention, slow queries)
     unreachable: bool = False  # chaos: partitioned from the app tier (Patroni still sees it)
+    apply_delay_s: float = 0.0  # WAL apply queueing + backlog: what a write waits to be applied
+    held_bytes: float = 0.0  # split brain: the other side's WAL it cannot receive yet
+    rejoined_at: float | None = None  # multi-master: back, replaying what it missed (no writes)
 
     @property
     def up(self) -> bool:
@@ -152,6 +156,7 @@ class Database:
     race_after: float | None = None  # the DCS came back here: the next HA loops race
     race_promote_at: float | None = None
     race_winner: str | None = None
+    mesh: Mesh | None = None  # multi-master: conflicts, split brain, geo-redundancy (mesh.py)
 
     @classmethod
     def build(cls, spec: DatabaseSpec, rng: np.random.Generator, emit: Emit,
@@ -174,6 +179,8 @@ class Database:
         db.rng = rng = rng.spawn(1)[0]
         if spec.failover.synchronous_mode and spec.topology == "primary-replica":
             db.sync_name = db.nodes[1].name
+        if spec.topology == "multi-master":
+            db.mesh = Mesh(spec, db.nodes, rng.spawn(1)[0], emit, db._one_way)
         sf = spec.autovacuum_vacuum_scale_factor
         # Start in the steady state of autovacuum: files sized for live + the dead-tuple
         # headroom, the dead space somewhere in its cycle.
@@ -218,7 +225,9 @@ class Database:
         if self.partitioned or t < self.write_pause_until or self.restoring:
             return []
         if self.spec.topology == "multi-master":
-            return [n for n in self.nodes if n.up and not n.unreachable]
+            # A rejoined node takes writes once caught up: writes on stale rows would conflict.
+            return [n for n in self.nodes if n.up and not n.unreachable
+                    and n.rejoined_at is None]
         p = self.primary()
         if p is None or not p.up or p.unreachable:
             return []
@@ -262,7 +271,10 @@ class Database:
             return f"no database node '{name}'"
         if not node.up:
             return f"{node.name} is already {node.state}"
+        if self.mesh is not None:
+            self.mesh.node_down(t, node)
         node.state = "crashed"
+        node.rejoined_at = None
         node.qps = node.read_qps = node.write_qps = node.cpu = 0.0
         node.connections = 0
         self.emit(t, "db.node.crashed", f"{node.name} ({node.role}) crashed", "critical",
@@ -324,6 +336,8 @@ class Database:
         if node.state == "restarting":
             return f"{node.name} is already restarting"
         was_up = node.up
+        if was_up and self.mesh is not None:
+            self.mesh.node_down(t, node)
         node.state = "restarting"
         node.restart_until = t + RESTART_SECONDS
         self.emit(t, "db.node.restarting", f"{node.name} restarting (crash recovery)", "info",
@@ -479,8 +493,46 @@ class Database:
         self.backups.step(t, dt, committed,
                           committed * spec.wal_kb_per_write * WAL_BYTES_PER_KB)
         self._replication(t, dt, write_qps if writable else 0.0)
+        if self.mesh is not None:
+            self.mesh.step(t, dt, self.live_gb * KB_PER_GB / spec.row_kb)
         self._disk(t, dt, write_qps if writable else 0.0)
         return DBTickResult(read_fail, write_fail, mean_ms or spec.query_ms, timeout_fail)
+
+    # ------------------------------------------------------------------ regions
+
+    def region_down(self, t: float, region: str) -> list[str]:
+        """A region (cloud) outage takes its nodes down; a multi-master mesh first settles
+        their unshipped writes (kept with geo_redundancy, else lost). Returns the nodes."""
+        lost = self.mesh.region_down(t, region) if self.mesh is not None else 0.0
+        self.lost_writes += lost
+        crashed = []
+        for node in self.nodes:
+            if node.region == region and node.up:
+                self.crash(t, node.name)
+                crashed.append(node.name)
+        if self.mesh is not None and not self.spec.geo_redundancy:
+            for name in crashed:  # gone with the region: nothing of theirs left to merge
+                self.mesh.stranded.pop(name, None)
+        return crashed
+
+    def region_up(self, t: float, names: list[str]) -> None:
+        for name in names:
+            n = self.node(name)
+            if n is not None and not n.up:
+                self.restart(t, name)
+
+    def mesh_partition(self, t: float, region: str | None, cut: bool) -> str | None:
+        """Cut the multi-master mesh between `region` and the rest, or heal it."""
+        if self.mesh is None:
+            return (f"a mesh partition needs a multi-master database, this one is "
+                    f"{self.spec.topology}")
+        if cut:
+            return self.mesh.partition(t, region or self.nodes[-1].region)
+        self.mesh.heal(t)
+        for n in self.nodes:  # each side now replays what the other wrote meanwhile
+            n.backlog_bytes += n.held_bytes
+            n.held_bytes = 0.0
+        return None
 
     # ------------------------------------------------------------------ DCS outage
 
@@ -654,7 +706,12 @@ class Database:
     # ------------------------------------------------------------------ network and disk
 
     def _rtt_s(self, a: Node, b: Node) -> float:
-        return LAN_RTT_S if a.region == b.region else self.spec.replication_rtt_ms / 1000.0
+        """Round trip between two nodes: a LAN's within a region, or everywhere when the
+        nodes run `local`ly (one host or docker network); `replication_rtt_ms` between
+        regions of a `managed` service or between clouds (`multi-cloud`)."""
+        if a.region == b.region or self.spec.location == "local":
+            return LAN_RTT_S
+        return self.spec.replication_rtt_ms / 1000.0
 
     def _disk(self, t: float, dt: float, write_qps: float) -> None:
         """Live rows grow with inserts and shrink by the retention job's purges; updates and
@@ -721,13 +778,19 @@ class Database:
                     self.failover = None  # came back before anyone was promoted
                     self.emit(t, "db.node.recovered", f"{n.name} back as primary", "info", n.name)
                 elif n.role == "multi-master":
-                    # Every other master is its peer: it catches up from them and takes writes.
+                    # Every other master is its peer: it catches up from them and takes writes;
+                    # the writes it had not shipped merge with theirs (mesh.py).
                     n.backlog_bytes = max(n.backlog_bytes, self.wal_rate_bps * RESTART_SECONDS)
                     peers = sum(1 for m in self.nodes if m is not n and m.up)
+                    found = self.mesh.rejoin(t, n) if self.mesh is not None else 0
+                    n.rejoined_at = t
+                    merged = (f"; {found:,} of its unshipped writes conflicted with newer ones "
+                              "and were discarded (last-update-wins)") if found else ""
                     self.emit(t, "db.node.recovered",
-                              f"{n.name} rejoined the multi-master mesh ({peers} peers up), "
-                              f"catching up {n.backlog_bytes / 2**20:.0f} MB of WAL", "info",
-                              n.name, peers=peers)
+                              f"{n.name} rejoined the mesh ({peers} peers up), catching up "
+                              f"{n.backlog_bytes / 2**20:.0f} MB{merged}", "info",
+                              n.name, peers=peers, catch_up_bytes=round(n.backlog_bytes),
+                              conflicts=found)
                 else:
                     n.backlog_bytes = max(n.backlog_bytes, self.wal_rate_bps * RESTART_SECONDS)
                     self.emit(t, "db.node.recovered",
@@ -897,12 +960,13 @@ class Database:
         return None
 
     def _one_way_s(self, n: Node) -> float:
-        """WAL's network transit to `n` from the node(s) it replicates from."""
+        """WAL's network transit to `n` from the node(s) it replicates from (the furthest)."""
         src = [m for m in self.nodes if m is not n and m.up
                and m.role in ("primary", "multi-master")]
-        if any(m.region != n.region for m in src):
-            return self.spec.replication_rtt_ms / 2000.0
-        return LAN_RTT_S / 2.0
+        return max((self._one_way(m, n) for m in src), default=LAN_RTT_S / 2.0)
+
+    def _one_way(self, a: Node, b: Node) -> float:
+        return self._rtt_s(a, b) / 2.0
 
     def _replication(self, t: float, dt: float, write_qps: float) -> None:
         """Per replica: backlog grows while WAL arrives faster than it applies (or while the
@@ -932,20 +996,30 @@ class Database:
             a = apply * n.lag_factor
             rho = wal / a if a > 0 else math.inf
             n.backlog_bytes = max(0.0, n.backlog_bytes + (wal - a) * dt)
+            if self.mesh is not None and self.mesh.split is not None:
+                # Split brain: the other side's writes cannot reach it; they wait there.
+                n.held_bytes += wal * self.mesh.other_side_share(n) * dt
             apply_s = per_commit / a / max(1.0 - rho, 0.02) if a > 0 else 0.0
             jitter = math.exp(float(self.rng.normal(0.0, LAG_JITTER_SIGMA)))
+            n.apply_delay_s = apply_s * jitter + (n.backlog_bytes / wal if wal > 0 else 0.0)
+            if n.rejoined_at is not None and n.backlog_bytes <= 0.0:
+                self.emit(t, "db.node.caught_up", f"{n.name} caught up with the mesh "
+                          f"{t - n.rejoined_at:.0f}s after rejoining; it takes writes again",
+                          "info", n.name, seconds=round(t - n.rejoined_at, 1))
+                n.rejoined_at = None
             if n is sync:
                 # Every acknowledged commit is on its disk already; only replay trails.
                 n.backlog_bytes = n.lag_bytes = 0.0
                 n.lag_seconds = apply_s * jitter
                 continue
             transit = (self._one_way_s(n) + apply_s) * jitter
-            n.lag_bytes = n.backlog_bytes + wal * transit
-            n.lag_seconds = transit + (n.backlog_bytes / wal if wal > 0 else 0.0)
+            behind = n.backlog_bytes + n.held_bytes
+            n.lag_bytes = behind + wal * transit
+            n.lag_seconds = transit + (behind / wal if wal > 0 else 0.0)
 
     def views(self, t: float, max_connections: int) -> tuple[DBNodeView, ...]:
         out = []
-        for n in self.nodes:
+        for i, n in enumerate(self.nodes):
             state = n.state
             if n.up and n.backup_until is not None:
                 state = "backing-up"
@@ -954,6 +1028,9 @@ class Database:
                 state = "promoting"
             if n.up and n.name == self.demoted and self.race_winner is None:
                 state = "demoted"
+            if n.up and n.role == "multi-master" and (n.rejoined_at is not None or (
+                    n.backlog_bytes > 0 and self.mesh is not None and self.mesh.split is None)):
+                state = "catch-up"  # rejoined the mesh, replaying what it missed
             age = self.restore_point_age(t)
             if self.restoring:
                 state = "restoring"
@@ -963,5 +1040,6 @@ class Database:
                 read_qps=n.read_qps, write_qps=n.write_qps, cpu=n.cpu,
                 disk_pct=100.0 * n.data_gb / self.spec.disk_gb, lag_bytes=n.shown_lag_bytes,
                 lag_seconds=n.shown_lag_seconds, last_backup_age_s=age,
+                conflicts=int(self.mesh.conflicts[i]) if self.mesh is not None else 0,
             ))
         return tuple(out)

@@ -29,6 +29,7 @@ THANOS = "ThanosController"
 BACKUP = "BackupController"
 DRILL = "DrillController"
 QUERY_PLANS = "QueryPlanController"
+MESH = "MeshController"
 DEVLOOP = "DevLoop"
 CLOUD = "CloudController"
 

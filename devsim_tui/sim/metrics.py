@@ -122,7 +122,15 @@ METRICS: tuple[Metric, ...] = (
     M("devsim_db_disk_utilization_ratio", "gauge", "Data disk used", ("node", "role", "region")),
     M("devsim_db_last_backup_age_seconds", "gauge", "Age of the node's last base backup",
       ("node", "role", "region")),
-    M("devsim_db_lost_writes_total", "counter", "Acknowledged writes lost in failovers"),
+    M("devsim_db_lost_writes_total", "counter",
+      "Acknowledged writes lost (failovers, restores, a region lost without geo-redundancy)"),
+    M("devsim_db_write_conflicts_total", "counter",
+      "Multi-master: the node's writes discarded by last-update-wins conflict resolution",
+      ("node", "role", "region")),
+    M("devsim_db_mesh_write_conflicts_total", "counter",
+      "Multi-master: write conflicts resolved in the whole cluster (each discards one write)"),
+    M("devsim_db_mesh_split_brain", "gauge",
+      "Multi-master: 1 while the mesh is partitioned and both sides accept writes"),
     M("devsim_db_restore_point_age_seconds", "gauge", "Age of the newest restore point"),
     M("devsim_db_query_plan_cost_ratio", "gauge",
       "Mean work per query relative to the healthy plans (a plan regression raises it)"),
@@ -250,6 +258,10 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
     if plans is not None:
         one("devsim_db_query_plan_cost_ratio", plans["cost_factor"], ())
         one("devsim_db_plan_regressions_total", plans["regressions"], ())
+    mesh = getattr(view, "mesh", None)
+    if mesh is not None:
+        one("devsim_db_mesh_write_conflicts_total", mesh["conflicts"], ())
+        one("devsim_db_mesh_split_brain", 1.0 if mesh["split_brain"] else 0.0, ())
     one("devsim_slo_availability_ratio", a.availability, ())
     one("devsim_slo_error_budget_burned_ratio", a.error_budget_burned, ())
     one("devsim_slo_burn_rate_1h_ratio", a.burn_rate_1h, ())
@@ -295,6 +307,7 @@ def collect(view: Any, wanted: Iterable[str] | None = None) -> Samples:
         "devsim_db_cpu_utilization_ratio": lambda n: n.cpu,
         "devsim_db_disk_utilization_ratio": lambda n: n.disk_pct / 100.0,
         "devsim_db_last_backup_age_seconds": lambda n: n.last_backup_age_s,
+        "devsim_db_write_conflicts_total": lambda n: n.conflicts if mesh is not None else None,
     }
     for name, fn in db_fields.items():
         if name not in want:
@@ -414,7 +427,7 @@ class EngineView:
     """What `collect` needs, read straight from an engine mid-tick (no full snapshot built)."""
 
     __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts",
-                 "security", "event_stream", "query_plans", "cloud")
+                 "security", "event_stream", "query_plans", "cloud", "mesh")
 
     def __init__(self, engine: Any, agg: Any, wanted: frozenset[str]):
         self.t = engine.t
@@ -436,6 +449,9 @@ class EngineView:
         cloud = engine.controller(CLOUD) if any(
             n.startswith(("devsim_region", "devsim_pod", "devsim_cloud")) for n in wanted) else None
         self.cloud = cloud.state() if cloud is not None else None
+        self.mesh = engine.db.mesh.view() if engine.db.mesh is not None and any(
+            n.startswith(("devsim_db_mesh", "devsim_db_write_conflicts")) for n in wanted) \
+            else None
         self.event_stream = None
         if any(n.startswith("devsim_kafka") for n in wanted):
             from devsim_tui.sim.chaos import ChaosController
@@ -459,7 +475,7 @@ class SnapshotView:
     """A `collect` view of a published Snapshot (what the exporter scrapes)."""
 
     __slots__ = ("t", "agg", "fleet", "db", "cache", "versions", "regions", "service", "alerts",
-                 "security", "event_stream", "query_plans", "cloud")
+                 "security", "event_stream", "query_plans", "cloud", "mesh")
 
     def __init__(self, snap: Any, service: str):
         self.t, self.agg, self.fleet, self.db = snap.t, snap.agg, snap.fleet, snap.db
@@ -470,6 +486,7 @@ class SnapshotView:
         self.event_stream = (snap.chaos or {}).get("event_stream")
         self.query_plans = snap.query_plans
         self.cloud = snap.cloud
+        self.mesh = snap.mesh
 
 
 def engine_sampler(engine: Any):

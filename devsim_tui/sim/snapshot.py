@@ -72,6 +72,7 @@ class DBNodeView:
     lag_bytes: float | None  # None: the node is down (no replication to measure)
     lag_seconds: float | None
     last_backup_age_s: float | None  # None = never backed up
+    conflicts: int = 0  # multi-master: this node's writes discarded by last-update-wins
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +225,12 @@ class Snapshot:
     def query_plans(self) -> dict[str, Any] | None:
         """The database's query plans and optimiser (sim/queryplan.py)."""
         return self.extensions.get(ext.QUERY_PLANS)
+
+    @property
+    def mesh(self) -> dict[str, Any] | None:
+        """Multi-master regions, write conflicts, split brain (sim/mesh.py); None unless the
+        database is multi-master."""
+        return self.extensions.get(ext.MESH)
 
     @property
     def drill(self) -> dict[str, Any] | None:

@@ -34,6 +34,9 @@ DB_COLUMNS = (TableColumn("node", "NODE", 6), TableColumn("role", "ROLE", 12, mi
               TableColumn("lag", "LAG", 12, "right", 1, min_width=5),
               TableColumn("disk", "DISK", 4, "right", 1),
               TableColumn("backup", "BACKUP", 6, "right", 1))
+#: A multi-master database: every node is a master (the mesh row says so), so the second
+#: column shows where each runs instead.
+MESH_COLUMNS = (DB_COLUMNS[0], TableColumn("region", "REGION", 12, min_width=7), *DB_COLUMNS[2:])
 CACHE_COLUMNS = (TableColumn("node", "NODE", 8), TableColumn("role", "ROLE", 7),
                  TableColumn("state", "STATE", 8), TableColumn("ops", "OPS/s", 6, "right", 1),
                  TableColumn("mem", "MEM", 4, "right"))
@@ -300,7 +303,7 @@ def _fit(text: str, width: int, justify: str) -> str:
     return f"{PAD}{body}{PAD}"
 
 
-def db_row(n: DBNodeView) -> list[tuple[str, str]]:
+def db_row(n: DBNodeView, mesh: bool = False) -> list[tuple[str, str]]:
     state_l = {"running": "ok", "backing-up": "info", "promoting": "warn", "restarting": "warn",
                "demoted": "muted", "crashed": "bad", "restoring": "bad"}.get(n.state, "warn")
     conn_frac = n.connections / n.max_connections if n.max_connections else 0.0
@@ -314,7 +317,7 @@ def db_row(n: DBNodeView) -> list[tuple[str, str]]:
     lag_cell = "-" if n.role == "primary" or lag_s is None or n.lag_bytes is None else \
         f"{lag(lag_s)} {bytes_(n.lag_bytes)}"
     return [(n.name, "ok" if n.state == "running" else state_l),
-            (n.role, "info" if n.role == "primary" else ""),
+            (n.region, "") if mesh else (n.role, "info" if n.role == "primary" else ""),
             (n.state, state_l),
             (f"{n.connections}/{n.max_connections}", conn_l),
             (si(n.qps), ""),
@@ -347,6 +350,17 @@ def stream_summary(stream: dict) -> str:
     return f"Kafka lag: {broker}{groups}{effects}"
 
 
+def mesh_summary(mesh: dict) -> str:
+    """One row for a multi-master database (sim/mesh.py, docs/data.md): where the nodes run,
+    the conflicts last-update-wins resolved (each discarded a write), a split brain."""
+    split = mesh.get("split_brain")
+    head = f"SPLIT BRAIN: {split['region']} cut off" if split else \
+        f"multi-master {mesh['location']}{', geo' if mesh['geo_redundancy'] else ''}"
+    lost = f" · lost {si(mesh['region_lost_writes'])}" if mesh.get("region_lost_writes") else ""
+    return (f"{head} · conflicts {si(mesh['conflicts'])} ({mesh['conflicts_per_s']:.2f}/s)"
+            f"{lost}")
+
+
 def restore_summary(restore: dict) -> str:
     """One row while a point-in-time recovery runs (sim/backup.py, docs/data.md): how far,
     how long left, and what it will have cost (RPO and writes lost)."""
@@ -358,17 +372,22 @@ def restore_summary(restore: dict) -> str:
 class DatabasePane(Vertical):
     """Database nodes, then the cache and the event stream (when the profile has them)."""
 
-    def __init__(self, has_cache: bool, has_stream: bool = False, **kwargs) -> None:
+    def __init__(self, has_cache: bool, has_stream: bool = False, has_mesh: bool = False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.has_cache = has_cache
         self.has_stream = has_stream
+        self.has_mesh = has_mesh
+        self._mesh = ""
         self._summary = ""
         self._stream = ""
         self._restore = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="restore-summary")  # shown only while a restore runs (-active)
-        yield KeyedTable(DB_COLUMNS, id="db-table")
+        if self.has_mesh:
+            yield Static(id="mesh-summary")
+        yield KeyedTable(MESH_COLUMNS if self.has_mesh else DB_COLUMNS, id="db-table")
         if self.has_stream:
             yield Static(id="stream-summary")
         if self.has_cache:
@@ -376,7 +395,8 @@ class DatabasePane(Vertical):
             yield KeyedTable(CACHE_COLUMNS, id="cache-table")
 
     def show(self, snap: Snapshot) -> None:
-        self.query_one("#db-table", KeyedTable).set_rows([(n.name, db_row(n)) for n in snap.db])
+        self.query_one("#db-table", KeyedTable).set_rows(
+            [(n.name, db_row(n, self.has_mesh)) for n in snap.db])
         restore = (snap.backup or {}).get("restore")
         line = self.query_one("#restore-summary", Static)
         text = restore_summary(restore) if restore else ""
@@ -384,6 +404,15 @@ class DatabasePane(Vertical):
             self._restore = text
             line.update(text)
             line.set_class(bool(text), "-active")
+        mesh = snap.mesh
+        if self.has_mesh and mesh is not None:
+            text = mesh_summary(mesh)
+            line = self.query_one("#mesh-summary", Static)
+            if text != self._mesh:
+                self._mesh = text
+                line.update(text, layout=False)
+            line.set_class(bool(mesh.get("split_brain")), "-split")
+            line.set_class(mesh["conflicts_per_s"] > 1.0, "-low")
         stream = (snap.chaos or {}).get("event_stream")
         if self.has_stream and stream is not None:
             text = stream_summary(stream)

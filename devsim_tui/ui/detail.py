@@ -43,7 +43,9 @@ def describe(snap: Snapshot, name: str) -> str:
                 f"up {age(float(f.uptime_s[i]))} · restarts {int(f.restarts[i])}")
     for n in snap.db:
         if n.name == name:
-            return (f"database {name} · {n.role} · {n.state} · {n.region} · "
+            mesh = (f"{snap.mesh['location']} · {n.conflicts:,} writes lost to conflicts · "
+                    if snap.mesh is not None else "")
+            return (f"database {name} · {n.role} · {n.state} · {n.region} · {mesh}"
                     f"conns {n.connections}/{n.max_connections} · disk {n.disk_pct:.0f}% · "
                     f"backup {age(n.last_backup_age_s)}" + _restore_text(snap, n.state))
     return f"{name} · gone from the estate"

@@ -162,7 +162,8 @@ def chaos_arguments(snap: Snapshot, before: list[str]) -> list[str]:
         forms = {"servers": ["1", "2", "3"], "percent": ["10%", "25%", "50%"],
                  "region": list(snap.regions), "fleet": ["fleet", "all"],
                  "server": list(snap.fleet.names), "db": ["db"],
-                 "db-node": ["primary", "replica", *db], "cache": ["cache"],
+                 "db-node": ["primary", "replica", *db],
+                 "db-region": list(dict.fromkeys(n.region for n in snap.db)), "cache": ["cache"],
                  "cache-node": ["master", "replica", *cache], "estate": ["estate"]}
         # The default scope first, so Tab on an empty word proposes it.
         out.append(ft.default_scope)

@@ -128,6 +128,7 @@ PANE_SPECS: tuple[PaneSpec, ...] = (
              "#servers", _draw_servers, filter="#servers"),
     PaneSpec("database", "Database", 2, "left",
              lambda app: W.DatabasePane(app.profile.cache.enabled, app.profile.streaming.enabled,
+                                        app.profile.database.topology == "multi-master",
                                         id="database"),
              "#db-table", _draw_database, filter="#db-table"),
     PaneSpec("metrics", "Metrics", 3, "right", lambda app: W.MetricsPane(id="metrics"),
