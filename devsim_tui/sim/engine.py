@@ -292,6 +292,8 @@ class Engine:
         return max(lam * self.traffic_factor, 0.0)
 
     def _report_lifecycle(self, changes: dict[str, list[str]]) -> None:
+        if not changes:  # most ticks
+            return
         labels = {"ready": ("server.ready", "ready", "info"),
                   "terminated": ("server.stopped", "stopped after draining", "info"),
                   "restarting": ("server.restarting", "restarting after a crash", "warning"),
