@@ -44,6 +44,7 @@ class AnomalyLikelihood:
         self._avg = 0.0
         # One rolling variance also carries the rolling mean (Var.mean): half the bookkeeping.
         self._stats = utils.Rolling(stats.Var, window_size=long)
+        self._var = self._stats.obj  # the wrapped Var (read directly: no __getattr__ hop)
 
     def score(self, raw: float) -> float:
         """Log-scaled likelihood in [0, 1] of the latest raw surprise; nothing is learned."""
@@ -52,8 +53,9 @@ class AnomalyLikelihood:
         self._recent.append(raw)
         self._recent_sum += raw
         self._avg = avg = self._recent_sum / len(self._recent)
-        mean = max(self._stats.mean.get(), _MIN_MEAN)
-        std = max(math.sqrt(max(self._stats.get(), 0.0)), _MIN_STD)
+        var = self._var
+        mean = max(var.mean.get(), _MIN_MEAN)
+        std = max(math.sqrt(max(var.get(), 0.0)), _MIN_STD)
         # Upper tail only: being *less* surprised than usual is never an anomaly.
         tail = 0.5 * math.erfc((avg - mean) / (std * math.sqrt(2.0)))
         return log_likelihood(1.0 - tail)

@@ -158,13 +158,16 @@ class SeriesScorer:
         else:
             smooth_r = self._season_smooth + cfg.smooth_rate * (season_r - self._season_smooth)
             season_zs = (self._seasonal.z(season_r, floor), self._smooth.z(smooth_r, floor))
-        zs = (self._step.z(step_r, floor), self._level.z(level_r, floor), *season_zs)
-        surprise = tuple(z / (z + cfg.squash) for z in zs)
+        squash = cfg.squash
+        z1, z2 = self._step.z(step_r, floor), self._level.z(level_r, floor)
+        z3, z4 = season_zs
+        surprise = (z1 / (z1 + squash), z2 / (z2 + squash), z3 / (z3 + squash),
+                    z4 / (z4 + squash))
         raw = max(surprise)
         self.contributions = surprise
 
         score = self._likelihood.score(raw)
-        if self.warming_up:
+        if self._n < cfg.warmup:  # warming_up
             score = 0.0
         self.flagged = score >= cfg.threshold
         self._flagged_run = self._flagged_run + 1 if self.flagged else 0

@@ -49,6 +49,8 @@ DTYPES = {"ids": np.int64, "state": np.int8, "version": np.int16, "region": np.i
 NEUTRAL = {"cap_factor": 1.0, "disk_gb": 1.5, "het": 1.0, "p99_ms": np.nan}
 _UNIT_GRID = np.linspace(0.0, 1.0, MIX_GRID)
 _MIX_QUANTILES = np.array([-0.5, -0.01])  # minus the survival at p50 and p99
+# ndarray.sum()/min()/max() without their Python-level wrappers (the same reductions)
+_sum, _min, _max = np.add.reduce, np.minimum.reduce, np.maximum.reduce
 NO_VARIATION = FleetVariation(capacity_spread=0.0, capacity_wander=0.0, balance_noise=0.0,
                               hot_per_hour=0.0)
 
@@ -636,8 +638,9 @@ class Fleet:
         if timed_out is not None:
             failed += timed_out
         inv = 1.0 / dt
-        self.rps = A * inv
-        self.served_rps = served * inv
+        # (x * 1.0 is x: with 1 s ticks the per-tick arrays are already per second)
+        self.rps = A if inv == 1.0 else A * inv
+        self.served_rps = served if inv == 1.0 else served * inv
         self.p99_ms = p99 * m.nan_unready
         den = np.maximum(A, done)
         den += 1e-12
@@ -670,14 +673,14 @@ class Fleet:
             mem_mean = float(self.memory_mb @ m.ready_f) / n_ready
         else:
             cpu_mean = mem_mean = 0.0
-        total_done = float(done.sum())
-        q_sum = float(x1.sum())
+        total_done = float(_sum(done))
+        q_sum = float(_sum(x1))
         self._queue_sum = (x1, q_sum)
         f_p50, f_p99, f_mean = self._fleet_latency(done, total_done, q_sum * dt,
                                                    ws, svc_ms, shift, p99, timeout)
-        return FleetTick(offered, float(served.sum()) * inv, float(errored.sum()) * inv,
-                         0.0 if timed_out is None else float(timed_out.sum()) * inv,
-                         (float(rejected.sum()) + no_server) * inv,
+        return FleetTick(offered, float(_sum(served)) * inv, float(_sum(errored)) * inv,
+                         0.0 if timed_out is None else float(_sum(timed_out)) * inv,
+                         (float(_sum(rejected)) + no_server) * inv,
                          f_p50, f_p99, f_mean, cpu_mean, mem_mean,
                          self._capacity(C, m.serving_f) * inv)
 
@@ -787,7 +790,7 @@ class Fleet:
                 done, w, p99, svc_ms = done[::k], w[::k], p99[::k], svc_ms[::k]
                 if not scalar_shift:
                     shift = shift[::k]
-        lo, hi = float(p99.min()), float(p99.max())
+        lo, hi = float(_min(p99)), float(_max(p99))
         lo = max(lo, 1e-6)
         log_lo = np.log(lo)
         span = max(np.log(hi) - log_lo, 1e-9)
@@ -821,7 +824,7 @@ class Fleet:
             nonpos = True
         # one table row per group, broadcast over the grid (no repeat of the states)
         surv = self.table.survival(rw[:, None], y, nonpos)
-        mix = (wg / wg.sum()) @ surv
+        mix = (wg / _sum(wg)) @ surv
         # mix decreases along the grid: interpolate where it crosses 0.5 and 0.01
         np.negative(mix, out=mix)
         q50, q99 = np.interp(_MIX_QUANTILES, mix, grid).tolist()

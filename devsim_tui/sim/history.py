@@ -7,6 +7,8 @@ Never imports the UI.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import numpy as np
 
 from devsim_tui.sim.snapshot import Aggregates
@@ -22,6 +24,7 @@ SERIES = (
     "failed_total",
 )
 INDEX = {name: i for i, name in enumerate(SERIES)}
+_OFFERED, _FAILED = INDEX["offered_total"], INDEX["failed_total"]
 NODE_SERIES = ("qps", "cpu", "lag_seconds", "connections")
 NODE_HISTORY = 600
 
@@ -33,16 +36,12 @@ class History:
         self.count = 0  # rows ever written
         self.nodes: dict[str, np.ndarray] = {}
         self._fields = SERIES[1:-2]
+        self._get = attrgetter(*self._fields)
 
     def record(self, t: float, agg: Aggregates, db_nodes, offered_total: float = 0.0,
                failed_total: float = 0.0) -> None:
-        row = [t]
-        for name in self._fields:
-            v = getattr(agg, name)
-            row.append(np.nan if v is None else float(v))
-        row.append(offered_total)
-        row.append(failed_total)
-        self.buf[self.count % self.capacity] = row
+        # One C-level getter for the fields; numpy stores None as NaN and a bool as 0/1.
+        self.buf[self.count % self.capacity] = (t, *self._get(agg), offered_total, failed_total)
         pos = self.count % NODE_HISTORY
         for n in db_nodes:
             arr = self.nodes.get(n.name)
@@ -74,8 +73,8 @@ class History:
         # (rounded as a Python float: round() of a numpy scalar costs microseconds)
         k = int(min(back, max(1, round(float(seconds / dt))) if dt > 0 else back))
         row = self.buf[(self.count - k) % self.capacity]
-        return (offered_total - row[INDEX["offered_total"]],
-                failed_total - row[INDEX["failed_total"]])
+        # Python floats (the same IEEE arithmetic as numpy scalars, much cheaper to use)
+        return (offered_total - float(row[_OFFERED]), failed_total - float(row[_FAILED]))
 
     def component(self, name: str) -> dict[str, np.ndarray]:
         arr = self.nodes.get(name)

@@ -385,9 +385,12 @@ class QueueTable:
         return f
 
     def cell(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        f = np.minimum(np.maximum(w, 0.0) * (self.G - 1), self.G - 1.000001)
+        f = np.maximum(w, 0.0)
+        f *= self.G - 1
+        np.minimum(f, self.G - 1.000001, out=f)
         i = f.astype(np.intp)
-        return i, f - i
+        f -= i
+        return i, f
 
     def at(self, w: np.ndarray) -> list[np.ndarray]:
         """Every table row interpolated at states w: p_K, U, mean, p50, p99, cut."""
@@ -418,13 +421,13 @@ class QueueTable:
         # bilinear: along the response-time grid s[a] + g (s[a + 1] - s[a]) in the rows i and
         # i + 1, then along the state grid
         a = i * self.Y + k
-        top = ds[a]
+        top = ds.take(a)
         top *= g
-        top += s[a]
+        top += s.take(a)
         a += self.Y
-        bot = ds[a]
+        bot = ds.take(a)
         bot *= g
-        bot += s[a]
+        bot += s.take(a)
         bot -= top
         bot *= f
         bot += top
