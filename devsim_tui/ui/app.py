@@ -408,13 +408,16 @@ class ControlRoomApp(App[int]):
         self.world, self._pending = event.world, None
         self.profile = self.world.profile
         self._start_hour = self.profile.simulation.start_hour
-        header = self.query_one(HeaderBar)
-        header.relabel(self.profile.name, self.profile.environment)
-        await self.query_one("#panes").mount_all(self._panes())
-        self._label_panes()
-        self._toast_after = self.world.snapshot().last_event_seq
-        self.refresh_bindings()
-        self._start()
+        # One batch: the screen is painted once, with the panes filled, instead of also while
+        # they mount empty (each paint of the full screen costs as much as the first frame).
+        with self.batch_update():
+            header = self.query_one(HeaderBar)
+            header.relabel(self.profile.name, self.profile.environment)
+            await self.query_one("#panes").mount_all(self._panes())
+            self._label_panes()
+            self._toast_after = self.world.snapshot().last_event_seq
+            self.refresh_bindings()
+            self._start()
         self.call_after_refresh(self._panes_shown.set)
         for line in self._early_lines:
             self.run_line(line)
