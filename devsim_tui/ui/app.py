@@ -482,7 +482,7 @@ class ControlRoomApp(App[int]):
             if theme is not None:
                 self.register_theme(theme)
                 self._theme_names = [wanted]
-                self.theme = wanted
+                self._set_theme(wanted)
                 return
         if api is not None:
             self._register_themes(api.load_themes())
@@ -503,7 +503,26 @@ class ControlRoomApp(App[int]):
                 self._theme_warning = f"unknown theme '{wanted}'; using {default}"
             wanted = default
         if self.theme != wanted:
-            self.theme = wanted
+            self._set_theme(wanted)
+
+    def _set_theme(self, name: str) -> None:
+        """Switch to theme `name` (registered). Before the app has read its stylesheet (a
+        theme chosen in `__init__`), without Textual's theme watcher: what the watcher does
+        besides is to queue a re-parse of every CSS source, as long as the first parse itself
+        (app.tcss and every widget's CSS, before the first frame); giving the stylesheet the
+        theme's variables now makes the first parse the right one."""
+        if self.stylesheet.source:  # read already (running): Textual's watcher does it all
+            self.theme = name
+            return
+        self.set_reactive(App.theme, name)
+        theme = self.current_theme
+        # As App._watch_theme does (the classes that select on the theme, the ANSI filter).
+        classes = {c: False for c in self.classes if c.startswith("-theme-")}
+        classes.update({f"-theme-{theme.name}": True, "-dark-mode": theme.dark,
+                        "-light-mode": not theme.dark})
+        self.update_classes(classes, update=False)
+        self._refresh_truecolor_filter(self.ansi_theme)
+        self.stylesheet.set_variables(self.get_css_variables())
 
     def set_theme(self, name: str, remember: bool = True) -> bool:
         if name not in self.available_themes:
