@@ -35,6 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 COLS, ROWS = 120, 40
 SECTION = "## Control room (bench/ui.py)"
+#: Compiled bytecode for both sides, kept for the whole run, as an installed package has it
+#: (`pip install` compiles it): with PYTHONDONTWRITEBYTECODE set, as on the project's machines,
+#: every start would otherwise compile the package's modules from source (about a hundred of
+#: them for the control room, one for the empty app). `--no-bytecode` keeps that behaviour.
+PYCACHE = tempfile.mkdtemp(prefix="devsim-bench-pyc-")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -59,6 +64,9 @@ def run_in_pty(argv: list[str], marker: bytes, seconds: float, quit_key: bytes =
     env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(COLS), LINES=str(ROWS),
                XDG_CONFIG_HOME=tempfile.mkdtemp(prefix="devsim-bench-"))
     env.pop("TEXTUAL", None)
+    if PYCACHE:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = PYCACHE
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
                             cwd=ROOT, start_new_session=True)
@@ -156,22 +164,44 @@ def frame_cost(servers: int = 1000, frames: int = 20) -> dict:
 
 
 def main() -> int:
+    global PYCACHE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="steady-state seconds")
+    parser.add_argument("--starts", type=int, default=5,
+                        help="alternated starts of each app for the start-up figures")
+    parser.add_argument("--startup-only", action="store_true",
+                        help="only the start-up figures (no steady state, no frame cost)")
+    parser.add_argument("--no-bytecode", action="store_true",
+                        help="no bytecode cache for the children (honours "
+                        "PYTHONDONTWRITEBYTECODE: every start compiles from source)")
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
+    if args.no_bytecode:
+        PYCACHE = ""
 
     devsim = [PYTHON, "-m", "devsim_tui", "--profile", "production", "--seed", "7"]
     empty = [PYTHON, str(ROOT / "bench" / "ui_minimal.py"), "empty"]
     minimal = [PYTHON, str(ROOT / "bench" / "ui_minimal.py")]
 
+    # One untimed start of each first: the bytecode cache and the OS's file cache are then
+    # warm for both sides alike, as they are for any start but a machine's very first.
+    run_in_pty(devsim, b"PRODUCTION", 0.1, ready_marker=b"1 Servers")
+    run_in_pty(empty, b"PRODUCTION", 0.1, b"\x11")
     # Alternated, so a burst of load on this shared machine hits both sides alike.
     ttff_app, ttff_empty, ready = [], [], []
-    for _ in range(5):
-        run = run_in_pty(devsim, b"PRODUCTION", 3.0, ready_marker=b"1 Servers")
+    for _ in range(args.starts):
+        run = run_in_pty(devsim, b"PRODUCTION", 0.5, ready_marker=b"1 Servers")
         ttff_app.append(run["first_frame_s"])
         ready.append(run["ready_s"] if run["ready_s"] is not None else float("nan"))
         ttff_empty.append(run_in_pty(empty, b"PRODUCTION", 0.1, b"\x11")["first_frame_s"])
+    pairs = "  ".join(f"{r / e:.2f}" for r, e in zip(ready, ttff_empty))
+    print(f"time to the panes / empty app, start by start: {pairs}")
+    if args.startup_only:
+        f_app, f_empty = statistics.median(ttff_app), statistics.median(ttff_empty)
+        f_ready = statistics.median(ready)
+        print(f"first frame {f_app * 1000:.0f} ms, panes {f_ready * 1000:.0f} ms, empty "
+              f"{f_empty * 1000:.0f} ms: {f_app / f_empty:.2f}x, {f_ready / f_empty:.2f}x")
+        return 0
     live = run_in_pty(devsim, b"PRODUCTION", args.seconds)
     base = run_in_pty(minimal, b"PRODUCTION", args.seconds, b"\x11")  # ctrl+q
     cost = frame_cost()

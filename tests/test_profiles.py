@@ -219,6 +219,25 @@ def test_errors_point_into_the_file_the_value_came_from(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("name", ["production", "development", "experimental"])
+def test_a_builtin_read_the_fast_way_equals_the_careful_way(name):
+    """Built-ins are read with the C loader and no line bookkeeping (`_load_shipped`); what it
+    gives must be exactly what the line-numbered reader and its validation give, with and
+    without overrides, and a layer that does not validate falls back to the careful read."""
+    from devsim_tui.config.loader import _expand_dotted, _load_layers, _load_shipped
+
+    source = resolve_profile_source(name)
+    data, locator = _load_layers(source, [])
+    careful = validate(Profile, data, locator)
+    assert _load_shipped(source, None) == careful == load_profile(name)
+    assert data == yaml.load(source.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    over = {"scaling.minReplicas": 9, "scaling.maxReplicas": 9, "scaling.initialReplicas": 9}
+    careful = validate(Profile, deep_merge(data, _expand_dotted(over)), locator)
+    assert _load_shipped(source, over) == careful == load_profile(name, over)
+    assert careful.scaling.minReplicas == 9
+    assert _load_shipped(source, {"simulation.seed": -1}) is None
+
+
 def test_overrides_are_a_last_layer(tmp_path):
     p = load_profile("production", {"simulation.seed": 7, "scaling": {"maxReplicas": 20}})
     assert (p.simulation.seed, p.scaling.maxReplicas, p.scaling.minReplicas) == (7, 20, 4)

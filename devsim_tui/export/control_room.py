@@ -12,10 +12,12 @@ to the UI, which shows the `notify.*` events as toasts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devsim_tui.export.prometheus import ExporterHandle, start_exporter
 from devsim_tui.notify.setup import NotifyHandle, start_notifications
+
+if TYPE_CHECKING:
+    from devsim_tui.export.prometheus import ExporterHandle
 
 
 @dataclass
@@ -44,6 +46,8 @@ def start_control_room_io(world: Any, metrics_port: int | None = None,
     notify = start_notifications(engine, console=False) if engine is not None else NotifyHandle()
     exporter = None
     if metrics_port is not None:
+        from devsim_tui.export.prometheus import start_exporter  # prometheus_client
+
         try:
             exporter = start_exporter(world, metrics_port, metrics_addr)
         except OSError:

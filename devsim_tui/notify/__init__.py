@@ -8,9 +8,22 @@ delivery failure is reported back to the engine (an event and `state()["delivery
 raised into the caller.
 """
 
-from devsim_tui.notify.console import StreamSink
-from devsim_tui.notify.email import EmailSender, build_message
-from devsim_tui.notify.setup import NotifyHandle, smtp_overrides, start_notifications
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: What the package offers, by the module it lives in: imported when first asked for, so the
+#: control room's start (which wires notifications with no SMTP in sight) never loads smtplib.
+_WHERE = {"StreamSink": "console", "EmailSender": "email", "build_message": "email",
+          "NotifyHandle": "setup", "smtp_overrides": "setup", "start_notifications": "setup"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"devsim_tui.notify.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["EmailSender", "NotifyHandle", "StreamSink", "build_message", "smtp_overrides",
            "start_notifications"]

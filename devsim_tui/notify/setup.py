@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from devsim_tui.notify.console import StreamSink
-from devsim_tui.notify.email import EmailSender
 from devsim_tui.sim.notifications import notifier_of
+
+if TYPE_CHECKING:
+    from devsim_tui.notify.email import EmailSender
 
 
 @dataclass
@@ -34,9 +35,13 @@ def start_notifications(engine: Any, stream: TextIO | None = None,
     if notifier.channel == "email":
         smtp = engine.profile.monitoring.notifications.email.smtp
         if notifier.smtp_configured:
+            from devsim_tui.notify.email import EmailSender  # smtplib: only with SMTP
+
             handle.email = EmailSender(smtp, notifier.report, engine.profile.name)
             notifier.attach(handle.email)
     elif console:
+        from devsim_tui.notify.console import StreamSink
+
         sink = StreamSink(engine.clock, stream or sys.stderr)
         notifier.attach(sink)
         handle.sinks.append(sink)

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from devsim_tui.detect import Detector
 from devsim_tui.sim import extensions
 from devsim_tui.sim.extensions import register
 from devsim_tui.sim.rollout import FAILED, pods_stats
 
 if TYPE_CHECKING:
+    from devsim_tui.detect import Detector
     from devsim_tui.sim.engine import Engine
     from devsim_tui.sim.snapshot import Aggregates
 
@@ -271,6 +271,10 @@ class AnomalyController:
             self._usual_load = warm._usual_load
             self.warm_started = True
         else:
+            # Imported here, not with the engine: river (and through it narwhals) is a tenth
+            # of a second of a start, which the control room's panes need not wait for.
+            from devsim_tui.detect import Detector
+
             self.detector = Detector(self.signals, warmup=self._spec.warmup_updates,
                                      seasonal_period=period)
         self._hook_releases()

@@ -44,7 +44,10 @@ class Command(BaseModel):
     Unicode (`text_problem`), for every command type, including those registered later.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # defer_build: a command type's validator is built when one is first made (most of the
+    # seventy-odd types never are in a session; building them all cost every start).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
+                              defer_build=True)
     name: ClassVar[str]
     positional: ClassVar[tuple[str, ...]] = ()
     summary: ClassVar[str] = ""
@@ -228,7 +231,8 @@ class Remedy(Command):
     positional = ("name",)
     summary = "Drill: take one of the scenario's operator actions (`drill show` lists them)"
     name_: str = Field(alias="name", min_length=1)
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              defer_build=True)
 
     def args(self) -> dict[str, Any]:
         return {"name": self.name_}

@@ -11,11 +11,13 @@ The app holds a `World` and talks to it only through that interface. Two indepen
 from __future__ import annotations
 
 import shlex
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from textual import work
+from textual.worker import get_current_worker
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -198,6 +200,8 @@ class ControlRoomApp(App[int]):
             self._early = pool.submit(self._prepare_world)
             pool.shutdown(wait=False)
         self._early_lines: list[str] = []  # `:` lines typed while the world was starting
+        # Set once a pending world's panes are on screen: the worker's pre-roll waits for it.
+        self._panes_shown = threading.Event()
         # False from a PendingWorld's panes until its start-up work is done (`WorldPrepared`):
         # the panes show tick 0 and take keys; the clock starts once it is done.
         self._prepared = self._pending is None
@@ -340,9 +344,13 @@ class ControlRoomApp(App[int]):
             self.themes = themes  # every theme, validated (None: already registered)
 
     def _prepare_world(self) -> Any:
-        """The panes' imports (numpy, the commands) and the world: off the loop."""
-        W.load_all()
+        """The panes' imports (numpy, the tables) and the world: off the loop."""
+        W.load_panes()
         return self._pending.build()
+
+    #: How long the start-up worker waits for the panes' first paint before the pre-roll runs
+    #: anyway (a screen that never paints, e.g. one pushed over the main screen at once).
+    PANES_SHOWN_TIMEOUT_S = 10.0
 
     @work(thread=True, exclusive=True, group="world", exit_on_error=False)
     def _build_world(self) -> None:
@@ -350,16 +358,26 @@ class ControlRoomApp(App[int]):
             # Started with the app (see __init__): by the first frame it is well under way.
             world = self._early.result() if self._early is not None else self._prepare_world()
             self.post_message(self.WorldBuilt(world))
-            # The panes show while the rest of the start-up runs here: every theme validated
-            # (the one on screen is there already), then the detector's warm start (a pure
-            # function of profile and seed: nothing differs but who waits).
+            # Every theme validated (the one on screen is there already).
             if self._theme_api is not None:
                 self.post_message(self.WorldBuilt(None, themes=self._theme_api.load_themes()))
         except Exception as exc:  # reported by the handler, which quits cleanly
             self.post_message(self.WorldBuilt(None, exc))
             return
         try:
-            world.prepare()
+            # The rest waits until the panes are painted: run now, it would share the
+            # interpreter with mounting and drawing them and hold them back. The detector's
+            # warm start is a pure function of profile and seed, so the run is the same
+            # whenever it happens; the clock starts when it is done (WorldPrepared).
+            worker = get_current_worker()
+            waited = 0.0
+            while not self._panes_shown.wait(0.05) and waited < self.PANES_SHOWN_TIMEOUT_S:
+                if worker.is_cancelled or self._exit:  # quitting: the pool is joined on exit
+                    return
+                waited += 0.05
+            if not self._exit:
+                W.load_all()  # the dialogs, help and router: ready before the first key
+                world.prepare()
         finally:
             self.post_message(self.WorldPrepared())
 
@@ -390,13 +408,17 @@ class ControlRoomApp(App[int]):
         self.world, self._pending = event.world, None
         self.profile = self.world.profile
         self._start_hour = self.profile.simulation.start_hour
-        header = self.query_one(HeaderBar)
-        header.relabel(self.profile.name, self.profile.environment)
-        await self.query_one("#panes").mount_all(self._panes())
-        self._label_panes()
-        self._toast_after = self.world.snapshot().last_event_seq
-        self.refresh_bindings()
-        self._start()
+        # One batch: the screen is painted once, with the panes filled, instead of also while
+        # they mount empty (each paint of the full screen costs as much as the first frame).
+        with self.batch_update():
+            header = self.query_one(HeaderBar)
+            header.relabel(self.profile.name, self.profile.environment)
+            await self.query_one("#panes").mount_all(self._panes())
+            self._label_panes()
+            self._toast_after = self.world.snapshot().last_event_seq
+            self.refresh_bindings()
+            self._start()
+        self.call_after_refresh(self._panes_shown.set)
         for line in self._early_lines:
             self.run_line(line)
         self._early_lines.clear()
@@ -443,6 +465,7 @@ class ControlRoomApp(App[int]):
                                       self._visible("events"))
 
     async def on_unmount(self) -> None:
+        self._panes_shown.set()  # a start-up worker still waiting for the panes: stop it
         if self._external is not None:
             await self._external.stop()
 
@@ -459,7 +482,7 @@ class ControlRoomApp(App[int]):
             if theme is not None:
                 self.register_theme(theme)
                 self._theme_names = [wanted]
-                self.theme = wanted
+                self._set_theme(wanted)
                 return
         if api is not None:
             self._register_themes(api.load_themes())
@@ -480,7 +503,26 @@ class ControlRoomApp(App[int]):
                 self._theme_warning = f"unknown theme '{wanted}'; using {default}"
             wanted = default
         if self.theme != wanted:
-            self.theme = wanted
+            self._set_theme(wanted)
+
+    def _set_theme(self, name: str) -> None:
+        """Switch to theme `name` (registered). Before the app has read its stylesheet (a
+        theme chosen in `__init__`), without Textual's theme watcher: what the watcher does
+        besides is to queue a re-parse of every CSS source, as long as the first parse itself
+        (app.tcss and every widget's CSS, before the first frame); giving the stylesheet the
+        theme's variables now makes the first parse the right one."""
+        if self.stylesheet.source:  # read already (running): Textual's watcher does it all
+            self.theme = name
+            return
+        self.set_reactive(App.theme, name)
+        theme = self.current_theme
+        # As App._watch_theme does (the classes that select on the theme, the ANSI filter).
+        classes = {c: False for c in self.classes if c.startswith("-theme-")}
+        classes.update({f"-theme-{theme.name}": True, "-dark-mode": theme.dark,
+                        "-light-mode": not theme.dark})
+        self.update_classes(classes, update=False)
+        self._refresh_truecolor_filter(self.ansi_theme)
+        self.stylesheet.set_variables(self.get_css_variables())
 
     def set_theme(self, name: str, remember: bool = True) -> bool:
         if name not in self.available_themes:

@@ -51,6 +51,16 @@ class Widgets:
         setattr(self, name, value)
         return value
 
+    #: The modules the panes are built from (the rest: dialogs, help, the router).
+    PANES = frozenset({"alerts", "database", "events", "metrics", "operations", "security",
+                       "servers"})
+
+    def load_panes(self) -> None:
+        """Import what the panes are built from now (from the start-up worker)."""
+        for name, module in self.WHERE.items():
+            if module in self.PANES:
+                getattr(self, name)
+
     def load_all(self) -> None:
         """Import them all now (from the start-up worker, off the event loop)."""
         for name in self.WHERE:

@@ -38,7 +38,6 @@ from textual.color import Color
 from textual.theme import Theme
 
 from devsim_tui.config.paths import builtin_data_dir
-from devsim_tui.config.yamlsrc import parse_yaml, read_text_file
 from devsim_tui.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
@@ -229,6 +228,9 @@ def _read_config(path: Path) -> dict[str, Any] | None:
     """
     if not os.path.lexists(path):
         return {}
+    # The line-numbered reader brings pydantic: not for a start without a preferences file.
+    from devsim_tui.config.yamlsrc import parse_yaml, read_text_file
+
     try:
         data, _ = parse_yaml(read_text_file(path, "devsim-tui config file", CONFIG_MAX_BYTES),
                              os.fspath(path))
