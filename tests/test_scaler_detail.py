@@ -101,3 +101,20 @@ async def test_enter_on_the_metrics_pane_opens_the_scaler_detail(make_app):
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, ScalerDetailScreen)
+
+
+def test_a_remote_viewer_gets_the_same_scaler_view():
+    """The bridge's snapshot (JSON, NaN as null, rounded) carries the record: a seat's scaler
+    detail shows what the presenter's does."""
+    import json
+
+    from devsim_tui.bridge import payloads as P
+    from devsim_tui.ui.scaler import scaler_view
+
+    snap = _engine("experimental", 900).snapshot
+    body = json.loads(P.encode(P.snapshot_body(snap, speed=1.0, paused=True, run="r")))
+    remote = P.snapshot_from_body(body)
+    here, there = scaler_view(snap), scaler_view(remote)
+    assert there.title == here.title and there.lines == here.lines
+    for key, values in here.charts.items():
+        assert np.allclose(there.charts[key], values, rtol=1e-5, equal_nan=True), key
