@@ -50,6 +50,13 @@ def test_detail_screen_db_node_after_failover(snap_compare, make_app, settle):
                         run_before=settle)
 
 
+def test_scaler_detail_predictive_120x40(snap_compare, make_app, settle):
+    # Enter on the metrics pane: the predictive scaler's forecast against the requests, its
+    # replicas against the HPA's own recommendation (the counterfactual), ScaleAhead events.
+    app = make_app("experimental", ticks=1200)
+    assert snap_compare(app, terminal_size=(120, 40), press=["3", "enter"], run_before=settle)
+
+
 def test_filter_in_use(snap_compare, make_app, settle):
     async def run_before(pilot):
         await settle(pilot)

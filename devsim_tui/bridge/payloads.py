@@ -342,6 +342,17 @@ def _floats(values: Any) -> list[float | None]:
     return [None if not math.isfinite(x) else x for x in round_sig(values).tolist()]
 
 
+def _hpa_dict(hpa: dict[str, Any]) -> dict[str, Any]:
+    """The scaler's state; its record of syncs (the scaler detail's charts) rounded like the
+    other series, since it is the larger part of it."""
+    out = dict(hpa)
+    record = out.get("record")
+    if record:
+        out["record"] = {name: _floats(np.asarray(col, dtype=float))
+                         for name, col in record.items()}
+    return out
+
+
 def _view_dict(view: Any) -> dict[str, Any]:
     return {f.name: getattr(view, f.name) for f in fields(view)}
 
@@ -367,7 +378,8 @@ def snapshot_body(snap: Snapshot, *, speed: float | str, paused: bool, run: str,
             "target_hit_ratio": snap.cache.target_hit_ratio,
             "nodes": [_view_dict(n) for n in snap.cache.nodes]},
         "alerts": [_view_dict(a) for a in snap.alerts],
-        "last_event_seq": snap.last_event_seq, "hpa": dict(snap.hpa), "health": snap.health,
+        "last_event_seq": snap.last_event_seq, "hpa": _hpa_dict(snap.hpa),
+        "health": snap.health,
         "extensions": dict(snap.extensions), "rows": rows,
     }
 

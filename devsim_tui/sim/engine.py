@@ -358,6 +358,7 @@ class Engine:
         self.hpa_info = {"utilization": d.utilization_percent, "raw_desired": d.raw_desired,
                          "reason": d.reason, "target": spec.targetCPUUtilizationPercentage}
         if advice is not None:
+            self.predictive.note(t, d.hpa_desired, d.desired)
             self.hpa_info.update(self.predictive.info(), hpa_desired=d.hpa_desired)
             if d.desired > self.desired and d.hpa_desired is not None \
                     and d.desired > d.hpa_desired:

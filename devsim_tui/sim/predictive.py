@@ -55,6 +55,11 @@ MIN_SEASON_STEPS, MAX_SEASON_STEPS = 8, 20_000
 #: Samples with the fleet's CPU above this are saturated: no information about cost per request.
 _SATURATED_CPU = 0.85
 _EPS = 1.0  # rps added before percentage errors and multiplicative models (no division by 0)
+#: Syncs the scaler's record keeps for its detail view (240 = one hour at the 15 s default).
+RECORD_SYNCS = 240
+#: The record's columns, one row per HPA sync (`PredictiveScaler.note`).
+RECORD_FIELDS = ("t", "actual_rps", "forecast_rps", "replicas", "hpa_replicas", "need",
+                 "confidence", "gated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +223,12 @@ class PredictiveScaler:
         self._sum = 0.0
         self._n = 0
         self.last: PredictiveAdvice | None = None
+        #: One row per sync (RECORD_FIELDS): what the scaler saw, forecast and did, beside what
+        #: the HPA alone recommended; the detail view's counterfactual.
+        self.record: deque[tuple[float, ...]] = deque(maxlen=RECORD_SYNCS)
+        # The forecasts at lead time made at the last syncs: the oldest targeted this sample.
+        self._made: deque[float] = deque(maxlen=self.forecaster.horizon)
+        self._sample = math.nan
         self._warm(level, seed, profile.traffic.noise, warm_seasons)
 
     # ------------------------------------------------------------------ learning
@@ -249,8 +260,10 @@ class PredictiveScaler:
 
     def advise(self, current: int) -> PredictiveAdvice:
         """At an HPA sync: close the sample, learn it, and return the forecast's replica need."""
+        self._sample = math.nan
         if self._n:
-            self.forecaster.learn(self._sum / self._n)
+            self._sample = self._sum / self._n
+            self.forecaster.learn(self._sample)
             self._sum, self._n = 0.0, 0
         forecast = self.forecaster.forecast()
         need: int | None = None
@@ -265,6 +278,25 @@ class PredictiveScaler:
         gated = forecast.confidence < self.min_confidence
         self.last = PredictiveAdvice(forecast, need, gated, self.beta)
         return self.last
+
+    def note(self, t: float, hpa_replicas: int | None, replicas: int) -> None:
+        """Record the sync just decided: the sample, the forecast made one lead time before
+        for it, the replicas decided and the HPA's own recommendation on the same fleet."""
+        advice = self.last
+        if advice is None:
+            return
+        made = self._made[0] if len(self._made) == self._made.maxlen else math.nan
+        self._made.append(advice.forecast.at_lead)
+        self.record.append((
+            t, self._sample, made, float(replicas),
+            math.nan if hpa_replicas is None else float(hpa_replicas),
+            math.nan if advice.need is None else float(advice.need),
+            advice.forecast.confidence, float(advice.gated)))
+
+    def recorded(self) -> dict[str, tuple[float, ...]]:
+        """The record as columns (RECORD_FIELDS), oldest first."""
+        rows = tuple(self.record)
+        return {name: tuple(r[i] for r in rows) for i, name in enumerate(RECORD_FIELDS)}
 
     @property
     def forecast_rps(self) -> float | None:
@@ -291,4 +323,5 @@ class PredictiveScaler:
             "gated": advice.gated, "min_confidence": self.min_confidence,
             "errors": {n: round(self.forecaster.recent_error(n), 4)
                        for n in self.forecaster.models},
+            "record": self.recorded(),
         }

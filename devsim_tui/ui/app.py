@@ -61,7 +61,7 @@ FALLBACK_THEMES = ("textual-dark", "textual-light", "nord", "gruvbox")
 PANE_ACTIONS = {
     "servers": ("scale", "details"),
     "database": ("backup", "failover", "crash", "restart", "details"),
-    "metrics": ("cycle_window",),
+    "metrics": ("cycle_window", "details"),
     "alerts": ("ack", "silence", "details"),
     "security": ("details",),
     "events": (),
@@ -162,8 +162,8 @@ class ControlRoomApp(App[int]):
         Binding("c", "chaos", "Inject a chaos fault", show=False),
         Binding("exclamation_mark", "chaos_stop_all", "Emergency stop: revert every fault",
                 key_display="!", show=False),
-        Binding("enter", "details", "Details of the selected server, node or alert",
-                show=False),
+        Binding("enter", "details", "Details of the selected server, node or alert (on the "
+                "metrics pane: the scaler's)", show=False),
     ]
 
     #: The panes (ui/panes.py); a subclass may add entries. PANES: their keys.
@@ -1141,6 +1141,11 @@ class ControlRoomApp(App[int]):
             return
         if isinstance(focused, W.KeyedTable) and focused.id == "security-findings":
             self._finding_details(focused.selected_key)
+            return
+        if isinstance(focused, W.MetricsPane):
+            self.push_screen(W.ScalerDetailScreen(self._start_hour),
+                             lambda _r: self.draw(force=True))
+            self.call_after_refresh(self.draw, True)
             return
         name = None
         if isinstance(focused, W.ServersTable):

@@ -69,9 +69,16 @@ class HistoryCharts(Widget):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._history: dict[str, np.ndarray] = {}
+        self._labels: dict = SERIES_LABELS
+        self._scales: dict[str, tuple[float, float]] = {}
 
-    def show(self, history: dict[str, np.ndarray]) -> None:
+    def show(self, history: dict[str, np.ndarray], labels: dict | None = None,
+             scales: dict[str, tuple[float, float]] | None = None) -> None:
+        """`labels`: key -> (label, formatter) (default SERIES_LABELS); `scales`: key ->
+        (floor, ceiling) for charts that must share one scale to be compared by eye."""
         self._history = history
+        self._labels = SERIES_LABELS if labels is None else labels
+        self._scales = scales or {}
         self.refresh(layout=True)
 
     def get_content_height(self, container, viewport, width: int) -> int:
@@ -86,8 +93,8 @@ class HistoryCharts(Widget):
         # a cell is the same span of simulated time in each.
         span = max((len(v) for v in self._history.values()), default=0)
         for key, values in self._history.items():
-            label, fmt = SERIES_LABELS.get(key, (key.replace("_", " ").capitalize(),
-                                                 lambda v: f"{v:.2f}"))
+            label, fmt = self._labels.get(key, (key.replace("_", " ").capitalize(),
+                                                lambda v: f"{v:.2f}"))
             values = np.asarray(values, dtype=float)
             if len(values) < span:
                 values = np.concatenate([np.full(span - len(values), np.nan), values])
@@ -97,11 +104,15 @@ class HistoryCharts(Widget):
                                fmt(float(finite.max())))
             else:
                 cur = lo = hi = "-"
-            charts.append(MetricLine(label, values, cur, lo, hi, styles, height=3))
+            floor, ceiling = self._scales.get(key, (None, None))
+            charts.append(MetricLine(label, values, cur, lo, hi, styles, height=3, floor=floor,
+                                     ceiling=ceiling))
         width = max((len(f"{c.low}..{c.high}") for c in charts), default=0)
+        label_width = max((len(c.label) for c in charts), default=0)
         lines = []
         for chart in charts:
             chart.minmax_width = width  # the sparklines start and end in the same columns
+            chart.label_width = max(chart.label_width, label_width)
             lines += [chart, Text("")]
         return Group(*lines) if lines else Text("no history for this component yet")
 

@@ -53,11 +53,13 @@ class EventLog(RichLog):
                          "events--info", "events--warning", "events--error", "events--critical",
                          "events--security", "events--security-alarm"}
 
-    def __init__(self, start_hour: float, subject: str | None = None, **kwargs) -> None:
+    def __init__(self, start_hour: float, subject: str | None = None,
+                 types: tuple[str, ...] = (), **kwargs) -> None:
         super().__init__(max_lines=MAX_LINES, wrap=True, min_width=1, markup=False,
                          auto_scroll=True, **kwargs)
         self.start_hour = start_hour
         self.subject = subject  # only events about this component, when set
+        self.types = types  # only events whose type starts with one of these, when set
         self.last_seq = 0
         self._backlog: deque[Event] = deque(maxlen=MAX_LINES)
         self._written: deque[Event] = deque(maxlen=MAX_LINES)  # to write again on a resize
@@ -112,6 +114,8 @@ class EventLog(RichLog):
             self.last_seq = new[-1].seq
             if self.subject is not None:
                 new = [ev for ev in new if concerns(ev, self.subject)]
+            if self.types:
+                new = [ev for ev in new if ev.type.startswith(self.types)]
             self._backlog.extend(new)
         self._flush(visible)
         return fetched

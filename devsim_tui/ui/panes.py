@@ -38,6 +38,7 @@ class Widgets:
         "chaos_types": "operations", "deploy_arguments": "operations", "fault_ids": "operations",
         "faults_of": "operations", "rollback_arguments": "operations",
         "ServersTable": "servers", "Router": "routing", "Context": "routing",
+        "ScalerDetailScreen": "scaler",
         "SecurityPane": "security", "FindingDetailScreen": "security",
         "finding_detail": "security", "findings_of": "security",
     }
