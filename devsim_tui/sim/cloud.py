@@ -97,10 +97,7 @@ class CloudController:
         s = f.state
         mask = (f.region == r) & ((s == READY) | (s == STARTING) | (s == CRASHED))
         f.reset(mask)
-        # No kubelet to report a probe or restart a container: frozen until the node returns.
-        f.ready_at = np.where(mask & (s == STARTING), np.inf, f.ready_at)
-        f.until = np.where(mask & (s == CRASHED), np.inf, f.until)
-        f._dirty = True
+        f.freeze(mask)
         f.regions_down = f.regions_down | {r}
         if math.isnan(self.down_at[r]):  # a second outage of a down region changes nothing
             self._outages += 1
