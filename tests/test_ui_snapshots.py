@@ -177,3 +177,19 @@ def test_database_pane_multi_master_after_a_split_brain(snap_compare, make_app, 
     app = make_app("experimental", commands=[Chaos(type="mesh-partition", scope="aws",
                                                    duration="2m")], after=122)
     assert snap_compare(app, terminal_size=(120, 40), press=["2"], run_before=settle)
+
+
+def test_region_outage_120x40(snap_compare, make_app, settle, world_factory):
+    """Experimental with two clouds down (docs/cloud.md): AWS went down 400 s ago, its pods
+    were evicted after the toleration (evicted, Terminating on the unreachable nodes) and
+    replaced in the other clouds (rescheduled, starting); GCP went down 80 s ago, its nodes are
+    NotReady (pods notready, out of the endpoints) and evictions are due. The region line under
+    the servers says so; the pods sort by state, worst first."""
+    from devsim_tui.sim.commands import parse_line
+
+    world = world_factory("experimental", commands=[parse_line("chaos region-outage aws 20m")],
+                          after=320)
+    world.submit(parse_line("chaos region-outage gcp 20m"))
+    world.inner.advance(80)
+    assert snap_compare(make_app(world=world), terminal_size=(120, 40),
+                        press=["o", "O"], run_before=settle)

@@ -58,7 +58,8 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def _named_after(region: str, cloud: str) -> bool:
+def named_after(region: str, cloud: str) -> bool:
+    """Whether the region's name says its cloud (`aws`, `aws-eu-west-1` for AWS)."""
     r, k = region.lower(), _key(cloud)
     if _key(region) == k:
         return True
@@ -66,9 +67,26 @@ def _named_after(region: str, cloud: str) -> bool:
     return len(head) == 2 and _key(head[0]) == k
 
 
+def unknown_keys(profile: Profile) -> list[tuple[tuple[Any, ...], str]]:
+    """Per-region settings for regions not in app.regions, prices for clouds not declared:
+    (field path, problem). `resolve` ignores them (a file that extends a profile and changes
+    its regions cannot drop the base's keys: mappings merge); the loader reports those written
+    in the same file as the regions or clouds they miss (likely typos)."""
+    app = profile.app
+    keys = [_key(c) for c in profile.deployment.clouds]
+    out = [(("app", "placement", "regions", name),
+            f"no region {name!r} in app.regions ({', '.join(app.regions)})")
+           for name in app.placement.regions if name not in app.regions]
+    out += [(("app", "placement", "egress_usd_per_gb", name),
+             f"cloud {name!r} is not in deployment.clouds "
+             f"({', '.join(profile.deployment.clouds) or 'empty'})")
+            for name in app.placement.egress_usd_per_gb if _key(name) not in keys]
+    return out
+
+
 def resolve(profile: Profile) -> Placement:
     """The profile's placement, checked: every region in exactly one declared cloud, every
-    declared cloud holding a region, per-region settings only for regions that exist."""
+    declared cloud holding a region (see `unknown_keys` for the settings that name neither)."""
     app = profile.app
     spec = app.placement
     regions = list(app.regions)
@@ -84,10 +102,6 @@ def resolve(profile: Profile) -> Placement:
         dup = next(r for i, r in enumerate(regions) if r in regions[:i])
         raise PlacementError(("app", "regions", regions.index(dup, regions.index(dup) + 1)),
                              f"region {dup!r} is listed twice")
-    for name in spec.regions:
-        if name not in regions:
-            raise PlacementError(("app", "placement", "regions", name),
-                                 f"no region {name!r} in app.regions ({', '.join(regions)})")
 
     def canonical(cloud: str, path: tuple[Any, ...]) -> str:
         if not declared:
@@ -107,7 +121,7 @@ def resolve(profile: Profile) -> Placement:
         if not declared:
             clouds.append("")
             continue
-        named = [c for c in declared if _named_after(region, c)]
+        named = [c for c in declared if named_after(region, c)]
         if len(named) == 1:
             clouds.append(named[0])
         elif len(declared) == 1:
@@ -127,8 +141,6 @@ def resolve(profile: Profile) -> Placement:
         ingress = canonical(spec.ingress_cloud, ("app", "placement", "ingress_cloud"))
     else:
         ingress = clouds[0]
-    for name in spec.egress_usd_per_gb:
-        canonical(name, ("app", "placement", "egress_usd_per_gb", name))
 
     n = len(regions)
     if spec.node_capacity_pods is not None:

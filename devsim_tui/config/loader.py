@@ -108,7 +108,7 @@ def load_profile(
 def _check_placement(profile: Profile, locator: Locator) -> None:
     """Regions must map onto the declared clouds consistently (config/clouds.py); the error
     names the file and line of the field at fault."""
-    from devsim_tui.config.clouds import PlacementError, resolve
+    from devsim_tui.config.clouds import PlacementError, resolve, unknown_keys
 
     try:
         resolve(profile)
@@ -116,6 +116,15 @@ def _check_placement(profile: Profile, locator: Locator) -> None:
         where = locator.locate(exc.path)
         raise ConfigError([f"{where.prefix()}: {format_path(exc.path)}: {exc.message}"]) \
             from None
+    problems = []
+    for path, message in unknown_keys(profile):
+        where = locator.locate(path)
+        # What it misses: the regions for a region's settings, the clouds for a price.
+        other = ("app", "regions") if path[2] == "regions" else ("deployment", "clouds")
+        if where.file == locator.locate(other).file:
+            problems.append(f"{where.prefix()}: {format_path(path)}: {message}")
+    if problems:
+        raise ConfigError(problems)
 
 
 def _load_shipped(source: Path, overrides: Mapping[str, Any] | None) -> Profile | None:

@@ -148,6 +148,21 @@ def dashboard(profile: Any) -> dict[str, Any]:
         (f"sum(devsim_network_transmit_bytes_per_second{{{SEL}}})", "out")], "Bps"))
     for i, (title, targets, unit) in enumerate(extra):
         add(title, targets, unit, 8 * i, y, 8, 8)
+    y += 8
+    if len(profile.app.regions) > 1:  # placement in regions and clouds (docs/cloud.md)
+        add("Ready pods by region", [
+            (f"sum by (region, cloud) (devsim_region_pods_ready{{{SEL}}})",
+             "{{region}} {{cloud}}"),
+            (f"sum(devsim_servers{{{SEL},state=~\"pending|notready|evicted\"}}) by (state)",
+             "{{state}}")], "short", 0, y, 12, 8,
+            description="Ready pods per region; pods Pending (no region has room), on NotReady "
+            "nodes, or evicted by the unreachable taint")
+        if profile.deployment.clouds:
+            add("Cross-cloud egress cost ($/h)", [
+                (f"sum by (cloud) (rate(devsim_cloud_egress_cost_dollars_total{{{SEL}}}"
+                 f"[{RI}])) * 3600", "{{cloud}}")], "currencyUSD", 12, y, 12, 8,
+                description="What each cloud bills for the cross-cloud traffic leaving it, "
+                "per simulated hour at this rate")
     return {
         "uid": f"devsim-{name}", "title": f"devsim-tui: {name}",
         "description": f"{profile.description.strip()} (devsim-tui exporter, docs/exporter.md)",

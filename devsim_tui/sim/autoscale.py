@@ -661,12 +661,14 @@ class HPAController:
         has_metric: np.ndarray,
         *,
         floor: int | None = None,
+        pending: np.ndarray | None = None,
     ) -> HPADecision:
         """One reconcile: compute, stabilize, rate-limit and record the decision.
 
         `floor` (the predictive scaler's need) raises the replica calculator's recommendation
         before stabilization: desired = max(HPA, floor), then the same windows and policies.
         The decision also carries what the HPA alone would have set (`hpa_desired`).
+        `pending`: pods in phase Pending (unready whatever they report).
         """
         now_s = float(now_s)
         current = int(current_replicas)
@@ -699,6 +701,7 @@ class HPAController:
                     has_metric,
                     self.target_utilization_percent,
                     self.tolerance,
+                    pending=pending,
                 )
             except ValueError:
                 # The controller keeps the current size and records nothing when the metric fails.

@@ -131,8 +131,10 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
               "it catches up", ("estate",), "estate", 600.0, "traffic multiplier", 3.0,
               (0.0, 100.0)),
     FaultType("region-outage", "a whole region (cloud) goes down",
-              "servers and database nodes there die; the load balancer shifts their traffic to "
-              "the other regions and new pods are scheduled elsewhere", ("region",), "region",
+              "its nodes and database nodes die: requests to its pods time out until the nodes "
+              "are NotReady (40 s), then traffic shifts to the other regions; the pods are "
+              "evicted after their toleration (300 s) and rescheduled elsewhere, capacity "
+              "permitting", ("region",), "region",
               600.0),
     FaultType("tls-expiry", "the TLS certificate expires",
               "every TLS handshake fails, so every request errors; no effect where TLS is off",

@@ -74,6 +74,7 @@ class CloudController:
         self._owed = 0  # evicted pods whose replacements are not yet bound
         self._id_mark = 0  # pods with ids from here on were created after an eviction
         self._last_pending = 0
+        self._tried: tuple[np.ndarray, set[int]] | None = None  # fleet seen by the last retry
         # Cross-cloud egress: per region, whether its traffic crosses clouds; counters by cloud.
         cross = np.array(p.cross_cloud(), bool)
         self.cross = cross if cross.any() else None
@@ -86,6 +87,17 @@ class CloudController:
                                 for c in self.cloud_names]) / BYTES_PER_GB
         self._ingress = self.cloud_names.index(p.ingress) if p.ingress in self.cloud_names \
             else -1
+        # Bytes per request routed to each region (and "no region", the last row), by the cloud
+        # they leave: the request from the ingress cloud, the response from the pod's.
+        spec = engine.profile.app.server
+        nc = len(self.cloud_names)
+        self._weights: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._req_to_cloud = np.zeros((n + 1, nc))
+        self._resp_to_cloud = np.zeros((n + 1, nc))
+        for r in np.flatnonzero(cross).tolist():
+            if self._ingress >= 0:
+                self._req_to_cloud[r, self._ingress] = spec.request_kb_in * BYTES_PER_KB
+            self._resp_to_cloud[r, self._cloud_of[r]] = spec.response_kb_out * BYTES_PER_KB
 
     # ------------------------------------------------------------------ chaos' region outage
 
@@ -97,10 +109,7 @@ class CloudController:
         s = f.state
         mask = (f.region == r) & ((s == READY) | (s == STARTING) | (s == CRASHED))
         f.reset(mask)
-        # No kubelet to report a probe or restart a container: frozen until the node returns.
-        f.ready_at = np.where(mask & (s == STARTING), np.inf, f.ready_at)
-        f.until = np.where(mask & (s == CRASHED), np.inf, f.until)
-        f._dirty = True
+        f.freeze(mask)
         f.regions_down = f.regions_down | {r}
         if math.isnan(self.down_at[r]):  # a second outage of a down region changes nothing
             self._outages += 1
@@ -138,8 +147,12 @@ class CloudController:
         if self._outages:
             self._timeline(t)
         f = self.engine.fleet
-        if f.pending:
+        # Pending pods are retried when room may have appeared: a pod changed state or left
+        # (the state column is replaced on every change), or a region came back.
+        if f.pending and (self._tried is None or self._tried[0] is not f.state
+                          or self._tried[1] != f.regions_down):
             placed = f.schedule_pending(t, self.engine.profile.app.server.startup_seconds)
+            self._tried = (f.state, f.regions_down)
             if len(placed):
                 self._replacements(t, placed, "Pending pods scheduled")
 
@@ -243,22 +256,22 @@ class CloudController:
 
     def _egress(self, dt: float) -> None:
         """Requests the ingress sends to another cloud: the request leaves the ingress cloud,
-        the response leaves the pod's cloud; each cloud bills what leaves it."""
+        the response leaves the pod's cloud; each cloud bills what leaves it. Per server, the
+        bytes a request and a response put on each cloud's bill (rebuilt only when the region
+        column changes); a tick is two small matrix-vector products."""
         f = self.engine.fleet
-        spec = self.engine.profile.app.server
-        n = len(self.placement.regions)
-        offered = np.bincount(f.region, f.rps, n + 1)[:n] * self.cross
-        served = np.bincount(f.region, f.served_rps, n + 1)[:n] * self.cross
-        req = offered * (spec.request_kb_in * BYTES_PER_KB)
-        resp = served * (spec.response_kb_out * BYTES_PER_KB)
-        by_cloud = np.bincount(self._cloud_of[self.cross], resp[self.cross],
-                               len(self.cloud_names))
-        if self._ingress >= 0:
-            by_cloud[self._ingress] += float(req.sum())
+        w = self._weights
+        if w is None or w[0] is not f.region:
+            # (clouds x servers), contiguous: the product runs along rows
+            w = self._weights = (f.region, np.ascontiguousarray(self._req_to_cloud[f.region].T),
+                                 np.ascontiguousarray(self._resp_to_cloud[f.region].T))
+        by_cloud = w[1] @ f.rps
+        by_cloud += w[2] @ f.served_rps
         self.egress_rate_bps = float(by_cloud.sum())
-        step = by_cloud * dt
-        self.egress_bytes += step
-        self.egress_usd += step * self._price
+        by_cloud *= dt
+        self.egress_bytes += by_cloud
+        by_cloud *= self._price
+        self.egress_usd += by_cloud
 
     # ------------------------------------------------------------------ views
 

@@ -351,7 +351,8 @@ class Engine:
         try:
             d = self.hpa.sync(t, self.desired, float(server.cpu_request_millicores), usage,
                               ready, hot, has_metric,
-                              floor=advice.floor if advice is not None else None)
+                              floor=advice.floor if advice is not None else None,
+                              pending=s[pods] == PENDING)
         except ValueError as exc:
             self.emit(t, "scale.hpa.error", f"HPA: {exc}", "warning")
             return

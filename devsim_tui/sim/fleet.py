@@ -278,6 +278,14 @@ class Fleet:
         self.set_state(mask, STARTING)
         return idx
 
+    def freeze(self, mask: np.ndarray) -> None:
+        """No kubelet any more (its node is gone): a starting pod never reports Ready, a
+        crashed one is never restarted, until the state is set anew."""
+        s = self.state
+        self.ready_at = np.where(mask & (s == STARTING), np.inf, self.ready_at)
+        self.until = np.where(mask & (s == CRASHED), np.inf, self.until)
+        self._dirty = True
+
     def terminate(self, mask: np.ndarray) -> None:
         """Gone at once (an evicted pod whose node came back and finished deleting it)."""
         if mask.any():

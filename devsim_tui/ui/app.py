@@ -252,6 +252,8 @@ class ControlRoomApp(App[int]):
         with the world)."""
         def pane(spec: PaneSpec) -> Pane:
             children: list[Any] = [spec.build(self)]
+            if spec.footer is not None:
+                children.append(spec.footer(self))
             if spec.filter:  # a `/` filter line on top of the pane's table
                 children.insert(0, Input(placeholder="filter: regex, ! inverts; enter keeps, "
                                          "esc clears", id=spec.filter_box, classes="filter"))

@@ -34,12 +34,21 @@ SERIES_LABELS = {
 }
 
 
+def _region(snap: Snapshot, r: int) -> str:
+    """The pod's region and cloud (sim/cloud.py); a Pending pod is in none yet."""
+    if r >= len(snap.regions):
+        return "no region (Pending)"
+    rows = (snap.cloud or {}).get("regions") or ()
+    cloud = rows[r]["cloud"] if r < len(rows) else ""
+    return f"{snap.regions[r]} ({cloud})" if cloud else snap.regions[r]
+
+
 def describe(snap: Snapshot, name: str) -> str:
     f = snap.fleet
     i = f.index_of(name)
     if i is not None:
         return (f"server {name} · {STATE_NAMES[int(f.state[i])]} · "
-                f"{snap.versions[int(f.version[i])]} · {snap.regions[int(f.region[i])]} · "
+                f"{snap.versions[int(f.version[i])]} · {_region(snap, int(f.region[i]))} · "
                 f"up {age(float(f.uptime_s[i]))} · restarts {int(f.restarts[i])}")
     for n in snap.db:
         if n.name == name:

@@ -37,8 +37,8 @@ class Widgets:
         "OperationsPane": "operations", "chaos_arguments": "operations",
         "chaos_types": "operations", "deploy_arguments": "operations", "fault_ids": "operations",
         "faults_of": "operations", "rollback_arguments": "operations",
-        "ServersTable": "servers", "Router": "routing", "Context": "routing",
-        "ScalerDetailScreen": "scaler",
+        "ServersTable": "servers", "RegionSummary": "servers", "Router": "routing",
+        "Context": "routing", "ScalerDetailScreen": "scaler",
         "SecurityPane": "security", "FindingDetailScreen": "security",
         "finding_detail": "security", "findings_of": "security",
     }
@@ -83,6 +83,7 @@ class PaneSpec:
     focus: str  # selector of the widget its digit focuses
     draw: Callable[[Any, Snapshot], str | None] | None = None  # -> subtitle, when visible
     filter: str | None = None  # selector of the widget `/` filters (has `set_filter`)
+    footer: Callable[[Any], Widget] | None = None  # app -> a line under the content
 
     @property
     def filter_box(self) -> str:
@@ -92,6 +93,7 @@ class PaneSpec:
 
 def _draw_servers(app: Any, snap: Snapshot) -> None:
     app.query_one(W.ServersTable).show(snap)
+    app.query_one("#region-summary", W.RegionSummary).show(snap)
     app._set_servers_subtitle(len(snap.fleet))
     return None
 
@@ -136,7 +138,8 @@ def _draw_operations(app: Any, snap: Snapshot) -> str:
 PANE_SPECS: tuple[PaneSpec, ...] = (
     PaneSpec("servers", "Servers", 1, "left",
              lambda app: W.ServersTable(app.profile.slo.p99_latency_ms, id="servers"),
-             "#servers", _draw_servers, filter="#servers"),
+             "#servers", _draw_servers, filter="#servers",
+             footer=lambda app: W.RegionSummary(id="region-summary")),
     PaneSpec("database", "Database", 2, "left",
              lambda app: W.DatabasePane(app.profile.cache.enabled, app.profile.streaming.enabled,
                                         app.profile.database.topology == "multi-master",

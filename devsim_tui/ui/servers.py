@@ -27,9 +27,13 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.strip import Strip
 
+from textual.widgets import Static
+
+from devsim_tui.config.clouds import named_after
 from devsim_tui.sim.snapshot import (
-    CRASHED, DRAINING, READY, STARTING, STATE_NAMES, Snapshot,
+    CRASHED, DRAINING, EVICTED, NOTREADY, PENDING, READY, STARTING, STATE_NAMES, Snapshot,
 )
+from devsim_tui.ui.format import age
 from devsim_tui.ui.linetable import LineTable, Row, RowKey
 
 
@@ -60,10 +64,72 @@ LEVELS = ("ok", "warn", "bad", "muted", "info")
 SHRINKABLE = (3, 2)  # region, then version, down to MIN_TEXT cells when the pane is narrow
 MIN_TEXT = 6
 FAULT_MARK = "!"
-STATE_LEVEL = {READY: "ok", STARTING: "info", DRAINING: "muted", CRASHED: "bad"}
+STATE_LEVEL = {READY: "ok", STARTING: "info", DRAINING: "muted", CRASHED: "bad",
+               PENDING: "warn", NOTREADY: "bad", EVICTED: "muted"}
+UNSCHEDULED = "-"  # the region cell of a Pending pod (no node took it)
 
 
 # ---------------------------------------------------------------------- pure parts
+
+
+def region_labels(snap: Snapshot) -> tuple[str, ...]:
+    """Each region's cell: its name, and its cloud after a slash where the name does not say
+    it (`eu-west/AWS`, plain `aws`); then UNSCHEDULED for pods no region took."""
+    rows = (snap.cloud or {}).get("regions") or ()
+    labels = []
+    for i, name in enumerate(snap.regions):
+        cloud = rows[i]["cloud"] if i < len(rows) else ""
+        labels.append(name if not cloud or named_after(name, cloud) else f"{name}/{cloud}")
+    return (*labels, UNSCHEDULED)
+
+
+def region_summary(cloud: dict) -> tuple[str, bool]:
+    """The servers pane's region line (sim/cloud.py): per region its Ready pods of those bound
+    there and, when its nodes are not Ready, what Kubernetes does next; Pending pods; the
+    cross-cloud egress bill. And whether anything is wrong."""
+    parts = []
+    wrong = False
+    for r in cloud["regions"]:
+        status = r["status"]
+        text = f"{r['name']} {r['ready']}/{r['pods']}"
+        if status == "Unreachable":
+            text += f" ✗ unreachable, NotReady in {age(r.get('notready_in_s', 0.0))}"
+        elif status == "NotReady":
+            text += f" ✗ NotReady, evictions in {age(r.get('evict_in_s', 0.0))}"
+        elif status != "Ready":
+            text += f" ✗ NotReady, {r['evicted']} evicted"
+        elif r["pods"] >= r["capacity"]:
+            text += " full"
+        wrong |= status != "Ready"
+        parts.append(text)
+    if cloud["pending"]:
+        parts.append(f"{cloud['pending']} Pending")
+        wrong = True
+    if cloud["rescheduled_total"]:
+        parts.append(f"{cloud['rescheduled_total']} rescheduled")
+    if cloud["multi_cloud"]:
+        parts.append(f"egress ${cloud['egress_usd_total']:,.2f}")
+    return " · ".join(parts), wrong
+
+
+class RegionSummary(Static):
+    """One line under the servers: the regions' state (multi-region profiles only)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, **kwargs)
+        self._text = ""
+
+    def show(self, snap: Snapshot) -> None:
+        cloud = snap.cloud
+        multi = cloud is not None and len(cloud["regions"]) > 1
+        self.set_class(multi, "-multi")
+        if not multi:
+            return
+        text, wrong = region_summary(cloud)
+        if text != self._text:
+            self._text = text
+            self.update(text)
+        self.set_class(wrong, "-wrong")
 
 
 def compile_filter(text: str) -> tuple[re.Pattern[str] | None, bool]:
@@ -97,7 +163,7 @@ def filter_mask(snap: Snapshot, text: str) -> np.ndarray:
 
     hits = np.fromiter((bool(search(name)) for name in fleet.names), dtype=bool, count=n)
     for codes, labels in ((fleet.state, STATE_NAMES), (fleet.version, snap.versions),
-                          (fleet.region, snap.regions)):
+                          (fleet.region, region_labels(snap))):
         table = per_code(labels)
         hits |= table[np.clip(codes, 0, len(labels))]
     return ~hits if invert else hits
@@ -135,7 +201,8 @@ def sort_order(snap: Snapshot, key: str, reverse: bool) -> np.ndarray:
     return np.lexsort((f.ids, -values if reverse else values))
 
 
-def fit_widths(snap: Snapshot, room: int) -> tuple[tuple[int, ...], int]:
+def fit_widths(snap: Snapshot, room: int,
+               regions: tuple[str, ...] | None = None) -> tuple[tuple[int, ...], int]:
     """Column widths and the gap between columns that fit `room` cells (with the gutter).
 
     Text columns are fitted to the data; numbers never shrink. When the pane is narrow the
@@ -146,7 +213,8 @@ def fit_widths(snap: Snapshot, room: int) -> tuple[tuple[int, ...], int]:
     widths[0] = max([len(names[0]) if names else 0, len(names[-1]) if names else 0,
                      COLUMNS[0].width])
     widths[2] = max([len(v) for v in snap.versions] + [COLUMNS[2].width])
-    widths[3] = max([len(r) for r in snap.regions] + [COLUMNS[3].width])
+    labels = region_labels(snap) if regions is None else regions
+    widths[3] = max([len(r) for r in labels] + [COLUMNS[3].width])
 
     def total(gap: int) -> int:
         return 2 + sum(widths) + gap * (len(widths) - 1)
@@ -189,9 +257,12 @@ def levels(state: int, cpu: int, mem: int, p99: int, err10: int,
     return row_l, state_l, cpu_l, mem_l, p99_l, err_l
 
 
-def row_cells(snap: Snapshot, i: int) -> tuple[list[str], tuple[str, ...], bool]:
-    """The data cells of fleet row i as text, their levels, and whether the server is live."""
+def row_cells(snap: Snapshot, i: int, regions: tuple[str, ...] | None = None
+              ) -> tuple[list[str], tuple[str, ...], bool]:
+    """The data cells of fleet row i as text, their levels, and whether the server is live
+    (`regions`: region_labels(snap), when the caller has them)."""
     f = snap.fleet
+    labels = region_labels(snap) if regions is None else regions
     state = int(f.state[i])
     version, region = int(f.version[i]), int(f.region[i])
     cpu = round(float(f.cpu[i]) * 100)
@@ -204,7 +275,7 @@ def row_cells(snap: Snapshot, i: int) -> tuple[list[str], tuple[str, ...], bool]
         f.names[i],
         STATE_NAMES[state] if state < len(STATE_NAMES) else "?",
         snap.versions[version] if version < len(snap.versions) else "?",
-        snap.regions[region] if region < len(snap.regions) else "?",
+        labels[min(region, len(labels) - 1)],
         f"{cpu}%", f"{mem}%", f"{rps}", f"{p99}ms" if p99 >= 0 else "-", f"{err10 / 10:.1f}%",
     ]
     return cells, (cpu, mem, p99, err10, state), state in (READY, STARTING)
@@ -263,6 +334,7 @@ class ServersTable(LineTable, can_focus=True):
         self._faulted: np.ndarray = np.zeros(0, dtype=bool)
         self._rollout: str | None = None
         self._layout: tuple[tuple[int, ...], int] = ((), 1)
+        self._labels: tuple[str, ...] = ()  # region_labels of the snapshot shown
         self._layout_key: tuple | None = None
 
     # ------------------------------------------------------------------ handlers
@@ -352,7 +424,7 @@ class ServersTable(LineTable, can_focus=True):
         i = snap.fleet.index_of(name) if snap is not None else None
         if i is None:
             raise KeyError(name)
-        return row_cells(snap, i)[0]
+        return row_cells(snap, i, self._labels or None)[0]
 
     def show(self, snap: Snapshot) -> None:
         """Take a new snapshot: filter, sort, keep the cursor on its server, repaint."""
@@ -363,14 +435,15 @@ class ServersTable(LineTable, can_focus=True):
         self._order = order
         self._faulted = faulted_mask(snap)
         self._rollout = rollout_version(snap)
+        self._labels = region_labels(snap)
         if not self.is_mounted:
             return
         key = (self.scrollable_content_region.width, len(snap.fleet.names[0])
                if len(order) else 0, len(snap.fleet.names[-1]) if len(order) else 0,
-               snap.versions, snap.regions)
+               snap.versions, self._labels)
         if key != self._layout_key:
             self._layout_key = key
-            self._layout = fit_widths(snap, key[0])
+            self._layout = fit_widths(snap, key[0], self._labels)
         self.virtual_size = Size(self.scrollable_content_region.width, len(order) + 1)
         self._follow_cursor()
         self.refresh()
@@ -464,7 +537,7 @@ class ServersTable(LineTable, can_focus=True):
         st = self._style
         snap = self._snap
         i = int(self._order[row])
-        cells, (cpu, mem, p99, err10, state), live = row_cells(snap, i)
+        cells, (cpu, mem, p99, err10, state), live = row_cells(snap, i, self._labels)
         row_l, state_l, cpu_l, mem_l, p99_l, err_l = levels(state, cpu, mem, p99, err10,
                                                             self.slo_p99_ms)
         dim = None if live else "muted"
