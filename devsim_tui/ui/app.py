@@ -23,13 +23,14 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from devsim_tui import access
 from devsim_tui.lazy import lazy_module
 from devsim_tui.ui.clock import ClockDriver
 from devsim_tui.ui.commandline import Candidates, CommandLine, CommandSuggester
 from devsim_tui.ui.external import ExternalIO, IOOptions, LinkBadge, MetricsBadge, link_event
+from devsim_tui.ui.footer import QuietFooter
 from devsim_tui.ui.format import WINDOWS, next_speed, sim_clock
 from devsim_tui.ui.header import HeaderBar
 from devsim_tui.ui.panes import PANE_SPECS, PaneSpec, W
@@ -245,7 +246,7 @@ class ControlRoomApp(App[int]):
         yield Candidates(id="command-candidates", markup=False)
         yield CommandLine(placeholder=":command  (tab completes, esc closes)", id="command-line",
                           suggester=CommandSuggester(self._command_names, self._arguments))
-        yield Footer()
+        yield QuietFooter()
 
     def _panes(self) -> list[Vertical]:
         """The two columns of panes, from PANE_SPECS (they need the profile, so they come
