@@ -10,6 +10,7 @@ The app holds a `World` and talks to it only through that interface. Two indepen
 
 from __future__ import annotations
 
+import gc
 import shlex
 import threading
 from dataclasses import dataclass
@@ -326,9 +327,19 @@ class ControlRoomApp(App[int]):
         the world is prepared) the driver."""
         self._fit_metrics()
         self.draw(force=True)
+        if self._prepared:  # a world built before the screen opened: start-up is over
+            self._resume_gc()
         self._schedule_frame()
         self._resume_driver()
         self._start_external()
+
+    @staticmethod
+    def _resume_gc() -> None:
+        """End the CLI's start-up pause of the garbage collector (cmd/ui.py), if it made one:
+        what start-up made is frozen (later collections skip it) and collection resumes."""
+        if not gc.isenabled():
+            gc.freeze()
+            gc.enable()
 
     class WorldPrepared(Message):
         """The built world did its start-up work (`World.prepare`): the clock may run."""
@@ -386,6 +397,7 @@ class ControlRoomApp(App[int]):
         if self._prepared:
             return
         self._prepared = True
+        self._resume_gc()
         if self.world is not None and not self._exit:
             self._resume_driver()
 
