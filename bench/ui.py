@@ -132,7 +132,13 @@ def run_in_pty(argv: list[str], marker: bytes, seconds: float, quit_key: bytes =
 
 def frame_cost(servers: int = 1000, frames: int = 20) -> dict:
     """Median and max time to draw all panes once (forced), with `servers` app servers, headless:
-    wall clock and CPU time of the process over the same span."""
+    wall clock and CPU time of the process over the same span.
+
+    A frame is the draw, every widget handling what it posted, then Textual's layout and
+    compositing of the screen (`Screen._on_timer_update`, what its update timer runs), all
+    timed. `old_*`: the same frames timed through `pilot.pause()`, as this bench did before;
+    that includes Textual's `wait_for_idle`, which sleeps at least 20 ms (SLEEP_GRANULARITY)
+    before it looks, so it can never show a frame under 20 ms."""
     from devsim_tui.config.loader import load_profile
     from devsim_tui.sim.engine import Engine
     from devsim_tui.sim.world import LocalWorld
@@ -145,6 +151,8 @@ def frame_cost(servers: int = 1000, frames: int = 20) -> dict:
     app = create_app(world, paused=True, theme="control-room")
     times: list[float] = []
     cpu: list[float] = []
+    old: list[float] = []
+    old_cpu: list[float] = []
 
     async def run() -> None:
         async with app.run_test(size=(160, 50)) as pilot:
@@ -153,14 +161,23 @@ def frame_cost(servers: int = 1000, frames: int = 20) -> dict:
                 world.advance(1)
                 t0, c0 = time.perf_counter(), time.process_time()
                 app.draw(force=True)
-                await pilot.pause()  # include Textual's layout/compositing of the frame
+                await pilot._wait_for_screen()  # what the draw posted, handled
+                app.screen._on_timer_update()  # layout and compositing, now
                 times.append(time.perf_counter() - t0)
                 cpu.append(time.process_time() - c0)
+                await pilot.pause()
+                world.advance(1)
+                t0, c0 = time.perf_counter(), time.process_time()
+                app.draw(force=True)
+                await pilot.pause()  # the earlier measure: with the pilot's idle wait
+                old.append(time.perf_counter() - t0)
+                old_cpu.append(time.process_time() - c0)
 
     asyncio.run(run())
     return {"servers": servers, "frame_ms": statistics.median(times) * 1000,
             "frame_max_ms": max(times) * 1000, "cpu_ms": statistics.median(cpu) * 1000,
-            "cpu_max_ms": max(cpu) * 1000}
+            "cpu_max_ms": max(cpu) * 1000, "old_ms": statistics.median(old) * 1000,
+            "old_max_ms": max(old) * 1000, "old_cpu_ms": statistics.median(old_cpu) * 1000}
 
 
 def main() -> int:
@@ -212,7 +229,7 @@ def main() -> int:
         ("time to first frame", f"{f_app * 1000:.0f} ms", f"{f_empty * 1000:.0f} ms (empty)",
          f"{f_app / f_empty:.2f}x", "<= 1.5x"),
         ("time to the panes (estate built)", f"{f_ready * 1000:.0f} ms",
-         f"{f_empty * 1000:.0f} ms (empty)", f"{f_ready / f_empty:.2f}x", "(reported)"),
+         f"{f_empty * 1000:.0f} ms (empty)", f"{f_ready / f_empty:.2f}x", "<= 2.5x"),
         ("CPU share at 1x", f"{live['cpu_share'] * 100:.1f}%",
          f"{base['cpu_share'] * 100:.1f}% (minimal)",
          f"{live['cpu_share'] / max(base['cpu_share'], 1e-9):.2f}x", "<= 1.5x"),
@@ -223,6 +240,9 @@ def main() -> int:
          f"max {cost['frame_max_ms']:.1f} ms", "", "< 20 ms"),
         ("frame CPU, 1,000 servers", f"{cost['cpu_ms']:.1f} ms median",
          f"max {cost['cpu_max_ms']:.1f} ms", "", "< 20 ms"),
+        ("frame through pilot.pause() (earlier measure, sleeps >= 20 ms)",
+         f"{cost['old_ms']:.1f} ms median", f"max {cost['old_max_ms']:.1f} ms",
+         f"CPU {cost['old_cpu_ms']:.1f} ms", "(reported)"),
     ]
     header = ("measure", "control room", "baseline", "ratio", "target")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(5)]
@@ -243,19 +263,26 @@ def write_section(rows, header, seconds: float) -> None:
     body = "\n".join([
         SECTION, "",
         f"Measured by `python bench/ui.py --write` in a {COLS}x{ROWS} pseudo-terminal "
-        f"(TERM=xterm-256color), {seconds:.0f} s at 1x after a 2 s settle; first frame is the "
-        "median of 5 starts, alternated with the empty app's. Baselines live in "
-        "`bench/ui_minimal.py` (an empty Textual app; a minimal app redrawing six sparklines "
-        "and a 30-row table at the same 5 Hz). The frame cost is one forced redraw of every "
-        "pane, Textual's compositing included, with 1,000 app servers (headless, 160x50).", "",
+        f"(TERM=xterm-256color), {seconds:.0f} s at 1x after a 2 s settle; first frame and "
+        "time to the panes are medians of the alternated starts (after one untimed start of "
+        "each, so both run with warm file and bytecode caches: the children get a bytecode "
+        "cache even where PYTHONDONTWRITEBYTECODE is set, as an installed package has one). "
+        "Baselines live in `bench/ui_minimal.py` (an empty Textual app; a minimal app "
+        "redrawing six sparklines and a 30-row table at the same 5 Hz). The frame cost is one "
+        "forced redraw of every pane with 1,000 app servers (headless, 160x50): the draw, the "
+        "widgets' handling of it and Textual's layout and compositing, timed directly; the "
+        "last row is the earlier measure through `pilot.pause()`, whose idle wait sleeps at "
+        "least 20 ms.", "",
         *table, "",
         "The first frame is the control room's header (estate, clock line saying \"starting "
-        "the estate…\") and footer with its keys. The profile is loaded and validated, the "
-        "engine built, every theme validated and the panes' modules (numpy, the command "
-        "models) imported in a worker thread behind it; \"time to the panes\" is when the "
-        "panes' titles are on screen. Only a built-in profile starts this way: a profile "
-        "file, or SMTP/MQTT flags, are loaded and checked before the screen opens, so a "
-        "broken file exits 2 with FILE:LINE and never flashes a screen.", "",
+        "the estate…\") and footer with its keys. The panes' modules (numpy, the tables) are "
+        "imported and the profile loaded and the engine built in a thread behind it; "
+        "\"time to the panes\" is when the panes' titles are on screen, drawn with the "
+        "estate's first tick. The dialogs' modules and the detector's warm start (its "
+        "pre-rolled history) follow once the panes are painted; the clock starts when that is "
+        "done. Only a built-in profile starts this way: a profile file, or SMTP/MQTT flags, "
+        "are loaded and checked before the screen opens, so a broken file exits 2 with "
+        "FILE:LINE and never flashes a screen.", "",
     ])
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):

@@ -149,8 +149,10 @@ class Engine:
             self._handlers[cls] = controller
 
     def prepare(self) -> None:
-        """Run the start-up work kept out of the constructor (the detector's warm start) now
-        instead of in the first tick; the trajectory is the same either way."""
+        """Run the start-up work kept out of the constructor (the fleet's queueing table, the
+        detector's warm start) now instead of in the first tick; the trajectory is the same
+        either way."""
+        self.fleet.table  # noqa: B018 - built on first use: now, not in the first tick
         anomaly = self.controller(ANOMALY)
         if anomaly is not None:
             anomaly.prepare()

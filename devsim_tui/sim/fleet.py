@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from devsim_tui.config.schema import FleetVariation, ServerSpec
-from devsim_tui.sim.queueing import queue_table
+from devsim_tui.sim.queueing import QueueTable, queue_table
 from devsim_tui.sim.snapshot import (
     CRASHED, DRAINING, EVICTED, NOTREADY, PENDING, READY, STARTING, TERMINATED, FleetView,
 )
@@ -103,6 +103,16 @@ class _Masks:
 
 
 class Fleet:
+    @property
+    def table(self) -> QueueTable:
+        """The M/M/c/K table of these servers (shared per (c, K), see `queue_table`): built on
+        first use, by `Engine.prepare` or else the first tick, not with the fleet; nothing
+        before the first tick reads it, and a control room shows its panes without it."""
+        table = self._table
+        if table is None:
+            table = self._table = queue_table(self.c, self.K)
+        return table
+
     def __init__(self, spec: ServerSpec, regions: list[str], prefix: str,
                  rng: np.random.Generator, history_ticks: int,
                  variation: FleetVariation | None = None, balancing: str = "round-robin",
@@ -114,7 +124,7 @@ class Fleet:
         self.c = spec.workers
         self.mu = spec.capacity_rps / spec.workers  # per worker
         self.K = spec.workers + spec.max_queue
-        self.table = queue_table(self.c, self.K)
+        self._table: QueueTable | None = None  # built on first use (see `table`)
         self.variation = var = variation or NO_VARIATION
         self.least_conn = balancing == "least-connections"
         # Fleet variation has its own generator (from the seed): the engine's other draws are

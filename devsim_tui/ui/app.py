@@ -10,6 +10,7 @@ The app holds a `World` and talks to it only through that interface. Two indepen
 
 from __future__ import annotations
 
+import gc
 import shlex
 import threading
 from dataclasses import dataclass
@@ -23,13 +24,14 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from devsim_tui import access
 from devsim_tui.lazy import lazy_module
 from devsim_tui.ui.clock import ClockDriver
 from devsim_tui.ui.commandline import Candidates, CommandLine, CommandSuggester
 from devsim_tui.ui.external import ExternalIO, IOOptions, LinkBadge, MetricsBadge, link_event
+from devsim_tui.ui.footer import QuietFooter
 from devsim_tui.ui.format import WINDOWS, next_speed, sim_clock
 from devsim_tui.ui.header import HeaderBar
 from devsim_tui.ui.panes import PANE_SPECS, PaneSpec, W
@@ -245,7 +247,7 @@ class ControlRoomApp(App[int]):
         yield Candidates(id="command-candidates", markup=False)
         yield CommandLine(placeholder=":command  (tab completes, esc closes)", id="command-line",
                           suggester=CommandSuggester(self._command_names, self._arguments))
-        yield Footer()
+        yield QuietFooter()
 
     def _panes(self) -> list[Vertical]:
         """The two columns of panes, from PANE_SPECS (they need the profile, so they come
@@ -327,9 +329,19 @@ class ControlRoomApp(App[int]):
         the world is prepared) the driver."""
         self._fit_metrics()
         self.draw(force=True)
+        if self._prepared:  # a world built before the screen opened: start-up is over
+            self._resume_gc()
         self._schedule_frame()
         self._resume_driver()
         self._start_external()
+
+    @staticmethod
+    def _resume_gc() -> None:
+        """End the CLI's start-up pause of the garbage collector (cmd/ui.py), if it made one:
+        what start-up made is frozen (later collections skip it) and collection resumes."""
+        if not gc.isenabled():
+            gc.freeze()
+            gc.enable()
 
     class WorldPrepared(Message):
         """The built world did its start-up work (`World.prepare`): the clock may run."""
@@ -387,6 +399,7 @@ class ControlRoomApp(App[int]):
         if self._prepared:
             return
         self._prepared = True
+        self._resume_gc()
         if self.world is not None and not self._exit:
             self._resume_driver()
 
