@@ -181,3 +181,49 @@ def test_finding_is_frozen() -> None:
                       signal_scores=(("cpu", 0.9),))
     with pytest.raises(AttributeError):
         finding.score = 0.1  # type: ignore[misc]
+
+
+def _step_series(delta: float, n: int = 400, at: int = 300) -> list[float]:
+    rng = random.Random(5)
+    return [100.0 + rng.gauss(0, 1) + (delta if t >= at else 0.0) for t in range(n)]
+
+
+@pytest.mark.parametrize("direction, delta, flagged", [
+    (0, +20.0, True), (0, -20.0, True),    # both ways count (NAB, the default)
+    (+1, +20.0, True), (+1, -20.0, False),  # a latency or memory that falls is no failure
+    (-1, -20.0, True), (-1, +20.0, False),  # a hit ratio that rises is none either
+])
+def test_one_sided_signal_flags_only_its_harmful_direction(direction, delta, flagged):
+    det = Detector(["x"], warmup=100, directions={"x": direction})
+    found = [det.update(float(t), {"x": v}) for t, v in enumerate(_step_series(delta))]
+    assert any(f is not None for f in found[300:]) is flagged
+    assert not any(found[:300])
+
+
+def test_directions_are_checked():
+    with pytest.raises(KeyError):
+        Detector(["x"], directions={"y": 1})
+    with pytest.raises(ValueError):
+        Detector(["x"], directions={"x": 2})
+
+
+def test_default_scorer_is_unchanged_by_direction():
+    """direction 0 scores exactly as before one-sided signals existed (the NAB figures)."""
+    values = _step_series(+20.0) + _step_series(-20.0)
+    a = SeriesScorer(ScorerConfig(warmup=50))
+    b = SeriesScorer(ScorerConfig(warmup=50, direction=0))
+    assert [a.update(v) for v in values] == [b.update(v) for v in values]
+
+
+def test_estate_detector_signals_are_one_sided_where_a_fall_is_harmless():
+    from devsim_tui.config.loader import load_profile
+    from devsim_tui.sim.anomaly import AnomalyController
+    from devsim_tui.sim.engine import Engine
+
+    e = Engine(load_profile("experimental"), seed=1)
+    e.step(1)
+    ctl = next(c for c in e.controllers if isinstance(c, AnomalyController))
+    d = ctl.detector.directions
+    assert d["ml-api.memory"] == d["ml-api.max_server_p99"] == d["pg-1.lag"] == 1
+    assert d["cache.hit_ratio"] == -1
+    assert d["ml-api.rps"] == d["pg-1.qps"] == d["events.consume_rate"] == 0

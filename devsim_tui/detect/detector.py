@@ -45,12 +45,13 @@ class Detector:
     `update(t, values)` returns a `Finding` for every tick whose combined score reaches the
     threshold after the warm-up, once `confirm` consecutive ticks have done so in the current
     episode, else None. Signals missing from `values` on a tick are simply
-    not updated on that tick.
+    not updated on that tick. `directions` makes a signal one-sided (+1: only a rise is
+    surprising, -1: only a fall; `ScorerConfig.direction`).
     """
 
     def __init__(self, signals: list[str], warmup: int = ScorerConfig.warmup,
                  seasonal_period: int | None = None, config: ScorerConfig | None = None,
-                 confirm: int = CONFIRM_TICKS):
+                 confirm: int = CONFIRM_TICKS, directions: Mapping[str, int] | None = None):
         if not signals:
             raise ValueError("Detector needs at least one signal")
         if len(set(signals)) != len(signals):
@@ -65,7 +66,17 @@ class Detector:
         self.config = replace(config or ScorerConfig(relative_floor=SIM_RELATIVE_FLOOR),
                               warmup=warmup, period=seasonal_period)
         self.signals = list(signals)
-        self._scorers = {name: SeriesScorer(self.config) for name in self.signals}
+        directions = dict(directions or {})
+        unknown = set(directions) - set(self.signals)
+        if unknown:
+            raise KeyError(f"directions for unknown signals: {', '.join(sorted(unknown))}")
+        if any(d not in (-1, 0, 1) for d in directions.values()):
+            raise ValueError("a direction is -1 (falls), 0 (both) or +1 (rises)")
+        #: signal -> which departures count (ScorerConfig.direction); absent: both
+        self.directions = directions
+        self._scorers = {name: SeriesScorer(replace(self.config,
+                                                    direction=directions.get(name, 0)))
+                         for name in self.signals}
         self._ticks = 0
         self._began_at: float | None = None
         self._quiet = 0

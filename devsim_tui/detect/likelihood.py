@@ -42,17 +42,33 @@ class AnomalyLikelihood:
         self._recent: deque[float] = deque(maxlen=short)
         self._recent_sum = 0.0
         self._avg = 0.0
+        # The surprise the long-run distribution learns, when it is not the scored one
+        # (`score(raw, learned=...)`): its own recent window and average.
+        self._ref: deque[float] = deque(maxlen=short)
+        self._ref_sum = 0.0
+        self._learn_avg = 0.0
         # One rolling variance also carries the rolling mean (Var.mean): half the bookkeeping.
         self._stats = utils.Rolling(stats.Var, window_size=long)
         self._var = self._stats.obj  # the wrapped Var (read directly: no __getattr__ hop)
 
-    def score(self, raw: float) -> float:
-        """Log-scaled likelihood in [0, 1] of the latest raw surprise; nothing is learned."""
+    def score(self, raw: float, learned: float | None = None) -> float:
+        """Log-scaled likelihood in [0, 1] of the latest raw surprise; nothing is learned.
+
+        `learned`: the surprise the long-run distribution is to learn instead of `raw` (a
+        one-sided scorer scores its harmful direction against the usual surprise of both)."""
         if len(self._recent) == self._recent.maxlen:
             self._recent_sum -= self._recent[0]
         self._recent.append(raw)
         self._recent_sum += raw
         self._avg = avg = self._recent_sum / len(self._recent)
+        if learned is None:
+            self._learn_avg = avg
+        else:
+            if len(self._ref) == self._ref.maxlen:
+                self._ref_sum -= self._ref[0]
+            self._ref.append(learned)
+            self._ref_sum += learned
+            self._learn_avg = self._ref_sum / len(self._ref)
         var = self._var
         mean = max(var.mean.get(), _MIN_MEAN)
         std = max(math.sqrt(max(var.get(), 0.0)), _MIN_STD)
@@ -62,4 +78,4 @@ class AnomalyLikelihood:
 
     def learn(self) -> None:
         """Add the latest recent-average to the long-run distribution."""
-        self._stats.update(self._avg)
+        self._stats.update(self._learn_avg)

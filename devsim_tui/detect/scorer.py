@@ -72,6 +72,14 @@ class ScorerConfig:
     """Smallest residual scale, as a share of the signal's level. Real series (NAB) carry
     sampling noise and keep the default; the simulation's signals are computed expectations,
     nearly flat in calm running, so its detector raises this (detector.py)."""
+    direction: int = 0
+    """Which departures are surprising: 0 both (a series whose meaning is unknown, NAB), +1
+    only rises, -1 only falls. A latency, error rate or memory that falls is never a failure
+    by itself (a crash that frees memory shows in restarts and errors), while the fall after
+    a harmless rise (a scale-up spreading the load) would otherwise be flagged. The scales and
+    the likelihood's usual surprise still learn every residual, both ways, so a one-sided
+    series is judged against its whole variability and flags a subset of what it would
+    two-sided."""
 
 
 class _Residual:
@@ -163,10 +171,21 @@ class SeriesScorer:
         z3, z4 = season_zs
         surprise = (z1 / (z1 + squash), z2 / (z2 + squash), z3 / (z3 + squash),
                     z4 / (z4 + squash))
-        raw = max(surprise)
+        d = cfg.direction
+        if d:
+            # One-sided: a departure the harmless way counts as none, but the usual surprise
+            # the likelihood learns stays two-sided: a yardstick learned from one side only
+            # is calmer, and would make the harmful side more sensitive than two-sided.
+            both = max(surprise)
+            residuals = (step_r, level_r, season_r or 0.0, smooth_r or 0.0)
+            surprise = tuple(u if d * r > 0.0 else 0.0 for u, r in zip(surprise, residuals))
+            raw = max(surprise)
+            score = self._likelihood.score(raw, learned=both)
+        else:
+            raw = max(surprise)
+            score = self._likelihood.score(raw)
         self.contributions = surprise
 
-        score = self._likelihood.score(raw)
         if self._n < cfg.warmup:  # warming_up
             score = 0.0
         self.flagged = score >= cfg.threshold

@@ -37,25 +37,35 @@ QUIET_UPDATES_TO_CLOSE = 10  # the detector's own episode gap
 BLAME_FACTOR = 1.2
 TYPICAL_RATE = 0.02  # EW mean of a signal's value outside episodes, for the explanation
 
-# signal suffix -> (human name, unit formatter)
+UP, BOTH, DOWN = 1, 0, -1
+# signal suffix -> (human name, unit formatter, the departures that count: Detector directions).
+# Latency, errors, CPU, memory, disk, restarts and lags are one-sided: their fall is never a
+# failure by itself (the fleet's memory per server falls after every scale-up, as the load
+# spreads), while the traffic a service gets or a consumer drains may fail either way.
 _LABELS = {
-    "rps": ("request rate", lambda v: f"{v:.0f} req/s"),
-    "p99": ("p99 latency", lambda v: f"{v:.0f} ms"),
-    "error_rate": ("error rate", lambda v: f"{v:.2%}"),
-    "cpu": ("CPU", lambda v: f"{v:.0%}"),
-    "memory": ("memory", lambda v: f"{v:.0f}% of request"),
-    "qps": ("queries/s", lambda v: f"{v:.0f} q/s"),
-    "lag": ("replication lag", lambda v: f"{v:.1f} s"),
-    "hit_ratio": ("hit ratio", lambda v: f"{v:.1%}"),
-    "max_server_cpu": ("worst server CPU", lambda v: f"{v:.0%}"),
-    "max_server_p99": ("worst server p99", lambda v: f"{v:.0f} ms"),
-    "max_server_error_rate": ("worst server error rate", lambda v: f"{v:.2%}"),
-    "max_server_memory": ("largest server memory", lambda v: f"{v:.0f} MiB"),
-    "max_server_disk": ("fullest server disk", lambda v: f"{v:.0f}%"),
-    "restarts": ("server restarts", lambda v: f"{v:.0f} per update"),
-    "consumer_lag": ("consumer lag", lambda v: f"{v:.1f} s"),
-    "consume_rate": ("events consumed", lambda v: f"{v:.0f}/s"),
+    "rps": ("request rate", lambda v: f"{v:.0f} req/s", BOTH),
+    "p99": ("p99 latency", lambda v: f"{v:.0f} ms", UP),
+    "error_rate": ("error rate", lambda v: f"{v:.2%}", UP),
+    "cpu": ("CPU", lambda v: f"{v:.0%}", UP),
+    "memory": ("memory", lambda v: f"{v:.0f}% of request", UP),
+    "qps": ("queries/s", lambda v: f"{v:.0f} q/s", BOTH),
+    "lag": ("replication lag", lambda v: f"{v:.1f} s", UP),
+    "hit_ratio": ("hit ratio", lambda v: f"{v:.1%}", DOWN),
+    "max_server_cpu": ("worst server CPU", lambda v: f"{v:.0%}", UP),
+    "max_server_p99": ("worst server p99", lambda v: f"{v:.0f} ms", UP),
+    "max_server_error_rate": ("worst server error rate", lambda v: f"{v:.2%}", UP),
+    "max_server_memory": ("largest server memory", lambda v: f"{v:.0f} MiB", UP),
+    "max_server_disk": ("fullest server disk", lambda v: f"{v:.0f}%", UP),
+    "restarts": ("server restarts", lambda v: f"{v:.0f} per update", UP),
+    "consumer_lag": ("consumer lag", lambda v: f"{v:.1f} s", UP),
+    "consume_rate": ("events consumed", lambda v: f"{v:.0f}/s", BOTH),
 }
+
+
+def direction_of(signal: str) -> int:
+    """Which departures of a signal count (+1 rises, -1 falls, 0 both; unknown: both)."""
+    entry = _LABELS.get(signal.rpartition(".")[2])
+    return BOTH if entry is None else entry[2]
 
 
 def enabled_for(profile: Any) -> bool:
@@ -276,7 +286,8 @@ class AnomalyController:
             from devsim_tui.detect import Detector
 
             self.detector = Detector(self.signals, warmup=self._spec.warmup_updates,
-                                     seasonal_period=period)
+                                     seasonal_period=period,
+                                     directions={k: direction_of(k) for k in self.signals})
         self._hook_releases()
 
     def after_tick(self, t: float, agg: Aggregates) -> None:
@@ -397,7 +408,7 @@ class AnomalyController:
         parts = []
         for name in finding.signals[:3]:
             comp, _, metric = name.rpartition(".")
-            label, fmt = _LABELS.get(metric, (metric, lambda v: f"{v:.3g}"))
+            label, fmt, _ = _LABELS.get(metric, (metric, lambda v: f"{v:.3g}", BOTH))
             now = values.get(name, math.nan)
             usual = self.typical.get(name)
             txt = f"{comp} {label} {fmt(now)}"
