@@ -248,3 +248,30 @@ def test_the_conflict_and_split_brain_alerts_fire():
     e.step(60 + 150)  # healed at 300 s: the merge's burst, seen for `for: 1m`
     firing = {a.name for a in e.step(0).alerts if a.state == "firing"}
     assert "WriteConflictsHigh" in firing and "MeshSplitBrain" not in firing
+
+
+def test_the_exporter_serves_the_conflict_counters_from_a_snapshot():
+    from devsim_tui.sim.metrics import SnapshotView, collect
+
+    e = quiet()
+    e.step(300)
+    samples = collect(SnapshotView(e.step(0), "ml-api"))
+    labels, values = samples["devsim_db_write_conflicts_total"]
+    assert [dict(lb)["region"] for lb in labels] == ["aws", "azure", "gcp", "digitalocean", "aws"]
+    assert sum(values) == samples["devsim_db_mesh_write_conflicts_total"][1][0] > 0
+    assert samples["devsim_db_mesh_split_brain"][1] == [0.0]
+    prod = collect(SnapshotView(quiet("production").step(1), "web"))
+    assert "devsim_db_write_conflicts_total" not in prod or prod[
+        "devsim_db_write_conflicts_total"] == ([], [])
+    assert "devsim_db_mesh_write_conflicts_total" not in prod
+
+
+def test_same_seed_same_conflicts():
+    runs = []
+    for _ in range(2):
+        e = quiet()
+        e.step(60)
+        e.submit_line("chaos mesh-partition aws 1m")
+        e.step(200)
+        runs.append((e.db.mesh.view()["by_node"], e.db.mesh.merged))
+    assert runs[0] == runs[1] and runs[0][1] > 0
