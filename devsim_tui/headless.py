@@ -93,7 +93,8 @@ def _mesh(engine: Engine) -> dict[str, Any] | None:
     return {"conflicts": mesh.total, "conflicts_per_s": _r(mesh.rate, 4),
             "by_node": {n.name: int(c) for n, c in zip(mesh.nodes, mesh.conflicts)},
             "merged": mesh.merged,
-            "split_brain": None if mesh.split is None else mesh.split.region,
+            "partition": None if mesh.split is None else mesh.split.region,
+            "split_brain": mesh.split_brain,
             "region_lost_writes": _r(mesh.region_lost, 0)}
 
 

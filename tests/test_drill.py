@@ -354,6 +354,13 @@ def test_scenario_errors_in_existing_fields(tmp_path, capsys):
          ":13: injects.0.do", "cache-flush needs a cache; profile 'production' has none"),
         (text.replace("do: chaos cpu-hog 50% 5m 0.9", "do: chaos region-outage mars"),
          ":13: injects.0.do", "no region 'mars'"),
+        (text.replace("do: chaos cpu-hog 50% 5m 0.9", "do: chaos mesh-partition eu-west-1a"),
+         ":13: injects.0.do", "mesh-partition needs a multi-master database; 'production' is "
+         "primary-replica"),
+        (text.replace("do: chaos cpu-hog 50% 5m 0.9", "do: chaos mesh-partition mars")
+         .replace("profile: production", "profile: experimental"),
+         ":13: injects.0.do", "no database region 'mars' in 'experimental' (regions: aws, "
+         "azure, gcp, digitalocean)"),
         (text.replace("difficulty: easy", "difficulty: exteme"), ":7: difficulty:",
          "must be one of 'easy', 'medium', 'hard'"),
         (text.replace("    condition: p99_ms < 300 for 1m\n", ""),

@@ -221,7 +221,8 @@ def test_conflicts_on_metrics_and_in_the_tick_output():
     total = samples["devsim_db_mesh_write_conflicts_total"][1][0]
     assert sum(per_node) == total == e.db.mesh.total > 1000
     rec = tick_record(e)["db"]["mesh"]
-    assert rec["conflicts"] == total and rec["merged"] > 1000 and rec["split_brain"] is None
+    assert rec["conflicts"] == total and rec["merged"] > 1000
+    assert rec["split_brain"] is False and rec["partition"] is None
     assert sum(rec["by_node"].values()) == total
 
 
@@ -248,3 +249,59 @@ def test_the_conflict_and_split_brain_alerts_fire():
     e.step(60 + 150)  # healed at 300 s: the merge's burst, seen for `for: 1m`
     firing = {a.name for a in e.step(0).alerts if a.state == "firing"}
     assert "WriteConflictsHigh" in firing and "MeshSplitBrain" not in firing
+
+
+def test_the_exporter_serves_the_conflict_counters_from_a_snapshot():
+    from devsim_tui.sim.metrics import SnapshotView, collect
+
+    e = quiet()
+    e.step(300)
+    samples = collect(SnapshotView(e.step(0), "ml-api"))
+    labels, values = samples["devsim_db_write_conflicts_total"]
+    assert [dict(lb)["region"] for lb in labels] == ["aws", "azure", "gcp", "digitalocean", "aws"]
+    assert sum(values) == samples["devsim_db_mesh_write_conflicts_total"][1][0] > 0
+    assert samples["devsim_db_mesh_split_brain"][1] == [0.0]
+    prod = collect(SnapshotView(quiet("production").step(1), "web"))
+    assert "devsim_db_write_conflicts_total" not in prod or prod[
+        "devsim_db_write_conflicts_total"] == ([], [])
+    assert "devsim_db_mesh_write_conflicts_total" not in prod
+
+
+def test_same_seed_same_conflicts():
+    runs = []
+    for _ in range(2):
+        e = quiet()
+        e.step(60)
+        e.submit_line("chaos mesh-partition aws 1m")
+        e.step(200)
+        runs.append((e.db.mesh.view()["by_node"], e.db.mesh.merged))
+    assert runs[0] == runs[1] and runs[0][1] > 0
+
+
+def test_a_majority_commit_scope_stops_the_minority_side_instead_of_a_split_brain():
+    e = quiet(database__multi_master__commit_scope="majority")
+    base = quiet()
+    e.step(120)
+    base.step(120)
+    # every commit waits for the nearest majority (3 of 5): another cloud, 40 ms away
+    assert e.agg.mean_ms > base.agg.mean_ms + 5
+    e.submit_line("chaos mesh-partition aws 3m")
+    e.step(60)
+    assert [n.name for n in e.db.nodes if n.write_qps > 0] == ["pg-2", "pg-3", "pg-4"]
+    assert e.agg.db_writable and not e.db.mesh.split_brain
+    split = _events(e, "db.mesh.split")[0].message
+    assert "pg-1, pg-5 cannot reach 3 of 5 nodes and rejects writes (no split brain)" in split
+    firing = {a.name for a in e.step(0).alerts if a.state in ("firing", "pending")}
+    assert "MeshSplitBrain" not in firing
+    e.step(150)
+    merged = _events(e, "db.mesh.merged")
+    assert len(merged) == 1 and merged[0].data["conflicts"] == 0
+
+
+def test_a_majority_commit_scope_loses_nothing_with_a_region():
+    e = quiet(database__geo_redundancy=False, database__multi_master__commit_scope="majority")
+    e.step(120)
+    e.submit_line("chaos region-outage aws 5m")
+    e.step(30)
+    assert e.agg.db_writable and e.db.lost_writes == 0
+    assert _events(e, "db.region.data_lost")[0].data["lost_writes"] == 0

@@ -356,6 +356,11 @@ class MultiMasterSpec(Strict):
     hot_rows: Count = Field(
         10_000, ge=1, description="How many rows the hot writes spread over (uniformly); the "
         "other writes spread over the rest of the table rows")
+    commit_scope: Literal["async", "majority"] = Field(
+        "async", description="As PGD's commit scopes: `async` commits locally (a partition "
+        "leaves both sides writing: split brain); `majority` waits until a majority of the "
+        "nodes has the commit, so each commit waits the round trip to the nearest majority and "
+        "a side without a majority rejects writes")
 
 
 class DatabaseSpec(Strict):

@@ -552,6 +552,16 @@ def _profile_check(loaded: LoadedScenario, locator: Locator, filename: str) -> l
         if ft.needs == "kafka" and not has_kafka:
             problems.append(f"{_at(locator, filename, path)}: {ft.name} needs Kafka; profile "
                             f"'{profile.name}' has none")
+        if ft.name == "mesh-partition":
+            db = profile.database
+            regions = list(dict.fromkeys(db.regions))
+            if db.topology != "multi-master":
+                problems.append(f"{_at(locator, filename, path)}: mesh-partition needs a "
+                                f"multi-master database; '{profile.name}' is {db.topology}")
+            elif cmd.scope is not None and cmd.scope not in regions:
+                problems.append(f"{_at(locator, filename, path)}: no database region "
+                                f"{cmd.scope!r} in '{profile.name}' (regions: "
+                                f"{', '.join(regions)})")
         if ft.name == "region-outage" and cmd.scope not in profile.app.regions:
             problems.append(f"{_at(locator, filename, path)}: no region {cmd.scope!r} in "
                             f"'{profile.name}' (regions: {', '.join(profile.app.regions)})")

@@ -85,10 +85,11 @@ CATALOGUE: dict[str, FaultType] = {f.name: f for f in (
               "queries to unreachable nodes fail: writes fail when the primary is cut off, "
               "reads too when every node is", ("db", "db-node"), "db", 120.0),
     FaultType("mesh-partition", "cut a multi-master database's mesh between a region and the rest",
-              "no write quorum (asynchronous multi-master): both sides keep accepting writes "
+              "with asynchronous commits (no write quorum) both sides keep accepting writes "
               "(split brain) and fall behind each other; when it heals the merge counts the "
               "rows written on both sides as conflicts, last-update-wins discards one write of "
-              "each", ("db-region",), "db-region", 300.0),
+              "each; a majority commit scope stops the side without a majority instead",
+              ("db-region",), "db-region", 300.0),
     FaultType("dcs-outage", "Patroni's DCS (etcd, Consul) is unreachable",
               "the leader retries its key for retry_timeout: a shorter outage changes nothing; "
               "longer, it demotes itself to read-only (writes fail, reads go on) until the DCS "

@@ -226,8 +226,9 @@ class Database:
             return []
         if self.spec.topology == "multi-master":
             # A rejoined node takes writes once caught up: writes on stale rows would conflict.
-            return [n for n in self.nodes if n.up and not n.unreachable
-                    and n.rejoined_at is None]
+            nodes = [n for n in self.nodes if n.up and not n.unreachable
+                     and n.rejoined_at is None]
+            return self.mesh.quorate(nodes) if self.mesh is not None else nodes
         p = self.primary()
         if p is None or not p.up or p.unreachable:
             return []
@@ -481,6 +482,9 @@ class Database:
             active = n.qps * q_ms / 1000.0  # Little's law: connections busy at once
             n.connections = int(min(spec.max_connections,
                                     max(active, pool_total / up_nodes * 0.25)))
+        if self.mesh is not None and writable and total > 0:
+            # majority commit scope: each commit waits for the nearest majority of the nodes
+            mean_ms += 1000.0 * self.mesh.quorum_wait_s(writable) * write_qps / total
         sync = self.sync_standby()
         if sync is not None and writable and write_qps > 0 and total > 0:
             # Each commit waits one round trip to the synchronous standby.

@@ -156,11 +156,60 @@ class Mesh:
         total = float(lam.sum())
         return float(lam[split.side != side].sum()) / total if total > 0 else 0.0
 
+    # ------------------------------------------------------------------ commit scope
+
+    @property
+    def split_brain(self) -> bool:
+        """Partitioned with writers on both sides (async commits; under `majority` only a
+        side that reaches a majority writes)."""
+        split = self.split
+        if split is None:
+            return False
+        sides = {int(split.side[self.index[n.name]])
+                 for n in self.quorate([n for n in self.nodes if n.up])}
+        return len(sides) == 2
+
+    @property
+    def majority(self) -> int:
+        return len(self.nodes) // 2 + 1
+
+    def quorate(self, writers: list[Node]) -> list[Node]:
+        """The nodes whose commits can complete: all of them (`async`), or under `majority`
+        those that reach a majority of the nodes (themselves included) that are up."""
+        if self.spec.multi_master.commit_scope == "async":
+            return writers
+        up = [n for n in self.nodes if n.up]
+        split = self.split
+        out = []
+        for w in writers:
+            reach = up if split is None else [
+                n for n in up if split.side[self.index[n.name]] == split.side[self.index[w.name]]]
+            if len(reach) >= self.majority:
+                out.append(w)
+        return out
+
+    def quorum_wait_s(self, writers: list[Node]) -> float:
+        """Mean extra commit wait under `majority`: the round trip to the (majority - 1)-th
+        nearest node that is up, averaged over the writers; 0 under `async`."""
+        if self.spec.multi_master.commit_scope == "async" or not writers:
+            return 0.0
+        need = self.majority - 1
+        up = [self.index[n.name] for n in self.nodes if n.up]
+        waits = []
+        for w in writers:
+            i = self.index[w.name]
+            rtts = sorted(2.0 * self.transit[i, j] for j in up if j != i)
+            if len(rtts) >= need:
+                waits.append(rtts[need - 1] if need > 0 else 0.0)
+        return sum(waits) / len(waits) if waits else 0.0
+
     # ------------------------------------------------------------------ nodes going down
 
     def unshipped(self, node: Node, holders: list[Node]) -> float:
         """Writes `node` acknowledged that none of `holders` has received yet: those of the
         last delivery window to the nearest holder, plus what a split kept from them."""
+        if self.spec.multi_master.commit_scope == "majority":
+            return 0.0  # every acknowledged commit is on a majority of the nodes already
         i = self.index[node.name]
         wins = [self.window[i, self.index[h.name]] for h in holders
                 if self.window[i, self.index[h.name]] > 0]
@@ -204,7 +253,7 @@ class Mesh:
                   f"region {region} down with geo_redundancy off: {lost:,.0f} writes "
                   f"acknowledged only in {region} ({', '.join(n.name for n in inside)}) and "
                   "not yet replicated are lost; the surviving regions keep accepting writes",
-                  "critical", region=region, lost_writes=round(lost))
+                  "critical" if lost > 0 else "warning", region=region, lost_writes=round(lost))
         return lost
 
     def rejoin(self, t: float, node: Node) -> int:
@@ -240,11 +289,19 @@ class Mesh:
         side = np.array([0 if n.name in cut else 1 for n in self.nodes], np.int64)
         self.split = Split(region, cut, t, side, writes=np.zeros(len(self.nodes)))
         rest = [n.name for n in self.nodes if n.name not in cut]
+        if self.spec.multi_master.commit_scope == "async":
+            how = ("asynchronous multi-master has no write quorum, so both sides keep "
+                   "accepting writes (split brain)")
+        else:
+            small = min((cut, frozenset(rest)), key=len)
+            how = (f"majority commit scope: the side of {', '.join(sorted(small))} cannot reach "
+                   f"{self.majority} of {len(self.nodes)} nodes and rejects writes (no split "
+                   "brain)" if len(small) < self.majority and len(self.nodes) - len(small)
+                   >= self.majority else "majority commit scope: neither side reaches a "
+                   "majority, writes fail on both")
         self.emit(t, "db.mesh.split",
                   f"mesh partitioned: {region} ({', '.join(sorted(cut))}) cut off from "
-                  f"{', '.join(rest)}; asynchronous multi-master has no write quorum, so both "
-                  "sides keep accepting writes (split brain)", "critical", region=region,
-                  cut=sorted(cut))
+                  f"{', '.join(rest)}; {how}", "critical", region=region, cut=sorted(cut))
         return None
 
     def heal(self, t: float) -> int:
@@ -301,9 +358,11 @@ class Mesh:
                 "regions": regions, "conflicts": self.total,
                 "conflicts_per_s": round(self.rate, 4), "merged": self.merged,
                 "by_node": {n.name: int(c) for n, c in zip(self.nodes, self.conflicts)},
-                "split_brain": None if self.split is None else {
+                "commit_scope": self.spec.multi_master.commit_scope,
+                "partition": None if self.split is None else {
                     "region": self.split.region, "cut": sorted(self.split.cut),
                     "since": self.split.since},
+                "split_brain": self.split_brain,
                 "stranded_writes": round(sum(s.writes for s in self.stranded.values())),
                 "region_lost_writes": round(self.region_lost), "last_merge": self.last_merge}
 

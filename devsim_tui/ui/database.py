@@ -353,9 +353,11 @@ def stream_summary(stream: dict) -> str:
 def mesh_summary(mesh: dict) -> str:
     """One row for a multi-master database (sim/mesh.py, docs/data.md): where the nodes run,
     the conflicts last-update-wins resolved (each discarded a write), a split brain."""
-    split = mesh.get("split_brain")
-    head = f"SPLIT BRAIN: {split['region']} cut off" if split else \
-        f"multi-master {mesh['location']}{', geo' if mesh['geo_redundancy'] else ''}"
+    split = mesh.get("partition")
+    head = f"multi-master {mesh['location']}{', geo' if mesh['geo_redundancy'] else ''}"
+    if split:
+        head = f"{'SPLIT BRAIN' if mesh['split_brain'] else 'PARTITION'}: {split['region']} " \
+            "cut off"
     lost = f" · lost {si(mesh['region_lost_writes'])}" if mesh.get("region_lost_writes") else ""
     return (f"{head} · conflicts {si(mesh['conflicts'])} ({mesh['conflicts_per_s']:.2f}/s)"
             f"{lost}")
@@ -411,8 +413,9 @@ class DatabasePane(Vertical):
             if text != self._mesh:
                 self._mesh = text
                 line.update(text, layout=False)
-            line.set_class(bool(mesh.get("split_brain")), "-split")
-            line.set_class(mesh["conflicts_per_s"] > 1.0, "-low")
+            line.set_class(mesh["split_brain"], "-split")
+            line.set_class(mesh["conflicts_per_s"] > 1.0 or mesh["partition"] is not None,
+                           "-low")
         stream = (snap.chaos or {}).get("event_stream")
         if self.has_stream and stream is not None:
             text = stream_summary(stream)
