@@ -75,6 +75,25 @@ class RecordingWorld:
         self.inner.prepare()
 
 
+#: How long a toast stays in a test: toasts expire by the wall clock, so on a loaded machine one
+#: could vanish before a snapshot is taken, and what a screenshot shows would depend on the
+#: machine's speed. In tests they stay (the apps run on a paused simulated clock anyway).
+TOAST_HOLD_S = 3600.0
+
+
+@pytest.fixture(autouse=True)
+def _toasts_stay(monkeypatch: pytest.MonkeyPatch) -> None:
+    from textual.app import App
+
+    notify = App.notify
+
+    def held(self, message, *, title="", severity="information", timeout=None, markup=True):
+        return notify(self, message, title=title, severity=severity, timeout=TOAST_HOLD_S,
+                      markup=markup)
+
+    monkeypatch.setattr(App, "notify", held)
+
+
 @pytest.fixture
 def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty, private XDG_CONFIG_HOME (themes and remembered choices never leak in)."""
