@@ -28,6 +28,16 @@ def quiet(profile: str = "experimental", **kw) -> Engine:
     return engine(profile, **kw)
 
 
+def events_of(e: Engine, prefix: str) -> list:
+    """The engine's events whose type starts with `prefix` (`"db."`, `"release.canary"`)."""
+    return [ev for ev in e.events if ev.type.startswith(prefix)]
+
+
+def events_named(e: Engine, kind: str) -> list:
+    """The engine's events of exactly this type."""
+    return [ev for ev in e.events if ev.type == kind]
+
+
 def headless_bytes(profile: str, seed: int, seconds: float, commands=()) -> str:
     from devsim_tui.headless import run
 

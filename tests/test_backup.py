@@ -6,14 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import engine, headless_bytes, quiet
+from helpers import engine, events_of, headless_bytes, quiet
 
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.backup import ARCHIVE_MB_S, RESTORE_MB_S
-
-
-def events_of(e, prefix):
-    return [ev for ev in e.events if ev.type.startswith(prefix)]
 
 
 def backup_view(e):

@@ -7,16 +7,12 @@ import json
 
 import numpy as np
 import pytest
-from helpers import REPO, engine, headless_bytes, run_cli
+from helpers import REPO, engine, events_of, headless_bytes, run_cli
 
 from devsim_tui.sim.command_file import TimedCommand
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.chaos import CATALOGUE, ChaosController
 from devsim_tui.sim.snapshot import CRASHED, NOTREADY, READY
-
-
-def events_of(e, prefix):
-    return [ev for ev in e.events if ev.type.startswith(prefix)]
 
 
 def quiet(profile="production", **kw):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import quiet, run_cli
+from helpers import events_named, quiet, run_cli
 
 from devsim_tui.config.loader import load_profile
 from devsim_tui.errors import ConfigError
@@ -15,10 +15,6 @@ from devsim_tui.sim.cloud import cloud_of
 from devsim_tui.sim.snapshot import EVICTED, NOTREADY, PENDING, READY
 
 GRACE, TOLERATION = 40.0, 300.0  # Kubernetes' defaults, experimental's settings
-
-
-def events_of(e, type_):
-    return [ev for ev in e.events.since(0) if ev.type == type_]
 
 
 def in_region(e, name):
@@ -29,7 +25,7 @@ def in_region(e, name):
 def outage(e, region="aws", duration="30m"):
     e.submit_line(f"chaos region-outage {region} {duration}")
     e.step(1)
-    assert events_of(e, "chaos.injected"), [ev.message for ev in events_of(e, "command.rejected")]
+    assert events_named(e, "chaos.injected"), [ev.message for ev in events_named(e, "command.rejected")]
     return e.t - e.dt  # commands apply at the boundary, stamped with the tick's start
 
 
@@ -56,7 +52,7 @@ def test_pods_are_not_rescheduled_before_the_toleration_and_are_after_it():
     assert (e.fleet.state[in_region(e, "aws")] == READY).all()
     assert e.agg.timed_out_rps > 0.15 * e.agg.offered_rps
     e.run_until(t0 + GRACE + 1)
-    assert events_of(e, "node.not_ready")
+    assert events_named(e, "node.not_ready")
     f = e.fleet
     assert (f.state[in_region(e, "aws")] == NOTREADY).all()
     assert e.agg.ready == desired - len(victims)
@@ -64,18 +60,18 @@ def test_pods_are_not_rescheduled_before_the_toleration_and_are_after_it():
     # Not rescheduled before the toleration: still replicas, no replacement created.
     e.run_until(t0 + GRACE + TOLERATION - 2)
     f = e.fleet
-    assert not events_of(e, "pod.evicted")
+    assert not events_named(e, "pod.evicted")
     assert int(f.ids.max()) == last_id and f.active_count() == desired
     # After it: evicted, and replaced in the other regions.
     e.run_until(t0 + GRACE + TOLERATION + 2)
     f = e.fleet
-    ev = events_of(e, "pod.evicted")
+    ev = events_named(e, "pod.evicted")
     assert ev and ev[0].t == pytest.approx(t0 + GRACE + TOLERATION, abs=1.0)
     assert set(f.ids[f.state == EVICTED].tolist()) == victims
     new = f.ids > last_id
     assert int(new.sum()) == len(victims)
     assert not (new & in_region(e, "aws")).any()
-    assert events_of(e, "pod.rescheduled") and cloud_of(e).rescheduled == len(victims)
+    assert events_named(e, "pod.rescheduled") and cloud_of(e).rescheduled == len(victims)
     e.step(60)
     assert e.agg.ready == desired
 
@@ -86,9 +82,9 @@ def test_the_toleration_is_configurable():
     e.step(30)
     t0 = outage(e)
     e.run_until(t0 + 79)
-    assert not events_of(e, "pod.evicted")
+    assert not events_named(e, "pod.evicted")
     e.run_until(t0 + 81)
-    assert events_of(e, "pod.evicted")[0].t == pytest.approx(t0 + 80, abs=1.0)
+    assert events_named(e, "pod.evicted")[0].t == pytest.approx(t0 + 80, abs=1.0)
 
 
 def test_capacity_exhaustion_leaves_pods_pending_until_room_returns():
@@ -100,17 +96,17 @@ def test_capacity_exhaustion_leaves_pods_pending_until_room_returns():
     f = e.fleet
     assert f.pending == 2 and int(np.count_nonzero(f.state == PENDING)) == 2
     assert (f.region[f.state == PENDING] == len(e.profile.app.regions)).all()  # no region
-    pending = events_of(e, "pod.pending")
+    pending = events_named(e, "pod.pending")
     assert pending and "aws unreachable" in pending[0].message and "full (6/6" in \
         pending[0].message
     assert cloud_of(e).rescheduled == 3
     assert e.snapshot.cloud["pending"] == 2
     # The region comes back: the Pending pods (replacements too) are bound there and start.
     e.run_until(t0 + 8 * 60 + 2)
-    assert events_of(e, "node.ready")
-    assert e.fleet.pending == 0 and events_of(e, "pod.pending.cleared")
+    assert events_named(e, "node.ready")
+    assert e.fleet.pending == 0 and events_named(e, "pod.pending.cleared")
     assert cloud_of(e).rescheduled == 5
-    assert events_of(e, "pod.rescheduled")[-1].data["regions"] == {"aws": 2}
+    assert events_named(e, "pod.rescheduled")[-1].data["regions"] == {"aws": 2}
     e.step(60)
     assert e.agg.ready == e.desired
 
@@ -136,7 +132,7 @@ def test_the_hpa_sees_the_real_ready_count():
     e.submit_line("chaos traffic-spike estate 10m 1.5")
     e.run_until(t0 + GRACE + 120)
     assert e.desired > before
-    scaled = events_of(e, "scale.hpa")
+    scaled = events_named(e, "scale.hpa")
     assert scaled and scaled[0].t < t0 + GRACE + TOLERATION
 
 
@@ -192,7 +188,7 @@ def test_evicted_pods_do_not_come_back_when_the_region_returns():
     t0 = outage(e, duration="7m")
     e.run_until(t0 + 7 * 60 + 5)
     f = e.fleet
-    ready = events_of(e, "node.ready")
+    ready = events_named(e, "node.ready")
     assert ready and "5 evicted pods deleted" in ready[0].message
     assert not (f.state == EVICTED).any()
     assert not in_region(e, "aws").any()  # nothing moves back by itself
@@ -205,7 +201,7 @@ def test_a_short_outage_restarts_the_pods_without_evicting():
     aws = set(e.fleet.ids[in_region(e, "aws")].tolist())
     t0 = outage(e, duration="30s")
     e.run_until(t0 + 120)
-    assert not events_of(e, "node.not_ready") and not events_of(e, "pod.evicted")
+    assert not events_named(e, "node.not_ready") and not events_named(e, "pod.evicted")
     f = e.fleet
     back = np.isin(f.ids, list(aws))
     assert (f.state[back] == READY).all() and (f.restarts[back] == 1).all()

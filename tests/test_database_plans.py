@@ -8,15 +8,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from helpers import quiet
+from helpers import events_named, quiet
 
 from devsim_tui.sim.database import KB_PER_GB
 from devsim_tui.sim.queryplan import (AI_EVAL_S, ANALYZE_S, ANALYZE_SCALE_FACTOR,
                                       ANALYZE_THRESHOLD, BAD_PLAN_COST, NAPTIME_S)
-
-
-def events_of(e, kind):
-    return [ev for ev in e.events if ev.type == kind]
 
 
 def plans(e):
@@ -46,7 +42,7 @@ def test_a_plan_regression_multiplies_database_work_per_query_by_the_plans_cost(
     # CPU is load / capacity: the same queries per second, each `factor` times the work
     assert e.db.nodes[0].qps == pytest.approx(qps, rel=0.01)
     assert node_cpu(e) == pytest.approx(cpu * factor, rel=0.02)
-    assert [ev.data["share"] for ev in events_of(e, "db.plan_regression")] == [0.3]
+    assert [ev.data["share"] for ev in events_named(e, "db.plan_regression")] == [0.3]
 
 
 def test_query_latency_rises_with_the_regression_and_the_ai_optimiser_reverts_it():
@@ -58,7 +54,7 @@ def test_query_latency_rises_with_the_regression_and_the_ai_optimiser_reverts_it
     assert e.agg.p99_ms > p99 + 5
     t0 = e.t - 2
     e.step(int(2 * AI_EVAL_S))
-    rec = events_of(e, "db.plan_recovered")
+    rec = events_named(e, "db.plan_recovered")
     assert len(rec) == 1 and rec[0].data["by"] == "AI optimiser"
     # its first evaluation after the flip with enough executions seen
     assert 0 < rec[0].t - t0 <= AI_EVAL_S
@@ -71,7 +67,7 @@ def test_the_static_planner_keeps_the_bad_plan_until_the_operator_runs_analyze()
     cpu = node_cpu(e)
     e.submit_line("chaos plan-regression db 0.3")
     e.step(1800)
-    assert not events_of(e, "db.plan_recovered")
+    assert not events_named(e, "db.plan_recovered")
     assert plans(e)["regressed_for_s"] == pytest.approx(1800, abs=1)
     assert node_cpu(e) > 2 * cpu
     e.submit_line("analyze")
@@ -79,8 +75,8 @@ def test_the_static_planner_keeps_the_bad_plan_until_the_operator_runs_analyze()
     assert plans(e)["analyze_remaining_s"] == pytest.approx(ANALYZE_S - 1, abs=1)
     e.submit_line("analyze")  # one at a time
     e.step(int(ANALYZE_S))
-    assert "already running" in events_of(e, "command.rejected")[0].message
-    rec = events_of(e, "db.plan_recovered")
+    assert "already running" in events_named(e, "command.rejected")[0].message
+    rec = events_named(e, "db.plan_recovered")
     assert len(rec) == 1 and rec[0].data["by"] == "ANALYZE (operator)"
     assert rec[0].data["after_s"] == pytest.approx(1800 + ANALYZE_S, abs=2)
     assert node_cpu(e) == pytest.approx(cpu, rel=0.02)
@@ -102,7 +98,7 @@ def test_auto_analyze_ends_it_once_the_table_changed_by_its_scale_factor():
     expect = math.ceil(due / NAPTIME_S) * NAPTIME_S
     assert 120 < expect - t0 < 7200  # minutes, for this table
     e.step(int(expect - t0) + 60)
-    rec = events_of(e, "db.plan_recovered")
+    rec = events_named(e, "db.plan_recovered")
     assert len(rec) == 1 and rec[0].data["by"] == "auto-analyze"
     # rows grow a little meanwhile (inserts): the naptime boundary at or just after
     assert rec[0].t in (expect, expect + NAPTIME_S), (rec[0].t, due)
@@ -113,12 +109,12 @@ def test_analyze_needs_a_database_and_does_nothing_without_a_regression():
     e.step(10)
     e.submit_line("analyze")
     e.step(int(ANALYZE_S) + 1)
-    assert events_of(e, "db.analyze_done") and not events_of(e, "db.plan_recovered")
+    assert events_named(e, "db.analyze_done") and not events_named(e, "db.plan_recovered")
     e.submit_line("restore latest")
     e.step(1)
     e.submit_line("analyze")
     e.step(1)
-    assert "being restored" in events_of(e, "command.rejected")[-1].message
+    assert "being restored" in events_named(e, "command.rejected")[-1].message
 
 
 def test_plans_on_metrics_and_in_the_headless_record():

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import engine, headless_bytes
+from helpers import engine, events_of, headless_bytes
 
 from devsim_tui.sim.command_file import TimedCommand
 from devsim_tui.sim import commands as C
@@ -19,10 +19,6 @@ from devsim_tui.sim.snapshot import READY, STATE_NAMES
 
 NO_VARIATION = dict(app__variation__capacity_spread=0, app__variation__capacity_wander=0,
                     app__variation__balance_noise=0, app__variation__hot_per_hour=0)
-
-
-def events_of(e, type_prefix):
-    return [ev for ev in e.events if ev.type.startswith(type_prefix)]
 
 
 # ----------------------------------------------------------------------------- determinism

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import quiet
+from helpers import events_named, quiet
 
 from devsim_tui.sim.database import LAN_RTT_S
 from devsim_tui.sim.mesh import conflict_rates
@@ -93,10 +93,6 @@ def test_location_decides_the_round_trips():
     assert cloud.db.mesh.rate > 20 * local.db.mesh.rate > 0
 
 
-def _events(e, kind):
-    return [ev for ev in e.events if ev.type == kind]
-
-
 def test_a_partition_is_split_brain_and_the_merge_counts_the_rows_written_on_both_sides():
     e = quiet()
     e.step(120)
@@ -106,11 +102,11 @@ def test_a_partition_is_split_brain_and_the_merge_counts_the_rows_written_on_bot
     assert mesh.split is not None and sorted(mesh.split.cut) == ["pg-1", "pg-5"]
     # no write quorum: both sides keep taking writes
     assert all(n.write_qps > 0 for n in e.db.nodes)
-    assert _events(e, "db.mesh.split")
+    assert events_named(e, "db.mesh.split")
     before = mesh.total
     e.step(250)
     assert mesh.split is None
-    merged = _events(e, "db.mesh.merged")
+    merged = events_named(e, "db.mesh.merged")
     assert len(merged) == 1
     found = merged[0].data["conflicts"]
     m = mesh.last_merge
@@ -139,13 +135,13 @@ def test_geo_redundancy_keeps_the_region_writes_and_the_survivors_write():
     e = _outage(True)
     assert e.agg.db_writable
     assert [n.name for n in e.db.nodes if n.write_qps > 0] == ["pg-2", "pg-3", "pg-4"]
-    assert _events(e, "db.region.down") and not _events(e, "db.region.data_lost")
+    assert events_named(e, "db.region.down") and not events_named(e, "db.region.data_lost")
     assert e.db.lost_writes == 0 and e.db.mesh.region_lost == 0
     waiting = e.db.mesh.view()["stranded_writes"]
     assert waiting > 0
     e.step(400)  # the region is back: its nodes rejoin, merge and catch up
     assert e.db.lost_writes == 0
-    rejoined = [ev for ev in _events(e, "db.node.recovered") if ev.subject in ("pg-1", "pg-5")]
+    rejoined = [ev for ev in events_named(e, "db.node.recovered") if ev.subject in ("pg-1", "pg-5")]
     assert len(rejoined) == 2 and all("rejoined the mesh" in ev.message for ev in rejoined)
     assert e.db.mesh.stranded == {}
 
@@ -153,7 +149,7 @@ def test_geo_redundancy_keeps_the_region_writes_and_the_survivors_write():
 def test_without_geo_redundancy_a_region_outage_loses_its_unshipped_writes():
     e = _outage(False)
     assert e.agg.db_writable  # the survivors still take writes
-    lost = _events(e, "db.region.data_lost")
+    lost = events_named(e, "db.region.data_lost")
     assert len(lost) == 1
     n = lost[0].data["lost_writes"]
     # the writes of the last delivery window out of aws: two nodes at ~140 writes/s each,
@@ -172,7 +168,7 @@ def test_a_region_outage_during_a_partition_loses_every_write_of_the_split():
     cut_writes = float(e.db.mesh.split.writes[[0, 4]].sum())
     e.submit_line("chaos region-outage aws 5m")
     e.step(1)
-    lost = _events(e, "db.region.data_lost")[0].data["lost_writes"]
+    lost = events_named(e, "db.region.data_lost")[0].data["lost_writes"]
     assert lost >= cut_writes > 10_000
 
 
@@ -183,17 +179,17 @@ def test_a_restarted_node_rejoins_the_mesh_and_catches_up_before_taking_writes()
     e.step(120)
     e.submit_line("restart-node pg-3")
     e.step(20)
-    back = [ev for ev in _events(e, "db.node.recovered") if ev.subject == "pg-3"]
+    back = [ev for ev in events_named(e, "db.node.recovered") if ev.subject == "pg-3"]
     assert len(back) == 1
     msg = back[0].message
     assert "pg-3 rejoined the mesh (4 peers up), catching up " in msg and "?" not in msg
     assert back[0].data["catch_up_bytes"] > 100 * 2 ** 20  # 140 s of the others' WAL
     view = next(v for v in e.step(0).db if v.name == "pg-3")
-    caught = _events(e, "db.node.caught_up")
+    caught = events_named(e, "db.node.caught_up")
     if not caught:
         assert view.state == "catch-up" and e.db.node("pg-3").write_qps == 0
     e.step(60)
-    assert _events(e, "db.node.caught_up")
+    assert events_named(e, "db.node.caught_up")
     node = e.db.node("pg-3")
     assert node.write_qps > 0 and node.rejoined_at is None
     assert next(v for v in e.step(0).db if v.name == "pg-3").state == "running"
@@ -289,12 +285,12 @@ def test_a_majority_commit_scope_stops_the_minority_side_instead_of_a_split_brai
     e.step(60)
     assert [n.name for n in e.db.nodes if n.write_qps > 0] == ["pg-2", "pg-3", "pg-4"]
     assert e.agg.db_writable and not e.db.mesh.split_brain
-    split = _events(e, "db.mesh.split")[0].message
+    split = events_named(e, "db.mesh.split")[0].message
     assert "pg-1, pg-5 cannot reach 3 of 5 nodes and rejects writes (no split brain)" in split
     firing = {a.name for a in e.step(0).alerts if a.state in ("firing", "pending")}
     assert "MeshSplitBrain" not in firing
     e.step(150)
-    merged = _events(e, "db.mesh.merged")
+    merged = events_named(e, "db.mesh.merged")
     assert len(merged) == 1 and merged[0].data["conflicts"] == 0
 
 
@@ -304,4 +300,4 @@ def test_a_majority_commit_scope_loses_nothing_with_a_region():
     e.submit_line("chaos region-outage aws 5m")
     e.step(30)
     assert e.agg.db_writable and e.db.lost_writes == 0
-    assert _events(e, "db.region.data_lost")[0].data["lost_writes"] == 0
+    assert events_named(e, "db.region.data_lost")[0].data["lost_writes"] == 0

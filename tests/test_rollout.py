@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import engine
+from helpers import engine, events_of
 
 from devsim_tui.sim.command_file import TimedCommand
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.releases import DETECTOR_ONLY_KINDS, KINDS, Deploy, ReleaseController
 from devsim_tui.sim.rollout import FAILED, resolve_fenceposts
 from devsim_tui.sim.snapshot import DRAINING, READY
-
-
-def events_of(e, prefix):
-    return [ev for ev in e.events if ev.type.startswith(prefix)]
 
 
 def releases(e) -> ReleaseController:

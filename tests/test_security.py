@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import REPO, engine
+from helpers import REPO, engine, events_of
 
 from devsim_tui.sim.chaos import CATALOGUE
 from devsim_tui.sim.metrics import SnapshotView, collect
@@ -27,10 +27,6 @@ def sec(e):
 
 def firing(e, name):
     return [a for a in e.snapshot.alerts if a.name == name and a.state == "firing"]
-
-
-def events_of(e, prefix):
-    return [ev for ev in e.events if ev.type.startswith(prefix)]
 
 
 def test_security_faults_are_in_the_chaos_catalogue_with_a_mitigation():

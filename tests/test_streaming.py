@@ -5,7 +5,7 @@ metrics, headless fields and the database pane's row."""
 from __future__ import annotations
 
 import pytest
-from helpers import engine
+from helpers import engine, events_named
 
 from devsim_tui.sim.chaos import ChaosController
 
@@ -20,10 +20,6 @@ def quiet(**kw):
 
 def stream(e):
     return next(c for c in e.controllers if isinstance(c, ChaosController)).stream
-
-
-def events_of(e, kind):
-    return [ev for ev in e.events if ev.type == kind]
 
 
 def firing(e, name):
@@ -66,7 +62,7 @@ def test_stale_data_is_served_while_the_feature_store_is_behind_and_counted():
     # feature-store: 8 x 400/s x 0.3 = 960/s read; its data passes stale_after_seconds (30 s)
     # when T x (1 - 960/p) = 30.
     onset = 30.0 / (1 - 960.0 / p)
-    stale, fresh = events_of(e, "kafka.stale_data"), events_of(e, "kafka.stale_data_recovered")
+    stale, fresh = events_named(e, "kafka.stale_data"), events_named(e, "kafka.stale_data_recovered")
     assert len(stale) == 1 and len(fresh) == 1
     assert stale[0].t - t0 == pytest.approx(onset, abs=2.0)
     # every served request reads features (derived_read_share 1.0): the count is the served
@@ -84,12 +80,12 @@ def test_notifications_go_out_late_past_their_slo_also_while_the_backlog_drains(
     e.submit_line("chaos consumer-lag estate 5m 0.3")
     e.step(301)
     late_at_end = s.late_notifications
-    assert events_of(e, "kafka.notifications_delayed")
+    assert events_named(e, "kafka.notifications_delayed")
     assert late_at_end > 0
     e.step(300)
     # the backlog the fault left is sent after it, at full speed, still late
     assert s.late_notifications > late_at_end
-    on_time = events_of(e, "kafka.notifications_on_time")
+    on_time = events_named(e, "kafka.notifications_on_time")
     assert len(on_time) == 1 and on_time[0].data["late_notifications"] > 0
     assert s.late_notifications < s.notifications_sent
 
@@ -134,7 +130,7 @@ def test_alerts_metrics_headless_and_the_pane_row_show_the_consequences():
     assert rec["groups"]["notifications"]["age_s"] > 60
     e.submit_line("chaos-stop all")
     e.step(900)
-    assert not events_of(e, "command.rejected")
+    assert not events_named(e, "command.rejected")
     assert not firing(e, "StaleDataServed") and not firing(e, "NotificationsDelayed")
     assert "serving data" not in stream_summary(
         e.snapshot.extensions["ChaosController"]["event_stream"])
