@@ -380,10 +380,7 @@ class DatabasePane(Vertical):
         self.has_cache = has_cache
         self.has_stream = has_stream
         self.has_mesh = has_mesh
-        self._mesh = ""
-        self._summary = ""
-        self._stream = ""
-        self._restore = ""
+        self._shown: dict[str, str] = {}  # each summary line's text on screen
 
     def compose(self) -> ComposeResult:
         yield Static(id="restore-summary")  # shown only while a restore runs (-active)
@@ -396,44 +393,37 @@ class DatabasePane(Vertical):
             yield Static(id="cache-summary")
             yield KeyedTable(CACHE_COLUMNS, id="cache-table")
 
+    def _summary_line(self, name: str, text: str, *, layout: bool = True) -> Static:
+        """The `#NAME-summary` line, its text replaced only when it changed (a redraw of the
+        same text would cost a refresh every frame)."""
+        line = self.query_one(f"#{name}-summary", Static)
+        if text != self._shown.get(name, ""):
+            self._shown[name] = text
+            line.update(text, layout=layout)
+        return line
+
     def show(self, snap: Snapshot) -> None:
         self.query_one("#db-table", KeyedTable).set_rows(
             [(n.name, db_row(n, self.has_mesh)) for n in snap.db])
         restore = (snap.backup or {}).get("restore")
-        line = self.query_one("#restore-summary", Static)
         text = restore_summary(restore) if restore else ""
-        if text != self._restore:
-            self._restore = text
-            line.update(text)
-            line.set_class(bool(text), "-active")
+        self._summary_line("restore", text).set_class(bool(text), "-active")
         mesh = snap.mesh
         if self.has_mesh and mesh is not None:
-            text = mesh_summary(mesh)
-            line = self.query_one("#mesh-summary", Static)
-            if text != self._mesh:
-                self._mesh = text
-                line.update(text, layout=False)
+            line = self._summary_line("mesh", mesh_summary(mesh), layout=False)
             line.set_class(mesh["split_brain"], "-split")
             line.set_class(mesh["conflicts_per_s"] > 1.0 or mesh["partition"] is not None,
                            "-low")
         stream = (snap.chaos or {}).get("event_stream")
         if self.has_stream and stream is not None:
-            text = stream_summary(stream)
-            line = self.query_one("#stream-summary", Static)
-            if text != self._stream:
-                self._stream = text
-                line.update(text, layout=False)
+            line = self._summary_line("stream", stream_summary(stream), layout=False)
             line.set_class(not stream["broker_up"] or stream.get("serving_stale", False)
                            or stream.get("notifications_late", False)
                            or any(g["lag_seconds"] > 60 for g in stream["groups"]), "-low")
         if self.has_cache and snap.cache is not None:
             cache = snap.cache
             level = "-low" if cache.hit_ratio < cache.target_hit_ratio - 0.05 else ""
-            summary = self.query_one("#cache-summary", Static)
-            text = cache_summary(cache)
-            if text != self._summary:
-                self._summary = text
-                summary.update(text, layout=False)
+            summary = self._summary_line("cache", cache_summary(cache), layout=False)
             summary.set_class(bool(level), "-low")
             self.query_one("#cache-table", KeyedTable).set_rows(
                 [(c.name, cache_row(c)) for c in cache.nodes])
