@@ -63,3 +63,75 @@ def test_detector_keeps_the_engine_deterministic():
         return [(ev.t, ev.type, ev.message) for ev in e.events]
 
     assert trace(3) == trace(3)
+
+
+# Faults whose only trace is in security, backup or monitoring telemetry (no request fails):
+# the detector watches those streams too, so each is flagged within two updates of confirmation.
+SILENT_FAULTS = {
+    "production": ("brute-force-login", "credential-leak", "debug-port-scan", "data-exfiltration"),
+    "experimental": ("archive-stall", "storage-full", "store-outage", "data-exfiltration",
+                     "brute-force-login"),
+}
+SILENT_SIGNALS = {"auth.login_failures", "auth.intrusions", "mesh.denials",
+                  "db.anomalous_queries", "net.egress", "net.scan_probes", "db.archive_pending",
+                  "monitoring.store_up"}
+
+
+def test_faults_seen_only_in_security_backup_or_monitoring_telemetry_are_flagged():
+    import pytest
+
+    for name, faults in SILENT_FAULTS.items():
+        for fault in faults:
+            e = engine(name, seed=5, traffic__bursts__per_hour=0)
+            e.step(600)
+            calm = controller(e)
+            watched = set(calm.signals) & SILENT_SIGNALS
+            assert watched, name
+            e.submit_line(f"chaos {fault}")
+            e.step(120)
+            found = [ev for ev in e.events if ev.type == "detector.finding" and ev.t > 600]
+            if not found:
+                pytest.fail(f"{name}: {fault} not flagged within 2 minutes")
+            assert set(found[0].data["signals"]) & SILENT_SIGNALS, (name, fault, found[0].data)
+
+
+def test_the_security_backup_and_monitoring_signals_are_flat_in_normal_running():
+    for name in ("production", "experimental"):
+        e = engine(name, seed=3)
+        c = controller(e)
+        sources = [s for s in e.controllers if s is not c and hasattr(s, "signals")]
+        seen: dict[str, set[float]] = {}
+        for _ in range(1800):
+            e.advance()
+            for s in sources:
+                for k, v in s.signals().items():
+                    if k in SILENT_SIGNALS:
+                        seen.setdefault(k, set()).add(round(v, 9))
+        assert seen, name
+        for k, values in seen.items():
+            assert len(values) == 1, (name, k, sorted(values)[:5])
+        assert not [ev for ev in e.events if ev.type == "detector.finding"
+                    and set(ev.data["signals"]) & SILENT_SIGNALS], name
+
+
+def test_memory_growth_per_pod_measures_a_leak_and_skips_young_pods():
+    import numpy as np
+
+    e = engine("production", seed=4, traffic__bursts__per_hour=0)
+    e.step(400)
+    e.submit_line("chaos memory-leak 1 10m 2")  # one server, +2 MiB/s
+    e.step(200)
+    f = e.fleet
+    g = f.memory_growth(e.t, 120, e.dt)
+    leaking = np.flatnonzero(f.leak_rate_mb_s > 0)
+    assert len(leaking) == 1
+    assert abs(g[leaking[0]] - 120.0) < 10.0, g[leaking[0]]  # 2 MiB/s = 120 MiB/min
+    others = np.delete(g, leaking)
+    assert np.nanmax(np.abs(others)) < 6.0, others
+    e.submit_line("scale 30")
+    e.step(60)  # the new pods are ready, but not for the whole window yet
+    g = e.fleet.memory_growth(e.t, 120, e.dt)
+    young = e.fleet.ready_at > e.t - 120
+    assert young.any() and np.isnan(g[young]).all()
+    c = controller(e)
+    assert f"{c.service}.memory_growth" in c.signals

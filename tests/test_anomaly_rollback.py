@@ -149,20 +149,9 @@ def test_the_same_check_still_blames_a_subtle_latency_canary():
 BOUND_AFTER_DEPLOY = {"production": 300.0, "experimental": 390.0}
 
 
-MISSED = pytest.mark.xfail(strict=True, reason=(
-    "detector sensitivity, not the blame rule: at seed 7 the slow leak's memory rise on the "
-    "canary's pods never reaches the threshold, so no episode names it (seeds 1-4 abort it "
-    "220-240 s after the deploy on the memory finding). Until the signals became one-sided, "
-    "a p99 episode opened by the canary's fresh pods *lowering* the worst server's p99 was "
-    "open from 12:01:45 instead; scoring the memory against a one-sided (calmer) usual "
-    "surprise does catch the leak, but makes every rise more sensitive and added false "
-    "findings (docs/detector.md)"))
-
-
 @pytest.mark.parametrize("profile,kind", [
     *[("production", k) for k in KINDS if k != "good"],
-    *[pytest.param("experimental", k, marks=MISSED) if k == "slow-leak"
-      else ("experimental", k) for k in KINDS if k != "good"]])
+    *[("experimental", k) for k in KINDS if k != "good"]])
 def test_every_bad_kind_is_still_rolled_back_automatically(kind, profile):
     """With the detector warm from t=0 and the like-with-like rule, every bad kind is rolled
     back (production rolling update) or aborted (experimental canary) within five minutes of

@@ -38,12 +38,13 @@ def event_dict_of(ev: Any) -> dict[str, Any]:
 
 def is_detection(ev: dict[str, Any], signals: set[str] | frozenset[str]) -> bool:
     """Whether an event is one of the signals the incident's injects declare: a (non-decoy)
-    alert among them, a detector finding if `finding` is, an event whose type `event:TYPE`
-    names. An unrelated alert is not detection."""
+    alert among them, a detector finding (or an open episode taking in new signals) if
+    `finding` is, an event whose type `event:TYPE` names. An unrelated alert is not
+    detection."""
     data = ev.get("data") or {}
     if ev["type"] == "alert.firing":
         return data.get("source") != DECOY_SOURCE and data.get("alert") in signals
-    if ev["type"] == "detector.finding":
+    if ev["type"] in ("detector.finding", "detector.episode_grew"):
         return "finding" in signals
     return f"event:{ev['type']}" in signals
 

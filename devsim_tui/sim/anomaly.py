@@ -23,7 +23,7 @@ import numpy as np
 
 from devsim_tui.sim import extensions
 from devsim_tui.sim.extensions import register
-from devsim_tui.sim.rollout import FAILED, pods_stats
+from devsim_tui.sim.rollout import FAILED, MEMORY_GROWTH_WINDOW_S, pods_stats
 
 if TYPE_CHECKING:
     from devsim_tui.detect import Detector
@@ -35,6 +35,10 @@ QUIET_UPDATES_TO_CLOSE = 10  # the detector's own episode gap
 #: that metric is worse than the stable version's by this factor (canary against baseline);
 #: latency is compared at the same utilisation (docs/deploys.md, "Comparing like with like").
 BLAME_FACTOR = 1.2
+#: A version's memory growth is blamed when it exceeds the stable version's by this much (MiB
+#: per minute): a pod growing 6 MiB/min more than its peers fills 512 MiB of headroom in under
+#: an hour and a half, while a healthy pod's growth wanders by a MiB or two a minute.
+GROWTH_MARGIN_MB_MIN = 6.0
 TYPICAL_RATE = 0.02  # EW mean of a signal's value outside episodes, for the explanation
 
 UP, BOTH, DOWN = 1, 0, -1
@@ -57,8 +61,18 @@ _LABELS = {
     "max_server_memory": ("largest server memory", lambda v: f"{v:.0f} MiB", UP),
     "max_server_disk": ("fullest server disk", lambda v: f"{v:.0f}%", UP),
     "restarts": ("server restarts", lambda v: f"{v:.0f} per update", UP),
+    "memory_growth": ("fastest pod memory growth beyond the median pod's",
+                      lambda v: f"{v:.1f} MiB/min", UP),
     "consumer_lag": ("consumer lag", lambda v: f"{v:.1f} s", UP),
     "consume_rate": ("events consumed", lambda v: f"{v:.0f}/s", BOTH),
+    "archive_pending": ("WAL waiting for the archive", lambda v: f"{v:.0f} MiB", UP),
+    "store_up": ("object store up", lambda v: f"{v:.0%} of the time", DOWN),
+    "login_failures": ("failed logins", lambda v: f"{v:.1f}/s", UP),
+    "intrusions": ("attacker sessions", lambda v: f"{v:.0f}", UP),
+    "denials": ("calls denied by the mesh", lambda v: f"{v:.1f}/s", UP),
+    "anomalous_queries": ("queries from unknown sources", lambda v: f"{v:.1f}/s", UP),
+    "egress": ("outbound data", lambda v: f"{v / 1e6:.2f} MB/s", UP),
+    "scan_probes": ("port-scan probes", lambda v: f"{v:.1f}/s", UP),
 }
 
 
@@ -107,6 +121,8 @@ class AnomalyController:
             f"{svc}.max_server_memory": (svc, "memory_pct"),
             # a log-filling or crash-looping server shows in neither latency nor the means
             f"{svc}.max_server_disk": (svc, "disk_pct"), f"{svc}.restarts": (svc, "restarts"),
+            # a leak on a few pods (a canary's): their memory grows while their peers' does not
+            f"{svc}.memory_growth": (svc, "memory_pct"),
         }
         for n in self.nodes:
             # (connections are left out: they step with every HPA scale event, which is no
@@ -116,6 +132,7 @@ class AnomalyController:
         if engine.cache is not None:
             self.series_of["cache.hit_ratio"] = ("cache", "hit_ratio")
         self._spec = spec
+        self._growth_ticks = int(round(MEMORY_GROWTH_WINDOW_S / engine.dt))
         # Other controllers' signals (the event stream...) are only known once every
         # controller exists, so the detector is built on the first tick.
         self.detector: Detector | None = None
@@ -191,7 +208,7 @@ class AnomalyController:
         svc = self.service
         ours = {"p99": "p99_ms", "max_server_p99": "p99_ms", "error_rate": "error_rate",
                 "max_server_error_rate": "error_rate", "memory": "memory_mb",
-                "max_server_memory": "memory_mb"}
+                "max_server_memory": "memory_mb", "memory_growth": "memory_growth"}
         alongside = stable is not None and stable.has_data
         where = "on the stable version" if alongside else "usually"
         blamed = []
@@ -201,7 +218,15 @@ class AnomalyController:
             if comp != svc or field is None:
                 continue
             label = _LABELS.get(metric.replace("max_server_", ""), (metric,))[0]
-            if field == "p99_ms":
+            limit = None
+            if field == "memory_growth":
+                # a growth rate, near zero for a healthy version: compared by a margin
+                mine = new.memory_growth
+                theirs = stable.memory_growth if alongside else 0.0
+                limit = theirs + GROWTH_MARGIN_MB_MIN
+                text = (f"memory growth {mine:.1f} MiB/min vs {theirs:.1f} MiB/min "
+                        f"{'on the stable version' if alongside else 'for a healthy pod'}")
+            elif field == "p99_ms":
                 pair = self._latency_pair(new, stable if alongside else None)
                 if pair is None:
                     continue
@@ -223,7 +248,7 @@ class AnomalyController:
                     theirs = usual
                 text = (f"{label} {_fmt_field(field, mine)} vs {_fmt_field(field, theirs)} "
                         f"{where}")
-            if mine <= theirs * BLAME_FACTOR:
+            if mine <= (theirs * BLAME_FACTOR if limit is None else limit):
                 continue
             blamed.append(text)
         if not blamed:
@@ -333,6 +358,9 @@ class AnomalyController:
             values[f"{svc}.max_server_memory"] = float(fleet.memory_mb.max())
             values[f"{svc}.max_server_disk"] = float(fleet.disk_gb.max()) * 100.0 \
                 / self.engine.profile.app.server.disk_gb
+            g = fleet.memory_growth(t, self._growth_ticks, self.engine.dt)
+            g = g[g == g]  # pods ready all the window
+            values[f"{svc}.memory_growth"] = float(g.max() - np.median(g)) if len(g) > 1 else 0.0
             restarts = int(fleet.restarts.sum())
             values[f"{svc}.restarts"] = float(max(restarts - self._restarts, 0))
             self._restarts = restarts
@@ -379,8 +407,16 @@ class AnomalyController:
         else:
             ep = self.episode
             ep["score"] = max(ep["score"], finding.score)
-            ep["signals"] = list(dict.fromkeys(ep["signals"] + list(finding.signals)))
+            grew = [k for k in finding.signals if k not in ep["signals"]]
+            ep["signals"] = ep["signals"] + grew
             ep["sentence"] = sentence
+            if grew:
+                # A new departure inside an open episode (a fault during an overload, say)
+                # is news too: said once per signal, not left inside an old episode.
+                self.engine.emit(t, "detector.episode_grew",
+                                 f"anomaly {ep['id']} spreads to {self._describe(grew, values)}",
+                                 self.severity, None, episode=ep["id"],
+                                 score=round(finding.score, 4), signals=grew)
         ep = self.episode
         if not self.alerting:
             return
@@ -404,9 +440,10 @@ class AnomalyController:
         self.episode = None
         self._quiet = 0
 
-    def _explain(self, finding: Any, values: dict[str, float]) -> str:
+    def _describe(self, signals: list[str], values: dict[str, float]) -> str:
+        """'COMPONENT LABEL NOW (usually USUAL)' of up to three signals."""
         parts = []
-        for name in finding.signals[:3]:
+        for name in signals[:3]:
             comp, _, metric = name.rpartition(".")
             label, fmt, _ = _LABELS.get(metric, (metric, lambda v: f"{v:.3g}", BOTH))
             now = values.get(name, math.nan)
@@ -415,10 +452,12 @@ class AnomalyController:
             if usual is not None and math.isfinite(usual):
                 txt += f" (usually {fmt(usual)})"
             parts.append(txt)
-        more = len(finding.signals) - 3
-        tail = f" and {more} more signal(s)" if more > 0 else ""
+        more = len(signals) - 3
+        return "; ".join(parts) + (f" and {more} more signal(s)" if more > 0 else "")
+
+    def _explain(self, finding: Any, values: dict[str, float]) -> str:
         return (f"anomaly score {finding.score:.2f} since {self.engine.clock(finding.began_at)}: "
-                + "; ".join(parts) + tail)
+                + self._describe(list(finding.signals), values))
 
     def state(self) -> dict:
         det = self.detector

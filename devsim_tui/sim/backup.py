@@ -27,6 +27,7 @@ Never imports the UI; never reads the wall clock.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -79,7 +80,11 @@ class Backups:
     writes: float = 0.0  # cumulative committed writes (the primary)
     seg_bytes: float = 0.0  # bytes in the current (open) WAL segment
     seg_opened_t: float = 0.0
-    closed: list[tuple[float, float, float]] = field(default_factory=list)  # (t, writes, bytes) queued
+    # Closed segments queued for archive_command, oldest first, as [t, writes, count]: the
+    # segments a tick closes share t and writes (under heavy WAL the queue grows by dozens
+    # of segments a second while the archive is slower, so they are counted, not listed)
+    closed: deque[list] = field(default_factory=deque)
+    closed_n: int = 0  # segments in `closed`
     archived_t: float = 0.0  # newest archived segment's end (the restore point)
     archived_writes: float = 0.0
     archive_points: list[tuple[float, float]] = field(default_factory=list)  # (t, writes)
@@ -99,8 +104,22 @@ class Backups:
 
     @property
     def pending_bytes(self) -> float:
-        """Closed WAL segments waiting in pg_wal for archive_command."""
-        return sum(b for _, _, b in self.closed) - self.ship_budget
+        """Closed WAL segments waiting in pg_wal for archive_command (each a whole
+        SEGMENT_BYTES file: a switch pads it)."""
+        return self.closed_n * float(SEGMENT_BYTES) - self.ship_budget
+
+    def _close_segment(self, t: float) -> None:
+        last = self.closed[-1] if self.closed else None
+        if last is not None and last[0] == t and last[1] == self.writes:
+            last[2] += 1
+        else:
+            self.closed.append([t, self.writes, 1])
+        self.closed_n += 1
+
+    def clear_queue(self) -> None:
+        """Forget the unarchived segments (a restore forks the timeline)."""
+        self.closed.clear()
+        self.closed_n = 0
 
     # ------------------------------------------------------------------ start
 
@@ -149,23 +168,31 @@ class Backups:
         # A segment switches when full, or after archive_timeout (a quiet database switches
         # too here, so the restore point keeps moving while nothing is written).
         while self.seg_bytes >= SEGMENT_BYTES:
-            self.closed.append((t, self.writes, float(SEGMENT_BYTES)))
+            self._close_segment(t)
             self.seg_bytes -= SEGMENT_BYTES
             self.seg_opened_t = t
         if timeout > 0 and t - self.seg_opened_t >= timeout:
             # pg_switch_wal pads the segment: a whole 16 MiB file is archived even if mostly
             # empty (why archive_timeout should not be tiny).
-            self.closed.append((t, self.writes, float(SEGMENT_BYTES)))
+            self._close_segment(t)
             self.seg_bytes = 0.0
             self.seg_opened_t = t
         rate = 0.0 if self.target_full else ARCHIVE_MB_S * 1024 * 1024 * self.archive_factor
         budget = self.ship_budget + rate * dt
         shipped_any = False
-        while self.closed and budget >= self.closed[0][2]:
-            ct, cw, cb = self.closed.pop(0)
-            budget -= cb
+        seg = float(SEGMENT_BYTES)
+        points = self.archive_points
+        while self.closed and budget >= seg:
+            head = self.closed[0]
+            budget -= seg
+            ct, cw = head[0], head[1]
             self.archived_t, self.archived_writes = ct, cw
-            self.archive_points.append((ct, cw))
+            if not points or points[-1] != (ct, cw):  # (a repeat adds nothing to writes_at)
+                points.append((ct, cw))
+            head[2] -= 1
+            self.closed_n -= 1
+            if not head[2]:
+                self.closed.popleft()
             shipped_any = True
         self.ship_budget = budget if self.closed else 0.0
         if self.closed and rate == 0.0:
@@ -266,6 +293,14 @@ class BackupController:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._archiving = engine.db.backups.archiving
+
+    def signals(self) -> dict[str, float]:
+        """WAL waiting for the archive (MiB) for the anomaly detector: zero while
+        archive_command keeps up (continuous backup only)."""
+        if not self._archiving:
+            return {}
+        return {"db.archive_pending": self.engine.db.backups.pending_bytes / (1024 * 1024)}
 
     def apply(self, cmd: C.Command) -> str | None:
         assert isinstance(cmd, C.Restore)

@@ -869,11 +869,13 @@ class ChaosController:
             return None
         if fault.scope not in ("backup", "archive"):
             return f"{name}: scope {fault.scope!r} not understood; use backup"
+        if name == "archive-stall" and not bk.archiving:
+            # nothing to stall: only continuous backup archives WAL (a storage-full target
+            # still fails the next base backup, so that one applies everywhere)
+            return (f"archive-stall: no WAL archiving in {bk.spec.backup.mode} backup mode "
+                    "(only continuous backup archives WAL); try storage-full")
         fault.targets = ["backup target"]
         if name == "archive-stall":
-            if not bk.archiving:
-                fault.note = (f"no WAL archiving in {bk.spec.backup.mode} backup mode: only "
-                              "continuous archives")
             bk.archive_factor = min(bk.archive_factor, fault.intensity)
         else:
             bk.target_full = True

@@ -936,7 +936,7 @@ class Database:
         # The timeline forks here (a new history): archiving restarts from the target.
         bk.archived_t, bk.archived_writes = t, bk.writes
         bk.archive_points.append((t, bk.writes))
-        bk.closed.clear()
+        bk.clear_queue()
         bk.seg_bytes, bk.seg_opened_t, bk.ship_budget = 0.0, t, 0.0
         for n in self.nodes:
             n.backlog_bytes = n.lag_bytes = n.lag_seconds = 0.0

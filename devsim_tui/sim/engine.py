@@ -310,6 +310,8 @@ class Engine:
         restart, grace period over): their connections were reset."""
         for names, count in self.fleet.resets:
             n = round(count)
+            if n == 0:
+                continue  # idle containers (a queue's residue of 1e-8 is no connection)
             what = f"{n} in-flight and queued request{'s' if n != 1 else ''}"
             self.emit(t, "server.connections_reset",
                       _names_msg(names, f"died holding {what}: connections reset"), "error",

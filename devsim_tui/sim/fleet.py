@@ -759,13 +759,17 @@ class Fleet:
             h(w) = x_top w^2 - x - A (1 - p_K(w)) + C U(w)
 
         (h rises with w) between the start w0 and the steady state ws, by safeguarded Newton
-        (a step leaving the bracket bisects it)."""
+        (a step leaving the bracket bisects it). Each server stops at its own convergence:
+        the iterations run over the servers still unconverged (after a load step a whole
+        fleet starts here, and most of it converges in a few steps)."""
         T = self.table
         x_top = T.x_top
         G1 = T.G - 1
         lo = np.minimum(w0, ws)
         hi = np.maximum(w0, ws)
+        out = ws.copy()
         w = ws
+        idx = None  # the unconverged servers' positions in `out` (None: all of them)
         pk, ut = T.row_list[0], T.row_list[1]
         for _ in range(30):
             i, fr = T.cell(w)
@@ -774,14 +778,27 @@ class Fleet:
             P = P0 + fr * dP
             U = U0 + fr * dU
             h = x_top * w * w - x - A * (1.0 - P) + C * U
-            if (np.abs(h) <= NEWTON_TOL).all():
-                break
+            open_ = np.abs(h) > NEWTON_TOL
+            if not open_.all():
+                if idx is None:
+                    out = w.copy()
+                    idx = np.flatnonzero(open_)
+                else:
+                    out[idx] = w
+                    idx = idx[open_]
+                if not len(idx):
+                    return out
+                w, h, x, A, C, lo, hi, dP, dU = (
+                    v[open_] for v in (w, h, x, A, C, lo, hi, dP, dU))
             dh = 2.0 * x_top * w + G1 * (A * dP + C * dU)
             lo = np.where(h < 0, w, lo)
             hi = np.where(h > 0, w, hi)
             step = w - h / np.maximum(dh, 1e-12)
             w = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
-        return w
+        if idx is None:
+            return w
+        out[idx] = w
+        return out
 
     def _fleet_latency(self, done, total, in_system_s, w, svc_ms, shift, p99, timeout):
         """Fleet-wide latency of this tick's completions: the mean by Little's law (time spent
@@ -854,6 +871,20 @@ class Fleet:
             for k, name in enumerate(HISTORY_FIELDS):
                 self.hist[k, pos] = getattr(self, name)
         self.hist_pos += 1
+
+    def memory_growth(self, t: float, window_ticks: int, dt: float) -> np.ndarray:
+        """Each server's memory growth over the last `window_ticks` ticks (MiB per minute,
+        from its history); NaN for a server not ready all that time (a new or restarted
+        container fills its memory as it starts: that is no growth)."""
+        w = min(window_ticks, self.hist_len - 1, self.hist_pos - 1)
+        if w <= 0 or not len(self):
+            return np.full(len(self), np.nan)
+        mem = self.hist[1]  # HISTORY_FIELDS: memory_mb
+        now = mem[(self.hist_pos - 1) % self.hist_len]
+        then = mem[(self.hist_pos - 1 - w) % self.hist_len]
+        g = (now.astype(np.float64) - then) * (60.0 / (w * dt))
+        ok = (self.state == READY) & (self.ready_at <= t - w * dt)
+        return np.where(ok, g, np.nan)
 
     def history(self, index: int) -> dict[str, np.ndarray]:
         """The server's recent values per HISTORY_FIELDS, oldest first (a copy)."""

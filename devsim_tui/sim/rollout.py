@@ -41,6 +41,9 @@ def worst(a: str, b: str) -> str:
     return b if PHASE_ORDER.index(b) > PHASE_ORDER.index(a) else a
 
 TERMINATION_GRID_S = 10.0  # draining pods of a rollout exit together on this grid
+# Memory growth is measured over this long (deriv() of a pod's working set over 2 minutes):
+# long enough that a pod's share of the traffic wandering is small against a leak
+MEMORY_GROWTH_WINDOW_S = 120.0
 
 
 # --------------------------------------------------------------------------- measuring
@@ -65,6 +68,10 @@ class VersionStats:
     utilisation: float = 0.0
     service_ms: float = 0.0
     excess_ms: float = 0.0
+    # Median memory growth (MiB per minute over MEMORY_GROWTH_WINDOW_S) of the pods ready all
+    # that time; 0 when none is. A leak grows without more load; a good version's pods grow
+    # and shrink with their share of the traffic like the others.
+    memory_growth: float = 0.0
 
     @property
     def has_data(self) -> bool:
@@ -105,8 +112,14 @@ def pods_stats(engine, mine: np.ndarray, t: float) -> VersionStats:
         util, service, excess = float(u @ share), float(svc @ share), float(left @ share)
     else:
         err = p99 = mem = 0.0
+    growth = 0.0
+    if n_ready:
+        g = f.memory_growth(t, int(round(MEMORY_GROWTH_WINDOW_S / engine.dt)), engine.dt)[ready]
+        g = g[g == g]
+        if len(g):
+            growth = float(np.median(g))
     return VersionStats(int(np.count_nonzero(act)), n_ready, int(np.count_nonzero(avail)),
-                        total, err, p99, mem, util, service, excess)
+                        total, err, p99, mem, util, service, excess, growth)
 
 
 def version_stats(engine, codes: int | tuple[int, ...], t: float) -> VersionStats:

@@ -226,6 +226,7 @@ class SecurityController:
         self.anomalous_qps = 0.0
         self.login_failures_rps = 0.0
         self.egress_bytes_s = 0.0
+        self.scan_probes_s = 0.0  # connection attempts a port scan makes on closed ports
         self.findings: list[dict] = []
         self.audits_run = 0
         self.last_audit_t: float | None = None
@@ -502,7 +503,7 @@ class SecurityController:
 
     def after_tick(self, t: float, agg: Aggregates) -> None:
         dt = self.engine.dt
-        anomalous = failures = denials = egress = 0.0
+        anomalous = failures = denials = egress = probes = 0.0
         for a in list(self.attacks):
             if t >= a.until:
                 a.intrusion = False
@@ -531,12 +532,15 @@ class SecurityController:
                 continue
             if a.intrusion:
                 anomalous += a.rate if a.kind != "brute-force-login" else 20.0
+            elif a.kind == "debug-port-scan":
+                probes += a.rate  # refused and logged by the host firewall
         legit_denied = self.policy_denied_share * agg.offered_rps
         denials += legit_denied
         self.denials += denials * dt
         self.login_failures += failures * dt
         self.denials_rps, self.anomalous_qps = denials, anomalous
         self.login_failures_rps, self.egress_bytes_s = failures, egress
+        self.scan_probes_s = probes
         if t >= self.next_audit:
             self.run_audit(t, "scheduled")
             self.next_audit = t + (self.audit_every or math.inf)
@@ -555,6 +559,18 @@ class SecurityController:
             elif finding is None and self.detected_at is not None and not self.attacks \
                     and not self.policy_denied_share:
                 self.detected_at = None  # the episode is over: the next attack is news again
+
+    def signals(self) -> dict[str, float]:
+        """Security telemetry for the anomaly detector, as an estate's auth log, service
+        mesh, database audit log, egress gateway and host firewall count it. Every one is
+        zero in normal running, so any attack is a departure (the detector watches them in
+        every profile; experimental's AI auditing has its own detector besides)."""
+        return {"auth.login_failures": self.login_failures_rps,
+                "auth.intrusions": float(sum(1 for a in self.attacks if a.intrusion)),
+                "mesh.denials": self.denials_rps,
+                "db.anomalous_queries": self.anomalous_qps,
+                "net.egress": self.egress_bytes_s,
+                "net.scan_probes": self.scan_probes_s}
 
     # ------------------------------------------------------------------ posture
 

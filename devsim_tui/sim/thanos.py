@@ -74,6 +74,13 @@ class ThanosController:
     def apply(self, cmd) -> str | None:  # pragma: no cover - owns no command
         return "not a Thanos command"
 
+    def signals(self) -> dict[str, float]:
+        """The object store's `up` (the store gateway's scrape target) for the anomaly
+        detector."""
+        if not self.enabled:
+            return {}
+        return {"monitoring.store_up": 1.0 if self.store_up else 0.0}
+
     def set_store(self, t: float, up: bool) -> None:
         """The bucket (store gateway and uploads) becomes reachable or not (chaos)."""
         if up == self.store_up:

@@ -124,11 +124,27 @@ def detector_status(snap: Snapshot) -> str | None:
         state = f"finding {det['episode']['id']}"
     else:
         state = "armed" + (" (warm start)" if det.get("warm_started") else "")
+    nodes = {n.name for n in snap.db}
     per: dict[str, int] = {}
-    for component, _ in (det.get("series_of") or {}).values():
-        per[component] = per.get(component, 0) + 1
+    for signal, (component, _) in (det.get("series_of") or {}).items():
+        group = _signal_group(signal, component, nodes)
+        per[group] = per.get(group, 0) + 1
     watched = ", ".join(f"{c} {n}" for c, n in per.items())
     return f"{state} · {sum(per.values())} signals: {watched}"
+
+
+# Security telemetry the detector watches (sim/security.py `signals`), shown as one group.
+_SECURITY_SIGNALS = ("auth.", "mesh.", "net.", "db.anomalous_queries")
+
+
+def _signal_group(signal: str, component: str, nodes: set[str]) -> str:
+    """The detector line's group of a signal: its service, `db` for the database nodes and
+    the archive, `security` for the security telemetry, else its component."""
+    if signal.startswith(_SECURITY_SIGNALS):
+        return "security"
+    if component in nodes or component == "db":
+        return "db"
+    return component
 
 
 def level_of(metric: Metric, value: float) -> str:
@@ -149,6 +165,7 @@ class MetricsPane(Widget, can_focus=True):
         super().__init__(**kwargs)
         self._lines: list[MetricLine] = []
         self._status: Text | None = None  # the detector's line, under the sparklines
+        self._status_text: str | None = None
 
     def show(self, world, snap: Snapshot, window_s: float, slo_p99_ms: float) -> None:
         ticks = max(int(window_s / world.profile.simulation.tick_seconds), 2)
@@ -194,16 +211,20 @@ class MetricsPane(Widget, can_focus=True):
             lines.append(Text(text, style=st(f"metrics--{level}"), no_wrap=True,
                               overflow="ellipsis"))
         status = detector_status(snap)
-        had_status = self._status is not None
+        old_status = self._status_text
+        self._status_text = status
+        # wraps rather than cuts (a projector shows the whole list): the pane grows a line
         self._status = None if status is None else Text.assemble(
-            (f"{'Detector':<{label_width}}", styles.label), " ", (status, styles.dim),
-            no_wrap=True, overflow="ellipsis")
-        relayout = len(lines) != len(self._lines) or had_status != (status is not None)
+            (f"{'Detector':<{label_width}}", styles.label), " ", (status, styles.dim))
+        # (a new detector line may wrap to another height: it changes a few times an hour)
+        relayout = len(lines) != len(self._lines) or old_status != status
         self._lines = lines
         self.refresh(layout=relayout)
 
     def get_content_height(self, container, viewport, width: int) -> int:
-        return max(len(self._lines) + (self._status is not None), 1)
+        status = 0 if self._status is None else len(self._status.wrap(self.app.console,
+                                                                      max(width, 1)))
+        return max(len(self._lines) + status, 1)
 
     def render(self):
         return Group(*self._lines, *([self._status] if self._status is not None else []))
