@@ -125,9 +125,11 @@ def test_memory_growth_per_pod_measures_a_leak_and_skips_young_pods():
     g = f.memory_growth(e.t, 120, e.dt)
     leaking = np.flatnonzero(f.leak_rate_mb_s > 0)
     assert len(leaking) == 1
-    assert abs(g[leaking[0]] - 120.0) < 10.0, g[leaking[0]]  # 2 MiB/s = 120 MiB/min
     others = np.delete(g, leaking)
-    assert np.nanmax(np.abs(others)) < 6.0, others
+    # 2 MiB/s = 120 MiB/min beyond its peers (each end compared with the pods' memory-vs-
+    # traffic line, which the leaker itself lifts a little), and the peers move together
+    assert abs(g[leaking[0]] - np.median(others) - 120.0) < 10.0, (g[leaking[0]], others)
+    assert np.ptp(others) < 2.0, others
     e.submit_line("scale 30")
     e.step(60)  # the new pods are ready, but not for the whole window yet
     g = e.fleet.memory_growth(e.t, 120, e.dt)

@@ -39,6 +39,10 @@ BLAME_FACTOR = 1.2
 #: per minute): a pod growing 6 MiB/min more than its peers fills 512 MiB of headroom in under
 #: an hour and a half, while a healthy pod's growth wanders by a MiB or two a minute.
 GROWTH_MARGIN_MB_MIN = 6.0
+#: Growth beyond the median pod's below this (MiB per minute) is not reported: a healthy pod's
+#: memory moves with its queue and, in a real runtime, with garbage collection; a leak worth
+#: finding before the OOM killer (a 0.5 MiB/s leak is 30 MiB/min) is far above it.
+GROWTH_NOISE_MB_MIN = 5.0
 TYPICAL_RATE = 0.02  # EW mean of a signal's value outside episodes, for the explanation
 
 UP, BOTH, DOWN = 1, 0, -1
@@ -61,7 +65,7 @@ _LABELS = {
     "max_server_memory": ("largest server memory", lambda v: f"{v:.0f} MiB", UP),
     "max_server_disk": ("fullest server disk", lambda v: f"{v:.0f}%", UP),
     "restarts": ("server restarts", lambda v: f"{v:.0f} per update", UP),
-    "memory_growth": ("fastest pod memory growth beyond the median pod's",
+    "memory_growth": ("fastest pod memory growth beyond the median pod's (less 5 MiB/min)",
                       lambda v: f"{v:.1f} MiB/min", UP),
     "consumer_lag": ("consumer lag", lambda v: f"{v:.1f} s", UP),
     "consume_rate": ("events consumed", lambda v: f"{v:.0f}/s", BOTH),
@@ -360,7 +364,8 @@ class AnomalyController:
                 / self.engine.profile.app.server.disk_gb
             g = fleet.memory_growth(t, self._growth_ticks, self.engine.dt)
             g = g[g == g]  # pods ready all the window
-            values[f"{svc}.memory_growth"] = float(g.max() - np.median(g)) if len(g) > 1 else 0.0
+            spread = float(g.max() - np.median(g)) if len(g) > 1 else 0.0
+            values[f"{svc}.memory_growth"] = max(spread - GROWTH_NOISE_MB_MIN, 0.0)
             restarts = int(fleet.restarts.sum())
             values[f"{svc}.restarts"] = float(max(restarts - self._restarts, 0))
             self._restarts = restarts

@@ -873,17 +873,32 @@ class Fleet:
         self.hist_pos += 1
 
     def memory_growth(self, t: float, window_ticks: int, dt: float) -> np.ndarray:
-        """Each server's memory growth over the last `window_ticks` ticks (MiB per minute,
-        from its history); NaN for a server not ready all that time (a new or restarted
-        container fills its memory as it starts: that is no growth)."""
+        """Each server's memory growth over the last `window_ticks` ticks beyond what its
+        traffic explains (MiB per minute, from its history); NaN for a server not ready all
+        that time (a new or restarted container fills its memory as it starts: no growth).
+
+        A pod's memory rises and falls with the requests it holds, and its share of the
+        traffic wanders; what a leak adds does not follow the traffic. So each end of the
+        window is compared with the pods' peers at the same traffic: the memory left over
+        after a least-squares line of memory against request rate across the ready pods (a
+        peer comparison, as `memory / rps` on a dashboard but robust to idle memory)."""
         w = min(window_ticks, self.hist_len - 1, self.hist_pos - 1)
         if w <= 0 or not len(self):
             return np.full(len(self), np.nan)
-        mem = self.hist[1]  # HISTORY_FIELDS: memory_mb
-        now = mem[(self.hist_pos - 1) % self.hist_len]
-        then = mem[(self.hist_pos - 1 - w) % self.hist_len]
-        g = (now.astype(np.float64) - then) * (60.0 / (w * dt))
         ok = (self.state == READY) & (self.ready_at <= t - w * dt)
+        L = self.hist_len
+        ends = []
+        for pos in ((self.hist_pos - 1) % L, (self.hist_pos - 1 - w) % L):
+            mem = self.hist[1, pos].astype(np.float64)  # HISTORY_FIELDS: memory_mb, rps
+            rps = self.hist[2, pos].astype(np.float64)
+            if np.count_nonzero(ok) >= 4:
+                x, y = rps[ok], mem[ok]
+                dx = x - x.mean()
+                vx = float(dx @ dx)
+                slope = max(float(dx @ (y - y.mean())) / vx, 0.0) if vx > 1e-9 else 0.0
+                mem = mem - slope * rps - (y.mean() - slope * x.mean())
+            ends.append(mem)
+        g = (ends[0] - ends[1]) * (60.0 / (w * dt))
         return np.where(ok, g, np.nan)
 
     def history(self, index: int) -> dict[str, np.ndarray]:
