@@ -57,6 +57,8 @@ ROTATE_ERROR = 0.02  # share of requests failing during it (connections re-estab
 BRUTE_SUCCESS_ATTEMPTS = 3000.0  # guesses until a weak plaintext password falls
 RECORD_BYTES = 1024.0
 DEBUG_PORT = 9229
+#: The security telemetry's signal names (`SecurityController.signals`) begin with these.
+SECURITY_SIGNAL_PREFIXES = ("auth.", "mesh.", "net.", "db.anomalous_queries")
 AUDIT_FIRST_S = 300.0
 EVENTS_KEPT = 30
 SECURITY_FAULTS = ("credential-leak", "debug-port-scan", "cert-renewal-failure",
@@ -562,9 +564,10 @@ class SecurityController:
 
     def signals(self) -> dict[str, float]:
         """Security telemetry for the anomaly detector, as an estate's auth log, service
-        mesh, database audit log, egress gateway and host firewall count it. Every one is
-        zero in normal running, so any attack is a departure (the detector watches them in
-        every profile; experimental's AI auditing has its own detector besides)."""
+        mesh, database audit log, egress gateway and host firewall count it (names begin with
+        SECURITY_SIGNAL_PREFIXES). Every one is zero in normal running, so any attack is a
+        departure (the detector watches them in every profile; experimental's AI auditing
+        runs its own, fed every tick, on the auth and denial streams besides)."""
         return {"auth.login_failures": self.login_failures_rps,
                 "auth.intrusions": float(sum(1 for a in self.attacks if a.intrusion)),
                 "mesh.denials": self.denials_rps,

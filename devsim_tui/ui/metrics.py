@@ -24,6 +24,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.widget import Widget
 
+from devsim_tui.sim.security import SECURITY_SIGNAL_PREFIXES
 from devsim_tui.sim.snapshot import Snapshot
 from devsim_tui.sim.thanos import available_mask
 from devsim_tui.ui.format import age, si, sim_clock
@@ -133,14 +134,10 @@ def detector_status(snap: Snapshot) -> str | None:
     return f"{state} · {sum(per.values())} signals: {watched}"
 
 
-# Security telemetry the detector watches (sim/security.py `signals`), shown as one group.
-_SECURITY_SIGNALS = ("auth.", "mesh.", "net.", "db.anomalous_queries")
-
-
 def _signal_group(signal: str, component: str, nodes: set[str]) -> str:
     """The detector line's group of a signal: its service, `db` for the database nodes and
     the archive, `security` for the security telemetry, else its component."""
-    if signal.startswith(_SECURITY_SIGNALS):
+    if signal.startswith(SECURITY_SIGNAL_PREFIXES):
         return "security"
     if component in nodes or component == "db":
         return "db"
