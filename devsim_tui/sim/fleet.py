@@ -767,8 +767,8 @@ class Fleet:
         G1 = T.G - 1
         lo = np.minimum(w0, ws)
         hi = np.maximum(w0, ws)
-        out = ws.copy()
         w = ws
+        out = w
         idx = None  # the unconverged servers' positions in `out` (None: all of them)
         pk, ut = T.row_list[0], T.row_list[1]
         for _ in range(30):
