@@ -71,7 +71,7 @@ def run(workload: str, scaler: str, seed: int, hours: float) -> dict:
         pod_seconds += agg.total * dt
         p99.append(agg.p99_ms)
         offered += agg.offered_rps
-        failed += agg.errored_rps + agg.dropped_rps
+        failed += agg.errored_rps + agg.timed_out_rps + agg.rejected_rps + agg.reset_rps
         if len(p99) == per_minute:
             error_rate = failed / offered if offered > 0 else 0.0
             if float(np.mean(p99)) > slo_ms or error_rate > ERROR_RATE_THRESHOLD:
