@@ -19,7 +19,7 @@ decides what to do with their verdicts. Never imports the UI.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -68,10 +68,16 @@ class VersionStats:
     utilisation: float = 0.0
     service_ms: float = 0.0
     excess_ms: float = 0.0
-    # Median memory growth (MiB per minute over MEMORY_GROWTH_WINDOW_S) of the pods ready all
-    # that time; 0 when none is. A leak grows without more load; a good version's pods grow
-    # and shrink with their share of the traffic like the others.
-    memory_growth: float = 0.0
+    # Computes `memory_growth` when asked: rollouts build these stats every tick, but only the
+    # detector's version check reads the growth, at an analysis measurement.
+    growth_of: Callable[[], float] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def memory_growth(self) -> float:
+        """Median memory growth (MiB per minute over MEMORY_GROWTH_WINDOW_S, beyond the
+        peers' memory-vs-traffic line) of these pods ready all that time; 0 when none is. A
+        leak grows without more load; a good version's pods move with their traffic."""
+        return self.growth_of() if self.growth_of is not None else 0.0
 
     @property
     def has_data(self) -> bool:
@@ -112,14 +118,15 @@ def pods_stats(engine, mine: np.ndarray, t: float) -> VersionStats:
         util, service, excess = float(u @ share), float(svc @ share), float(left @ share)
     else:
         err = p99 = mem = 0.0
-    growth = 0.0
-    if n_ready:
+
+    def growth() -> float:
         g = f.memory_growth(t, int(round(MEMORY_GROWTH_WINDOW_S / engine.dt)), engine.dt)[ready]
         g = g[g == g]
-        if len(g):
-            growth = float(np.median(g))
+        return float(np.median(g)) if len(g) else 0.0
+
     return VersionStats(int(np.count_nonzero(act)), n_ready, int(np.count_nonzero(avail)),
-                        total, err, p99, mem, util, service, excess, growth)
+                        total, err, p99, mem, util, service, excess,
+                        growth if n_ready else None)
 
 
 def version_stats(engine, codes: int | tuple[int, ...], t: float) -> VersionStats:

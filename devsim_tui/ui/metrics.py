@@ -162,7 +162,6 @@ class MetricsPane(Widget, can_focus=True):
         super().__init__(**kwargs)
         self._lines: list[MetricLine] = []
         self._status: Text | None = None  # the detector's line, under the sparklines
-        self._status_text: str | None = None
 
     def show(self, world, snap: Snapshot, window_s: float, slo_p99_ms: float) -> None:
         ticks = max(int(window_s / world.profile.simulation.tick_seconds), 2)
@@ -208,13 +207,13 @@ class MetricsPane(Widget, can_focus=True):
             lines.append(Text(text, style=st(f"metrics--{level}"), no_wrap=True,
                               overflow="ellipsis"))
         status = detector_status(snap)
-        old_status = self._status_text
-        self._status_text = status
+        before = self._status
         # wraps rather than cuts (a projector shows the whole list): the pane grows a line
         self._status = None if status is None else Text.assemble(
             (f"{'Detector':<{label_width}}", styles.label), " ", (status, styles.dim))
         # (a new detector line may wrap to another height: it changes a few times an hour)
-        relayout = len(lines) != len(self._lines) or old_status != status
+        relayout = len(lines) != len(self._lines) or (before and before.plain) != (
+            self._status and self._status.plain)
         self._lines = lines
         self.refresh(layout=relayout)
 
