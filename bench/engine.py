@@ -4,14 +4,16 @@ All sizes are measured in one run, interleaved over several rounds (machines her
 and reported with the ratios the targets are stated in:
   * 1,000 servers at >= 3,600 simulated seconds per wall second;
   * cost(10,000) / cost(1,000) <= 3.
-Each fleet runs the production profile scaled so every server carries ~60% of its capacity,
+Each fleet runs a profile (production unless `--profile` says otherwise; experimental carries
+everything round 2 added: multi-cloud placement, Kafka, the multi-master mesh, the ML cache,
+the AI-audited security posture) scaled so every server carries ~60% of its capacity,
 with the profile's fleet variation on (servers differ, so every server is computed every tick);
 the "one degraded server" rows add a fault on one server (its capacity at 70%).
 
 Wall time is what the targets are stated in; the process CPU time per tick is printed beside it
 because on a shared machine the wall time also counts the time slices other processes took.
 
-    python bench/engine.py [--ticks 2000] [--rounds 3]
+    python bench/engine.py [--ticks 2000] [--rounds 3] [--profile production|development|experimental]
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from devsim_tui.sim.engine import Engine
 SIZES = (10, 100, 1_000, 10_000)
 
 
-def make_engine(n: int) -> Engine:
-    profile = load_profile("production", overrides={
+def make_engine(n: int, profile_name: str = "production") -> Engine:
+    profile = load_profile(profile_name, overrides={
         "scaling.minReplicas": n, "scaling.maxReplicas": n, "scaling.initialReplicas": n,
         "traffic.baseline_rps": n * 60.0, "database.capacity_qps": max(2500.0, n * 150.0),
     })
@@ -36,11 +38,11 @@ def make_engine(n: int) -> Engine:
     return engine
 
 
-def make_faulted(n: int) -> Engine:
+def make_faulted(n: int, profile_name: str = "production") -> Engine:
     """The same fleet with one degraded server (a fault: the fault knobs' code paths run)."""
     import numpy as np
 
-    engine = make_engine(n)
+    engine = make_engine(n, profile_name)
     fleet = engine.fleet
     fleet.cap_factor = np.where(np.arange(len(fleet)) == 0, 0.7, 1.0)
     fleet.refresh_flags()
@@ -59,9 +61,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ticks", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--profile", default="production",
+                    choices=("production", "development", "experimental"))
     args = ap.parse_args()
-    engines = {n: make_engine(n) for n in SIZES}
-    faulted = {n: make_faulted(n) for n in (1_000, 10_000)}
+    print(f"profile: {args.profile}")
+    engines = {n: make_engine(n, args.profile) for n in SIZES}
+    faulted = {n: make_faulted(n, args.profile) for n in (1_000, 10_000)}
     samples: dict[int, list[tuple[float, float]]] = {n: [] for n in SIZES}
     fsamples: dict[int, list[tuple[float, float]]] = {n: [] for n in faulted}
     for _ in range(args.rounds):

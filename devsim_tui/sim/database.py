@@ -963,11 +963,11 @@ class Database:
         self.dead_gb += bk.dropped_gb  # the files keep their size until vacuum reuses it
         return None
 
-    def _one_way_s(self, n: Node) -> float:
-        """WAL's network transit to `n` from the node(s) it replicates from (the furthest)."""
-        src = [m for m in self.nodes if m is not n and m.up
-               and m.role in ("primary", "multi-master")]
-        return max((self._one_way(m, n) for m in src), default=LAN_RTT_S / 2.0)
+    def _one_way_s(self, n: Node, writers: list[Node]) -> float:
+        """WAL's network transit to `n` from the node(s) it replicates from (the furthest of
+        `writers`, the running primary or masters)."""
+        return max((self._one_way(m, n) for m in writers if m is not n),
+                   default=LAN_RTT_S / 2.0)
 
     def _one_way(self, a: Node, b: Node) -> float:
         return self._rtt_s(a, b) / 2.0
@@ -985,6 +985,7 @@ class Database:
         primary_up = any(n.up for n in self.nodes if n.role in ("primary", "multi-master")
                          or n.name == self.demoted)  # a read-only ex-leader still streams WAL
         sync = None if self.commits_stalled else self.sync_standby()
+        writers = [m for m in self.nodes if m.up and m.role in ("primary", "multi-master")]
         for n in self.nodes:
             if n.role == "primary" or n.name == self.demoted:
                 n.lag_bytes = n.lag_seconds = n.backlog_bytes = 0.0
@@ -1016,7 +1017,7 @@ class Database:
                 n.backlog_bytes = n.lag_bytes = 0.0
                 n.lag_seconds = apply_s * jitter
                 continue
-            transit = (self._one_way_s(n) + apply_s) * jitter
+            transit = (self._one_way_s(n, writers) + apply_s) * jitter
             behind = n.backlog_bytes + n.held_bytes
             n.lag_bytes = behind + wal * transit
             n.lag_seconds = transit + (behind / wal if wal > 0 else 0.0)
