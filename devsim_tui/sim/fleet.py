@@ -52,8 +52,8 @@ _UNIT_GRID = np.linspace(0.0, 1.0, MIX_GRID)
 _MIX_QUANTILES = np.array([-0.5, -0.01])  # minus the survival at p50 and p99
 # ndarray.sum()/min()/max() without their Python-level wrappers (the same reductions)
 _sum, _min, _max = np.add.reduce, np.minimum.reduce, np.maximum.reduce
-# np.interp's compiled core, without the Python wrapper's argument checks (a tenth of the
-# fleet percentiles' cost; the same function and results)
+# np.interp's compiled core: the same function and results without the Python wrapper's
+# argument checks (about a microsecond a call, once a tick)
 try:
     from numpy._core.multiarray import interp as _interp
 except ImportError:  # numpy 1.x
