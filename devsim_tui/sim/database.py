@@ -982,10 +982,10 @@ class Database:
         self.wal_rate_bps = wal
         apply = spec.replication_bandwidth_mb_s * 1024 * 1024
         per_commit = spec.wal_kb_per_write * WAL_BYTES_PER_KB
-        primary_up = any(n.up for n in self.nodes if n.role in ("primary", "multi-master")
-                         or n.name == self.demoted)  # a read-only ex-leader still streams WAL
-        sync = None if self.commits_stalled else self.sync_standby()
         writers = [m for m in self.nodes if m.up and m.role in ("primary", "multi-master")]
+        # a read-only ex-leader still streams WAL
+        primary_up = bool(writers) or any(n.up for n in self.nodes if n.name == self.demoted)
+        sync = None if self.commits_stalled else self.sync_standby()
         for n in self.nodes:
             if n.role == "primary" or n.name == self.demoted:
                 n.lag_bytes = n.lag_seconds = n.backlog_bytes = 0.0
