@@ -81,6 +81,21 @@ class RecordingWorld:
 TOAST_HOLD_S = 3600.0
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The suite's own XDG_CACHE_HOME (the validated-profile cache, config/profile_cache.py):
+    shared by the whole session and the processes it starts, never the user's ~/.cache."""
+    import os
+
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(autouse=True)
 def _toasts_stay(monkeypatch: pytest.MonkeyPatch) -> None:
     from textual.app import App

@@ -44,13 +44,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import gc
+
     from devsim_tui.errors import UserError
 
+    # Start-up allocates a great deal (Textual and the app's modules, the stylesheet, the panes,
+    # the engine) and frees little: no cyclic-garbage passes over it until the world is
+    # prepared, when the app freezes what start-up made (later passes skip it) and turns the
+    # collector back on (ControlRoomApp._resume_gc).
+    gc.disable()
     try:
-        import devsim_tui.ui.app  # noqa: F401 - a build without the UI says so, not a traceback
-    except ModuleNotFoundError as exc:
-        raise UserError("the control room is not available in this build") from exc
-    return run_app(args)
+        try:
+            import devsim_tui.ui.app  # noqa: F401 - a build without the UI says so
+        except ModuleNotFoundError as exc:
+            raise UserError("the control room is not available in this build") from exc
+        return run_app(args)
+    finally:
+        gc.enable()
 
 
 def io_from_args(args: argparse.Namespace) -> tuple[Any, IOOptions]:
@@ -96,12 +106,6 @@ def run_app(args: argparse.Namespace) -> int:
     record = getattr(args, "record", None)
     if record is not None:
         check_writable(record, "--record")
-    # Start-up allocates a great deal (modules, the stylesheet, the panes, the engine) and frees
-    # little: no cyclic-garbage passes over it until the world is prepared, when the app
-    # freezes what start-up made (later passes skip it) and turns the collector back on.
-    import gc
-
-    gc.disable()
     app = create_app(profile, io=io, theme=getattr(args, "theme", None), seed=args.seed,
                      speed=speed, paused=bool(getattr(args, "paused", False)),
                      no_confirm=bool(getattr(args, "no_confirm", False)),
@@ -115,7 +119,6 @@ def run_app(args: argparse.Namespace) -> int:
     try:
         result = app.run()
     finally:
-        gc.enable()
         close_world(app.world, "terminal gone" if result == app.TERMINAL_GONE
                     else "terminated" if result == 143
                     else "quit" if not app.return_code else "crashed")

@@ -15,19 +15,9 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from devsim_tui.config.schema import Profile
-from devsim_tui.config.yamlsrc import (
-    Locator,
-    deep_merge,
-    format_path,
-    load_yaml,
-    require_mapping,
-    validate,
-)
 from devsim_tui.config.paths import (  # noqa: F401  (re-exported: the loader's public API)
     _looks_like_path,
     builtin_data_dir,
@@ -36,6 +26,9 @@ from devsim_tui.config.paths import (  # noqa: F401  (re-exported: the loader's 
     list_builtin,
 )
 from devsim_tui.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+    from devsim_tui.config.yamlsrc import Locator
 
 #: The source name under which problems in `load_profile(..., overrides=...)` are reported.
 OVERRIDES_SOURCE = "<overrides>"
@@ -93,6 +86,8 @@ def load_profile(
         profile = _load_shipped(source, overrides)
         if profile is not None:
             return profile
+    from devsim_tui.config.yamlsrc import Locator, deep_merge, validate
+
     data, locator = _load_layers(source, [])
     if overrides:
         layer = _expand_dotted(overrides)
@@ -109,6 +104,7 @@ def _check_placement(profile: Profile, locator: Locator) -> None:
     """Regions must map onto the declared clouds consistently (config/clouds.py); the error
     names the file and line of the field at fault."""
     from devsim_tui.config.clouds import PlacementError, resolve, unknown_keys
+    from devsim_tui.config.yamlsrc import format_path
 
     try:
         resolve(profile)
@@ -130,13 +126,26 @@ def _check_placement(profile: Profile, locator: Locator) -> None:
 def _load_shipped(source: Path, overrides: Mapping[str, Any] | None) -> Profile | None:
     """A built-in profile (held valid by the test-suite) read with PyYAML's C loader: the same
     SafeLoader values, without the line bookkeeping the error messages need (a fifth of the
-    control room's profile load). None when it does not validate, or when it names a trace or
-    extends anything: `load_profile` then reads it the careful way, which says where."""
-    import yaml
+    control room's profile load); without overrides, from the per-user cache of validated
+    built-ins when an earlier start stored it (config/profile_cache.py). None when it does not
+    validate, or when it names a trace or extends anything: `load_profile` then reads it the
+    careful way, which says where."""
+    from devsim_tui.config import profile_cache
 
     try:
-        with open(source, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=yaml.CSafeLoader)
+        raw = source.read_bytes()
+    except OSError:
+        return None  # the careful read reports it
+    if not overrides:
+        cached = profile_cache.load(raw)  # validated by an earlier start (profile_cache.py)
+        if cached is not None:
+            return cached
+    import yaml  # (a cache hit needs neither PyYAML nor the validators)
+
+    from devsim_tui.config.yamlsrc import deep_merge
+
+    try:
+        data = yaml.load(raw.decode("utf-8"), Loader=yaml.CSafeLoader)
         if not isinstance(data, dict) or "extends" in data:
             return None
         if overrides:
@@ -147,7 +156,11 @@ def _load_shipped(source: Path, overrides: Mapping[str, Any] | None) -> Profile 
         resolve(profile)  # regions onto clouds: a PlacementError is reported by the careful read
     except Exception:  # noqa: BLE001 - the careful read reports it
         return None
-    return profile if profile.traffic.trace is None else None
+    if profile.traffic.trace is not None:
+        return None
+    if not overrides:
+        profile_cache.store(raw, profile)
+    return profile
 
 
 def _with_trace(profile: Profile, locator: Locator) -> Profile:
@@ -175,6 +188,8 @@ def _with_trace(profile: Profile, locator: Locator) -> Profile:
 
 def _load_layers(source: Path, chain: list[tuple[Path, str]]) -> tuple[dict[str, Any], Locator]:
     """One file merged over its `extends:` chain; `chain` holds the files that extend it."""
+    from devsim_tui.config.yamlsrc import deep_merge, load_yaml, require_mapping
+
     data, locator = load_yaml(source)
     require_mapping(data, locator)
     base_ref = data.get("extends")
@@ -207,6 +222,8 @@ def _load_layers(source: Path, chain: list[tuple[Path, str]]) -> tuple[dict[str,
 
 
 def _expand_dotted(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    from devsim_tui.config.yamlsrc import deep_merge
+
     expanded: dict[str, Any] = {}
     for key, value in overrides.items():
         if isinstance(value, Mapping):
@@ -238,6 +255,8 @@ def dump_profile(profile: Profile) -> str:
     `extends` is left out: its values are already merged in, so the text loads on its own as the
     same profile from anywhere (a relative `extends:` would not).
     """
+    import yaml
+
     data = profile.model_dump(mode="json", exclude={"extends"})
     header = f"# Profile '{profile.name}' ({profile.environment}), fully resolved.\n"
     if profile.extends:

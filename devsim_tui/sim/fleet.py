@@ -58,8 +58,9 @@ try:
     from numpy._core.multiarray import interp as _interp
 except ImportError:  # numpy 1.x
     from numpy.core.multiarray import interp as _interp
-NO_VARIATION = FleetVariation(capacity_spread=0.0, capacity_wander=0.0, balance_noise=0.0,
-                              hot_per_hour=0.0)
+# (constructed, not validated: a constant, and a validator built at import costs every start)
+NO_VARIATION = FleetVariation.model_construct(capacity_spread=0.0, capacity_wander=0.0,
+                                              balance_noise=0.0, hot_per_hour=0.0)
 
 
 @dataclass

@@ -32,7 +32,9 @@ NODE_HISTORY = 600
 class History:
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self.buf = np.full((capacity, len(SERIES)), np.nan)
+        # Zeros, not NaN: calloc'd pages are mapped as rows are first written, so a day's ring
+        # (86,400 rows) costs nothing up front. Only rows already written are ever read.
+        self.buf = np.zeros((capacity, len(SERIES)))
         self.count = 0  # rows ever written
         self.nodes: dict[str, np.ndarray] = {}
         self._fields = SERIES[1:-2]
