@@ -28,6 +28,7 @@ from devsim_tui.sim.autoscale import (
     hpa_replicas,
     hpa_replicas_arrays,
     hpa_stabilize,
+    plain,
     pod_readiness_flags,
 )
 
@@ -267,6 +268,26 @@ def test_unset_fields_keep_their_defaults() -> None:
         "selectPolicy": "Min",
         "policies": [{"type": "Percent", "value": 1, "periodSeconds": 2}],
     }
+
+
+_rules = st.builds(
+    HPARules,
+    stabilizationWindowSeconds=st.none() | st.integers(0, 3600),
+    selectPolicy=st.sampled_from(["Max", "Min", "Disabled"]),
+    policies=st.none() | st.lists(st.builds(HPAPolicy, type=st.sampled_from(["Pods", "Percent"]),
+                                            value=st.integers(1, 100),
+                                            periodSeconds=st.integers(1, 1800)), max_size=3),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.builds(HPABehavior, scaleUp=st.none() | _rules, scaleDown=st.none() | _rules))
+def test_a_profiles_behavior_reads_as_its_model_dump(behavior: HPABehavior) -> None:
+    # The controller reads spec.behavior field by field (autoscale.plain) instead of building
+    # the model's serializer at every start: the same mapping, and the same rules from it.
+    assert plain(behavior) == behavior.model_dump(exclude_none=True)
+    assert effective_behavior(behavior) == effective_behavior(
+        behavior.model_dump(exclude_none=True))
 
 
 def test_disabled_direction_freezes_it() -> None:

@@ -97,3 +97,15 @@ def test_an_unwritable_cache_is_no_error(cache: Path) -> None:
     cache.parent.mkdir(parents=True)
     cache.write_text("a file where the folder should be")
     assert load_profile("production") == careful("production")
+
+
+def test_the_built_in_alert_rules_are_kept_too(cache: Path) -> None:
+    from devsim_tui.sim.rules import RuleFileSpec, builtin_rules_path, load_rules
+
+    path = builtin_rules_path("production")
+    fresh = load_rules(path, 15.0, shipped=True)
+    assert len(entries(cache)) == 1
+    assert profile_cache.load(path.read_bytes(), RuleFileSpec) is not None
+    assert load_rules(path, 15.0, shipped=True) == fresh == load_rules(path, 15.0)
+    # An entry of another model under the same bytes is not taken for it.
+    assert profile_cache.load(path.read_bytes()) is None

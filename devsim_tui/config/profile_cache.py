@@ -1,18 +1,21 @@
-"""A per-user cache of validated built-in profiles, so a start need not validate them again.
+"""A per-user cache of validated shipped files (the built-in profiles and their alert rules), so
+a start need not validate them again.
 
 Validating a built-in profile is most of what loading it costs: pydantic builds the profile's
 validators (each start, from scratch) and checks every field. The built-ins are shipped data and
-the same on every start, so the first start stores the validated `Profile` and later ones read it
+the same on every start, so the first start stores the validated model and later ones read it
 back (about 0.2 ms instead of about 40 ms), as Python keeps compiled bytecode beside the source.
+The built-in alert rule files are kept the same way.
 
-An entry is found by a SHA-256 over everything the result depends on: the profile file's bytes,
-the sources of the modules that define and check a profile (the schema, clouds, the loader and
-this module), and the versions of devsim-tui, Python and pydantic. Change any of them and the
-entry is not found; the profile is validated and stored again. Entries are written atomically,
-readable by their owner only, in `$XDG_CACHE_HOME/devsim-tui/profiles` (else `~/.cache/...`);
-one that is unreadable, not the user's own, or written by another layout is ignored.
-`DEVSIM_TUI_NO_CACHE=1` turns the cache off. Only ever used for the built-in profiles, with no
-overrides: a user's own file is always read and validated, so its errors name file and line.
+An entry is found by a SHA-256 over everything the result depends on: the file's bytes, the model
+it was validated as, the sources of the modules that define and check it (the profile schema,
+clouds, the loader, this module, and the model's own module), and the versions of devsim-tui,
+Python and pydantic. Change any of them and the entry is not found; the file is validated and
+stored again. Entries are written atomically, readable by their owner only, in
+`$XDG_CACHE_HOME/devsim-tui/profiles` (else `~/.cache/...`); one that is unreadable, not the
+user's own, or not of the expected model is ignored. `DEVSIM_TUI_NO_CACHE=1` turns the cache off.
+Only ever used for shipped files with no overrides: a user's own file is always read and
+validated, so its errors name file and line.
 
 Standard library only (pickle): a cache hit imports neither PyYAML nor the validators.
 Never imports the UI.
@@ -46,55 +49,65 @@ def cache_dir() -> Path:
     return root / "devsim-tui" / "profiles"
 
 
-def entry_key(profile_bytes: bytes) -> str:
-    """The entry's name: a digest of the profile's bytes and of what validated it."""
+def _profile_model() -> type:
+    from devsim_tui.config.schema import Profile
+
+    return Profile
+
+
+def entry_key(raw: bytes, model: type | None = None) -> str:
+    """The entry's name: a digest of the file's bytes and of what validated it (`model`, by
+    default the profile)."""
     import pydantic
 
     from devsim_tui import __version__
 
+    model = model or _profile_model()
     digest = hashlib.sha256(FORMAT)
-    for part in (__version__, pydantic.VERSION, sys.version):
+    for part in (__version__, pydantic.VERSION, sys.version, model.__module__,
+                 model.__qualname__):
         digest.update(part.encode() + b"\0")
-    for name in _SOURCES:
-        digest.update((_CONFIG_DIR / name).read_bytes() + b"\0")
-    digest.update(profile_bytes)
+    own = Path(sys.modules[model.__module__].__file__ or "")
+    for path in (*(_CONFIG_DIR / name for name in _SOURCES), own):
+        digest.update(path.read_bytes() + b"\0")
+    digest.update(raw)
     return digest.hexdigest()
 
 
-def load(profile_bytes: bytes) -> Any | None:
-    """The validated profile stored for these bytes, or None (not stored, or not usable)."""
+def load(raw: bytes, model: type | None = None) -> Any | None:
+    """The validated `model` (by default the profile) stored for these bytes, or None (not
+    stored, or not usable)."""
     if not enabled():
         return None
-    path = cache_dir() / f"{entry_key(profile_bytes)}.pickle"
+    model = model or _profile_model()
     try:
+        path = cache_dir() / f"{entry_key(raw, model)}.pickle"
         with open(path, "rb") as fh:
             info = os.fstat(fh.fileno())
             # Only an entry this user wrote and nobody else can change: unpickling runs code.
             if info.st_uid != os.getuid() or info.st_mode & 0o022:
                 return None
-            profile = pickle.load(fh)
+            value = pickle.load(fh)
     except Exception:  # noqa: BLE001 - no entry, a partial one, another layout: validate instead
         return None
-    from devsim_tui.config.schema import Profile
-
-    return profile if isinstance(profile, Profile) else None
+    return value if isinstance(value, model) else None
 
 
-def store(profile_bytes: bytes, profile: Any) -> None:
-    """Keep a validated profile for the next start (best effort: a read-only home is fine)."""
+def store(raw: bytes, value: Any) -> None:
+    """Keep a validated model for the next start (best effort: a read-only home is fine)."""
     if not enabled():
         return
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = folder / f"{entry_key(profile_bytes)}.pickle"
+        path = folder / f"{entry_key(raw, type(value))}.pickle"
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pickle")
         try:
             with os.fdopen(fd, "wb") as fh:  # mkstemp: mode 0600
-                pickle.dump(profile, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)
             raise
-    except OSError:
+    except Exception:  # noqa: BLE001 - best effort: a read-only home, a value pickle refuses
         pass

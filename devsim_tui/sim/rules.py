@@ -164,16 +164,22 @@ def load_rules(path: str | os.PathLike[str], default_interval_s: float,
                shipped: bool = False) -> RuleSet:
     """Read, validate and compile a rule file; ConfigError lists every FILE:LINE problem.
 
-    `shipped`: a built-in file (held valid by the test-suite) is read with PyYAML's C loader,
-    same SafeLoader values, without the line bookkeeping; should it ever fail, it is read again
-    the careful way, which says where."""
+    `shipped`: a built-in file (held valid by the test-suite) is read from the cache of validated
+    shipped files when an earlier start stored it, else with PyYAML's C loader (same SafeLoader
+    values, without the line bookkeeping); should that ever fail, it is read again the careful
+    way, which says where."""
     spec = None
     if shipped:
-        try:
-            import yaml
+        from devsim_tui.config import profile_cache
 
-            with open(path, encoding="utf-8") as fh:
-                spec = RuleFileSpec.model_validate(yaml.load(fh, Loader=yaml.CSafeLoader))
+        try:
+            raw = Path(path).read_bytes()
+            # validated by an earlier start (config/profile_cache.py), else read quickly
+            spec = profile_cache.load(raw, RuleFileSpec)
+            if spec is None:
+                spec = RuleFileSpec.model_validate(yaml.load(raw.decode("utf-8"),
+                                                             Loader=yaml.CSafeLoader))
+                profile_cache.store(raw, spec)
         except Exception:  # noqa: BLE001 - the careful read below reports it
             spec = None
     if spec is None:

@@ -372,9 +372,6 @@ class ControlRoomApp(App[int]):
             # Started with the app (see __init__): by the first frame it is well under way.
             world = self._early.result() if self._early is not None else self._prepare_world()
             self.post_message(self.WorldBuilt(world))
-            # Every theme validated (the one on screen is there already).
-            if self._theme_api is not None:
-                self.post_message(self.WorldBuilt(None, themes=self._theme_api.load_themes()))
         except Exception as exc:  # reported by the handler, which quits cleanly
             self.post_message(self.WorldBuilt(None, exc))
             return
@@ -390,6 +387,13 @@ class ControlRoomApp(App[int]):
                     return
                 waited += 0.05
             if not self._exit:
+                if self._theme_api is not None:  # every theme validated (the one on screen
+                    try:                         # is there already)
+                        themes = self._theme_api.load_themes()
+                    except Exception as exc:  # reported by the handler, which quits cleanly
+                        self.post_message(self.WorldBuilt(None, exc))
+                        return
+                    self.post_message(self.WorldBuilt(None, themes=themes))
                 W.load_all()  # the dialogs, help and router: ready before the first key
                 world.prepare()
         finally:
