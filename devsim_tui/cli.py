@@ -27,8 +27,19 @@ SUBCOMMANDS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _NotOnlyTheControlRoom(Exception):
+    """The quick parse met something only the full parser knows (or reports): use that."""
+
+
+class _ControlRoomParser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise _NotOnlyTheControlRoom(message)
+
+
+def build_parser(subcommands: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; without `subcommands`, only the control room's own flags (a
+    parser that raises instead of reporting: `parse_args` falls back to the whole one)."""
+    parser = (argparse.ArgumentParser if subcommands else _ControlRoomParser)(
         prog="devsim-tui",
         description="A terminal control room in which a whole DevOps estate is simulated live.",
     )
@@ -36,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     from devsim_tui.cmd import ui as ui_cmd
 
     ui_cmd.add_arguments(parser)
+    parser.set_defaults(func=ui_cmd.run)
+    if not subcommands:
+        return parser
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         try:
@@ -45,13 +59,27 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_parser(subparsers)
-    parser.set_defaults(func=ui_cmd.run)
     return parser
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The parsed command line. Starting the control room needs none of the subcommands'
+    parsers (their modules and argparse's tables cost its start a tenth as much again as its
+    own flags), so those are parsed first on their own; anything else there (a subcommand, an
+    unknown or bad flag, a request for help) is parsed, and reported, by the whole parser."""
+    if not any(arg.startswith(("-h", "--h")) for arg in argv):
+        try:
+            args, rest = build_parser(subcommands=False).parse_known_args(argv)
+        except _NotOnlyTheControlRoom:
+            rest = ["(error)"]
+        if not rest:
+            args.command = None
+            return args
+    return build_parser().parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
