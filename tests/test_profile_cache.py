@@ -58,6 +58,25 @@ def test_other_bytes_or_code_are_another_entry() -> None:
     raw = (builtin_profiles_dir() / "production.yaml").read_bytes()
     assert profile_cache.entry_key(raw) == profile_cache.entry_key(raw)
     assert profile_cache.entry_key(raw + b"\n# edited\n") != profile_cache.entry_key(raw)
+    assert profile_cache.entry_key(raw, extra=(__file__,)) != profile_cache.entry_key(raw)
+
+
+def test_the_key_covers_the_code_that_validates() -> None:
+    import devsim_tui.config.durations
+    import devsim_tui.config.numbers
+    import devsim_tui.config.schema
+    from devsim_tui.sim import metrics, promql, rules
+
+    def names(paths):
+        return {Path(p).resolve() for p in paths}
+
+    used = names(profile_cache.sources(Profile))
+    for module in (devsim_tui.config.schema, devsim_tui.config.numbers,
+                   devsim_tui.config.durations, profile_cache):
+        assert Path(module.__file__).resolve() in used
+    with_rules = names(profile_cache.sources(rules.RuleFileSpec,
+                                             (promql.__file__, metrics.__file__)))
+    assert names([rules.__file__, promql.__file__, metrics.__file__]) <= with_rules
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not-a-profile", "group-writable"])
@@ -100,12 +119,15 @@ def test_an_unwritable_cache_is_no_error(cache: Path) -> None:
 
 
 def test_the_built_in_alert_rules_are_kept_too(cache: Path) -> None:
+    from devsim_tui.sim import metrics, promql
     from devsim_tui.sim.rules import RuleFileSpec, builtin_rules_path, load_rules
 
     path = builtin_rules_path("production")
     fresh = load_rules(path, 15.0, shipped=True)
     assert len(entries(cache)) == 1
-    assert profile_cache.load(path.read_bytes(), RuleFileSpec) is not None
+    checks = (promql.__file__, metrics.__file__)
+    assert profile_cache.load(path.read_bytes(), RuleFileSpec, checks) is not None
+    assert profile_cache.load(path.read_bytes(), RuleFileSpec) is None  # other code, other key
     assert load_rules(path, 15.0, shipped=True) == fresh == load_rules(path, 15.0)
     # An entry of another model under the same bytes is not taken for it.
     assert profile_cache.load(path.read_bytes()) is None

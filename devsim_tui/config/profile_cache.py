@@ -8,9 +8,9 @@ back (about 0.2 ms instead of about 40 ms), as Python keeps compiled bytecode be
 The built-in alert rule files are kept the same way.
 
 An entry is found by a SHA-256 over everything the result depends on: the file's bytes, the model
-it was validated as, the sources of the modules that define and check it (the profile schema,
-clouds, the loader, this module, and the model's own module), and the versions of devsim-tui,
-Python and pydantic. Change any of them and the entry is not found; the file is validated and
+it was validated as, the sources of the modules that define and check it (every module of the
+config package, the model's own module and any its validators call into), and the versions of
+devsim-tui, Python and pydantic. Change any of them and the entry is not found; the file is validated and
 stored again. Entries are written atomically, readable by their owner only, in
 `$XDG_CACHE_HOME/devsim-tui/profiles` (else `~/.cache/...`); one that is unreadable, not the
 user's own, or not of the expected model is ignored. `DEVSIM_TUI_NO_CACHE=1` turns the cache off.
@@ -33,8 +33,6 @@ from typing import Any
 
 #: Bumped when what an entry holds changes shape.
 FORMAT = b"devsim-tui profile cache 1"
-#: The modules a validated profile's content depends on (besides the file itself).
-_SOURCES = ("schema.py", "clouds.py", "loader.py", "yamlsrc.py", "profile_cache.py")
 _CONFIG_DIR = Path(__file__).resolve().parent
 
 
@@ -55,9 +53,17 @@ def _profile_model() -> type:
     return Profile
 
 
-def entry_key(raw: bytes, model: type | None = None) -> str:
+def sources(model: type, extra: tuple[str, ...] = ()) -> list[Path]:
+    """The code a validated `model` depends on: every module of the config package (the schema,
+    its number and duration types, clouds, the loaders, this one), the model's own module, and
+    `extra` (modules its validators call into, e.g. the PromQL parser for alert rules)."""
+    own = sys.modules[model.__module__].__file__ or ""
+    return [*sorted(_CONFIG_DIR.glob("*.py")), Path(own), *(Path(p) for p in extra)]
+
+
+def entry_key(raw: bytes, model: type | None = None, extra: tuple[str, ...] = ()) -> str:
     """The entry's name: a digest of the file's bytes and of what validated it (`model`, by
-    default the profile)."""
+    default the profile, and the code in `sources`)."""
     import pydantic
 
     from devsim_tui import __version__
@@ -67,21 +73,20 @@ def entry_key(raw: bytes, model: type | None = None) -> str:
     for part in (__version__, pydantic.VERSION, sys.version, model.__module__,
                  model.__qualname__):
         digest.update(part.encode() + b"\0")
-    own = Path(sys.modules[model.__module__].__file__ or "")
-    for path in (*(_CONFIG_DIR / name for name in _SOURCES), own):
-        digest.update(path.read_bytes() + b"\0")
+    for path in sources(model, extra):
+        digest.update(os.fsencode(path.name) + b"\0" + path.read_bytes() + b"\0")
     digest.update(raw)
     return digest.hexdigest()
 
 
-def load(raw: bytes, model: type | None = None) -> Any | None:
+def load(raw: bytes, model: type | None = None, extra: tuple[str, ...] = ()) -> Any | None:
     """The validated `model` (by default the profile) stored for these bytes, or None (not
     stored, or not usable)."""
     if not enabled():
         return None
     model = model or _profile_model()
     try:
-        path = cache_dir() / f"{entry_key(raw, model)}.pickle"
+        path = cache_dir() / f"{entry_key(raw, model, extra)}.pickle"
         with open(path, "rb") as fh:
             info = os.fstat(fh.fileno())
             # Only an entry this user wrote and nobody else can change: unpickling runs code.
@@ -93,14 +98,14 @@ def load(raw: bytes, model: type | None = None) -> Any | None:
     return value if isinstance(value, model) else None
 
 
-def store(raw: bytes, value: Any) -> None:
+def store(raw: bytes, value: Any, extra: tuple[str, ...] = ()) -> None:
     """Keep a validated model for the next start (best effort: a read-only home is fine)."""
     if not enabled():
         return
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = folder / f"{entry_key(raw, type(value))}.pickle"
+        path = folder / f"{entry_key(raw, type(value), extra)}.pickle"
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pickle")
         try:
             with os.fdopen(fd, "wb") as fh:  # mkstemp: mode 0600

@@ -23,6 +23,7 @@ from pydantic import Field, field_validator
 from devsim_tui.config.schema import Profile, Strict
 from devsim_tui.config.yamlsrc import load_yaml, validate
 from devsim_tui.errors import ConfigError
+from devsim_tui.sim import metrics as _metrics
 from devsim_tui.sim import promql
 from devsim_tui.sim.metrics import NAMES
 
@@ -172,14 +173,15 @@ def load_rules(path: str | os.PathLike[str], default_interval_s: float,
     if shipped:
         from devsim_tui.config import profile_cache
 
+        checks = (promql.__file__, _metrics.__file__)  # what the validators call into
         try:
             raw = Path(path).read_bytes()
             # validated by an earlier start (config/profile_cache.py), else read quickly
-            spec = profile_cache.load(raw, RuleFileSpec)
+            spec = profile_cache.load(raw, RuleFileSpec, checks)
             if spec is None:
                 spec = RuleFileSpec.model_validate(yaml.load(raw.decode("utf-8"),
                                                              Loader=yaml.CSafeLoader))
-                profile_cache.store(raw, spec)
+                profile_cache.store(raw, spec, checks)
         except Exception:  # noqa: BLE001 - the careful read below reports it
             spec = None
     if spec is None:
