@@ -85,3 +85,29 @@ def test_a_second_sigterm_ends_at_once():
         assert proc.stdout.readline().strip() == "asked 143"  # the first was handled
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 143
+
+
+def test_leaving_ends_a_process_whose_shutdown_is_stuck():
+    """The terminal (or the browser server) is gone and the app is asked to exit, but its
+    shutdown never finishes (Textual's writer thread waiting on the dead terminal: here an app
+    whose exit does nothing and a main thread that spins): after the grace period the process
+    ends anyway with the status asked for, the recording's closing line first."""
+    code = ("from devsim_tui.ui.lifeline import leave\n"
+            "class App:\n"
+            "    def exit(self, code, return_code):\n"
+            "        print('asked', code, flush=True)\n"
+            "app = App()\n"
+            "leave(app, 129, grace=1.0, before=lambda: print('closed', flush=True))\n"
+            "leave(app, 129, grace=0.0)  # once per app: not a second watchdog\n"
+            "while True:\n    pass\n")
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.wait(20) == 129
+        assert proc.stdout.read().split("\n")[:2] == ["asked 129", "closed"]
+        assert 0.9 <= time.monotonic() - started < 15
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()

@@ -317,10 +317,13 @@ class ControlRoomApp(App[int]):
         def check() -> None:
             import termios
 
+            from devsim_tui.ui.lifeline import close_recording, leave
+
             try:
                 termios.tcgetattr(fd)
-            except (termios.error, OSError):
-                self.exit(self.TERMINAL_GONE, return_code=self.TERMINAL_GONE)
+            except (termios.error, OSError):  # (a watchdog ends a shutdown stuck on it)
+                leave(self, self.TERMINAL_GONE,
+                      before=lambda: close_recording(self, "terminal gone"))
 
         self.set_interval(1.0, check, name="terminal-watch")
 

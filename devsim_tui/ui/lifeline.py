@@ -27,6 +27,40 @@ TERMINATED = 128 + signal.SIGTERM  # 143, the shell's status for "killed by SIGT
 HUNG_UP = 128 + signal.SIGHUP  # 129
 
 
+def _end_now(code: int, before: Callable[[], None] | None = None) -> None:
+    """`os._exit(code)`, after `before()` (best effort)."""
+    if before is not None:
+        try:
+            before()
+        except Exception:  # noqa: BLE001 - leaving is what matters now
+            pass
+    os._exit(code)
+
+
+def end_after(grace: float, code: int, before: Callable[[], None] | None = None) -> None:
+    """A watchdog: `os._exit(code)` after `grace` seconds unless the process ended first."""
+
+    def watchdog() -> None:
+        threading.Event().wait(grace)
+        _end_now(code, before)
+
+    threading.Thread(target=watchdog, name="devsim-exit-watchdog", daemon=True).start()
+
+
+def leave(app: Any, code: int, grace: float = GRACE_S,
+          before: Callable[[], None] | None = None) -> None:
+    """Whoever drives the app is gone (its terminal, the browser server): exit with `code`, and
+    end the process anyway after `grace` seconds if the clean exit does not finish: Textual's
+    shutdown writes its last bytes to the vanished terminal through the driver's writer thread
+    and can wait on it for ever, while its input thread spins on the dead terminal (seen: a
+    control room at 100% CPU for an hour after its pty closed). Once per app."""
+    if getattr(app, "_devsim_leaving", False):
+        return
+    app._devsim_leaving = True
+    end_after(grace, code, before)
+    app.exit(code, return_code=code)
+
+
 def install_sigterm(request_exit: Callable[[int], None], grace: float = GRACE_S,
                     restore: Callable[[], None] | None = None) -> None:
     """On SIGTERM: `request_exit(143)` (must be safe to call from a signal handler, e.g. a
@@ -34,23 +68,11 @@ def install_sigterm(request_exit: Callable[[int], None], grace: float = GRACE_S,
     ended first (`restore()` runs just before, best effort). A second SIGTERM exits at once."""
     fired = threading.Event()
 
-    def hard_exit() -> None:
-        if restore is not None:
-            try:
-                restore()
-            except Exception:  # noqa: BLE001 - leaving is what matters now
-                pass
-        os._exit(TERMINATED)
-
-    def watchdog() -> None:
-        threading.Event().wait(grace)
-        hard_exit()
-
     def on_sigterm(signum: int, frame: Any) -> None:
         if fired.is_set():
-            hard_exit()
+            _end_now(TERMINATED, restore)
         fired.set()
-        threading.Thread(target=watchdog, name="devsim-sigterm-watchdog", daemon=True).start()
+        end_after(grace, TERMINATED, restore)
         try:
             request_exit(TERMINATED)
         except Exception:  # noqa: BLE001 - the watchdog still ends the process
@@ -106,6 +128,14 @@ def _watch_server(app: Any, driver: Any) -> None:
     def check() -> None:
         # The input thread ends at end of file on stdin; a new parent means ours died.
         if (reader is not None and not reader.is_alive()) or os.getppid() != parent:
-            app.exit(HUNG_UP, return_code=HUNG_UP)
+            leave(app, HUNG_UP, before=lambda: close_recording(app, "terminal gone"))
 
     app.set_interval(1.0, check, name="server-watch")
+
+
+def close_recording(app: Any, reason: str) -> None:
+    """The world's closing line (a recording's), for a watchdog ending the process before the
+    CLI could write it (idempotent: a clean exit that gets there first writes it once)."""
+    world = getattr(app, "world", None)
+    if world is not None:
+        world.close(reason)
