@@ -93,11 +93,15 @@ def test_leaving_ends_a_process_whose_shutdown_is_stuck():
     whose exit does nothing and a main thread that spins): after the grace period the process
     ends anyway with the status asked for, the recording's closing line first."""
     code = ("from devsim_tui.ui.lifeline import leave\n"
+            "class World:\n"
+            "    def close(self, reason):\n"
+            "        print('closed', reason, flush=True)\n"
             "class App:\n"
+            "    world = World()\n"
             "    def exit(self, code, return_code):\n"
             "        print('asked', code, flush=True)\n"
             "app = App()\n"
-            "leave(app, 129, grace=1.0, before=lambda: print('closed', flush=True))\n"
+            "leave(app, 129, grace=1.0)\n"
             "leave(app, 129, grace=0.0)  # once per app: not a second watchdog\n"
             "while True:\n    pass\n")
     started = time.monotonic()
@@ -105,7 +109,7 @@ def test_leaving_ends_a_process_whose_shutdown_is_stuck():
                             text=True)
     try:
         assert proc.wait(20) == 129
-        assert proc.stdout.read().split("\n")[:2] == ["asked 129", "closed"]
+        assert proc.stdout.read().split("\n")[:2] == ["asked 129", "closed terminal gone"]
         assert 0.9 <= time.monotonic() - started < 15
     finally:
         if proc.poll() is None:

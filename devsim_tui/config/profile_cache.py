@@ -23,6 +23,7 @@ Never imports the UI.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -61,22 +62,27 @@ def sources(model: type, extra: tuple[str, ...] = ()) -> list[Path]:
     return [*sorted(_CONFIG_DIR.glob("*.py")), Path(own), *(Path(p) for p in extra)]
 
 
-def entry_key(raw: bytes, model: type | None = None, extra: tuple[str, ...] = ()) -> str:
-    """The entry's name: a digest of the file's bytes and of what validated it (`model`, by
-    default the profile, and the code in `sources`)."""
+@functools.lru_cache(maxsize=None)
+def _code_digest(model: type, extra: tuple[str, ...]) -> bytes:
+    """A digest of what validates `model` (read once per process: a start looks up and, on a
+    miss, stores two entries, and the code does not change under a running process)."""
     import pydantic
 
     from devsim_tui import __version__
 
-    model = model or _profile_model()
     digest = hashlib.sha256(FORMAT)
     for part in (__version__, pydantic.VERSION, sys.version, model.__module__,
                  model.__qualname__):
         digest.update(part.encode() + b"\0")
     for path in sources(model, extra):
         digest.update(os.fsencode(path.name) + b"\0" + path.read_bytes() + b"\0")
-    digest.update(raw)
-    return digest.hexdigest()
+    return digest.digest()
+
+
+def entry_key(raw: bytes, model: type | None = None, extra: tuple[str, ...] = ()) -> str:
+    """The entry's name: a digest of the file's bytes and of what validated it (`model`, by
+    default the profile, and the code in `sources`)."""
+    return hashlib.sha256(_code_digest(model or _profile_model(), tuple(extra)) + raw).hexdigest()
 
 
 def load(raw: bytes, model: type | None = None, extra: tuple[str, ...] = ()) -> Any | None:

@@ -317,13 +317,12 @@ class ControlRoomApp(App[int]):
         def check() -> None:
             import termios
 
-            from devsim_tui.ui.lifeline import close_recording, leave
+            from devsim_tui.ui.lifeline import leave
 
             try:
                 termios.tcgetattr(fd)
             except (termios.error, OSError):  # (a watchdog ends a shutdown stuck on it)
-                leave(self, self.TERMINAL_GONE,
-                      before=lambda: close_recording(self, "terminal gone"))
+                leave(self, self.TERMINAL_GONE)
 
         self.set_interval(1.0, check, name="terminal-watch")
 

@@ -47,17 +47,17 @@ def end_after(grace: float, code: int, before: Callable[[], None] | None = None)
     threading.Thread(target=watchdog, name="devsim-exit-watchdog", daemon=True).start()
 
 
-def leave(app: Any, code: int, grace: float = GRACE_S,
-          before: Callable[[], None] | None = None) -> None:
+def leave(app: Any, code: int, grace: float = GRACE_S) -> None:
     """Whoever drives the app is gone (its terminal, the browser server): exit with `code`, and
-    end the process anyway after `grace` seconds if the clean exit does not finish: Textual's
+    end the process anyway after `grace` seconds if the clean exit does not finish, the world's
+    recording closed first ("terminal gone", as the CLI closes it after a clean exit): Textual's
     shutdown writes its last bytes to the vanished terminal through the driver's writer thread
     and can wait on it for ever, while its input thread spins on the dead terminal (seen: a
     control room at 100% CPU for an hour after its pty closed). Once per app."""
     if getattr(app, "_devsim_leaving", False):
         return
     app._devsim_leaving = True
-    end_after(grace, code, before)
+    end_after(grace, code, lambda: _close_recording(app, "terminal gone"))
     app.exit(code, return_code=code)
 
 
@@ -128,12 +128,12 @@ def _watch_server(app: Any, driver: Any) -> None:
     def check() -> None:
         # The input thread ends at end of file on stdin; a new parent means ours died.
         if (reader is not None and not reader.is_alive()) or os.getppid() != parent:
-            leave(app, HUNG_UP, before=lambda: close_recording(app, "terminal gone"))
+            leave(app, HUNG_UP)
 
     app.set_interval(1.0, check, name="server-watch")
 
 
-def close_recording(app: Any, reason: str) -> None:
+def _close_recording(app: Any, reason: str) -> None:
     """The world's closing line (a recording's), for a watchdog ending the process before the
     CLI could write it (idempotent: a clean exit that gets there first writes it once)."""
     world = getattr(app, "world", None)
