@@ -570,9 +570,12 @@ def configure_logging(log_file: Path | None = None,
                       stream=None) -> Callable[[], None]:
     """Log the server's lines to stderr and, if given, a file (appended); returns an undo."""
     fmt = logging.Formatter("%(asctime)s devsim-tui ssh %(message)s", "%Y-%m-%dT%H:%M:%S%z")
-    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    handlers: list[logging.Handler] = []
     if log_file is not None:
+        # The file first: a line seen on stderr is then already in the file (a supervisor
+        # that reads stderr and stops the server at once loses nothing from the file).
         handlers.append(PrivateFileHandler(log_file))
+    handlers.append(logging.StreamHandler(stream or sys.stderr))
     for h in handlers:
         h.setFormatter(fmt)
         log.addHandler(h)
