@@ -125,3 +125,84 @@ class Mosquitto:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+PROBE = "__devsim_test_probe__"
+
+
+class Subscriber:
+    """A mosquitto_sub that is known to be subscribed before the test publishes.
+
+    A sleep after starting mosquitto_sub races a loaded machine (the command's result goes out
+    before the subscription exists and is lost). Here the subscriber also listens on a probe
+    topic, and `start()` publishes a probe until the subscriber prints it: once one probe came
+    back, the subscription to the real topics (made in the same SUBSCRIBE) is live too.
+    `-C N` in argv is honoured by `lines()` (probes are not counted), not by mosquitto_sub.
+    """
+
+    def __init__(self, argv: list[str], port: int) -> None:
+        argv = list(argv)
+        self.count = None
+        if "-C" in argv:
+            i = argv.index("-C")
+            self.count = int(argv[i + 1])
+            del argv[i:i + 2]
+        self.port = port
+        self.probe_topic = f"devsim-test-probe/{os.getpid()}/{id(self)}"
+        self.argv = [*argv, "-t", self.probe_topic]
+        self.proc: subprocess.Popen | None = None
+        self._buffer = b""
+
+    def start(self, timeout: float = 30.0) -> "Subscriber":
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            subprocess.run([client_binary("mosquitto_pub") or "mosquitto_pub", "-h", "127.0.0.1",
+                            "-p", str(self.port), "-t", self.probe_topic, "-m", PROBE],
+                           check=True, timeout=10, capture_output=True)
+            if self._next_line(0.5, probes=True) is not None:
+                return self
+            assert self.proc.poll() is None, f"mosquitto_sub ended: {self.proc.returncode}"
+        raise AssertionError(f"mosquitto_sub did not subscribe within {timeout}s")
+
+    def _next_line(self, timeout: float, probes: bool = False) -> str | None:
+        """The next line (a probe when `probes`, else the next non-probe line), or None."""
+        import select
+
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\n", 1)
+                line = raw.decode()
+                if (line == PROBE) == probes:
+                    return line
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    return None
+                self._buffer += chunk
+
+    def lines(self, n: int | None = None, timeout: float = 30.0) -> list[str]:
+        """The next `n` (default: argv's -C) messages, probes left out; then the subscriber ends."""
+        n = n if n is not None else self.count
+        assert n is not None, "how many lines? (no -C in argv)"
+        deadline = time.monotonic() + timeout
+        got: list[str] = []
+        try:
+            while len(got) < n:
+                line = self._next_line(max(0.0, deadline - time.monotonic()))
+                if line is None:
+                    break
+                got.append(line)
+        finally:
+            self.stop()
+        return got
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)

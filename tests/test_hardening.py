@@ -463,13 +463,11 @@ def test_simulate_mqtt_is_read_only_by_default_and_takes_its_token(broker, tmp_p
             subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-t",
                             f"devsim/{sim}/status", "-C", "1", "-W", "30"], capture_output=True,
                            timeout=40, check=True)
-            sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port),
-                                    "-q", "1", "-t", f"devsim/{sim}/cmd/result", "-C", "1", "-W",
-                                    "30"], stdout=subprocess.PIPE, text=True)
-            time.sleep(0.5)  # let mosquitto_sub subscribe before the command goes out
+            sub = Subscriber(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q",
+                              "1", "-t", f"devsim/{sim}/cmd/result"], broker.port).start()
             subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q",
                             "1", "-t", f"devsim/{sim}/cmd", "-m", payload], check=True, timeout=10)
-            out, _ = sub.communicate(timeout=40)
+            out = "\n".join(sub.lines(1, timeout=40))
             _, err = proc.communicate(timeout=120)
         finally:
             if proc.poll() is None:
@@ -478,7 +476,7 @@ def test_simulate_mqtt_is_read_only_by_default_and_takes_its_token(broker, tmp_p
         assert proc.returncode == 0 and "Traceback" not in err, err
         return [json.loads(x) for x in out.splitlines()], err
 
-    from mosquitto import client_binary
+    from mosquitto import Subscriber, client_binary
 
     if client_binary("mosquitto_pub") is None or client_binary("mosquitto_sub") is None:
         pytest.skip("mosquitto-clients are not installed")

@@ -23,7 +23,7 @@ from devsim_tui.bridge.options import build_options
 from devsim_tui.sim import commands as C
 from devsim_tui.sim.world import LocalWorld
 from helpers import REPO, engine, run_cli
-from mosquitto import client_binary, free_port
+from mosquitto import Subscriber, client_binary, free_port
 
 SIM = "t"
 
@@ -466,13 +466,11 @@ def test_simulate_publishes_and_takes_a_command_from_mosquitto_pub(broker, tmp_p
              "devsim/production-42/status", "-C", "1", "-W", "20"],
             capture_output=True, text=True, timeout=30)
         assert json.loads(status.stdout)["online"] is True
-        results = subprocess.Popen(local(doc_command("mosquitto_sub", "cmd/result")),
-                                   stdout=subprocess.PIPE, text=True)
-        time.sleep(0.5)  # let mosquitto_sub subscribe before the command goes out
+        results = Subscriber(local(doc_command("mosquitto_sub", "cmd/result")),
+                             broker.port).start()
         subprocess.run(local(doc_command("mosquitto_pub", '"command": "scale"')), check=True,
                        timeout=10)
-        got, _ = results.communicate(timeout=30)
-        docs = [json.loads(line) for line in got.splitlines()]
+        docs = [json.loads(line) for line in results.lines(timeout=30)]
         assert [d["status"] for d in docs] == ["accepted", "applied"]
         assert all(d["id"] == "pub-1" for d in docs) and docs[0]["cmd_seq"] == 1
         _, err = proc.communicate(timeout=60)
