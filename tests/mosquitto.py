@@ -152,6 +152,7 @@ class Subscriber:
         self.argv = [*argv, "-t", self.probe_topic]
         self.proc: subprocess.Popen | None = None
         self._buffer = b""
+        self._pending: list[str] = []  # messages seen while waiting for a probe: kept
 
     def start(self, timeout: float = 30.0) -> "Subscriber":
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE)
@@ -169,6 +170,8 @@ class Subscriber:
         """The next line (a probe when `probes`, else the next non-probe line), or None."""
         import select
 
+        if not probes and self._pending:
+            return self._pending.pop(0)
         deadline = time.monotonic() + timeout
         while True:
             while b"\n" in self._buffer:
@@ -176,6 +179,8 @@ class Subscriber:
                 line = raw.decode()
                 if (line == PROBE) == probes:
                     return line
+                if probes:
+                    self._pending.append(line)
             left = deadline - time.monotonic()
             if left <= 0:
                 return None

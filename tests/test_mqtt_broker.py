@@ -483,3 +483,16 @@ def test_simulate_publishes_and_takes_a_command_from_mosquitto_pub(broker, tmp_p
     applied = [json.loads(x) for x in Path(out).read_text().splitlines()
                if '"command.applied"' in x]
     assert [a["data"]["args"] for a in applied] == [{"replicas": 20}]
+
+
+def test_the_subscriber_helper_is_subscribed_when_started(broker):
+    """tests/mosquitto.Subscriber: no sleep, yet nothing published after start() is lost."""
+    if client_binary("mosquitto_pub") is None or client_binary("mosquitto_sub") is None:
+        pytest.skip("mosquitto_pub/mosquitto_sub are not installed")
+    sub = Subscriber(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+                      "-t", "helper/t", "-C", "3"], broker.port).start()
+    for word in ("one", "two", "three"):
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+                        "-t", "helper/t", "-m", word], check=True, timeout=10)
+    assert sub.lines(timeout=30) == ["one", "two", "three"]  # -C 3, probes not counted
+    assert sub.proc.poll() is not None
