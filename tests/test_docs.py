@@ -76,3 +76,51 @@ def test_docs_cite_nothing_outside_the_repository():
     for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
         text = doc.read_text()
         assert "shared/reference" not in text and "../shared" not in text, doc.name
+
+
+def _flag_rows(text: str, flag: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(f"| `{flag}")]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/ui.md"])
+def test_every_builtin_theme_is_offered_where_the_theme_flag_is_documented(doc):
+    """Round 1's README and ui.md listed the themes by hand and left green-phosphor out."""
+    rows = _flag_rows((REPO / doc).read_text(), "--theme NAME")
+    assert rows, f"{doc} has no `--theme NAME` row"
+    for theme in sorted(p.stem for p in (REPO / "themes").glob("*.yaml")):
+        assert all(f"`{theme}`" in row for row in rows), f"{doc}: --theme omits {theme}"
+
+
+_NUMBER_WORDS = {5: "Five", 6: "Six", 7: "Seven", 8: "Eight", 9: "Nine"}
+
+
+def test_the_ui_doc_counts_and_names_every_pane():
+    """docs/ui.md said five panes after the sixth and seventh had come."""
+    from devsim_tui.ui.panes import PANE_SPECS
+
+    text = " ".join((REPO / "docs" / "ui.md").read_text().split())
+    assert f"{_NUMBER_WORDS[len(PANE_SPECS)]} panes:" in text
+    for spec in PANE_SPECS:
+        assert f"**{spec.digit} {spec.title}**" in text, spec.title
+
+
+def test_the_headless_doc_sends_users_to_a_help_that_lists_the_commands():
+    """headless.md once said `--help` lists the engine commands; it never did. Every command the
+    page names is a real one, and the help it points at (`:help`) lists each of them."""
+    import re
+
+    from devsim_tui.sim import commands as C
+    from devsim_tui.ui.routing import Router
+
+    text = (REPO / "docs" / "headless.md").read_text()
+    para = text[text.index("The vocabulary is"):].split("\n\n")[0]
+    assert "--help" not in para
+    assert "`:help`" in para
+    named = re.findall(r"`([a-z][a-z-]+)`", para)
+    C.load_feature_commands()
+    shown = "\n".join(usage for usage, _note, _flag in Router().help_rows())
+    for name in named:
+        if name == "help":
+            continue
+        assert C.lookup(name) is not None, f"headless.md names `{name}`, not a command"
+        assert name in shown, f"the help screen does not list {name}"
