@@ -73,9 +73,12 @@ def test_release_lines_and_fault_rows(world_factory):
     snap = scripted(world_factory, "experimental").snapshot()
     release = snap.extensions["ReleaseController"]
     text = ["".join(part for part, _ in line) for line in release_lines(release, str)]
-    assert text[0].startswith("ml-api v3.0.0-rc.2 → v3.0.0-rc.3  canary")
+    # The status comes right after what runs, so a narrow pane cuts the method, not it.
+    assert text[0].startswith(f"ml-api v3.0.0-rc.2 → v3.0.0-rc.3  {release['status']}  canary")
     assert "step " in text[1] and "weight" in text[1] and "analysis" in text[1]
-    assert text[-1].startswith("revisions ")
+    # Newest revision first, so a narrow pane cuts the oldest.
+    newest = release["revisions"][-1]
+    assert text[-1].startswith(f"revisions {newest['revision']} {newest['version']} · ")
     fault = snap.extensions["ChaosController"]["active"][0]
     cells = [c for c, _ in fault_row(fault)]
     assert cells[:4] == ["F1", "cpu-hog", "2", "0.7"] and cells[4] == "4m40s"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from devsim_tui.sim import commands as C
-from devsim_tui.ui.linetable import TableColumn, fit_columns
-from devsim_tui.ui.servers import cut_text
+from devsim_tui.ui.linetable import TableColumn, fit_columns, fit_table
+from devsim_tui.ui.servers import cut_text, err_cell, p99_cell
 
 SIZES = [(80, 24), (120, 40), (200, 60), (80, 24)]
 PANES = ("servers", "database", "metrics", "alerts", "events", "operations", "security")
@@ -148,6 +148,28 @@ def test_columns_give_way_by_priority_and_the_flex_column_takes_the_room():
     assert fit_columns(cols, 5, 1) == [(0, 6), (3, 3)]  # key columns stay, table scrolls
 
 
+def test_gaps_close_before_a_column_is_cut_but_never_to_cut_another():
+    cols = (TableColumn("a", "A", 6), TableColumn("b", "B", 10, min_width=4),
+            TableColumn("c", "C", 8, priority=1, min_width=4))
+    assert fit_table(cols, 30) == ([(0, 6), (1, 10), (2, 8)], False)  # 24 + 6: roomy fits
+    assert fit_table(cols, 27) == ([(0, 6), (1, 10), (2, 8)], True)  # 24 + 3: tight fits
+    # Roomy drops c; tight keeps it (cut) and b whole: tight shows more.
+    firm_b = (cols[0], TableColumn("b", "B", 16), cols[2])
+    assert fit_table(firm_b, 30) == ([(0, 6), (1, 16), (2, 5)], True)
+    # Tight could keep the flexible c only by cutting b below what roomy shows: roomy it is
+    # (the security findings' CONTROL stays whole in a 46-cell side pane).
+    flex_c = (cols[0], TableColumn("b", "B", 20, min_width=10),
+              TableColumn("c", "C", 30, priority=1, flex=True, min_width=16))
+    assert fit_table(flex_c, 36) == ([(0, 6), (1, 20)], False)
+
+
+def test_server_numbers_keep_to_their_columns():
+    assert [p99_cell(v) for v in (float("nan"), 158.2, 9999.4, 10_234, 99_949, 123_456)] == \
+        ["-", "158ms", "9999ms", "10.2s", "99.9s", "123s"]
+    assert [err_cell(e) for e in (0, 4, 99, 100, 123, 1000)] == \
+        ["0.0%", "0.4%", "9.9%", "10%", "12%", "100%"]
+
+
 def test_cut_versions_keep_the_tail_that_tells_them_apart():
     assert cut_text("v3.0.0-rc.2", 9, keep_tail=True) == "v3.0…rc.2"
     assert cut_text("v3.0.0-rc.2", 9, keep_tail=True) != cut_text("v3.0.0-rc.3", 9, True)
@@ -213,3 +235,36 @@ async def test_a_pane_is_one_pane_spec_entry(config_home, settle, world_factory)
         await pilot.pause()
         assert app.screen.maximized is pane
         assert ("focus probe pane", "key 9") in [(t, h) for t, h, _ in app.palette_entries()]
+
+
+@pytest.mark.parametrize("profile", ["production", "development", "experimental"])
+async def test_at_120x40_the_fleet_and_database_show_their_values_whole(make_app, settle,
+                                                                       world_factory, profile):
+    """Round 1 showed REGION as `localhos` and the replicas' lag as `0.6ms 77…` on a projector.
+    Every version is whole in every shipped profile, every region name in production and
+    development (experimental's `digitalocean` may end in `…`: its region line says it whole),
+    and the database table shows every column at its full width."""
+    from devsim_tui.ui.servers import region_labels
+
+    app = make_app(world=_busy_world(world_factory) if profile == "production"
+                   else world_factory(profile, ticks=100))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        snap = app.world.snapshot()
+        servers = app.query_one("#servers")
+        rows = [servers.render_line(y).text
+                for y in range(1, min(servers.size.height, len(snap.fleet.names) + 1))]
+        assert rows
+        for row in rows:
+            assert any(f" {v} " in row for v in snap.versions), row
+            if profile != "experimental":
+                assert any(f" {r} " in row for r in region_labels(snap)), row
+        db = app.query_one("#db-table")
+        room = db.scrollable_content_region.width
+        columns = db._columns
+        assert db.layout_for(room) == [(i, c.width) for i, c in enumerate(columns)], room
+        for y in range(db.size.height):
+            assert "…" not in db.render_line(y).text, db.render_line(y).text
+        release = app.query_one("#release-summary").render_line(0).text
+        status = snap.extensions["ReleaseController"]["status"]
+        assert status in release and "…" not in release.split(status)[0], release

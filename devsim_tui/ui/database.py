@@ -26,7 +26,7 @@ from textual.widgets import Static
 
 from devsim_tui.sim.snapshot import CacheView, DBNodeView, Snapshot
 from devsim_tui.ui.format import age, bytes_, lag, pct, si
-from devsim_tui.ui.linetable import LineTable, Row, RowKey, TableColumn, fit_columns
+from devsim_tui.ui.linetable import LineTable, Row, RowKey, TableColumn, fit_table
 
 DB_COLUMNS = (TableColumn("node", "NODE", 6), TableColumn("role", "ROLE", 12, min_width=7),
               TableColumn("state", "STATE", 10), TableColumn("conn", "CONN", 7, "right", 2),
@@ -41,7 +41,7 @@ CACHE_COLUMNS = (TableColumn("node", "NODE", 8), TableColumn("role", "ROLE", 7),
                  TableColumn("state", "STATE", 8), TableColumn("ops", "OPS/s", 6, "right", 1),
                  TableColumn("mem", "MEM", 4, "right"))
 LEVELS = ("ok", "warn", "bad", "muted", "info")
-CELL_PADDING = 1  # cells each side of a column, as DataTable draws them
+CELL_PADDING = 1  # cells each side of a column, as DataTable draws them (one before it, tight)
 PAD = " " * CELL_PADDING
 
 
@@ -82,7 +82,8 @@ class KeyedTable(LineTable, can_focus=True):
     def __init__(self, columns: tuple[tuple, ...], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._columns = tuple(TableColumn(*c) for c in columns)
-        self._fitted: tuple[int, list[tuple[int, int]]] | None = None  # (room, layout)
+        #: (room, layout, tight): the columns shown and whether their gaps closed to one cell.
+        self._fitted: tuple[int, list[tuple[int, int]], bool] | None = None
         self._keys: list[str] = []
         self._cells_of: Callable[[int], list[tuple[str, str]]] = lambda _i: []
         #: The `/` filter (regex, a leading `!` inverts) and the rows before it.
@@ -239,14 +240,18 @@ class KeyedTable(LineTable, can_focus=True):
 
     def layout_for(self, room: int) -> list[tuple[int, int]]:
         """The columns shown in `room` cells and their widths (kept until the size changes)."""
+        return self._fit(room)[1]
+
+    def _fit(self, room: int) -> tuple[int, list[tuple[int, int]], bool]:
         fitted = self._fitted
         if fitted is None or fitted[0] != room:
-            layout = fit_columns(self._columns, room, CELL_PADDING)
-            self._fitted = fitted = (room, layout)
-            wide = sum(size + 2 * CELL_PADDING for _i, size in layout)
+            layout, tight = fit_table(self._columns, room)
+            self._fitted = fitted = (room, layout, tight)
+            pads = CELL_PADDING if tight else 2 * CELL_PADDING
+            wide = sum(size + pads for _i, size in layout)
             if wide != self.virtual_size.width:  # a sideways scrollbar only when it must
                 self.virtual_size = Size(wide, self.virtual_size.height)
-        return fitted[1]
+        return fitted
 
     @property
     def shown_labels(self) -> list[str]:
@@ -271,11 +276,11 @@ class KeyedTable(LineTable, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self._style("base")
-        layout = self.layout_for(width)
+        _room, layout, tight = self._fit(width)
         if y < self._header_lines:
             header = self._style("header")
-            segments = [Segment(_fit(self._columns[i].label, size, self._columns[i].justify),
-                                header) for i, size in layout]
+            segments = [Segment(_fit(self._columns[i].label, size, self._columns[i].justify,
+                                     tight), header) for i, size in layout]
             fill = header
         else:
             row = int(self.scroll_y) + y - self._header_lines
@@ -287,20 +292,21 @@ class KeyedTable(LineTable, can_focus=True):
             for i, size in layout:
                 text, level = cells[i]
                 style = self._style(level) if level else base
-                segments.append(Segment(_fit(text, size, self._columns[i].justify),
+                segments.append(Segment(_fit(text, size, self._columns[i].justify, tight),
                                         style + cursor if cursor else style))
             fill = base + cursor if cursor else base
         x = int(self.scroll_x)
         return Strip(segments).crop_extend(x, x + width, fill)
 
 
-def _fit(text: str, width: int, justify: str) -> str:
-    """A cell's text padded into its column, with a cell of padding each side; a text too
-    long ends in `…`, so a cut never passes for the whole value."""
+def _fit(text: str, width: int, justify: str, tight: bool = False) -> str:
+    """A cell's text padded into its column, with a cell of padding each side (only before it
+    when the table is `tight`); a text too long ends in `…`, so a cut never passes for the
+    whole value."""
     if cell_len(text) > width:
         text = set_cell_size(text, max(width - 1, 0)) + "…" if width > 1 else "…"[:width]
     body = set_cell_size(text.rjust(width) if justify == "right" else text, width)
-    return f"{PAD}{body}{PAD}"
+    return f"{PAD}{body}" if tight else f"{PAD}{body}{PAD}"
 
 
 def db_row(n: DBNodeView, mesh: bool = False) -> list[tuple[str, str]]:

@@ -57,11 +57,12 @@ class TableColumn(NamedTuple):
     min_width: int | None = None
 
 
-def fit_columns(columns: tuple[TableColumn, ...], room: int, padding: int
-                ) -> list[tuple[int, int]]:
+def fit_columns(columns: tuple[TableColumn, ...], room: int, padding: int,
+                *, per_column: int | None = None) -> list[tuple[int, int]]:
     """(column index, width) of the columns shown in `room` cells, each column with `padding`
-    cells either side. Pure, so every table size can be checked without a screen."""
-    pad = 2 * padding
+    cells either side (or `per_column` cells in all, when given). Pure, so every table size
+    can be checked without a screen."""
+    pad = 2 * padding if per_column is None else per_column
     shown = list(range(len(columns)))
 
     def least(i: int) -> int:
@@ -88,3 +89,23 @@ def fit_columns(columns: tuple[TableColumn, ...], room: int, padding: int
         if flex:
             widths[flex[0]] += -over
     return [(i, widths[i]) for i in shown]
+
+
+def loses(columns: tuple[TableColumn, ...], layout: list[tuple[int, int]]) -> bool:
+    """Whether a layout drops a column or cuts one below the width it wants."""
+    return len(layout) < len(columns) or any(w < columns[i].width for i, w in layout)
+
+
+def fit_table(columns: tuple[TableColumn, ...], room: int) -> tuple[list[tuple[int, int]], bool]:
+    """The layout of a table in `room` cells and whether its gaps are tight: a cell either
+    side of each column while everything fits; when that would drop or cut a column, one cell
+    before each column only (a one-cell gap), if that shows every column the roomy layout
+    shows at least as wide (it may add one, never at the price of cutting another)."""
+    roomy = fit_columns(columns, room, 1)
+    if not loses(columns, roomy):
+        return roomy, False
+    tight = fit_columns(columns, room, 0, per_column=1)
+    widths = dict(tight)
+    if all(widths.get(i, -1) >= w for i, w in roomy):
+        return tight, True
+    return roomy, False

@@ -67,17 +67,18 @@ def release_lines(release: dict[str, Any] | None, clock: Callable[[float], str]
     status = str(release.get("status", "?"))
     level = STATUS_LEVEL.get(status, "warn")
     ro = release.get("rollout")
+    # What runs and its status first: a narrow pane cuts the method, never the status.
     head: list[tuple[str, str]] = [(f"{release.get('service', '?')} ", "key")]
     if ro:
-        head += [(f"{ro.get('from', '?')} → {ro.get('version', '?')}", "key"),
+        head += [(f"{ro.get('from', '?')} → {ro.get('version', '?')}", "key"), ("  ", ""),
+                 (status, level),
                  (f"  {ro.get('strategy', release.get('method', ''))}", "dim")]
     else:
-        head += [(str(release.get("current", "?")), "key"),
+        head += [(str(release.get("current", "?")), "key"), ("  ", ""), (status, level),
                  ("  stable" if release.get("current") == release.get("stable")
                   else f"  stable {release.get('stable')}", "dim"),
                  (f"  {release.get('method', '')} · {release.get('rollback_policy', '')} "
                   "rollback", "dim")]
-    head += [("  ", ""), (status, level)]
     lines = [head]
     if ro:
         detail: list[tuple[str, str]] = []
@@ -112,7 +113,8 @@ def release_lines(release: dict[str, Any] | None, clock: Callable[[float], str]
         lines.append([(f"last: {outcome} {last.get('version', '?')}",
                        "ok" if outcome == "complete" else "bad"),
                       (f" at {clock(last.get('t', 0))} · {last.get('reason', '')}", "dim")])
-    revisions = list(release.get("revisions") or ())[-REVISIONS_SHOWN:]
+    # Newest first: a narrow pane cuts the oldest, never the current revision.
+    revisions = list(release.get("revisions") or ())[-REVISIONS_SHOWN:][::-1]
     if revisions:
         revs: list[tuple[str, str]] = [("revisions ", "dim")]
         for i, r in enumerate(revisions):

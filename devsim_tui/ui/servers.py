@@ -54,8 +54,8 @@ COLUMNS = (
     Column("cpu", "CPU", 4, True),
     Column("mem", "MEM", 4, True),
     Column("rps", "RPS", 5, True),
-    Column("p99", "P99", 7, True),
-    Column("err", "ERR", 6, True),
+    Column("p99", "P99", 6, True),  # `9999ms`, then seconds: `10.2s`
+    Column("err", "ERR", 4, True),  # `9.9%`, then whole percents: `12%`, `100%`
 )
 SORT_KEYS = tuple(c.key for c in COLUMNS) + ("fault",)
 #: Sorts that start with the worst first.
@@ -242,6 +242,23 @@ def cut_text(text: str, width: int, keep_tail: bool = False) -> str:
     return text[:width - 1] + "…"
 
 
+def p99_cell(p99_ms: float) -> str:
+    """A p99 in at most six cells: milliseconds below ten seconds, then seconds (`10.2s`), `-`
+    for a server that serves nothing to time (NaN)."""
+    if p99_ms != p99_ms:
+        return "-"
+    if round(p99_ms) < 10_000:
+        return f"{round(p99_ms)}ms"
+    seconds = p99_ms / 1000.0
+    return f"{seconds:.1f}s" if seconds < 99.95 else f"{seconds:.0f}s"
+
+
+def err_cell(err10: int) -> str:
+    """An error rate (in tenths of a percent) in at most four cells: one decimal below ten
+    percent, whole percents above (`0.4%`, `12%`, `100%`)."""
+    return f"{err10 / 10:.1f}%" if err10 < 100 else f"{round(err10 / 10)}%"
+
+
 def levels(state: int, cpu: int, mem: int, p99: int, err10: int,
            slo_p99_ms: float) -> tuple[str, str, str, str, str, str]:
     """Health level of (row, state, cpu, mem, p99, err) for one server's rounded figures."""
@@ -276,7 +293,7 @@ def row_cells(snap: Snapshot, i: int, regions: tuple[str, ...] | None = None
         STATE_NAMES[state] if state < len(STATE_NAMES) else "?",
         snap.versions[version] if version < len(snap.versions) else "?",
         labels[min(region, len(labels) - 1)],
-        f"{cpu}%", f"{mem}%", f"{rps}", f"{p99}ms" if p99 >= 0 else "-", f"{err10 / 10:.1f}%",
+        f"{cpu}%", f"{mem}%", f"{rps}", p99_cell(p99_ms), err_cell(err10),
     ]
     return cells, (cpu, mem, p99, err10, state), state in (READY, STARTING)
 
