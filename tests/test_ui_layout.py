@@ -91,6 +91,45 @@ async def test_zoom_fills_the_screen_under_the_header_for_every_pane(make_app, s
             assert app.screen.maximized is None
 
 
+async def test_zoomed_metrics_grow_into_charts_and_shrink_back(make_app, settle, world_factory):
+    """A zoomed metrics pane was seven one-line sparklines over thirty blank lines: zoomed, the
+    charts share the height (with a line between two); restored, one line each again."""
+    from devsim_tui.ui.renderables import MetricLine
+
+    app = make_app(world=_busy_world(world_factory))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        pane = app.query_one("#metrics")
+
+        def charts() -> list[MetricLine]:
+            return [line for line in pane._lines if isinstance(line, MetricLine)]
+
+        async def until(done) -> None:
+            # The app's own redraw, no settle's forced one: the pane draws after its layout.
+            for _ in range(100):
+                if done():
+                    return
+                await pilot.pause()
+
+        assert {(c.height, c.gap) for c in charts()} == {(1, False)}
+        await pilot.press("3", "z")
+        await until(lambda: charts()[0].height > 1)
+        (tall,) = {c.height for c in charts()}
+        assert tall >= 3 and all(c.gap for c in charts()), tall
+        # Every chart, its gap and the detector's line fit in the zoomed pane.
+        assert pane.region.height <= app.query_one("#metrics-pane").region.height - 2
+        assert pane.region.height >= len(charts()) * (tall + 1)
+        await pilot.resize_terminal(120, 30)  # zoomed, the charts follow the height
+        await until(lambda: charts()[0].height < tall)
+        (shorter,) = {c.height for c in charts()}
+        assert shorter < tall
+        await settle(pilot)
+        assert pane.region.height <= app.query_one("#metrics-pane").region.height - 2
+        await pilot.press("z")
+        await until(lambda: charts()[0].height == 1)
+        assert {(c.height, c.gap) for c in charts()} == {(1, False)}
+
+
 async def test_zoomed_alerts_show_every_column_and_the_whole_summary(make_app, settle,
                                                                      world_factory):
     app = make_app(world=_busy_world(world_factory))

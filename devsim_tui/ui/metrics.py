@@ -162,6 +162,11 @@ class MetricsPane(Widget, can_focus=True):
         super().__init__(**kwargs)
         self._lines: list[MetricLine] = []
         self._status: Text | None = None  # the detector's line, under the sparklines
+        #: Rows per sparkline and a blank line above each (more than one when zoomed).
+        self._tall: tuple[int, bool] = (1, False)
+
+    #: The tallest a sparkline grows when the pane is zoomed.
+    MAX_ROWS = 6
 
     def show(self, world, snap: Snapshot, window_s: float, slo_p99_ms: float) -> None:
         ticks = max(int(window_s / world.profile.simulation.tick_seconds), 2)
@@ -200,6 +205,7 @@ class MetricsPane(Widget, can_focus=True):
         width = max(len(f"{line.low}..{line.high}") for line in lines)
         for line in lines:
             line.minmax_width = width
+            line.height, line.gap = self._tall
         label_width = max(9, max(len(line.label) for line in lines))
         if keep is not None:
             start = world.profile.simulation.start_hour
@@ -220,7 +226,29 @@ class MetricsPane(Widget, can_focus=True):
     def get_content_height(self, container, viewport, width: int) -> int:
         status = 0 if self._status is None else len(self._status.wrap(self.app.console,
                                                                       max(width, 1)))
-        return max(len(self._lines) + status, 1)
+        self._fit_charts(container.height if self._zoomed() else None, status)
+        charts = sum(line.height + line.gap if isinstance(line, MetricLine) else 1
+                     for line in self._lines)
+        return max(charts + status, 1)
+
+    def _zoomed(self) -> bool:
+        pane = self.parent
+        return pane is not None and pane.has_class("-maximized")
+
+    def _fit_charts(self, rows: int | None, status: int) -> None:
+        """Zoomed (`rows`: the pane's height), the sparklines share the rows the other lines
+        leave, up to MAX_ROWS each with a blank line between two; else one line each. Decided
+        here, where the layout hands over the pane's size, so a zoom or a resize refits them."""
+        charts = [line for line in self._lines if isinstance(line, MetricLine)]
+        if rows is None or not charts:
+            tall = (1, False)
+        else:
+            share = (rows - status - (len(self._lines) - len(charts))) // len(charts)
+            gap = share >= 3  # two tall charts never read as one
+            tall = (max(1, min(self.MAX_ROWS, share - gap)), gap)
+        self._tall = tall
+        for line in charts:
+            line.height, line.gap = tall
 
     def render(self):
         return Group(*self._lines, *([self._status] if self._status is not None else []))

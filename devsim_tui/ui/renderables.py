@@ -94,7 +94,7 @@ class MetricLine:
     def __init__(self, label: str, values: np.ndarray, value: str, low: str, high: str,
                  styles: SparkStyles, level: str = "ok", height: int = 1,
                  how: str = "max", floor: float | None = None, ceiling: float | None = None,
-                 label_width: int = 9, minmax_width: int = 0):
+                 label_width: int = 9, minmax_width: int = 0, gap: bool = False):
         self.label = label
         self.values = values
         self.value = value
@@ -108,6 +108,7 @@ class MetricLine:
         self.ceiling = ceiling
         self.label_width = label_width
         self.minmax_width = minmax_width  # pad min..max so sparklines of a pane align
+        self.gap = gap  # a blank line above (between tall charts)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
@@ -124,6 +125,8 @@ class MetricLine:
         spark_w = max(spark_w, 0)
         rows = spark_rows(self.values, spark_w, self.height, self.how, self.floor,
                           self.ceiling)
+        if self.gap:
+            yield Segment.line()
         for i, row in enumerate(rows):
             last = i == len(rows) - 1
             yield Segment(label if last else " " * len(label), st.label)
