@@ -145,6 +145,32 @@ async def test_zoomed_alerts_show_every_column_and_the_whole_summary(make_app, s
         assert summary in table.render_line(1).text
 
 
+async def test_zoomed_alerts_at_120x40_show_the_selected_summary_whole(make_app, settle,
+                                                                        world_factory):
+    """At 120x40 even the zoomed table cuts long summaries: the line under it shows the
+    selected alert whole and follows the cursor; unzoomed it is gone."""
+    app = make_app(world=_busy_world(world_factory))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.query_one("#alerts")
+        preview = app.query_one("#alerts-preview")
+        assert table.row_count >= 2 and not preview.display
+        first, second = (table.get_row(r.key)[-1] for r in table.ordered_rows[:2])
+        await pilot.press("4", "z")
+        await settle(pilot)
+        assert first not in table.render_line(1).text  # cut in the table
+        assert preview.display and preview.region.height >= 2
+        lines = [preview.render_line(y).text.strip() for y in range(preview.region.height)]
+        assert " ".join(first.split()) in " ".join(" ".join(lines).split()), lines
+        await pilot.press("down")
+        await pilot.pause()
+        lines = [preview.render_line(y).text.strip() for y in range(preview.region.height)]
+        assert " ".join(second.split()) in " ".join(" ".join(lines).split()), lines
+        await pilot.press("z")
+        await settle(pilot)
+        assert not preview.display
+
+
 async def test_enter_on_an_alert_shows_it_whole(make_app, settle, world_factory):
     from devsim_tui.ui.alerts import AlertDetailScreen
 

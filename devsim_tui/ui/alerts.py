@@ -108,6 +108,32 @@ class AlertsTable(KeyedTable):
         return firing, pending
 
 
+class AlertPreview(Static):
+    """Under the zoomed alerts table: the selected row whole (its name, where, and the summary
+    wrapped), so a projector at 120x40 reads a summary the table had to cut. Hidden unzoomed
+    (app.tcss); it follows the cursor and every draw."""
+
+    COMPONENT_CLASSES = {"alert-preview--name", "alert-preview--dim"}
+
+    def on_mount(self) -> None:
+        table = self.parent.query_one(AlertsTable) if self.parent is not None else None
+        if table is not None:
+            table.followers.append(self.show)
+
+    def show(self, table: KeyedTable) -> None:
+        key = table.selected_key
+        if key is None:
+            self.update("")
+            return
+        cells = dict(zip((c.key for c in ALERT_COLUMNS), table.get_row(key)))
+        on = cells["on"] if cells["on"] not in ("", "-") else ""
+        name = self.get_component_rich_style("alert-preview--name")
+        dim = self.get_component_rich_style("alert-preview--dim")
+        self.update(Text.assemble(("▸ ", dim), (cells["name"], name),
+                                  (f" on {on}" if on else "", name), "  ", cells["summary"],
+                                  ("  (enter: details)", dim)))
+
+
 def finding_alert_row(f: dict, now: float) -> list[tuple[str, str]]:
     """A security finding as an alerts-pane row: its severity, the failing control, the fix."""
     sev_l = {"critical": "bad", "error": "bad", "warning": "warn"}.get(f["severity"], "info")

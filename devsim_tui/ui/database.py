@@ -95,6 +95,8 @@ class KeyedTable(LineTable, can_focus=True):
         self.cursor_key: str | None = None
         self.cursor_row = 0
         self._on_screen: tuple | None = None
+        #: Called with the table when the row under the cursor changes (a preview follows it).
+        self.followers: list[Callable[[KeyedTable], None]] = []
         self.set_reactive(ScrollView.virtual_size,
                           Size(sum(c.width + 2 * CELL_PADDING for c in self._columns), 1))
 
@@ -221,9 +223,13 @@ class KeyedTable(LineTable, can_focus=True):
         if not keys:
             return
         row = max(0, min(row, len(keys) - 1))
+        moved = keys[row] != self.cursor_key
         self.cursor_row, self.cursor_key = row, keys[row]
         if not self.is_mounted:
             return
+        if moved:
+            for follow in self.followers:
+                follow(self)
         page, top = self._page_rows(), int(self.scroll_y)
         if row < top:
             self.scroll_to(y=row, animate=False, immediate=True)

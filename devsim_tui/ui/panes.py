@@ -37,7 +37,7 @@ class Widgets:
         "OperationsPane": "operations", "chaos_arguments": "operations",
         "chaos_types": "operations", "deploy_arguments": "operations", "fault_ids": "operations",
         "faults_of": "operations", "rollback_arguments": "operations",
-        "ServersTable": "servers", "RegionSummary": "servers", "Router": "routing",
+        "ServersTable": "servers", "RegionSummary": "servers", "AlertPreview": "alerts", "Router": "routing",
         "Context": "routing", "ScalerDetailScreen": "scaler",
         "SecurityPane": "security", "FindingDetailScreen": "security",
         "finding_detail": "security", "findings_of": "security",
@@ -113,6 +113,8 @@ def _draw_metrics(app: Any, snap: Snapshot) -> str:
 def _draw_alerts(app: Any, snap: Snapshot) -> str:
     table = app.query_one(W.AlertsTable)
     firing, pending = table.show(snap)
+    if app.screen.maximized is not None and app.screen.maximized.id == "alerts-pane":
+        app.query_one("#alerts-preview", W.AlertPreview).show(table)
     note = f"filter /{table.filter_text} · " if table.filter_text else ""
     found = f" · {table.findings} finding{'s' if table.findings != 1 else ''}" \
         if table.findings else ""
@@ -148,7 +150,8 @@ PANE_SPECS: tuple[PaneSpec, ...] = (
     PaneSpec("metrics", "Metrics", 3, "right", lambda app: W.MetricsPane(id="metrics"),
              "#metrics", _draw_metrics),
     PaneSpec("alerts", "Alerts", 4, "side", lambda app: W.AlertsTable(id="alerts"),
-             "#alerts", _draw_alerts, filter="#alerts"),
+             "#alerts", _draw_alerts, filter="#alerts",
+             footer=lambda app: W.AlertPreview(id="alerts-preview")),
     PaneSpec("security", "Security", 8, "side",
              lambda app: W.SecurityPane(lambda t: sim_clock(app._start_hour, t), id="security"),
              "#security-findings", _draw_security),
