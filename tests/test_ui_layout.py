@@ -250,14 +250,20 @@ def test_cut_versions_keep_the_tail_that_tells_them_apart():
     assert cut_text("eu-west", 9) == "eu-west  "
 
 
-async def test_header_slo_reads_achieved_over_target_and_window(make_app, settle):
-    app = make_app()
+@pytest.mark.parametrize("profile", ["production", "development", "experimental"])
+async def test_header_slo_reads_achieved_over_target_and_window(make_app, settle, profile):
+    app = make_app(profile)
     async with app.run_test(size=(200, 40)) as pilot:
         await settle(pilot)
         status = app.query_one("#status")
         text = status.render_line(0).text
         target = f"{app.profile.slo.availability * 100:.2f}%"
         assert f"/ {target} target over 5m" in text, text
+        # On a projector the short form keeps the window, and the fleet stays.
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        text = status.render_line(0).text
+        assert f"/{target} over 5m" in text and "fleet " in text, text
 
 
 async def test_before_the_first_tick_the_header_waits_instead_of_inventing(make_app, settle):

@@ -56,8 +56,9 @@ class StatusLine(Static):
         over = f" over {age(snap.t)}" if snap.t > 0 else ""
         slo = Text.assemble(("SLO ", dim), (pct(agg.availability, 2), style(avail_level)),
                             (f" / {pct(slo_target, 2)} target{over}", dim))
+        # (short, it keeps its window: a projector's header still says what the figure covers)
         slo_short = Text.assemble(("SLO ", dim), (pct(agg.availability, 2), style(avail_level)),
-                                  (f"/{pct(slo_target, 2)}", dim))
+                                  (f"/{pct(slo_target, 2)}{over}", dim))
         budget = Text.assemble(("error budget ", dim), (pct(burned, 1), style(burn_level)),
                                (" used · burn ", dim),
                                (f"{agg.burn_rate_1h:.2f}x", style(burn_level)))
@@ -71,10 +72,12 @@ class StatusLine(Static):
         health_short.append(snap.health[:4].upper())
         fleet = Text.assemble(("fleet ", dim), (f"{agg.ready}/{agg.total}", key),
                               (f" want {agg.desired}", dim))
+        fleet_short = Text.assemble(("fleet ", dim), (f"{agg.ready}/{agg.total}", key),
+                                    (f"→{agg.desired}" if agg.desired != agg.total else "", dim))
         win = Text.assemble(("window ", dim), (window, key))
         parts = [(9, clock, clock_short), (8, speed_part, None), (7, health, health_short),
                  (6, scaler, scaler_short), (5, slo, slo_short), (4, budget, budget_short),
-                 (2, fleet, None), (1, win, None)]
+                 (2, fleet, fleet_short), (1, win, None)]
         # One fixed-height line: no layout pass needed when the text changes.
         self.update(FitLine(parts, Text(" │ ", dim)), layout=False)
 
