@@ -116,9 +116,8 @@ class AlertPreview(Static):
     COMPONENT_CLASSES = {"alert-preview--name", "alert-preview--dim"}
 
     def on_mount(self) -> None:
-        table = self.parent.query_one(AlertsTable) if self.parent is not None else None
-        if table is not None:
-            table.followers.append(self.show)
+        # The pane's table (its sibling) tells it when the cursor moves.
+        self.parent.query_one(AlertsTable).followers.append(self.show)
 
     def show(self, table: KeyedTable) -> None:
         key = table.selected_key

@@ -37,8 +37,8 @@ class Widgets:
         "OperationsPane": "operations", "chaos_arguments": "operations",
         "chaos_types": "operations", "deploy_arguments": "operations", "fault_ids": "operations",
         "faults_of": "operations", "rollback_arguments": "operations",
-        "ServersTable": "servers", "RegionSummary": "servers", "AlertPreview": "alerts", "Router": "routing",
-        "Context": "routing", "ScalerDetailScreen": "scaler",
+        "ServersTable": "servers", "RegionSummary": "servers", "AlertPreview": "alerts",
+        "Router": "routing", "Context": "routing", "ScalerDetailScreen": "scaler",
         "SecurityPane": "security", "FindingDetailScreen": "security",
         "finding_detail": "security", "findings_of": "security",
     }
