@@ -237,7 +237,7 @@ def test_gaps_close_before_a_column_is_cut_but_never_to_cut_another():
 
 
 def test_server_numbers_keep_to_their_columns():
-    assert [p99_cell(v) for v in (float("nan"), 158.2, 9999.4, 10_234, 99_949, 123_456)] == \
+    assert [p99_cell(v) for v in (-1, 158, 9999, 10_234, 99_949, 123_456)] == \
         ["-", "158ms", "9999ms", "10.2s", "99.9s", "123s"]
     assert [err_cell(e) for e in (0, 4, 99, 100, 123, 1000)] == \
         ["0.0%", "0.4%", "9.9%", "10%", "12%", "100%"]

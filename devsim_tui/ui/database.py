@@ -246,9 +246,9 @@ class KeyedTable(LineTable, can_focus=True):
 
     def layout_for(self, room: int) -> list[tuple[int, int]]:
         """The columns shown in `room` cells and their widths (kept until the size changes)."""
-        return self._fit(room)[1]
+        return self._layout(room)[1]
 
-    def _fit(self, room: int) -> tuple[int, list[tuple[int, int]], bool]:
+    def _layout(self, room: int) -> tuple[int, list[tuple[int, int]], bool]:
         fitted = self._fitted
         if fitted is None or fitted[0] != room:
             layout, tight = fit_table(self._columns, room)
@@ -282,7 +282,7 @@ class KeyedTable(LineTable, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self._style("base")
-        _room, layout, tight = self._fit(width)
+        _room, layout, tight = self._layout(width)
         if y < self._header_lines:
             header = self._style("header")
             segments = [Segment(_fit(self._columns[i].label, size, self._columns[i].justify,

@@ -242,14 +242,14 @@ def cut_text(text: str, width: int, keep_tail: bool = False) -> str:
     return text[:width - 1] + "…"
 
 
-def p99_cell(p99_ms: float) -> str:
-    """A p99 in at most six cells: milliseconds below ten seconds, then seconds (`10.2s`), `-`
-    for a server that serves nothing to time (NaN)."""
-    if p99_ms != p99_ms:
+def p99_cell(p99: int) -> str:
+    """A p99 (whole milliseconds, -1 for a server that serves nothing to time) in at most six
+    cells: milliseconds below ten seconds, then seconds (`10.2s`)."""
+    if p99 < 0:
         return "-"
-    if round(p99_ms) < 10_000:
-        return f"{round(p99_ms)}ms"
-    seconds = p99_ms / 1000.0
+    if p99 < 10_000:
+        return f"{p99}ms"
+    seconds = p99 / 1000.0
     return f"{seconds:.1f}s" if seconds < 99.95 else f"{seconds:.0f}s"
 
 
@@ -293,7 +293,7 @@ def row_cells(snap: Snapshot, i: int, regions: tuple[str, ...] | None = None
         STATE_NAMES[state] if state < len(STATE_NAMES) else "?",
         snap.versions[version] if version < len(snap.versions) else "?",
         labels[min(region, len(labels) - 1)],
-        f"{cpu}%", f"{mem}%", f"{rps}", p99_cell(p99_ms), err_cell(err10),
+        f"{cpu}%", f"{mem}%", f"{rps}", p99_cell(p99), err_cell(err10),
     ]
     return cells, (cpu, mem, p99, err10, state), state in (READY, STARTING)
 
